@@ -1,0 +1,45 @@
+"""caffefill: Caffe's initial weights, bit for bit, without Caffe.
+
+The public API:
+
+* :class:`CaffeRNG` - Caffe's single mt19937 random stream;
+* :func:`fill` - one filler call on one blob;
+* :func:`init_net` - a whole net's initial weights, as Caffe's Net constructor fills them;
+* :func:`load_weights` - read any weights file caffefill writes;
+* :class:`CaffefillError` and its subclasses, raised on bad input.
+"""
+
+from __future__ import annotations
+
+from .errors import CaffefillError, FillerError, NetError, ParseError, WriteError
+from .fillers import FillerParameter, fill
+from .rng import CaffeRNG
+
+
+def __getattr__(name: str) -> object:
+    # The net model and writers load lazily: `import caffefill` stays light.
+    if name == "init_net":
+        from .init import init_net
+
+        return init_net
+    if name == "load_weights":
+        from .writers import load_weights
+
+        return load_weights
+    raise AttributeError(f"module 'caffefill' has no attribute {name!r}")
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CaffeRNG",
+    "CaffefillError",
+    "FillerError",
+    "FillerParameter",
+    "NetError",
+    "ParseError",
+    "WriteError",
+    "__version__",
+    "fill",
+    "init_net",
+    "load_weights",
+]

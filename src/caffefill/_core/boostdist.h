@@ -1,0 +1,66 @@
+/*
+ * boostdist.h - Boost.Random's distribution arithmetic in float32, as Caffe's
+ * caffe_rng_* functions apply it to the one mt19937 stream.
+ *
+ * Every function consumes draws from the stream exactly as the Boost
+ * distribution object of the named release does, and computes in float32
+ * with the same operation order, so the results are bit-identical.
+ */
+#ifndef CAFFEFILL_BOOSTDIST_H
+#define CAFFEFILL_BOOSTDIST_H
+
+#include <stddef.h>
+
+#include "mt19937.h"
+
+/* Which Boost.Random normal_distribution algorithm Caffe was built against. */
+typedef enum {
+    CF_NORMAL_ZIGGURAT_164 = 0, /* Boost >= 1.64: ziggurat, tail via ziggurat exponential */
+    CF_NORMAL_ZIGGURAT_156 = 1, /* Boost 1.56 - 1.63: ziggurat, older slow path and tail */
+    CF_NORMAL_BOX_MULLER = 2    /* Boost <= 1.55: Box-Muller with a cached second value */
+} cf_normal_kind;
+
+/* uniform_01<float>: u * 2^-32 in float, redrawn while it rounds to 1. */
+float cf_uniform01(cf_mt19937 *mt);
+
+/* uniform_real<float>(lo, hi) for one value: u / 2^32 * (hi - lo) + lo,
+ * redrawn while the result is not below hi. */
+static inline float cf_uniform_real_one(cf_mt19937 *mt, float lo, float hi, float span)
+{
+    for (;;) {
+        float r = (float)cf_mt_next(mt) / 4294967296.0f * span + lo;
+        if (r < hi)
+            return r;
+    }
+}
+
+/* Standard normal draw of Boost >= 1.64 (unit_normal_distribution<float>). */
+float cf_normal_ziggurat164(cf_mt19937 *mt);
+
+/* Standard exponential draw of Boost >= 1.64 (unit_exponential_distribution<float>). */
+float cf_exponential_ziggurat164(cf_mt19937 *mt);
+
+/*
+ * Standard normal draw of Boost 1.56 - 1.63 (unit_normal_distribution<float>):
+ * the same fast path and tables as 1.64, but the slow path tests y against
+ * exp(-x*x/2) directly and the tail draws its exponentials as -log(1 - u).
+ */
+float cf_normal_ziggurat156(cf_mt19937 *mt);
+
+/*
+ * n values of caffe_rng_gaussian(n, mean, sigma) with Boost <= 1.55's
+ * Box-Muller normal_distribution<float>.  Caffe makes a fresh distribution
+ * per call, so the cached second value never outlives one call: values pair
+ * up from the start of `out`, and an odd last value discards its partner.
+ */
+void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
+
+/* bernoulli_distribution<float>(p) for one value; draws nothing when p == 0. */
+static inline int cf_bernoulli_one(cf_mt19937 *mt, float p)
+{
+    if (p == 0.0f)
+        return 0;
+    return (float)cf_mt_next(mt) <= p * 4294967296.0f;
+}
+
+#endif

@@ -1,0 +1,249 @@
+/*
+ * module.c - caffefill._core, the thin Python layer over the C units.
+ *
+ * Stream wraps one cf_mt19937 (Caffe's single random stream); its methods
+ * run the fill kernels on writable, aligned, C-contiguous float32 NumPy
+ * arrays, checking every buffer before a single value is written, and
+ * release the GIL while they draw.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#define NPY_NO_DEPRECATED_API NPY_1_7_API_VERSION
+#include <numpy/arrayobject.h>
+
+#include <string.h>
+
+#include "fill.h"
+
+typedef struct {
+    PyObject_HEAD
+    cf_mt19937 mt;
+} StreamObject;
+
+/* Borrow a float32 output buffer from `obj`, or set an exception. */
+static int as_f32_out(PyObject *obj, float **data, size_t *n)
+{
+    if (!PyArray_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "expected a numpy.ndarray");
+        return -1;
+    }
+    PyArrayObject *arr = (PyArrayObject *)obj;
+    if (PyArray_TYPE(arr) != NPY_FLOAT32 || !PyArray_IS_C_CONTIGUOUS(arr) ||
+        !PyArray_ISWRITEABLE(arr) || !PyArray_ISALIGNED(arr) || PyArray_ISBYTESWAPPED(arr)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "expected a writable, aligned, C-contiguous native float32 array");
+        return -1;
+    }
+    *data = (float *)PyArray_DATA(arr);
+    *n = (size_t)PyArray_SIZE(arr);
+    return 0;
+}
+
+static PyObject *Stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"seed", NULL};
+    unsigned long long seed = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "K", kwlist, &seed))
+        return NULL;
+    if (seed > 0xffffffffULL) {
+        PyErr_SetString(PyExc_OverflowError, "seed must fit in 32 bits");
+        return NULL;
+    }
+    StreamObject *self = (StreamObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    cf_mt_seed(&self->mt, (uint32_t)seed);
+    return (PyObject *)self;
+}
+
+static PyObject *Stream_uint32(StreamObject *self, PyObject *arg)
+{
+    Py_ssize_t n = PyNumber_AsSsize_t(arg, PyExc_OverflowError);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "count must be >= 0");
+        return NULL;
+    }
+    npy_intp dims[1] = {(npy_intp)n};
+    PyObject *out = PyArray_SimpleNew(1, dims, NPY_UINT32);
+    if (out == NULL)
+        return NULL;
+    uint32_t *data = (uint32_t *)PyArray_DATA((PyArrayObject *)out);
+    Py_BEGIN_ALLOW_THREADS
+    cf_mt_fill_uint32(&self->mt, data, (size_t)n);
+    Py_END_ALLOW_THREADS
+    return out;
+}
+
+static PyObject *Stream_discard(StreamObject *self, PyObject *arg)
+{
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (PyErr_Occurred())
+        return NULL;
+    cf_mt_discard(&self->mt, (uint64_t)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_uniform(StreamObject *self, PyObject *args)
+{
+    PyObject *obj;
+    float lo, hi;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "Off", &obj, &lo, &hi) || as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    cf_fill_uniform(&self->mt, data, n, lo, hi);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_gaussian(StreamObject *self, PyObject *args)
+{
+    PyObject *obj;
+    float mean, sigma;
+    int kind;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "Offi", &obj, &mean, &sigma, &kind) ||
+        as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    if (kind < CF_NORMAL_ZIGGURAT_164 || kind > CF_NORMAL_BOX_MULLER) {
+        PyErr_SetString(PyExc_ValueError, "unknown normal algorithm");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    cf_fill_gaussian(&self->mt, data, n, mean, sigma, (cf_normal_kind)kind);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_bernoulli_mask(StreamObject *self, PyObject *args)
+{
+    PyObject *obj;
+    float p;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "Of", &obj, &p) || as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    cf_mask_bernoulli(&self->mt, data, n, p);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *Stream_getstate(StreamObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return Py_BuildValue("(y#i)", (const char *)self->mt.key,
+                         (Py_ssize_t)sizeof(self->mt.key), self->mt.pos);
+}
+
+static PyObject *Stream_setstate(StreamObject *self, PyObject *args)
+{
+    const char *buf;
+    Py_ssize_t len;
+    int pos;
+    if (!PyArg_ParseTuple(args, "(y#i)", &buf, &len, &pos))
+        return NULL;
+    if (len != (Py_ssize_t)sizeof(self->mt.key) || pos < 0 || pos > CF_MT_N) {
+        PyErr_SetString(PyExc_ValueError, "not an mt19937 state");
+        return NULL;
+    }
+    memcpy(self->mt.key, buf, sizeof(self->mt.key));
+    self->mt.pos = pos;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef Stream_methods[] = {
+    {"uint32", (PyCFunction)Stream_uint32, METH_O,
+     "uint32(n) -> the next n raw 32-bit outputs as a uint32 array"},
+    {"discard", (PyCFunction)Stream_discard, METH_O, "discard(n): skip n outputs"},
+    {"uniform", (PyCFunction)Stream_uniform, METH_VARARGS,
+     "uniform(out, lo, hi): caffe_rng_uniform into out"},
+    {"gaussian", (PyCFunction)Stream_gaussian, METH_VARARGS,
+     "gaussian(out, mean, sigma, kind): caffe_rng_gaussian into out"},
+    {"bernoulli_mask", (PyCFunction)Stream_bernoulli_mask, METH_VARARGS,
+     "bernoulli_mask(data, p): data[i] *= caffe_rng_bernoulli(p)"},
+    {"getstate", (PyCFunction)Stream_getstate, METH_NOARGS, "(state words, position)"},
+    {"setstate", (PyCFunction)Stream_setstate, METH_VARARGS, "restore getstate()'s value"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject StreamType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "caffefill._core.Stream",
+    .tp_basicsize = sizeof(StreamObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "Stream(seed): Caffe's mt19937 random stream",
+    .tp_new = Stream_new,
+    .tp_methods = Stream_methods,
+};
+
+static PyObject *core_normalize_rows(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t rows;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "On", &obj, &rows) || as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    if (rows <= 0 || n % (size_t)rows != 0) {
+        PyErr_SetString(PyExc_ValueError, "rows must divide the array size");
+        return NULL;
+    }
+    cf_normalize_rows(data, (size_t)rows, n / (size_t)rows);
+    Py_RETURN_NONE;
+}
+
+static PyObject *core_bilinear(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *obj;
+    int k, kind;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "Oii", &obj, &k, &kind) || as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    if (k <= 0 || n % ((size_t)k * (size_t)k) != 0 ||
+        (kind != CF_BILINEAR_CAFFE10 && kind != CF_BILINEAR_MASTER)) {
+        PyErr_SetString(PyExc_ValueError, "bad bilinear kernel size or kind");
+        return NULL;
+    }
+    cf_fill_bilinear(data, n, k, (cf_bilinear_kind)kind);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef core_methods[] = {
+    {"normalize_rows", core_normalize_rows, METH_VARARGS,
+     "normalize_rows(data, rows): divide each row by its float32 sum"},
+    {"bilinear", core_bilinear, METH_VARARGS, "bilinear(out, k, kind): bilinear kernel"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef core_module = {
+    PyModuleDef_HEAD_INIT, "caffefill._core",
+    "Exact Caffe random stream and fill kernels (C).", -1, core_methods,
+    NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__core(void)
+{
+    import_array();
+    if (PyType_Ready(&StreamType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&core_module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&StreamType);
+    if (PyModule_AddObject(m, "Stream", (PyObject *)&StreamType) < 0) {
+        Py_DECREF(&StreamType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    PyModule_AddIntConstant(m, "NORMAL_ZIGGURAT_164", CF_NORMAL_ZIGGURAT_164);
+    PyModule_AddIntConstant(m, "NORMAL_ZIGGURAT_156", CF_NORMAL_ZIGGURAT_156);
+    PyModule_AddIntConstant(m, "NORMAL_BOX_MULLER", CF_NORMAL_BOX_MULLER);
+    PyModule_AddIntConstant(m, "BILINEAR_CAFFE10", CF_BILINEAR_CAFFE10);
+    PyModule_AddIntConstant(m, "BILINEAR_MASTER", CF_BILINEAR_MASTER);
+    return m;
+}

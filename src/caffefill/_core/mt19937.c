@@ -1,0 +1,73 @@
+/*
+ * mt19937.c - engine half of the random stream (see mt19937.h).
+ *
+ * The constants are those of the MT19937 definition (Matsumoto & Nishimura,
+ * 1998): w=32, n=624, m=397, r=31, a=0x9908b0df, the tempering masks in the
+ * header, and the initialisation multiplier 1812433253.
+ */
+#include "mt19937.h"
+
+#include <string.h>
+
+#define MT_M 397
+#define UPPER_MASK 0x80000000U
+#define LOWER_MASK 0x7fffffffU
+#define MATRIX_A 0x9908b0dfU
+
+void cf_mt_seed(cf_mt19937 *state, uint32_t seed)
+{
+    state->key[0] = seed;
+    for (uint32_t i = 1; i < CF_MT_N; i++) {
+        uint32_t prev = state->key[i - 1];
+        state->key[i] = 1812433253U * (prev ^ (prev >> 30)) + i;
+    }
+    state->pos = CF_MT_N;
+}
+
+/* One word of the twist: combine the top bit of `hi` with the low bits of
+ * `lo`, shift, and conditionally xor the matrix constant. */
+static inline uint32_t twist(uint32_t hi, uint32_t lo, uint32_t far)
+{
+    uint32_t y = (hi & UPPER_MASK) | (lo & LOWER_MASK);
+    return far ^ (y >> 1) ^ ((uint32_t)-(int32_t)(y & 1U) & MATRIX_A);
+}
+
+void cf_mt_refill(cf_mt19937 *state)
+{
+    uint32_t *k = state->key;
+    int i = 0;
+    for (; i < CF_MT_N - MT_M; i++)
+        k[i] = twist(k[i], k[i + 1], k[i + MT_M]);
+    for (; i < CF_MT_N - 1; i++)
+        k[i] = twist(k[i], k[i + 1], k[i + MT_M - CF_MT_N]);
+    k[CF_MT_N - 1] = twist(k[CF_MT_N - 1], k[0], k[MT_M - 1]);
+    state->pos = 0;
+}
+
+void cf_mt_fill_uint32(cf_mt19937 *state, uint32_t *out, size_t n)
+{
+    while (n > 0) {
+        if (state->pos >= CF_MT_N)
+            cf_mt_refill(state);
+        size_t avail = (size_t)(CF_MT_N - state->pos);
+        size_t take = n < avail ? n : avail;
+        const uint32_t *src = state->key + state->pos;
+        for (size_t j = 0; j < take; j++)
+            out[j] = cf_mt_temper(src[j]);
+        state->pos += (int)take;
+        out += take;
+        n -= take;
+    }
+}
+
+void cf_mt_discard(cf_mt19937 *state, uint64_t n)
+{
+    while (n > 0) {
+        if (state->pos >= CF_MT_N)
+            cf_mt_refill(state);
+        uint64_t avail = (uint64_t)(CF_MT_N - state->pos);
+        uint64_t take = n < avail ? n : avail;
+        state->pos += (int)take;
+        n -= take;
+    }
+}

@@ -1,0 +1,377 @@
+"""Caffe's seven fillers, one table entry each, bit-exact over the C core.
+
+Each entry validates the blob and the parameters first, refusing with a
+FillerError everything Caffe aborts on (its CHECK text is kept on the error
+as ``caffe_message``), then draws from the stream in Caffe's order.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from google.protobuf import text_format
+
+from ._proto import caffefill_pb2 as pb
+from .errors import FillerError
+from .profiles import DEFAULT_PROFILE, Profile
+from .rng import CaffeRNG, check_seed
+
+FillerParameter = pb.FillerParameter
+VARIANCE_NORMS = {pb.FillerParameter.FAN_IN: "FAN_IN", pb.FillerParameter.FAN_OUT: "FAN_OUT",
+                  pb.FillerParameter.AVERAGE: "AVERAGE"}
+
+
+def cfloat(value: float) -> float:
+    """A Python float rounded to float32, as Caffe's Dtype holds it."""
+    return float(np.float32(value))
+
+
+def cfmt(value: float) -> str:
+    """A number as glog prints it in a CHECK message (C++ ostream default)."""
+    if float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return f"{value:g}"
+
+
+def _check_failed(expr: str, lhs: float, rhs: float, note: str = "") -> str:
+    text = f"Check failed: {expr} ({cfmt(lhs)} vs. {cfmt(rhs)})"
+    return f"{text} {note}" if note else text
+
+
+# ---------------------------------------------------------------- blob helpers
+
+
+def legacy_axis(shape: Sequence[int], index: int) -> int:
+    """Blob::LegacyShape(index): 1 past the last axis; refuses > 4 axes."""
+    if len(shape) > 4:
+        raise FillerError(
+            f"this filler uses Caffe's legacy num()/channels() accessors, which refuse "
+            f"blobs with more than 4 axes (this blob has {len(shape)}: {list(shape)}); "
+            f"use gaussian/uniform, or reproduce BVLC master with caffe='master'",
+            caffe_message=_check_failed(
+                "num_axes() <= 4", len(shape), 4,
+                "Cannot use legacy accessors on Blobs with > 4 axes."),
+        )
+    if index >= len(shape) or index < -len(shape):
+        return 1
+    return int(shape[index])
+
+
+def shape_axis(shape: Sequence[int], index: int) -> int:
+    """Blob::shape(index) (BVLC master's accessor): refuses an axis the blob lacks."""
+    ndim = len(shape)
+    if not -ndim <= index < ndim:
+        count = math.prod(shape)
+        described = " ".join(str(int(d)) for d in shape)
+        described = f"{described} ({count})" if described else f"({count})"
+        expr, lhs, rhs = (("axis_index >= -num_axes()", index, -ndim) if index < -ndim
+                          else ("axis_index < num_axes()", index, ndim))
+        raise FillerError(
+            f"BVLC master's filler reads axis {index} of the blob, which has {ndim} "
+            f"ax{'i' if ndim == 1 else 'e'}s ({list(shape)}); give the blob that axis",
+            caffe_message=_check_failed(
+                expr, lhs, rhs,
+                f"axis {index} out of range for {ndim}-D Blob with shape {described}"),
+        )
+    return int(shape[index])
+
+
+@dataclass(frozen=True)
+class Fans:
+    fan_in: int
+    fan_out: int
+
+
+def fans(shape: Sequence[int], profile: Profile = DEFAULT_PROFILE) -> Fans:
+    """fan_in and fan_out exactly as the profile's Caffe computes them."""
+    count = math.prod(shape)
+    if profile.legacy_fans:
+        # Caffe 1.0: count / num() and count / channels(), missing axes count as 1.
+        num, channels = legacy_axis(shape, 0), legacy_axis(shape, 1)
+    else:
+        # BVLC master: count / shape(0) (no axis 0 is an error) and, for blobs
+        # with more than one axis, count / shape(1); a 1-D blob's fan_out is count.
+        num = shape_axis(shape, 0)
+        channels = int(shape[1]) if len(shape) > 1 else 1
+    fan_in = count // num if num else 0
+    fan_out = count // channels if channels else 0
+    return Fans(fan_in, fan_out)
+
+
+def variance_n(param: FillerParameter, f: Fans) -> float:
+    """The float32 ``n`` of xavier/msra for the chosen variance_norm."""
+    if param.variance_norm == pb.FillerParameter.AVERAGE:
+        return cfloat(cfloat(f.fan_in + f.fan_out) / np.float32(2))
+    if param.variance_norm == pb.FillerParameter.FAN_OUT:
+        return cfloat(f.fan_out)
+    return cfloat(f.fan_in)
+
+
+def xavier_scale(param: FillerParameter, shape: Sequence[int],
+                 profile: Profile = DEFAULT_PROFILE) -> float:
+    """sqrt(3 / n) in float32: the bound of xavier's uniform."""
+    n = np.float32(variance_n(param, fans(shape, profile)))
+    return float(np.sqrt(np.float32(3) / n, dtype=np.float32))
+
+
+def msra_std(param: FillerParameter, shape: Sequence[int],
+             profile: Profile = DEFAULT_PROFILE) -> float:
+    """sqrt(2 / n) in float32: msra's standard deviation."""
+    n = np.float32(variance_n(param, fans(shape, profile)))
+    return float(np.sqrt(np.float32(2) / n, dtype=np.float32))
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def _require_values(shape: Sequence[int]) -> None:
+    if math.prod(shape) == 0:
+        raise FillerError(
+            f"the blob {list(shape)} has no values to fill; check the layer's dimensions",
+            caffe_message="Check failed: blob->count()",
+        )
+
+
+def _require_no_sparse(param: FillerParameter) -> None:
+    if param.sparse != -1:
+        raise FillerError(
+            f"'sparse: {param.sparse}' only works with the gaussian filler, "
+            f"not {param.type}; remove it or use type: \"gaussian\"",
+            caffe_message=_check_failed(
+                "this->filler_param_.sparse() == -1", param.sparse, -1,
+                "Sparsity not supported by this Filler."),
+        )
+
+
+def _require_sigma(sigma: float) -> None:
+    if not sigma > 0:
+        raise FillerError(
+            f"a Gaussian needs std > 0 (got {cfmt(sigma)}); for a constant fill use "
+            f"type: \"constant\"",
+            caffe_message=_check_failed("sigma > 0", sigma, 0),
+        )
+
+
+def _require_finite_span(lo: float, hi: float) -> None:
+    """Boost <= 1.55 has no fallback for a range wider than float can hold.
+
+    Caffe draws from [lo, nextafter(hi)); when that width overflows to inf,
+    Boost <= 1.55's uniform_real computes inf or NaN on every draw and retries
+    forever (1.56 and later halve the range instead), so Caffe never returns.
+    """
+    top = np.nextafter(np.float32(hi), np.float32(np.finfo(np.float32).max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = top - np.float32(lo)
+    if not np.isfinite(span):
+        raise FillerError(
+            f"uniform min: {cfmt(lo)} max: {cfmt(hi)} spans more than float can hold: a "
+            f"Caffe built against Boost <= 1.55 never returns from this fill (Boost 1.56 "
+            f"and later handle it); narrow the range"
+        )
+
+
+# ------------------------------------------------------------------ fillers
+
+FillFn = Callable[[FillerParameter, np.ndarray, CaffeRNG, Profile], None]
+
+
+def _constant(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    _require_values(blob.shape)
+    _require_no_sparse(param)
+    blob.fill(np.float32(param.value))
+
+
+def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    _require_values(blob.shape)
+    _require_sigma(param.std)
+    sparse = param.sparse
+    if sparse < -1:
+        raise FillerError(
+            f"sparse must be -1 (dense) or a count of non-zero inputs, got {sparse}",
+            caffe_message=_check_failed("sparse >= -1", sparse, -1),
+        )
+    probability = 0.0
+    if sparse >= 0:
+        if blob.ndim < 1:
+            raise FillerError("sparse Gaussian needs a blob with at least one axis",
+                              caffe_message=_check_failed("blob->num_axes() >= 1", 0, 1))
+        probability = cfloat(np.float32(sparse) / np.float32(blob.shape[0]))
+        if probability > 1:
+            raise FillerError(
+                f"sparse: {sparse} asks for more non-zero weights per output than the blob's "
+                f"first axis has ({blob.shape[0]}): the probability {cfmt(probability)} is "
+                f"above 1; use sparse <= {blob.shape[0]}",
+                caffe_message=_check_failed("p <= 1", probability, 1),
+            )
+    rng.gaussian(blob.reshape(-1), param.mean, param.std, profile.normal_kind)
+    if sparse >= 0:
+        rng.bernoulli_mask(blob.reshape(-1), probability)
+
+
+def _uniform(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    _require_values(blob.shape)
+    lo, hi = cfloat(param.min), cfloat(param.max)
+    if not lo <= hi:
+        raise FillerError(
+            f"uniform min ({cfmt(lo)}) is greater than max ({cfmt(hi)}); swap them",
+            caffe_message=_check_failed("a <= b", lo, hi),
+        )
+    if not profile.uniform_splits_wide_range:
+        _require_finite_span(lo, hi)  # Caffe hangs in the draw, before any later check
+    _require_no_sparse(param)
+    rng.uniform(blob.reshape(-1), lo, hi)
+
+
+def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
+                       profile: Profile) -> None:
+    _require_values(blob.shape)
+    shape = blob.shape
+    # Rows: Caffe 1.0 uses num() (1 for a 0-D blob, > 4 axes refused), BVLC
+    # master shape(0) (any number of axes, 0-D refused).
+    rows = legacy_axis(shape, 0) if profile.legacy_fans else shape_axis(shape, 0)
+    _require_no_sparse(param)
+    rng.uniform(blob.reshape(-1), 0.0, 1.0)
+    from . import _core
+
+    _core.normalize_rows(blob.reshape(-1), rows)
+
+
+def _xavier(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    _require_values(blob.shape)
+    scale = xavier_scale(param, blob.shape, profile)
+    _require_no_sparse(param)
+    rng.uniform(blob.reshape(-1), -scale, scale)
+
+
+def _msra(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    _require_values(blob.shape)
+    std = msra_std(param, blob.shape, profile)
+    _require_sigma(std)
+    _require_no_sparse(param)
+    rng.gaussian(blob.reshape(-1), 0.0, std, profile.normal_kind)
+
+
+def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    shape = blob.shape
+    if len(shape) != 4:
+        raise FillerError(
+            f"bilinear needs a 4-D (N, C, K, K) kernel, this blob is {list(shape)}",
+            caffe_message=_check_failed("blob->num_axes() == 4", len(shape), 4,
+                                        "Blob must be 4 dim."),
+        )
+    if shape[2] != shape[3]:
+        raise FillerError(
+            f"bilinear needs a square kernel, this one is {shape[2]} x {shape[3]}; "
+            f"use kernel_size (not kernel_h/kernel_w that differ)",
+            caffe_message=_check_failed("blob->width() == blob->height()", shape[3], shape[2],
+                                        "Filter must be square"),
+        )
+    _require_no_sparse(param)
+    if blob.size:
+        from . import _core
+
+        _core.bilinear(blob.reshape(-1), int(shape[3]), profile.bilinear_kind)
+
+
+FILLERS: dict[str, FillFn] = {
+    "constant": _constant,
+    "gaussian": _gaussian,
+    "positive_unitball": _positive_unitball,
+    "uniform": _uniform,
+    "xavier": _xavier,
+    "msra": _msra,
+    "bilinear": _bilinear,
+}
+
+
+def nearest_type(name: str) -> str | None:
+    lowered = {t.lower(): t for t in FILLERS}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def unknown_type_error(name: str) -> FillerError:
+    hint = nearest_type(name)
+    suggestion = f"did you mean \"{hint}\"? " if hint else ""
+    return FillerError(
+        f"unknown filler type \"{name}\": {suggestion}known types are "
+        + ", ".join(FILLERS),
+        caffe_message=f"Check failed: false Unknown filler name: {name}",
+    )
+
+
+# ------------------------------------------------------------------ API
+
+
+def parse_filler(filler: FillerParameter | str) -> FillerParameter:
+    """A FillerParameter from a message or its prototxt text."""
+    if isinstance(filler, pb.FillerParameter):
+        return filler
+    if isinstance(filler, str):
+        param = pb.FillerParameter()
+        try:
+            text_format.Parse(filler, param)
+        except text_format.ParseError as exc:
+            raise FillerError(f"cannot read filler {filler!r}: {exc}") from None
+        return param
+    # A FillerParameter from another schema (pycaffe's caffe_pb2, say).
+    serialize = getattr(filler, "SerializeToString", None)
+    if serialize is None:
+        raise FillerError(f"expected a FillerParameter or its text, not {type(filler).__name__}")
+    return pb.FillerParameter.FromString(serialize())
+
+
+def fill_blob(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
+              profile: Profile = DEFAULT_PROFILE) -> None:
+    """Fill ``blob`` (float32, C order) in place as Caffe's GetFiller(param)->Fill."""
+    function = FILLERS.get(param.type)
+    if function is None:
+        raise unknown_type_error(param.type)
+    function(param, blob, rng, profile)
+
+
+def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    dims = tuple(int(d) for d in shape)
+    if any(d < 0 for d in dims):
+        raise FillerError(f"negative dimension in shape {list(dims)}")
+    if math.prod(dims) > 2**31 - 1:
+        raise FillerError(
+            f"shape {list(dims)} has {math.prod(dims)} values, past Caffe's int32 blob limit"
+        )
+    return dims
+
+
+def fill(
+    filler: FillerParameter | str,
+    shape: Sequence[int],
+    seed: int | None = None,
+    rng: CaffeRNG | None = None,
+    caffe: str | None = None,
+    boost: str | None = None,
+) -> np.ndarray:
+    """One Caffe filler call: a new float32 array of ``shape``.
+
+    With ``seed`` a fresh stream is used (``Caffe::set_random_seed(seed)``);
+    with ``rng`` the draws continue that stream.  ``caffe`` and ``boost``
+    pick the Caffe build to reproduce (see :mod:`caffefill.profiles`).
+    """
+    from .profiles import resolve
+
+    profile = resolve(caffe, boost)
+    param = parse_filler(filler)
+    dims = check_shape(shape)
+    if rng is None:
+        if seed is None:
+            raise FillerError("fill() needs a seed or an rng")
+        rng = CaffeRNG(check_seed(seed))
+    elif seed is not None:
+        raise FillerError("pass either seed or rng to fill(), not both")
+    blob = np.empty(dims, dtype=np.float32)
+    fill_blob(param, blob, rng, profile)
+    return blob

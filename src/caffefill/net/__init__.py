@@ -1,0 +1,1 @@
+"""The net model: read -> upgrade -> filter -> set every layer up (registry)."""

@@ -1,0 +1,267 @@
+"""Helpers shared by the built-in layer entries.
+
+They reproduce the pieces of Caffe's ``Blob`` and ``Layer`` that every
+``LayerSetUp``/``Reshape`` leans on (axis canonicalisation, the legacy 4-D
+accessors, blob counts, the bottom/top count checks) and turn Caffe's
+``CHECK`` failures into located :class:`~caffefill.errors.NetError` s that
+keep glog's text as ``caffe_message``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..._proto import caffefill_pb2 as pb
+from ..registry import LayerContext
+from ..spec import BlobSpec, Shape
+
+INT_MAX = 2**31 - 1
+MAX_BLOB_AXES = 32
+
+_OPS = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+# ----------------------------------------------------------------- numbers
+
+
+def i32(value: int) -> int:
+    """``value`` as C++ stores it in an ``int`` (wrapping uint32 fields)."""
+    value = int(value) & 0xFFFFFFFF
+    return value - 2**32 if value >= 2**31 else value
+
+
+def cdiv(a: int, b: int) -> int:
+    """C++ integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def cmod(a: int, b: int) -> int:
+    """C++ ``a % b`` (sign of the dividend)."""
+    return a - b * cdiv(a, b)
+
+
+def fmt(value: object) -> str:
+    """A value as glog prints it in a CHECK message."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e16:
+            return str(int(value))
+        return f"{value:g}"
+    return str(value)
+
+
+# ----------------------------------------------------------------- shapes
+
+
+def count(shape: Sequence[int], start: int = 0, end: int | None = None) -> int:
+    """Blob::count(start, end): the product of dims in ``[start, end)``."""
+    stop = len(shape) if end is None else end
+    return math.prod(int(d) for d in shape[start:stop])
+
+
+def shape_string(shape: Sequence[int]) -> str:
+    """Blob::shape_string(): ``"2 3 4 (24)"``."""
+    dims = "".join(f"{int(d)} " for d in shape)
+    return f"{dims}({count(shape)})"
+
+
+def show(shape: Sequence[int]) -> str:
+    """A shape for people: ``[2, 3, 4]``."""
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
+
+# ----------------------------------------------------------------- checks
+
+
+def check(ctx: LayerContext, ok: bool, message: str, caffe: str) -> None:
+    """CHECK(cond): raise ``message`` with ``Check failed: <caffe>`` when false."""
+    if not ok:
+        raise ctx.error(message, caffe_message=f"Check failed: {caffe}")
+
+
+def check_op(
+    ctx: LayerContext,
+    lhs: object,
+    op: str,
+    rhs: object,
+    expr: str,
+    message: str,
+    note: str = "",
+) -> None:
+    """CHECK_EQ/NE/LT/LE/GT/GE: ``expr`` is the C++ text, e.g. ``"num_output_ > 0"``."""
+    if not _OPS[op](lhs, rhs):
+        text = f"Check failed: {expr} ({fmt(lhs)} vs. {fmt(rhs)})"
+        if note:
+            text += f" {note}"
+        raise ctx.error(message, caffe_message=text)
+
+
+def canonical_axis(ctx: LayerContext, shape: Sequence[int], axis: int, what: str = "axis") -> int:
+    """Blob::CanonicalAxisIndex: negative axes count from the end."""
+    n = len(shape)
+    note = f"axis {axis} out of range for {n}-D Blob with shape {shape_string(shape)}"
+    message = f"{what} {axis} is out of range for a {n}-D input of shape {show(shape)}"
+    check_op(ctx, axis, ">=", -n, "axis_index >= -num_axes()", message, note)
+    check_op(ctx, axis, "<", n, "axis_index < num_axes()", message, note)
+    return axis + n if axis < 0 else axis
+
+
+def legacy(ctx: LayerContext, shape: Sequence[int], index: int) -> int:
+    """Blob::LegacyShape (num/channels/height/width): 1 past the last axis."""
+    check_op(
+        ctx, len(shape), "<=", 4, "num_axes() <= 4",
+        f"this layer reads its input through Caffe's 4-D accessors, which refuse "
+        f"inputs with more than 4 axes (got {show(shape)})",
+        "Cannot use legacy accessors on Blobs with > 4 axes.",
+    )
+    if index >= len(shape) or index < -len(shape):
+        return 1
+    return int(shape[index])
+
+
+def nchw(ctx: LayerContext, shape: Sequence[int]) -> tuple[int, int, int, int]:
+    """(num, channels, height, width) through the legacy accessors."""
+    return (legacy(ctx, shape, 0), legacy(ctx, shape, 1),
+            legacy(ctx, shape, 2), legacy(ctx, shape, 3))
+
+
+def require_axes(ctx: LayerContext, shape: Sequence[int], n: int, note: str, what: str = "input"
+                 ) -> None:
+    """CHECK_EQ(n, bottom->num_axes())."""
+    check_op(ctx, n, "==", len(shape), f"{n} == bottom[0]->num_axes()",
+             f"{what} must have exactly {n} axes, got {show(shape)}", note)
+
+
+def blob_counts(
+    ctx: LayerContext,
+    type_name: str,
+    *,
+    exact_bottom: int = -1,
+    min_bottom: int = -1,
+    max_bottom: int = -1,
+    exact_top: int = -1,
+    min_top: int = -1,
+    max_top: int = -1,
+    equal: bool = False,
+    num_tops: int | None = None,
+) -> None:
+    """Layer::CheckBlobCounts."""
+    nb = len(ctx.bottoms)
+    nt = len(ctx.param.top) if num_tops is None else num_tops
+
+    def fail(expr: str, a: int, b: int, note: str, message: str) -> None:
+        raise ctx.error(message, caffe_message=f"Check failed: {expr} ({a} vs. {b}) {note}")
+
+    if exact_bottom >= 0 and exact_bottom != nb:
+        fail("ExactNumBottomBlobs() == bottom.size()", exact_bottom, nb,
+             f"{type_name} Layer takes {exact_bottom} bottom blob(s) as input.",
+             f"{type_name} takes {exact_bottom} bottom blob(s), got {nb}")
+    if min_bottom >= 0 and min_bottom > nb:
+        fail("MinBottomBlobs() <= bottom.size()", min_bottom, nb,
+             f"{type_name} Layer takes at least {min_bottom} bottom blob(s) as input.",
+             f"{type_name} takes at least {min_bottom} bottom blob(s), got {nb}")
+    if max_bottom >= 0 and max_bottom < nb:
+        fail("MaxBottomBlobs() >= bottom.size()", max_bottom, nb,
+             f"{type_name} Layer takes at most {max_bottom} bottom blob(s) as input.",
+             f"{type_name} takes at most {max_bottom} bottom blob(s), got {nb}")
+    if exact_top >= 0 and exact_top != nt:
+        fail("ExactNumTopBlobs() == top.size()", exact_top, nt,
+             f"{type_name} Layer produces {exact_top} top blob(s) as output.",
+             f"{type_name} produces {exact_top} top blob(s), got {nt}")
+    if min_top >= 0 and min_top > nt:
+        fail("MinTopBlobs() <= top.size()", min_top, nt,
+             f"{type_name} Layer produces at least {min_top} top blob(s) as output.",
+             f"{type_name} produces at least {min_top} top blob(s), got {nt}")
+    if max_top >= 0 and max_top < nt:
+        fail("MaxTopBlobs() >= top.size()", max_top, nt,
+             f"{type_name} Layer produces at most {max_top} top blob(s) as output.",
+             f"{type_name} produces at most {max_top} top blob(s), got {nt}")
+    if equal and nb != nt:
+        fail("bottom.size() == top.size()", nb, nt,
+             f"{type_name} Layer produces one top blob as output for each bottom blob input.",
+             f"{type_name} needs one top per bottom, got {nb} bottom(s) and {nt} top(s)")
+
+
+def num_tops(ctx: LayerContext) -> int:
+    return len(ctx.param.top)
+
+
+def no_in_place(ctx: LayerContext, type_name: str, top_index: int = 0) -> None:
+    """CHECK_NE(top[i], bottom[0]): layers that refuse in-place computation."""
+    tops = list(ctx.param.top)
+    bottoms = list(ctx.param.bottom)
+    if top_index < len(tops) and bottoms and tops[top_index] == bottoms[0] and top_index == 0:
+        raise ctx.error(
+            f"{type_name} cannot run in place (top '{tops[top_index]}' is its bottom)",
+            caffe_message=f"Check failed: top[{top_index}] != bottom[0] "
+                          f"{type_name} Layer does not allow in-place computation.",
+        )
+
+
+def reshape_check(ctx: LayerContext, shape: Sequence[int], what: str = "top") -> Shape:
+    """Blob::Reshape's own checks (axes <= 32, dims >= 0, count <= INT_MAX)."""
+    dims = tuple(int(d) for d in shape)
+    check_op(ctx, len(dims), "<=", MAX_BLOB_AXES, "shape.size() <= kMaxBlobAxes",
+             f"{what} shape {show(dims)} has more than {MAX_BLOB_AXES} axes")
+    total = 1
+    for d in dims:
+        check_op(ctx, d, ">=", 0, "shape[i] >= 0", f"{what} shape {show(dims)} has a negative dim")
+        if total != 0 and d > INT_MAX // total:
+            raise ctx.error(
+                f"{what} shape {show(dims)} has {count(dims)} values, past Caffe's "
+                f"int32 blob limit",
+                caffe_message=f"Check failed: shape[i] <= 2147483647 / count_ "
+                              f"({d} vs. {INT_MAX // total}) blob size exceeds INT_MAX",
+            )
+        total *= d
+    return dims
+
+
+# ----------------------------------------------------------------- fillers
+
+
+def constant(value: float = 0.0) -> pb.FillerParameter:
+    """A ``constant`` FillerParameter (the defaults Caffe builds in code)."""
+    f = pb.FillerParameter()
+    f.type = "constant"
+    f.value = value
+    return f
+
+
+def filler(
+    owner: object, field_name: str, path: str, default: pb.FillerParameter | None = None
+) -> tuple[pb.FillerParameter, str]:
+    """The filler in ``owner.<field_name>`` (copied) and where it came from.
+
+    Unset: ``default`` when given (a layer that special-cases a missing
+    filler), else Caffe's default-constructed FillerParameter (constant 0).
+    """
+    if owner.HasField(field_name):  # type: ignore[attr-defined]
+        f = pb.FillerParameter()
+        f.CopyFrom(getattr(owner, field_name))
+        return f, path
+    if default is not None:
+        return default, ""
+    return pb.FillerParameter(), ""
+
+
+def blob(shape: Sequence[int], fill: tuple[pb.FillerParameter, str], role: str) -> BlobSpec:
+    """A BlobSpec from ``filler()``'s pair."""
+    return BlobSpec(tuple(int(d) for d in shape), fill[0], role, fill[1])
+
+
+def f32(value: float) -> float:
+    """``value`` rounded to float32."""
+    return float(np.float32(value))

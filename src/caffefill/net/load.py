@@ -1,0 +1,60 @@
+"""One call from a prototxt to a set-up net model.
+
+``load_net`` chains the four stages Caffe runs inside ``Net<float>(file,
+phase)``: read the text (with source positions), upgrade V0/V1 syntax,
+filter layers by NetState, and set every layer up through the registry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+
+from .._proto import caffefill_pb2 as pb
+from ..errors import CaffefillError
+from .filter import filter_net
+from .model import NetModel, build_model
+from .reader import SourceNet, read_net
+from .upgrade import upgrade_net
+
+PHASES = {"TRAIN": pb.TRAIN, "TEST": pb.TEST}
+
+
+def phase_value(phase: str | int) -> int:
+    """pb.TRAIN/pb.TEST from 'TRAIN'/'TEST' (any case) or the enum value."""
+    if isinstance(phase, str):
+        key = phase.strip().upper()
+        if key not in PHASES:
+            raise CaffefillError(f"unknown phase {phase!r}: use TRAIN or TEST")
+        return PHASES[key]
+    if phase not in PHASES.values():
+        raise CaffefillError(f"unknown phase {phase!r}: use TRAIN or TEST")
+    return int(phase)
+
+
+def phase_name(phase: int) -> str:
+    return "TRAIN" if phase == pb.TRAIN else "TEST"
+
+
+def load_net(
+    source: str | os.PathLike[str],
+    *,
+    phase: str | int = "TEST",
+    stages: Sequence[str] = (),
+    level: int = 0,
+    inputs: Mapping[str, Sequence[int]] | None = None,
+    strict: bool = False,
+    text: str | None = None,
+) -> tuple[SourceNet, NetModel]:
+    """Read, upgrade, filter and set up a net; returns the source and the model."""
+    phase_id = phase_value(phase)
+    src = read_net(source, text=text, strict=strict)
+    upgraded = upgrade_net(src)
+    try:
+        filtered = filter_net(upgraded.param, phase=phase_id, level=level, stages=list(stages),
+                              positions=upgraded.positions)
+    except CaffefillError as exc:
+        raise exc.located(path=src.path) from None
+    model = build_model(filtered.param, phase=phase_id, inputs=inputs, path=src.path,
+                        positions=filtered.positions)
+    return src, model

@@ -1,0 +1,1011 @@
+"""A protobuf text-format reader that remembers where everything was written.
+
+protobuf's own ``text_format`` gives no per-field positions and stops at the
+first unknown field.  This module reads Caffe's prototxt files in three steps:
+
+1. a tokenizer (``#`` comments, identifiers, numbers, quoted strings with C
+   escapes, one-character symbols), each token knowing its line and column;
+2. a schema-free parser that turns the tokens into a tree of :class:`Field`
+   nodes (a field name plus a :class:`Scalar` or a :class:`Block` of fields);
+3. a binder that walks the tree against the message descriptors and fills a
+   protobuf message, turning unknown fields into :class:`ReadWarning` records
+   and everything else that does not fit into a :class:`ParseError` with the
+   file, line and column.
+
+The accepted syntax is the one protobuf's C++ ``TextFormat`` parser accepts
+(what Caffe itself uses): ``name: value``, ``name { }``, ``name: { }``,
+``name < >``, list values ``name: [1, 2]``, optional ``,``/``;`` after a field,
+adjacent strings concatenated, integers in decimal/hex/octal, floats such as
+``1e-3``, ``.5``, ``1.``, ``5f``, ``inf``, ``-inf`` and ``nan``, booleans
+``true``/``True``/``t``/``1`` (and their false forms), enums by name or number.
+A singular field given twice is refused, as Caffe's parser refuses it.
+
+Lines and columns are 1-based; columns count characters (a tab is one).
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import math
+import os
+import re
+import string
+import struct
+from dataclasses import dataclass, field
+from typing import NamedTuple, Union
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+from .._proto import caffefill_pb2 as pb
+from ..errors import ParseError
+
+__all__ = [
+    "MAX_DEPTH",
+    "Block",
+    "Field",
+    "FillerBlock",
+    "Position",
+    "ReadWarning",
+    "Scalar",
+    "SourceNet",
+    "Warning",
+    "bind_message",
+    "parse_message",
+    "parse_tree",
+    "read_net",
+]
+
+#: Deepest nesting of messages accepted (protobuf's own text parser default).
+MAX_DEPTH = 100
+
+Position = tuple[int, int]
+
+# ---------------------------------------------------------------- records
+
+
+@dataclass
+class ReadWarning:
+    """Something in the file that was skipped (an unknown field, mostly)."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+    layer: str | None = None
+
+    def __str__(self) -> str:
+        layer = f"layer '{self.layer}': " if self.layer is not None else ""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"{self.path}:{self.line}:{self.column}: warning: {layer}{self.message}{hint}"
+
+
+#: The name the rest of the project uses for :class:`ReadWarning`.
+Warning = ReadWarning
+
+
+@dataclass
+class FillerBlock:
+    """One filler block written inside a layer.
+
+    ``list_name`` is ``'layer'`` (V2) or ``'layers'`` (V1/V0) and
+    ``layer_index`` the entry's index in that list.  ``field_path`` is the
+    dotted field path inside the layer (``'convolution_param.weight_filler'``,
+    ``'layer.weight_filler'`` for a V0 entry); ``index`` is the entry's index
+    when the last field is repeated (``dummy_data_param.data_filler``), else
+    None.  ``known`` is False for a block found inside a field the schema does
+    not know (it is bound to a FillerParameter all the same).  ``filler`` is a
+    copy of the bound message.
+    """
+
+    layer_index: int
+    list_name: str
+    field_path: str
+    line: int
+    column: int
+    filler: pb.FillerParameter
+    index: int | None = None
+    known: bool = True
+    layer_name: str | None = None
+
+
+@dataclass
+class SourceNet:
+    """A NetParameter exactly as written in a file (it may be V0 or V1)."""
+
+    path: str
+    param: pb.NetParameter
+    warnings: list[ReadWarning] = field(default_factory=list)
+    #: (line, column) of each ``layer`` entry, aligned with ``param.layer``.
+    layer_positions: list[Position] = field(default_factory=list)
+    #: (line, column) of each ``layers`` entry, aligned with ``param.layers``.
+    legacy_positions: list[Position] = field(default_factory=list)
+    filler_blocks: list[FillerBlock] = field(default_factory=list)
+    #: Positions of every top-level field, by field name (``input``, ``input_dim`` ...).
+    field_positions: dict[str, list[Position]] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- tokens
+
+_IDENT, _INT, _FLOAT, _STRING, _SYMBOL, _EOF = "identifier", "integer", "float", "string", \
+    "symbol", "end of file"
+
+
+class _Token(NamedTuple):
+    kind: str
+    text: str
+    offset: int
+    value: bytes  # decoded bytes of a string token; b"" otherwise
+
+
+_WS_OR_COMMENT = re.compile(r"(?:[ \t\r\n\v\f]+|#[^\n]*)+")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_HEX_RE = re.compile(r"0[xX][0-9A-Fa-f]*")
+_OCTAL_RE = re.compile(r"0[0-9]+")
+_DECIMAL_RE = re.compile(
+    r"(?:[0-9]+(?P<dot>\.[0-9]*)?|\.[0-9]+)(?P<exp>[eE][+-]?[0-9]*)?(?P<f>[fF])?")
+_SIMPLE_ESCAPES = {
+    "a": b"\a", "b": b"\b", "f": b"\f", "n": b"\n", "r": b"\r", "t": b"\t", "v": b"\v",
+    "\\": b"\\", "?": b"?", "'": b"'", '"': b'"',
+}
+_STRING_PIECE = re.compile(r"[^\\\n]+|\\(?:[0-7]{1,3}|x[0-9A-Fa-f]{1,2}|u[0-9A-Fa-f]{4}|"
+                           r"U[0-9A-Fa-f]{8}|.)?", re.DOTALL)
+
+
+class _Source:
+    """The text of one file plus what it takes to turn offsets into lines."""
+
+    def __init__(self, text: str, path: str) -> None:
+        self.text = text
+        self.path = path
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def position(self, offset: int) -> Position:
+        line = bisect.bisect_right(self.line_starts, offset)
+        return line, offset - self.line_starts[line - 1] + 1
+
+    def error(self, message: str, offset: int) -> ParseError:
+        line, column = self.position(offset)
+        return ParseError(message, path=self.path, line=line, column=column)
+
+
+def _describe(token: _Token) -> str:
+    """A token as an error message shows it."""
+    if token.kind == _EOF:
+        return "end of file"
+    text = token.text if len(token.text) <= 40 else token.text[:37] + "..."
+    return f"'{text}'" if token.kind != _STRING else text
+
+
+def _tokenize(src: _Source) -> list[_Token]:
+    text = src.text
+    size = len(text)
+    tokens: list[_Token] = []
+    pos = 0
+    append = tokens.append
+    while True:
+        match = _WS_OR_COMMENT.match(text, pos)
+        if match:
+            pos = match.end()
+        if pos >= size:
+            break
+        char = text[pos]
+        if char.isascii() and (char.isalpha() or char == "_"):
+            match = _IDENT_RE.match(text, pos)
+            assert match is not None
+            append(_Token(_IDENT, match.group(), pos, b""))
+            pos = match.end()
+        elif "0" <= char <= "9" or (
+                char == "." and pos + 1 < size and "0" <= text[pos + 1] <= "9"):
+            token = _number(src, pos)
+            append(token)
+            pos += len(token.text)
+        elif char in "\"'":
+            token = _string(src, pos)
+            append(token)
+            pos += len(token.text)
+        elif char in string.punctuation:
+            append(_Token(_SYMBOL, char, pos, b""))
+            pos += 1
+        else:
+            shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+            raise src.error(f"unexpected character {shown}", pos)
+    append(_Token(_EOF, "", size, b""))
+    return tokens
+
+
+def _number(src: _Source, pos: int) -> _Token:
+    text = src.text
+    kind = _INT
+    match = _HEX_RE.match(text, pos)
+    if match:
+        if match.end() - pos == 2:
+            raise src.error("'0x' must be followed by hex digits", pos)
+    else:
+        match = _OCTAL_RE.match(text, pos)
+        if match:
+            if any(c in "89" for c in match.group()):
+                raise src.error("a number starting with 0 must be octal (digits 0-7 only)", pos)
+        else:
+            match = _DECIMAL_RE.match(text, pos)
+            assert match is not None
+            exp = match.group("exp")
+            if exp is not None and not exp[-1].isdigit():
+                raise src.error("'e' must be followed by an exponent", pos)
+            if match.group("dot") is not None or text[pos] == "." or exp or match.group("f"):
+                kind = _FLOAT
+    end = match.end()
+    if end < len(text):
+        follow = text[end]
+        if follow.isascii() and (follow.isalnum() or follow == "_"):
+            raise src.error(f"need a space between number '{text[pos:end]}' and "
+                            f"'{follow}'", end)
+        if follow == ".":
+            raise src.error(
+                "a number cannot have a second decimal point or exponent" if kind == _FLOAT
+                else "hex and octal numbers must be integers", end)
+    return _Token(kind, text[pos:end], pos, b"")
+
+
+def _string(src: _Source, pos: int) -> _Token:
+    text = src.text
+    quote = text[pos]
+    out = bytearray()
+    i = pos + 1
+    size = len(text)
+    high_surrogate: int | None = None
+    while True:
+        if i >= size:
+            raise src.error("string literal is not closed before the end of the file", pos)
+        char = text[i]
+        if char == quote:
+            i += 1
+            break
+        if char == "\n":
+            raise src.error("string literal is not closed before the end of the line", pos)
+        if char != "\\":
+            # Copy the run of ordinary characters up to the next quote/escape/newline.
+            j = i
+            while j < size and text[j] not in (quote, "\\", "\n"):
+                j += 1
+            if high_surrogate is not None:
+                raise src.error("unpaired \\u surrogate in string literal", i)
+            try:
+                out += text[i:j].encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise src.error("string literal is not valid UTF-8", i) from exc
+            i = j
+            continue
+        match = _STRING_PIECE.match(text, i)
+        assert match is not None
+        esc = match.group()
+        body = esc[1:]
+        code_point: int | None = None
+        if not body:
+            raise src.error("backslash at the end of a line in string literal", i)
+        if body[0] in "01234567":
+            out.append(int(body, 8) & 0xFF)
+        elif body[0] == "x":
+            if len(body) == 1:
+                raise src.error("'\\x' must be followed by hex digits", i)
+            out.append(int(body[1:], 16))
+        elif body[0] in "uU" and len(body) > 1:
+            code_point = int(body[1:], 16)
+        elif body in _SIMPLE_ESCAPES:
+            out += _SIMPLE_ESCAPES[body]
+        elif body[0] in "uU":
+            raise src.error(f"'\\{body[0]}' must be followed by "
+                            f"{4 if body[0] == 'u' else 8} hex digits", i)
+        else:
+            shown = body if body.isprintable() else f"U+{ord(body):04X}"
+            raise src.error(f"invalid escape sequence '\\{shown}' in string literal", i)
+        if code_point is not None:
+            if 0xD800 <= code_point < 0xDC00 and high_surrogate is None:
+                high_surrogate = code_point
+                i = match.end()
+                continue
+            if 0xDC00 <= code_point < 0xE000 and high_surrogate is not None:
+                code_point = 0x10000 + ((high_surrogate - 0xD800) << 10) + (code_point - 0xDC00)
+                high_surrogate = None
+            elif 0xD800 <= code_point < 0xE000 or code_point > 0x10FFFF or \
+                    high_surrogate is not None:
+                raise src.error(f"invalid Unicode escape '{esc}' in string literal", i)
+            out += chr(code_point).encode("utf-8")
+        elif high_surrogate is not None:
+            raise src.error("unpaired \\u surrogate in string literal", i)
+        i = match.end()
+    if high_surrogate is not None:
+        raise src.error("unpaired \\u surrogate in string literal", i - 1)
+    return _Token(_STRING, text[pos:i], pos, bytes(out))
+
+
+# ---------------------------------------------------------------- the tree
+
+
+@dataclass
+class Scalar:
+    """One scalar value: ``kind`` is 'string', 'identifier', 'integer' or 'float'.
+
+    ``text`` is the token as written (for strings: the quoted source of the
+    first piece); ``data`` the decoded bytes of a string (pieces joined);
+    ``negative`` is True when a ``-`` came first.
+    """
+
+    kind: str
+    text: str
+    line: int
+    column: int
+    negative: bool = False
+    data: bytes = b""
+
+    def shown(self) -> str:
+        """The value as written, for error messages."""
+        text = self.text if len(self.text) <= 40 else self.text[:37] + "..."
+        return ("-" if self.negative else "") + text
+
+
+@dataclass
+class Block:
+    """A message value: ``{ ... }`` or ``< ... >`` and the fields inside it."""
+
+    fields: list[Field]
+    line: int
+    column: int
+
+
+@dataclass
+class Field:
+    """One field as written: ``name: value``, ``name { ... }`` or one list element.
+
+    ``value`` is None for an empty list ``name: []``.  ``colon`` tells whether
+    a ``:`` followed the name; ``in_list`` whether the value came from list
+    syntax; ``extension`` whether the name was written in brackets.
+    """
+
+    name: str
+    line: int
+    column: int
+    value: Scalar | Block | None
+    colon: bool = True
+    in_list: bool = False
+    extension: bool = False
+
+
+class _Frame:
+    """One open block (or list) during the iterative parse."""
+
+    __slots__ = ("block", "closer", "expect_element", "is_list", "list_field", "open_offset")
+
+    def __init__(self, block: Block, closer: str, open_offset: int, *,
+                 list_field: Field | None = None) -> None:
+        self.block = block
+        self.closer = closer
+        self.open_offset = open_offset
+        self.is_list = list_field is not None
+        self.list_field = list_field
+        self.expect_element = True
+
+
+class _Parser:
+    """Tokens to a tree of Field nodes, iteratively (no recursion at all)."""
+
+    def __init__(self, src: _Source, max_depth: int) -> None:
+        self.src = src
+        self.tokens = _tokenize(src)
+        self.index = 0
+        self.max_depth = max_depth
+
+    # token helpers
+    def peek(self) -> _Token:
+        return self.tokens[self.index]
+
+    def next(self) -> _Token:
+        token = self.tokens[self.index]
+        if token.kind != _EOF:
+            self.index += 1
+        return token
+
+    def at_symbol(self, *symbols: str) -> bool:
+        token = self.tokens[self.index]
+        return token.kind == _SYMBOL and token.text in symbols
+
+    def error(self, message: str, token: _Token) -> ParseError:
+        return self.src.error(message, token.offset)
+
+    def parse(self) -> Block:
+        root = Block([], 1, 1)
+        stack = [_Frame(root, "", 0)]
+        depth = 0
+        while True:
+            frame = stack[-1]
+            if frame.is_list:
+                if self._list_step(frame, stack, depth):
+                    depth += 1
+                continue
+            token = self.peek()
+            if token.kind == _EOF or (token.kind == _SYMBOL and token.text in "}>"):
+                if frame.closer == "":
+                    if token.kind == _EOF:
+                        return root
+                    raise self.error(f"unexpected {_describe(token)}: no block is open here",
+                                     token)
+                if token.kind == _EOF:
+                    line, column = self.src.position(frame.open_offset)
+                    raise self.error(f"end of file inside the block opened at line {line}, "
+                                     f"column {column}: expected '{frame.closer}'", token)
+                if token.text != frame.closer:
+                    raise self.error(f"expected '{frame.closer}', found '{token.text}'", token)
+                self.next()
+                stack.pop()
+                depth -= 1
+                if not stack[-1].is_list:
+                    self._separator()
+                continue
+            if self._field(frame, stack, depth):
+                depth += 1
+
+    def _separator(self) -> None:
+        if self.at_symbol(";", ","):
+            self.next()
+
+    def _open_block(self, stack: list[_Frame], depth: int, target: Block,
+                    name_token: _Token, *, colon: bool, in_list: bool,
+                    extension: bool, name: str) -> None:
+        opener = self.next()
+        if depth + 1 > self.max_depth:
+            raise self.error(f"messages nested deeper than {self.max_depth} levels", opener)
+        line, column = self.src.position(opener.offset)
+        block = Block([], line, column)
+        fline, fcolumn = self.src.position(name_token.offset)
+        target.fields.append(Field(name, fline, fcolumn, block, colon, in_list, extension))
+        stack.append(_Frame(block, "}" if opener.text == "{" else ">", opener.offset))
+
+    def _field(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
+        """Parse one field of a block; True when a nested block was opened."""
+        name_token = self.next()
+        extension = False
+        if name_token.kind == _IDENT:
+            name = name_token.text
+        elif name_token.kind == _SYMBOL and name_token.text == "[":
+            name = self._extension_name(name_token)
+            extension = True
+        else:
+            raise self.error(f"expected a field name, found {_describe(name_token)}", name_token)
+        colon = self.at_symbol(":")
+        if colon:
+            self.next()
+        if self.at_symbol("{", "<"):
+            self._open_block(stack, depth, frame.block, name_token, colon=colon,
+                             in_list=False, extension=extension, name=name)
+            return True
+        line, column = self.src.position(name_token.offset)
+        if self.at_symbol("["):
+            open_token = self.next()
+            list_field = Field(name, line, column, None, colon, True, extension)
+            if self.at_symbol("]"):
+                self.next()
+                frame.block.fields.append(list_field)
+                self._separator()
+                return False
+            stack.append(_Frame(frame.block, "]", open_token.offset, list_field=list_field))
+            return False
+        if not colon:
+            raise self.error(f"expected ':' or '{{' after field name '{name}', found "
+                             f"{_describe(self.peek())}", self.peek())
+        value = self._scalar(name)
+        frame.block.fields.append(Field(name, line, column, value, True, False, extension))
+        self._separator()
+        return False
+
+    def _list_step(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
+        """One step inside ``[ ... ]``; True when a nested block was opened."""
+        list_field = frame.list_field
+        assert list_field is not None
+        if frame.expect_element:
+            frame.expect_element = False
+            token = self.peek()
+            if token.kind == _SYMBOL and token.text in "{<":
+                self._open_block(stack, depth, frame.block, token, colon=list_field.colon,
+                                 in_list=True, extension=list_field.extension,
+                                 name=list_field.name)
+                # A list element's position is its opening brace.
+                return True
+            value = self._scalar(list_field.name)
+            frame.block.fields.append(Field(list_field.name, value.line, value.column, value,
+                                            list_field.colon, True, list_field.extension))
+            return False
+        token = self.next()
+        if token.kind == _SYMBOL and token.text == ",":
+            frame.expect_element = True
+            return False
+        if token.kind == _SYMBOL and token.text == "]":
+            stack.pop()
+            self._separator()
+            return False
+        if token.kind == _EOF:
+            line, column = self.src.position(frame.open_offset)
+            raise self.error(f"end of file inside the list opened at line {line}, "
+                             f"column {column}: expected ']'", token)
+        raise self.error(f"expected ',' or ']' in the list of '{list_field.name}', found "
+                         f"{_describe(token)}", token)
+
+    def _extension_name(self, open_token: _Token) -> str:
+        parts: list[str] = []
+        while True:
+            token = self.next()
+            if token.kind == _SYMBOL and token.text == "]":
+                break
+            if token.kind == _IDENT or (token.kind == _SYMBOL and token.text in "./"):
+                parts.append(token.text)
+                continue
+            raise self.error(f"expected an extension name and ']', found {_describe(token)}",
+                             token)
+        if not parts:
+            raise self.error("empty extension name '[]'", open_token)
+        return "[" + "".join(parts) + "]"
+
+    def _scalar(self, name: str) -> Scalar:
+        token = self.next()
+        line, column = self.src.position(token.offset)
+        if token.kind == _STRING:
+            data = bytearray(token.value)
+            while self.peek().kind == _STRING:
+                data += self.next().value
+            return Scalar("string", token.text, line, column, False, bytes(data))
+        negative = False
+        if token.kind == _SYMBOL and token.text == "-":
+            negative = True
+            token = self.next()
+            if token.kind not in (_INT, _FLOAT, _IDENT):
+                raise self.error(f"expected a number after '-' for field '{name}', found "
+                                 f"{_describe(token)}", token)
+        if token.kind in (_INT, _FLOAT, _IDENT):
+            return Scalar(token.kind, token.text, line, column, negative)
+        raise self.error(f"expected a value for field '{name}', found {_describe(token)}",
+                         token)
+
+
+def _decode(data: bytes | str, path: str) -> str:
+    """Bytes (or text) to str, refusing invalid UTF-8 with the line it is on."""
+    if isinstance(data, str):
+        try:
+            data.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            before = data[:exc.start]
+            line = before.count("\n") + 1
+            column = exc.start - (before.rfind("\n") + 1) + 1
+            raise ParseError("text is not valid UTF-8 (unpaired surrogate)", path=path,
+                             line=line, column=column) from exc
+        text = data
+    else:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            before = data[:exc.start]
+            line = before.count(b"\n") + 1
+            line_start = before.rfind(b"\n") + 1
+            column = len(before[line_start:].decode("utf-8", "replace")) + 1
+            raise ParseError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x}) on line {line}",
+                             path=path, line=line, column=column) from exc
+    if text.startswith("\ufeff"):
+        text = " " + text[1:]  # a byte-order mark; keep the columns
+    return text
+
+
+def parse_tree(text: str | bytes, *, path: str = "<text>",
+               max_depth: int = MAX_DEPTH) -> Block:
+    """Parse text-format source into a schema-free tree (the root Block)."""
+    src = _Source(_decode(text, path), path)
+    return _Parser(src, max_depth).parse()
+
+
+# ---------------------------------------------------------------- the binder
+
+_INT_RANGES = {
+    FieldDescriptor.TYPE_INT32: (-(1 << 31), (1 << 31) - 1),
+    FieldDescriptor.TYPE_SINT32: (-(1 << 31), (1 << 31) - 1),
+    FieldDescriptor.TYPE_SFIXED32: (-(1 << 31), (1 << 31) - 1),
+    FieldDescriptor.TYPE_UINT32: (0, (1 << 32) - 1),
+    FieldDescriptor.TYPE_FIXED32: (0, (1 << 32) - 1),
+    FieldDescriptor.TYPE_INT64: (-(1 << 63), (1 << 63) - 1),
+    FieldDescriptor.TYPE_SINT64: (-(1 << 63), (1 << 63) - 1),
+    FieldDescriptor.TYPE_SFIXED64: (-(1 << 63), (1 << 63) - 1),
+    FieldDescriptor.TYPE_UINT64: (0, (1 << 64) - 1),
+    FieldDescriptor.TYPE_FIXED64: (0, (1 << 64) - 1),
+}
+_TYPE_NAMES = {
+    FieldDescriptor.TYPE_INT32: "int32", FieldDescriptor.TYPE_SINT32: "sint32",
+    FieldDescriptor.TYPE_SFIXED32: "sfixed32", FieldDescriptor.TYPE_UINT32: "uint32",
+    FieldDescriptor.TYPE_FIXED32: "fixed32", FieldDescriptor.TYPE_INT64: "int64",
+    FieldDescriptor.TYPE_SINT64: "sint64", FieldDescriptor.TYPE_SFIXED64: "sfixed64",
+    FieldDescriptor.TYPE_UINT64: "uint64", FieldDescriptor.TYPE_FIXED64: "fixed64",
+    FieldDescriptor.TYPE_FLOAT: "float", FieldDescriptor.TYPE_DOUBLE: "double",
+    FieldDescriptor.TYPE_BOOL: "bool", FieldDescriptor.TYPE_STRING: "string",
+    FieldDescriptor.TYPE_BYTES: "bytes",
+}
+_FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+_TRUE = frozenset(("true", "True", "t"))
+_FALSE = frozenset(("false", "False", "f"))
+_FILLER_NAME = pb.FillerParameter.DESCRIPTOR.full_name
+
+ScalarValue = Union[int, float, bool, str, bytes]
+
+
+def _is_repeated(fd: FieldDescriptor) -> bool:
+    flag = getattr(fd, "is_repeated", None)
+    if flag is not None:
+        return bool(flag)
+    return bool(fd.label == FieldDescriptor.LABEL_REPEATED)  # older protobuf
+
+
+def _type_name(fd: FieldDescriptor) -> str:
+    if fd.type == FieldDescriptor.TYPE_ENUM:
+        return f"enum {fd.enum_type.name}"
+    if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
+        return f"message {fd.message_type.name}"
+    return _TYPE_NAMES.get(fd.type, "value")
+
+
+def _suggest(name: str, choices: list[str]) -> str | None:
+    lowered = {c.lower(): c for c in choices}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _parse_int_text(text: str) -> int | None:
+    """An integer token's value (hex, octal or decimal); None when absurdly long."""
+    if len(text) > 64:
+        return None
+    if text[:2] in ("0x", "0X"):
+        return int(text[2:], 16)
+    if len(text) > 1 and text[0] == "0":
+        return int(text[1:], 8)
+    return int(text)
+
+
+def _to_float32(value: float) -> float:
+    """What protobuf's C++ parser stores in a float field (SafeDoubleToFloat)."""
+    if math.isnan(value) or math.isinf(value):
+        return value
+    if value > _FLT_MAX:
+        return math.inf
+    if value < -_FLT_MAX:
+        return -math.inf
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+@dataclass
+class _LayerContext:
+    list_name: str
+    index: int
+    name: str | None
+
+
+class _Binder:
+    """Walks a tree against message descriptors and fills a message."""
+
+    def __init__(self, path: str, strict: bool, warnings: list[ReadWarning]) -> None:
+        self.path = path
+        self.strict = strict
+        self.warnings = warnings
+        self.fillers: list[FillerBlock] = []
+        self.layer: _LayerContext | None = None
+        self.field_path: list[str] = []
+        # When set: the NetParameter being read, whose layer entries are tracked.
+        self.root: Message | None = None
+        self.layer_positions: dict[str, list[Position]] = {"layer": [], "layers": []}
+
+    # errors and warnings
+    def error(self, message: str, line: int, column: int) -> ParseError:
+        return ParseError(message, path=self.path, line=line, column=column,
+                          layer=self.layer.name if self.layer else None)
+
+    def unknown(self, node: Field, descriptor: Descriptor) -> None:
+        what = "extension" if node.extension else "field"
+        message = f"unknown {what} '{node.name}' in {descriptor.name}"
+        guess = None if node.extension else _suggest(node.name, list(descriptor.fields_by_name))
+        hint = f"did you mean '{guess}'?" if guess else None
+        if self.strict:
+            raise self.error(message + (f" ({hint})" if hint else ""), node.line, node.column)
+        self.warnings.append(ReadWarning(self.path, node.line, node.column, message, hint,
+                                         self.layer.name if self.layer else None))
+
+    # binding
+    def bind(self, block: Block, message: Message) -> None:
+        descriptor = message.DESCRIPTOR
+        seen: dict[str, Field] = {}
+        oneofs: dict[str, Field] = {}
+        for node in block.fields:
+            fd = None if node.extension else descriptor.fields_by_name.get(node.name)
+            if fd is None:
+                self.unknown(node, descriptor)
+                if self.layer is not None:
+                    self._scan_unknown(node)
+                continue
+            repeated = _is_repeated(fd)
+            if node.in_list and not repeated:
+                raise self.error(f"field '{node.name}' of {descriptor.name} is not repeated; "
+                                 f"a list [ ... ] is not allowed", node.line, node.column)
+            if not repeated:
+                first = seen.get(node.name)
+                if first is not None:
+                    raise self.error(
+                        f"non-repeated field '{node.name}' of {descriptor.name} is given "
+                        f"more than once (first at line {first.line}, column {first.column})",
+                        node.line, node.column)
+                seen[node.name] = node
+                oneof = fd.containing_oneof
+                if oneof is not None:
+                    other = oneofs.get(oneof.name)
+                    if other is not None:
+                        raise self.error(
+                            f"field '{node.name}' and field '{other.name}' (line "
+                            f"{other.line}) are both in oneof '{oneof.name}'",
+                            node.line, node.column)
+                    oneofs[oneof.name] = node
+            if node.value is None:
+                continue  # an empty list
+            if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
+                self._bind_message_field(node, fd, message, repeated)
+            else:
+                self._bind_scalar_field(node, fd, message, repeated)
+
+    def _bind_message_field(self, node: Field, fd: FieldDescriptor, message: Message,
+                            repeated: bool) -> None:
+        value = node.value
+        if not isinstance(value, Block):
+            assert isinstance(value, Scalar)
+            raise self.error(f"field '{node.name}' is a {_type_name(fd)}: expected '{{', "
+                             f"found '{value.shown()}'", value.line, value.column)
+        container = getattr(message, fd.name)
+        if repeated:
+            sub = container.add()
+            index: int | None = len(container) - 1
+        else:
+            sub = container
+            sub.SetInParent()
+            index = None
+        if message is self.root and fd.name in self.layer_positions:
+            assert index is not None
+            self.layer = _LayerContext(fd.name, index, _layer_name(value))
+            try:
+                self.bind(value, sub)
+            finally:
+                self.layer = None
+            self.layer_positions[fd.name].append((node.line, node.column))
+            return
+        self.field_path.append(fd.name)
+        try:
+            self.bind(value, sub)
+        finally:
+            self.field_path.pop()
+        if self.layer is not None and fd.message_type.full_name == _FILLER_NAME:
+            filler = pb.FillerParameter()
+            filler.CopyFrom(sub)
+            self._record_filler(node, filler, index, known=True)
+
+    def _record_filler(self, node: Field, filler: pb.FillerParameter, index: int | None,
+                       *, known: bool) -> None:
+        assert self.layer is not None
+        path = ".".join([*self.field_path, node.name])
+        self.fillers.append(FillerBlock(self.layer.index, self.layer.list_name, path,
+                                        node.line, node.column, filler, index, known,
+                                        self.layer.name))
+
+    def _scan_unknown(self, node: Field) -> None:
+        """Record ``node`` if it looks like a filler block, else look inside it."""
+        value = node.value
+        if not isinstance(value, Block) or node.extension:
+            return
+        if node.name.endswith("filler"):
+            filler = pb.FillerParameter()
+            inner = _Binder(self.path, False, [])
+            inner.layer = self.layer
+            try:
+                inner.bind(value, filler)
+            except ParseError as exc:
+                self.warnings.append(ReadWarning(
+                    self.path, node.line, node.column,
+                    f"filler block '{node.name}' inside an unknown field could not be read: "
+                    f"{exc.message}", None, self.layer.name if self.layer else None))
+                return
+            self.warnings.extend(inner.warnings)
+            self._record_filler(node, filler, None, known=False)
+            return
+        self.field_path.append(node.name)
+        try:
+            for child in value.fields:
+                self._scan_unknown(child)
+        finally:
+            self.field_path.pop()
+
+    def _bind_scalar_field(self, node: Field, fd: FieldDescriptor, message: Message,
+                           repeated: bool) -> None:
+        value = node.value
+        if isinstance(value, Block):
+            raise self.error(f"field '{node.name}' is a {_type_name(fd)}, not a message",
+                             value.line, value.column)
+        assert isinstance(value, Scalar)
+        if not node.colon:
+            raise self.error(f"expected ':' after field name '{node.name}'", node.line,
+                             node.column)
+        converted = self.convert(value, fd)
+        if repeated:
+            getattr(message, fd.name).append(converted)
+        else:
+            setattr(message, fd.name, converted)
+
+    def convert(self, value: Scalar, fd: FieldDescriptor) -> ScalarValue:
+        """One scalar token to the Python value of field ``fd``."""
+        kind = fd.type
+        where = (value.line, value.column)
+        expected = f"for field '{fd.name}' ({_type_name(fd)})"
+        if kind in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+            if value.kind != "string":
+                raise self.error(f"expected a quoted string {expected}, found "
+                                 f"'{value.shown()}'", *where)
+            if kind == FieldDescriptor.TYPE_BYTES:
+                return value.data
+            try:
+                return value.data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise self.error(f"string {expected} is not valid UTF-8", *where) from exc
+        if value.kind == "string":
+            raise self.error(f"expected {self._expectation(fd)} {expected}, found a string "
+                             f"{value.shown()}", *where)
+        if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+            number = self._float(value, expected)
+            return _to_float32(number) if kind == FieldDescriptor.TYPE_FLOAT else number
+        if kind == FieldDescriptor.TYPE_BOOL:
+            if value.kind == "identifier" and not value.negative:
+                if value.text in _TRUE:
+                    return True
+                if value.text in _FALSE:
+                    return False
+            elif value.kind == "integer" and not value.negative:
+                number = _parse_int_text(value.text)
+                if number in (0, 1):
+                    return bool(number)
+            raise self.error(f"expected true or false {expected}, found '{value.shown()}'",
+                             *where)
+        if kind == FieldDescriptor.TYPE_ENUM:
+            return self._enum(value, fd, expected)
+        if kind in _INT_RANGES:
+            if value.kind != "integer":
+                raise self.error(f"expected an integer {expected}, found '{value.shown()}'",
+                                 *where)
+            low, high = _INT_RANGES[kind]
+            if value.negative and low == 0:
+                raise self.error(f"expected a non-negative integer {expected}, found "
+                                 f"'{value.shown()}'", *where)
+            number = _parse_int_text(value.text)
+            if number is not None and value.negative:
+                number = -number
+            if number is None or not low <= number <= high:
+                raise self.error(f"integer '{value.shown()}' is out of range {expected}: "
+                                 f"{low}..{high}", *where)
+            return number
+        raise self.error(f"field type of '{fd.name}' is not supported", *where)
+
+    @staticmethod
+    def _expectation(fd: FieldDescriptor) -> str:
+        if fd.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+            return "a number"
+        if fd.type == FieldDescriptor.TYPE_BOOL:
+            return "true or false"
+        if fd.type == FieldDescriptor.TYPE_ENUM:
+            return "an enum name"
+        return "an integer"
+
+    def _float(self, value: Scalar, expected: str) -> float:
+        where = (value.line, value.column)
+        text = value.text
+        if value.kind == "float":
+            number = float(text[:-1] if text[-1] in "fF" else text)
+        elif value.kind == "integer":
+            if text[:2] in ("0x", "0X") or (len(text) > 1 and text[0] == "0"):
+                raise self.error(f"expected a decimal number {expected}, found '{text}'",
+                                 *where)
+            number = float(text)
+        else:
+            lowered = text.lower()
+            if lowered in ("inf", "infinity"):
+                number = math.inf
+            elif lowered == "nan":
+                number = math.nan
+            else:
+                raise self.error(f"expected a number {expected}, found '{value.shown()}'",
+                                 *where)
+        return -number if value.negative else number
+
+    def _enum(self, value: Scalar, fd: FieldDescriptor, expected: str) -> int:
+        enum = fd.enum_type
+        names = [v.name for v in enum.values]
+        choices = ", ".join(names) if len(names) <= 12 else ", ".join(names[:12]) + ", ..."
+        where = (value.line, value.column)
+        if value.kind == "identifier" and not value.negative:
+            found = enum.values_by_name.get(value.text)
+            if found is not None:
+                return int(found.number)
+            guess = _suggest(value.text, names)
+            hint = f"; did you mean {guess}?" if guess else ""
+            raise self.error(f"unknown value '{value.text}' {expected}; expected one of "
+                             f"{choices}{hint}", *where)
+        if value.kind == "integer":
+            number = _parse_int_text(value.text)
+            if number is not None:
+                number = -number if value.negative else number
+                if number in enum.values_by_number:
+                    return int(number)
+            raise self.error(f"unknown value '{value.shown()}' {expected}; expected one of "
+                             f"{choices}", *where)
+        raise self.error(f"expected an enum name {expected} (one of {choices}), found "
+                         f"'{value.shown()}'", *where)
+
+
+def bind_message(tree: Block, message: Message, *, path: str = "<text>",
+                 strict: bool = False) -> list[ReadWarning]:
+    """Fill ``message`` (merging) from a parsed tree; returns the warnings."""
+    warnings: list[ReadWarning] = []
+    _Binder(path, strict, warnings).bind(tree, message)
+    return warnings
+
+
+def parse_message(text: str | bytes, message: Message, *, path: str = "<text>",
+                  strict: bool = False) -> list[ReadWarning]:
+    """Parse text-format ``text`` into ``message`` (cleared first).
+
+    Returns the warnings (unknown fields that were skipped); raises ParseError
+    on anything else that does not fit, or on unknown fields when ``strict``.
+    """
+    tree = parse_tree(text, path=path)
+    message.Clear()
+    return bind_message(tree, message, path=path, strict=strict)
+
+
+# ---------------------------------------------------------------- nets
+
+
+def _layer_name(block: Block) -> str | None:
+    """The layer's ``name`` as written (also a V0 entry's inner ``layer { name }``)."""
+    for node in block.fields:
+        if node.name == "name" and isinstance(node.value, Scalar) and \
+                node.value.kind == "string":
+            return node.value.data.decode("utf-8", "replace")
+    for node in block.fields:
+        if node.name == "layer" and isinstance(node.value, Block):
+            return _layer_name(node.value)
+    return None
+
+
+def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
+             strict: bool = False) -> SourceNet:
+    """Read a prototxt into a :class:`SourceNet` (as written: no upgrade, no filtering).
+
+    ``source`` is the file to read, or only the name to report when ``text``
+    is given.  Unknown fields become warnings (ParseError when ``strict``).
+    """
+    path = os.fspath(source)
+    if text is None:
+        try:
+            with open(path, "rb") as handle:
+                data: str | bytes = handle.read()
+        except OSError as exc:
+            raise ParseError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
+    else:
+        data = text
+    tree = parse_tree(data, path=path)
+    net = SourceNet(path, pb.NetParameter())
+    for node in tree.fields:
+        net.field_positions.setdefault(node.name, []).append((node.line, node.column))
+    binder = _Binder(path, strict, net.warnings)
+    binder.root = net.param
+    binder.bind(tree, net.param)
+    net.layer_positions = binder.layer_positions["layer"]
+    net.legacy_positions = binder.layer_positions["layers"]
+    net.filler_blocks = binder.fillers
+    return net

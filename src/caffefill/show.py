@@ -1,0 +1,93 @@
+"""``caffefill show``: the learnable blobs of a net, their fillers and scales."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .filler_stats import describe, fan_values, filler_std
+from .profiles import Profile
+
+
+@dataclass
+class BlobRow:
+    layer: str
+    type: str
+    index: int
+    role: str
+    shape: list[int]
+    filler: str
+    fan_in: int | None
+    fan_out: int | None
+    std: float | None
+    count: int
+    shared_from: str | None
+
+
+def summarize(model: Any, profile: Profile) -> list[BlobRow]:
+    rows = []
+    for layer in model.layers:
+        for index, spec in enumerate(layer.blobs):
+            fan = fan_values(spec.shape, profile)
+            owner = model.shared_owner(layer.index, index)
+            shared = None
+            if owner is not None:
+                shared = f"{model.layers[owner[0]].name}/{owner[1]}"
+            rows.append(BlobRow(
+                layer=layer.name, type=layer.type, index=index, role=spec.role,
+                shape=list(spec.shape), filler=describe(spec.filler),
+                fan_in=fan[0] if fan else None, fan_out=fan[1] if fan else None,
+                std=filler_std(spec.filler, spec.shape, profile), count=spec.count,
+                shared_from=shared))
+    return rows
+
+
+def _human_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1024
+    return f"{size:.1f} GiB"
+
+
+def render_table(model: Any, rows: list[BlobRow]) -> str:
+    header = ["layer", "type", "#", "shape", "filler", "fan_in", "fan_out", "std", "values"]
+    body = []
+    for r in rows:
+        filler = r.filler + (f" (shared from {r.shared_from})" if r.shared_from else "")
+        body.append([r.layer, r.type, str(r.index), "x".join(map(str, r.shape)) or "scalar",
+                     filler, "-" if r.fan_in is None else str(r.fan_in),
+                     "-" if r.fan_out is None else str(r.fan_out),
+                     "-" if r.std is None else f"{r.std:.4g}", f"{r.count:,}"])
+    widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
+              for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in body]
+    total = sum(r.count for r in rows)
+    owners = {r.layer for r in rows}
+    lines.append("")
+    lines.append(f"{len(owners)} layers with blobs, {len(rows)} blobs, {total:,} values, "
+                 f"{_human_bytes(4 * total)} as float32 (phase {model_phase(model)})")
+    return "\n".join(lines)
+
+
+def model_phase(model: Any) -> str:
+    from .net.load import phase_name
+
+    return phase_name(model.phase)
+
+
+def render_json(model: Any, rows: list[BlobRow]) -> str:
+    total = sum(r.count for r in rows)
+    document: dict[str, Any] = {
+        "net": model.param.name,
+        "path": model.path,
+        "phase": model_phase(model),
+        "blobs": [asdict(r) for r in rows],
+        "total_values": total,
+        "total_bytes": 4 * total,
+    }
+    return json.dumps(document, indent=2)

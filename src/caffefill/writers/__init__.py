@@ -1,0 +1,82 @@
+"""Weight file formats: one module per format, chosen by extension or name.
+
+Each format module has ``EXTENSIONS``, ``write(temp_path, blobs, meta, model)``
+and ``read(path) -> Weights``.  :func:`write_weights` makes every write
+atomic; :func:`load_weights` reads any of them back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import CaffefillError, WriteError
+from . import caffemodel, h5, npy, npz
+from .atomic import atomic_output, check_target
+from .base import BlobLike, Weights
+
+FORMATS: dict[str, ModuleType] = {
+    "npz": npz,
+    "npy": npy,
+    "caffemodel": caffemodel,
+    "h5": h5,
+}
+
+
+def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
+    """The format named, or the one the path's extension implies."""
+    if explicit is not None:
+        key = explicit.lower().lstrip(".")
+        if key not in FORMATS:
+            raise CaffefillError(f"unknown format {explicit!r}: use one of {', '.join(FORMATS)}")
+        return key
+    text = str(path)
+    lowered = text.lower()
+    for name, module in FORMATS.items():
+        if any(lowered.endswith(ext) for ext in module.EXTENSIONS):
+            return name
+    if text.endswith(("/", os.sep)) or Path(text).is_dir() or lowered.endswith(".npy"):
+        return "npy"
+    raise CaffefillError(
+        f"cannot tell the format of {text!r} from its extension: use .npz, .caffemodel, .h5, "
+        f"a folder name ending in '/', or --format")
+
+
+def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
+    """Check the target before any work is done; raises WriteError."""
+    target = Path(str(path).rstrip("/") or str(path))
+    if fmt == "h5":
+        h5.require()
+    check_target(target, force)
+    return target
+
+
+def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta: dict[str, Any],
+                  model: Any, *, fmt: str | None = None, force: bool = False) -> Path:
+    """Write ``blobs`` atomically; returns the final path."""
+    fmt = detect_format(path, fmt)
+    target = prepare_output(path, fmt, force)
+    module = FORMATS[fmt]
+    try:
+        with atomic_output(target, force=force, directory=(fmt == "npy")) as temp:
+            module.write(temp, blobs, meta, model)
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {exc.strerror or exc}",
+                         path=str(target)) from None
+    return target
+
+
+def load_weights(path: str | os.PathLike[str], fmt: str | None = None) -> Weights:
+    """Read a weights file of any supported format."""
+    source = Path(path)
+    if not source.exists():
+        raise CaffefillError(f"{source}: no such file or folder")
+    if fmt is None and source.is_dir():
+        fmt = "npy"
+    return FORMATS[detect_format(source, fmt)].read(source)
+
+
+__all__ = ["FORMATS", "Weights", "detect_format", "load_weights", "write_weights"]

@@ -1,0 +1,45 @@
+"""``.npz``: one ``<layer>/<index>`` array per blob (pycaffe's net.params[layer][index])
+plus a ``__meta__`` JSON string.  Streamed: one blob in memory at a time."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .base import BlobLike, Weights, split_key
+
+META_KEY = "__meta__"
+EXTENSIONS = (".npz",)
+
+
+def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for blob in blobs:
+            with archive.open(f"{blob.key}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.ascontiguousarray(blob.array),
+                                          allow_pickle=False)
+        with archive.open(f"{META_KEY}.npy", "w") as member:
+            np.lib.format.write_array(member, np.array(json.dumps(meta, sort_keys=True)),
+                                      allow_pickle=False)
+
+
+def read(path: Path) -> Weights:
+    params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
+    meta: dict[str, Any] = {}
+    with np.load(path, allow_pickle=False) as archive:
+        for key in archive.files:
+            if key == META_KEY:
+                meta = json.loads(str(archive[key]))
+                continue
+            layer, index = split_key(key)
+            blobs = params.setdefault(layer, [])
+            while len(blobs) <= index:
+                blobs.append(np.empty(0, np.float32))
+            blobs[index] = archive[key]
+    return Weights(params, meta)
