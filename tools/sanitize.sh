@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build and test the C core under AddressSanitizer + UndefinedBehaviorSanitizer.
+#  1. tests/c/test_core.c linked with the three C units: ASan, UBSan and
+#     LeakSanitizer, every finding fatal.
+#  2. The Python extension rebuilt with ASan/UBSan and the filler and stream
+#     tests run against it (leak checking off there: CPython itself keeps
+#     memory until exit, which LeakSanitizer would report).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+core=src/caffefill/_core
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+flags=(-std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
+       -fno-sanitize-recover=all -ffp-contract=off -Wall -Wextra -Werror)
+
+gcc "${flags[@]}" -I"$core" "$core"/mt19937.c "$core"/boostdist.c "$core"/fill.c \
+    tests/c/test_core.c -lm -o "$work/test_core"
+ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    "$work/test_core"
+
+pkg=$(python3 -c "import caffefill, os; print(os.path.dirname(caffefill.__file__))")
+cp -r "$pkg" "$work/caffefill"
+rm -f "$work"/caffefill/_core*.so
+py_inc=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
+np_inc=$(python3 -c "import numpy; print(numpy.get_include())")
+suffix=$(python3 -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+gcc "${flags[@]}" -shared -fPIC -I"$core" -I"$py_inc" -I"$np_inc" \
+    "$core"/mt19937.c "$core"/boostdist.c "$core"/fill.c "$core"/module.c -lm \
+    -o "$work/caffefill/_core$suffix"
+LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
+ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+PYTHONPATH="$work" python3 -m pytest -q -p no:cacheprovider \
+    tests/test_fillers_golden.py tests/test_stream.py tests/test_filler_stats.py
+echo "sanitizers: no findings"
