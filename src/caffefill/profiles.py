@@ -8,7 +8,8 @@ Two things decide the numbers a Caffe build writes for the same seed:
   1.64 and later use the ziggurat normal whose tail draws Boost's ziggurat
   exponential; 1.56 to 1.63 the ziggurat with the older slow path and tail;
   1.55 and earlier Box-Muller.  Uniform and Bernoulli draws are the same in
-  all of them.
+  all of them, except that 1.55 and earlier cannot draw from a range wider
+  than float holds (Caffe hangs; caffefill refuses it).
 
 To find the Boost a Caffe binary was built with: ``ldd`` on its
 ``libcaffe.so`` names ``libboost_system.so.1.XX.0``; or the distribution
