@@ -6,12 +6,15 @@
  * Expected values are the MT19937 reference outputs and values Caffe wrote
  * (tests/data/fillers/fillers.jsonl); floats are compared bit for bit.
  */
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fill.h"
+#include "ziggurat_tables.h"
 
 static int failures = 0;
 
@@ -115,6 +118,130 @@ static void test_uniform(void)
     CHECK(inside, "uniform(-3, 7) out of range");
 }
 
+/* The float tables of the bulk normal are what ziggurat_tables.h says. */
+static void test_float_tables(void)
+{
+    int ok = 1;
+    for (int i = 0; i < 128; i++) {
+        ok &= normal_fx[i] == (float)normal_x[i] * (1.0f / 16777216.0f);
+        ok &= (double)normal_fx[i] == (double)(float)normal_x[i] / 16777216.0;
+        float t = normal_fthr[i];
+        ok &= (double)t >= normal_x[i + 1];
+        ok &= (double)nextafterf(t, -1.0f) < normal_x[i + 1];
+    }
+    CHECK(ok, "normal_fx / normal_fthr do not match normal_x");
+}
+
+/*
+ * The bulk fills against the one-value-at-a-time definitions: for several
+ * seeds, parameters and lengths (around the 16-word chunk and the 624-word
+ * block, and large), in one call and in
+ * pieces, the values must be bit-identical and the stream must end at the
+ * same point.  Run with the SIMD path and with the portable one.
+ */
+#define BULK_MAX 2500000
+
+static int same_stream(const cf_mt19937 *a, const cf_mt19937 *b)
+{
+    cf_mt19937 x = *a, y = *b;
+    int same = 1;
+    for (int i = 0; i < 700; i++)
+        same &= cf_mt_next(&x) == cf_mt_next(&y);
+    return same;
+}
+
+static void compare_normal(uint32_t seed, uint32_t skip, size_t n, size_t piece, float mean,
+                           float sigma, float *got, float *want)
+{
+    cf_mt19937 a, b;
+    cf_mt_seed(&a, seed);
+    cf_mt_discard(&a, skip);
+    b = a;
+    for (size_t i = 0; i < n; i++)
+        want[i] = cf_normal_ziggurat164(&a) * sigma + mean;
+    for (size_t done = 0; done < n; done += piece)
+        cf_fill_normal164(&b, got + done, piece < n - done ? piece : n - done, mean, sigma);
+    size_t bad = 0;
+    while (bad < n && bits(got[bad]) == bits(want[bad]))
+        bad++;
+    CHECK(bad == n, "bulk normal seed %u skip %u n %zu piece %zu sigma %g: first difference at %zu",
+          (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
+    CHECK(same_stream(&a, &b), "bulk normal seed %u n %zu piece %zu: stream position differs",
+          (unsigned)seed, n, piece);
+}
+
+static void compare_uniform(uint32_t seed, size_t n, size_t piece, float lo, float hi,
+                            float *got, float *want)
+{
+    cf_mt19937 a, b;
+    cf_mt_seed(&a, seed);
+    b = a;
+    /* fill.c's rule: widen hi by one ulp, halve a range too wide for float. */
+    float top = nextafterf(hi, FLT_MAX);
+    int doubled = top / 2.0f - lo / 2.0f > FLT_MAX / 2.0f;
+    float l = doubled ? lo / 2.0f : lo, h = doubled ? top / 2.0f : top;
+    for (size_t i = 0; i < n; i++) {
+        float r = cf_uniform_real_one(&a, l, h, h - l);
+        want[i] = doubled ? 2.0f * r : r;
+    }
+    for (size_t done = 0; done < n; done += piece)
+        cf_fill_uniform(&b, got + done, piece < n - done ? piece : n - done, lo, hi);
+    size_t bad = 0;
+    while (bad < n && bits(got[bad]) == bits(want[bad]))
+        bad++;
+    CHECK(bad == n, "bulk uniform seed %u n %zu piece %zu [%g, %g]: first difference at %zu",
+          (unsigned)seed, n, piece, (double)lo, (double)hi, bad);
+    CHECK(same_stream(&a, &b), "bulk uniform seed %u n %zu piece %zu: stream position differs",
+          (unsigned)seed, n, piece);
+}
+
+static void test_bulk_paths(void)
+{
+    static const size_t sizes[] = {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 623, 624, 625,
+                                   1000, 1249, 4096, 200000};
+    static const size_t pieces[] = {1, 3, 16, 17, 600, 625, 1000, 4099};
+    static const uint32_t seeds[] = {1701U, 0U, 5489U, 4294967295U};
+    static const float sigmas[] = {1.0f, 0.01f, 3.5f};
+    float *got = malloc(BULK_MAX * sizeof *got);
+    float *want = malloc(BULK_MAX * sizeof *want);
+    CHECK(got != NULL && want != NULL, "out of memory");
+    if (got == NULL || want == NULL) {
+        free(got);
+        free(want);
+        return;
+    }
+    int simd = cf_bulk_simd(-1);
+    for (int pass = 0; pass < 1 + simd; pass++) {
+        cf_bulk_simd(pass == 0 ? simd : 0); /* SIMD (if any) first, then portable */
+        for (size_t s = 0; s < sizeof seeds / sizeof *seeds; s++)
+            for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+                size_t n = sizes[k];
+                float sigma = sigmas[(s + k) % 3];
+                /* one call, and starting mid-block */
+                compare_normal(seeds[s], 0, n, n ? n : 1, 0.25f * (float)s, sigma, got, want);
+                compare_normal(seeds[s], 601, n, n ? n : 1, -1.0f, sigma, got, want);
+                compare_uniform(seeds[s], n, n ? n : 1, -0.05f, 0.05f, got, want);
+            }
+        for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
+            compare_normal(1701U, 0, 20000, pieces[p], 0.0f, 1.0f, got, want);
+            compare_normal(7U, 13, 2000, pieces[p], 0.5f, 0.01f, got, want);
+            compare_uniform(1701U, 20000, pieces[p], -3.0f, 7.0f, got, want);
+        }
+        /* Large, in one call and across calls. */
+        compare_normal(1701U, 0, BULK_MAX, BULK_MAX, 0.0f, 0.01f, got, want);
+        compare_normal(5U, 300, BULK_MAX, 1300001, 1.0f, 2.0f, got, want);
+        compare_uniform(1701U, BULK_MAX, 1300001, -0.05f, 0.05f, got, want);
+        /* Redraw-heavy ranges: one ulp wide, and the halved full float range. */
+        compare_uniform(1701U, 5000, 5000, 0.5f, 0.5f, got, want);
+        compare_uniform(1701U, 5000, 17, 0.5f, 0.5f, got, want);
+        compare_uniform(9U, 5000, 5000, -FLT_MAX, FLT_MAX, got, want);
+        compare_uniform(9U, 5000, 5000, 1.0f, 1.0000001f, got, want);
+    }
+    cf_bulk_simd(1);
+    free(got);
+    free(want);
+}
+
 static void test_kernels(void)
 {
     float ball[12] = {1, 1, 2, 4, 1, 1, 1, 1, 3, 3, 3, 3};
@@ -130,6 +257,8 @@ static void test_kernels(void)
 int main(void)
 {
     test_engine();
+    test_float_tables();
+    test_bulk_paths();
     test_gaussian();
     test_uniform();
     test_kernels();

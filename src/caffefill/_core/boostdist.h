@@ -37,6 +37,20 @@ static inline float cf_uniform_real_one(cf_mt19937 *mt, float lo, float hi, floa
 /* Standard normal draw of Boost >= 1.64 (unit_normal_distribution<float>). */
 float cf_normal_ziggurat164(cf_mt19937 *mt);
 
+/* n values of unit * sigma + mean with the Boost >= 1.64 normal: the same
+ * values and stream use as n calls of cf_normal_ziggurat164 (bulk path). */
+void cf_fill_normal164(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
+
+/* n values of cf_uniform_real_one(mt, lo, hi, span), or of twice it when
+ * `doubled` (Boost's halved wide range), with the same stream use (bulk path). */
+void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
+                          int doubled);
+
+/* The bulk paths use AVX2 when the CPU has it.  enable = 0 forces the
+ * portable code, 1 allows AVX2 again, -1 only asks; returns 1 when AVX2 is
+ * in use.  For tests and benchmarks: set it before filling, not during. */
+int cf_bulk_simd(int enable);
+
 /* Standard exponential draw of Boost >= 1.64 (unit_exponential_distribution<float>). */
 float cf_exponential_ziggurat164(cf_mt19937 *mt);
 

@@ -11,13 +11,10 @@ static void uniform_range(cf_mt19937 *mt, float *out, size_t n, float lo, float 
     /* Boost halves a range too wide for float and doubles the draw. */
     if (hi / 2.0f - lo / 2.0f > FLT_MAX / 2.0f) {
         float half_lo = lo / 2.0f, half_hi = hi / 2.0f, span = half_hi - half_lo;
-        for (size_t i = 0; i < n; i++)
-            out[i] = 2.0f * cf_uniform_real_one(mt, half_lo, half_hi, span);
+        cf_fill_uniform_real(mt, out, n, half_lo, half_hi, span, 1);
         return;
     }
-    const float span = hi - lo;
-    for (size_t i = 0; i < n; i++)
-        out[i] = cf_uniform_real_one(mt, lo, hi, span);
+    cf_fill_uniform_real(mt, out, n, lo, hi, hi - lo, 0);
 }
 
 void cf_fill_uniform(cf_mt19937 *mt, float *out, size_t n, float lo, float hi)
@@ -40,8 +37,7 @@ void cf_fill_gaussian(cf_mt19937 *mt, float *out, size_t n, float mean, float si
         break;
     case CF_NORMAL_ZIGGURAT_164:
     default:
-        for (size_t i = 0; i < n; i++)
-            out[i] = cf_normal_ziggurat164(mt) * sigma + mean;
+        cf_fill_normal164(mt, out, n, mean, sigma);
         break;
     }
 }

@@ -17,6 +17,8 @@
 typedef struct {
     uint32_t key[CF_MT_N]; /* untempered state words */
     int pos;               /* next word to temper; CF_MT_N means "twist first" */
+    unsigned refills;      /* count of twists (wraps); not part of the stream state,
+                            * it only lets bulk readers notice a new block */
 } cf_mt19937;
 
 /* Seed as boost::mt19937(seed) / std::mt19937(seed) do. */

@@ -3,7 +3,8 @@
  * (normal: 128 boxes + 1, exponential: 256 boxes + 1), as exact binary64
  * values written in hexadecimal so no decimal rounding can creep in.
  * These are numeric data that the draws must reproduce bit for bit; they
- * are only included by boostdist.c.
+ * are included by boostdist.c (and by tests/c/test_core.c to check the
+ * derived float tables).
  */
 #ifndef CAFFEFILL_ZIGGURAT_TABLES_H
 #define CAFFEFILL_ZIGGURAT_TABLES_H
@@ -214,6 +215,85 @@ static const double expo_y[257] = {
     0x1.8d4a376d3d22fp-1, 0x1.95431c455aa39p-1, 0x1.9de9715556d9bp-1, 0x1.a76baa562fae7p-1,
     0x1.b210f0ee67f2ap-1, 0x1.be5007beb7b27p-1, 0x1.cd0a65081fff1p-1, 0x1.e0545e5881137p-1,
     0x1p+0,
+};
+
+/*
+ * Float forms of the normal table for the bulk fast path (boostdist.c),
+ * derived from normal_x and checked against it by tests/c/test_core.c:
+ *   normal_fx[i]   = float(normal_x[i]) * 2^-24, exact (a power-of-two
+ *                    scaling of a normal float), so u24 * normal_fx[i]
+ *                    rounds the same real product as (u24 * 2^-24) * x_i;
+ *   normal_fthr[i] = the smallest float >= normal_x[i + 1], so for any
+ *                    float x, (double)x < normal_x[i + 1] iff x < normal_fthr[i].
+ */
+static const float normal_fx[128] = {
+    0x1.db4668p-23f, 0x1.b8a7c4p-23f, 0x1.9c8e0cp-23f, 0x1.8aa73ep-23f,
+    0x1.7d45ecp-23f, 0x1.7279dep-23f, 0x1.695c2cp-23f, 0x1.616ep-23f,
+    0x1.5a61eep-23f, 0x1.54052p-23f, 0x1.4e3456p-23f, 0x1.48d618p-23f,
+    0x1.43d75cp-23f, 0x1.3f2984p-23f, 0x1.3ac11cp-23f, 0x1.3694f4p-23f,
+    0x1.329d98p-23f, 0x1.2ed4ep-23f, 0x1.2b35aap-23f, 0x1.27bba2p-23f,
+    0x1.246318p-23f, 0x1.2128dep-23f, 0x1.1e0a34p-23f, 0x1.1b04b8p-23f,
+    0x1.18164cp-23f, 0x1.153d16p-23f, 0x1.127772p-23f, 0x1.0fc3e4p-23f,
+    0x1.0d211ep-23f, 0x1.0a8deep-23f, 0x1.08094p-23f, 0x1.05921ep-23f,
+    0x1.0327a2p-23f, 0x1.00c8fep-23f, 0x1.fceaecp-24f, 0x1.f858bp-24f,
+    0x1.f3da0ap-24f, 0x1.ef6dcep-24f, 0x1.eb12eap-24f, 0x1.e6c85ap-24f,
+    0x1.e28d34p-24f, 0x1.de6094p-24f, 0x1.da41aap-24f, 0x1.d62fb6p-24f,
+    0x1.d229fap-24f, 0x1.ce2fccp-24f, 0x1.ca4084p-24f, 0x1.c65b8cp-24f,
+    0x1.c2804ep-24f, 0x1.beae3cp-24f, 0x1.bae4d4p-24f, 0x1.b72396p-24f,
+    0x1.b36a08p-24f, 0x1.afb7b4p-24f, 0x1.ac0c2cp-24f, 0x1.a86704p-24f,
+    0x1.a4c7d4p-24f, 0x1.a12e38p-24f, 0x1.9d99cep-24f, 0x1.9a0a38p-24f,
+    0x1.967f1ap-24f, 0x1.92f81ap-24f, 0x1.8f74e2p-24f, 0x1.8bf51cp-24f,
+    0x1.887872p-24f, 0x1.84fe94p-24f, 0x1.81873p-24f, 0x1.7e11f4p-24f,
+    0x1.7a9e9p-24f, 0x1.772cb6p-24f, 0x1.73bc14p-24f, 0x1.704c5ep-24f,
+    0x1.6cdd44p-24f, 0x1.696e76p-24f, 0x1.65ffa2p-24f, 0x1.62907ap-24f,
+    0x1.5f20aap-24f, 0x1.5bafe2p-24f, 0x1.583dc8p-24f, 0x1.54ca0cp-24f,
+    0x1.51545p-24f, 0x1.4ddc3ep-24f, 0x1.4a6176p-24f, 0x1.46e398p-24f,
+    0x1.43624p-24f, 0x1.3fdd0ap-24f, 0x1.3c5386p-24f, 0x1.38c548p-24f,
+    0x1.3531d8p-24f, 0x1.3198bap-24f, 0x1.2df97p-24f, 0x1.2a537p-24f,
+    0x1.26a628p-24f, 0x1.22f1p-24f, 0x1.1f3354p-24f, 0x1.1b6c74p-24f,
+    0x1.179ba8p-24f, 0x1.13c024p-24f, 0x1.0fd912p-24f, 0x1.0be584p-24f,
+    0x1.07e47ep-24f, 0x1.03d4e8p-24f, 0x1.ff6b22p-25f, 0x1.f70a58p-25f,
+    0x1.ee848ep-25f, 0x1.e5d69p-25f, 0x1.dcfcccp-25f, 0x1.d3f34p-25f,
+    0x1.cab56ap-25f, 0x1.c13e2cp-25f, 0x1.b787a8p-25f, 0x1.ad8b26p-25f,
+    0x1.a340d2p-25f, 0x1.989f86p-25f, 0x1.8d9c6ap-25f, 0x1.822a86p-25f,
+    0x1.763a16p-25f, 0x1.69b7b2p-25f, 0x1.5c8afep-25f, 0x1.4e94cp-25f,
+    0x1.3fabeep-25f, 0x1.2f98d6p-25f, 0x1.1e0ce6p-25f, 0x1.0a936ep-25f,
+    0x1.e8e576p-26f, 0x1.b4c8fep-26f, 0x1.739492p-26f, 0x1.16db48p-26f
+};
+
+static const float normal_fthr[128] = {
+    0x1.b8a7c6p+1f, 0x1.9c8e0ep+1f, 0x1.8aa74p+1f, 0x1.7d45ecp+1f,
+    0x1.7279dep+1f, 0x1.695c2cp+1f, 0x1.616ep+1f, 0x1.5a61eep+1f,
+    0x1.540522p+1f, 0x1.4e3458p+1f, 0x1.48d61ap+1f, 0x1.43d75cp+1f,
+    0x1.3f2986p+1f, 0x1.3ac11cp+1f, 0x1.3694f4p+1f, 0x1.329d98p+1f,
+    0x1.2ed4ep+1f, 0x1.2b35acp+1f, 0x1.27bba4p+1f, 0x1.246318p+1f,
+    0x1.2128dep+1f, 0x1.1e0a36p+1f, 0x1.1b04b8p+1f, 0x1.18164cp+1f,
+    0x1.153d18p+1f, 0x1.127774p+1f, 0x1.0fc3e6p+1f, 0x1.0d211ep+1f,
+    0x1.0a8deep+1f, 0x1.08094p+1f, 0x1.05921ep+1f, 0x1.0327a2p+1f,
+    0x1.00c9p+1f, 0x1.fceaecp+0f, 0x1.f858bp+0f, 0x1.f3da0ap+0f,
+    0x1.ef6dcep+0f, 0x1.eb12eap+0f, 0x1.e6c85cp+0f, 0x1.e28d34p+0f,
+    0x1.de6094p+0f, 0x1.da41acp+0f, 0x1.d62fb6p+0f, 0x1.d229fap+0f,
+    0x1.ce2fccp+0f, 0x1.ca4086p+0f, 0x1.c65b8ep+0f, 0x1.c2804ep+0f,
+    0x1.beae3ep+0f, 0x1.bae4d6p+0f, 0x1.b72396p+0f, 0x1.b36a08p+0f,
+    0x1.afb7b6p+0f, 0x1.ac0c2ep+0f, 0x1.a86706p+0f, 0x1.a4c7d6p+0f,
+    0x1.a12e38p+0f, 0x1.9d99cep+0f, 0x1.9a0a38p+0f, 0x1.967f1ap+0f,
+    0x1.92f81ap+0f, 0x1.8f74e2p+0f, 0x1.8bf51cp+0f, 0x1.887874p+0f,
+    0x1.84fe96p+0f, 0x1.81873p+0f, 0x1.7e11f4p+0f, 0x1.7a9e92p+0f,
+    0x1.772cb6p+0f, 0x1.73bc16p+0f, 0x1.704c6p+0f, 0x1.6cdd46p+0f,
+    0x1.696e76p+0f, 0x1.65ffa4p+0f, 0x1.62907cp+0f, 0x1.5f20acp+0f,
+    0x1.5bafe2p+0f, 0x1.583dcap+0f, 0x1.54ca0cp+0f, 0x1.515452p+0f,
+    0x1.4ddc3ep+0f, 0x1.4a6176p+0f, 0x1.46e398p+0f, 0x1.436242p+0f,
+    0x1.3fdd0ap+0f, 0x1.3c5388p+0f, 0x1.38c548p+0f, 0x1.3531d8p+0f,
+    0x1.3198bcp+0f, 0x1.2df972p+0f, 0x1.2a537p+0f, 0x1.26a628p+0f,
+    0x1.22f1p+0f, 0x1.1f3354p+0f, 0x1.1b6c76p+0f, 0x1.179baap+0f,
+    0x1.13c026p+0f, 0x1.0fd912p+0f, 0x1.0be586p+0f, 0x1.07e47ep+0f,
+    0x1.03d4e8p+0f, 0x1.ff6b22p-1f, 0x1.f70a5ap-1f, 0x1.ee849p-1f,
+    0x1.e5d692p-1f, 0x1.dcfccep-1f, 0x1.d3f342p-1f, 0x1.cab56cp-1f,
+    0x1.c13e2cp-1f, 0x1.b787a8p-1f, 0x1.ad8b26p-1f, 0x1.a340d2p-1f,
+    0x1.989f86p-1f, 0x1.8d9c6cp-1f, 0x1.822a86p-1f, 0x1.763a18p-1f,
+    0x1.69b7b4p-1f, 0x1.5c8afep-1f, 0x1.4e94c2p-1f, 0x1.3fabfp-1f,
+    0x1.2f98d8p-1f, 0x1.1e0ce8p-1f, 0x1.0a936ep-1f, 0x1.e8e578p-2f,
+    0x1.b4c9p-2f, 0x1.739492p-2f, 0x1.16db48p-2f, 0x0p+0f
 };
 
 #endif

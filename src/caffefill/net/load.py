@@ -15,6 +15,7 @@ from ..errors import CaffefillError
 from .filter import filter_net
 from .model import NetModel, build_model
 from .reader import SourceNet, read_net
+from .splits import insert_splits
 from .upgrade import upgrade_net
 
 PHASES = {"TRAIN": pb.TRAIN, "TEST": pb.TEST}
@@ -46,7 +47,10 @@ def load_net(
     strict: bool = False,
     text: str | None = None,
 ) -> tuple[SourceNet, NetModel]:
-    """Read, upgrade, filter and set up a net; returns the source and the model."""
+    """Read, upgrade, filter, insert Caffe's Split layers and set every layer up.
+
+    Returns the source (text, positions, warnings) and the set-up model.
+    """
     phase_id = phase_value(phase)
     src = read_net(source, text=text, strict=strict)
     upgraded = upgrade_net(src)
@@ -55,6 +59,7 @@ def load_net(
                               positions=upgraded.positions)
     except CaffefillError as exc:
         raise exc.located(path=src.path) from None
-    model = build_model(filtered.param, phase=phase_id, inputs=inputs, path=src.path,
-                        positions=filtered.positions)
+    split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
+    model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
+                        positions=[p if p is not None else (0, 0) for p in positions])
     return src, model

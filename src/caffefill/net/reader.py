@@ -77,9 +77,10 @@ class ReadWarning:
     layer: str | None = None
 
     def __str__(self) -> str:
+        """``path:line:column: [layer 'x': ]message[ (hint)]`` (no "warning:" prefix)."""
         layer = f"layer '{self.layer}': " if self.layer is not None else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.path}:{self.line}:{self.column}: warning: {layer}{self.message}{hint}"
+        return f"{self.path}:{self.line}:{self.column}: {layer}{self.message}{hint}"
 
 
 #: The name the rest of the project uses for :class:`ReadWarning`.
@@ -283,8 +284,9 @@ def _string(src: _Source, pos: int) -> _Token:
         esc = match.group()
         body = esc[1:]
         code_point: int | None = None
-        if not body:
-            raise src.error("backslash at the end of a line in string literal", i)
+        if not body or body == "\n":
+            raise src.error("string literal is not closed before the end of the line "
+                            "(a backslash cannot continue it)", i)
         if body[0] in "01234567":
             out.append(int(body, 8) & 0xFF)
         elif body[0] == "x":
@@ -361,7 +363,8 @@ class Field:
 
     ``value`` is None for an empty list ``name: []``.  ``colon`` tells whether
     a ``:`` followed the name; ``in_list`` whether the value came from list
-    syntax; ``extension`` whether the name was written in brackets.
+    syntax (``list_index`` is then its index in the list; the position is the
+    element's); ``extension`` whether the name was written in brackets.
     """
 
     name: str
@@ -371,12 +374,14 @@ class Field:
     colon: bool = True
     in_list: bool = False
     extension: bool = False
+    list_index: int = 0
 
 
 class _Frame:
     """One open block (or list) during the iterative parse."""
 
-    __slots__ = ("block", "closer", "expect_element", "is_list", "list_field", "open_offset")
+    __slots__ = ("block", "closer", "count", "expect_element", "is_list", "list_field",
+                 "open_offset")
 
     def __init__(self, block: Block, closer: str, open_offset: int, *,
                  list_field: Field | None = None) -> None:
@@ -386,6 +391,7 @@ class _Frame:
         self.is_list = list_field is not None
         self.list_field = list_field
         self.expect_element = True
+        self.count = 0
 
 
 class _Parser:
@@ -452,14 +458,15 @@ class _Parser:
 
     def _open_block(self, stack: list[_Frame], depth: int, target: Block,
                     name_token: _Token, *, colon: bool, in_list: bool,
-                    extension: bool, name: str) -> None:
+                    extension: bool, name: str, list_index: int = 0) -> None:
         opener = self.next()
         if depth + 1 > self.max_depth:
             raise self.error(f"messages nested deeper than {self.max_depth} levels", opener)
         line, column = self.src.position(opener.offset)
         block = Block([], line, column)
         fline, fcolumn = self.src.position(name_token.offset)
-        target.fields.append(Field(name, fline, fcolumn, block, colon, in_list, extension))
+        target.fields.append(Field(name, fline, fcolumn, block, colon, in_list, extension,
+                                   list_index))
         stack.append(_Frame(block, "}" if opener.text == "{" else ">", opener.offset))
 
     def _field(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
@@ -506,15 +513,17 @@ class _Parser:
         if frame.expect_element:
             frame.expect_element = False
             token = self.peek()
+            frame.count += 1
             if token.kind == _SYMBOL and token.text in "{<":
+                # A list element's position is its opening brace.
                 self._open_block(stack, depth, frame.block, token, colon=list_field.colon,
                                  in_list=True, extension=list_field.extension,
-                                 name=list_field.name)
-                # A list element's position is its opening brace.
+                                 name=list_field.name, list_index=frame.count - 1)
                 return True
             value = self._scalar(list_field.name)
             frame.block.fields.append(Field(list_field.name, value.line, value.column, value,
-                                            list_field.colon, True, list_field.extension))
+                                            list_field.colon, True, list_field.extension,
+                                            frame.count - 1))
             return False
         token = self.next()
         if token.kind == _SYMBOL and token.text == ",":
@@ -535,15 +544,19 @@ class _Parser:
         parts: list[str] = []
         while True:
             token = self.next()
-            if token.kind == _SYMBOL and token.text == "]":
+            want_name = not parts or parts[-1] in "./"
+            if token.kind == _SYMBOL and token.text == "]" and parts and not want_name:
                 break
-            if token.kind == _IDENT or (token.kind == _SYMBOL and token.text in "./"):
+            if token.kind == _IDENT and want_name:
                 parts.append(token.text)
                 continue
+            if token.kind == _SYMBOL and token.text in "./" and not want_name:
+                parts.append(token.text)
+                continue
+            if not parts and token.kind == _SYMBOL and token.text == "]":
+                raise self.error("empty extension name '[]'", open_token)
             raise self.error(f"expected an extension name and ']', found {_describe(token)}",
                              token)
-        if not parts:
-            raise self.error("empty extension name '[]'", open_token)
         return "[" + "".join(parts) + "]"
 
     def _scalar(self, name: str) -> Scalar:
@@ -573,9 +586,9 @@ def _decode(data: bytes | str, path: str) -> str:
         try:
             data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            before = data[:exc.start]
-            line = before.count("\n") + 1
-            column = exc.start - (before.rfind("\n") + 1) + 1
+            head = data[:exc.start]
+            line = head.count("\n") + 1
+            column = exc.start - (head.rfind("\n") + 1) + 1
             raise ParseError("text is not valid UTF-8 (unpaired surrogate)", path=path,
                              line=line, column=column) from exc
         text = data
@@ -626,11 +639,18 @@ _TYPE_NAMES = {
     FieldDescriptor.TYPE_BYTES: "bytes",
 }
 _FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
+_FLT_MAX_ROUNDED = 3.4028235677973366e38
 _TRUE = frozenset(("true", "True", "t"))
 _FALSE = frozenset(("false", "False", "f"))
 _FILLER_NAME = pb.FillerParameter.DESCRIPTOR.full_name
 
 ScalarValue = Union[int, float, bool, str, bytes]
+
+
+_LEGACY_HINTS = {
+    "blobs_lr": "a V1 field: in a 'layer', write param { lr_mult: ... } once per blob",
+    "weight_decay": "a V1 field: in a 'layer', write param { decay_mult: ... } once per blob",
+}
 
 
 def _is_repeated(fd: FieldDescriptor) -> bool:
@@ -671,10 +691,11 @@ def _to_float32(value: float) -> float:
     """What protobuf's C++ parser stores in a float field (SafeDoubleToFloat)."""
     if math.isnan(value) or math.isinf(value):
         return value
-    if value > _FLT_MAX:
-        return math.inf
-    if value < -_FLT_MAX:
-        return -math.inf
+    if abs(value) > _FLT_MAX:
+        # Values that still round to the largest float (up to the midpoint
+        # 0x1.ffffffp127) give it; larger ones give infinity.
+        limit = _FLT_MAX if abs(value) <= _FLT_MAX_ROUNDED else math.inf
+        return limit if value > 0 else -limit
     return float(struct.unpack("<f", struct.pack("<f", value))[0])
 
 
@@ -707,8 +728,10 @@ class _Binder:
     def unknown(self, node: Field, descriptor: Descriptor) -> None:
         what = "extension" if node.extension else "field"
         message = f"unknown {what} '{node.name}' in {descriptor.name}"
-        guess = None if node.extension else _suggest(node.name, list(descriptor.fields_by_name))
-        hint = f"did you mean '{guess}'?" if guess else None
+        hint = _LEGACY_HINTS.get(node.name) if descriptor.name == "LayerParameter" else None
+        if hint is None and not node.extension:
+            guess = _suggest(node.name, list(descriptor.fields_by_name))
+            hint = f"did you mean '{guess}'?" if guess else None
         if self.strict:
             raise self.error(message + (f" ({hint})" if hint else ""), node.line, node.column)
         self.warnings.append(ReadWarning(self.path, node.line, node.column, message, hint,
@@ -722,7 +745,8 @@ class _Binder:
         for node in block.fields:
             fd = None if node.extension else descriptor.fields_by_name.get(node.name)
             if fd is None:
-                self.unknown(node, descriptor)
+                if node.list_index == 0:  # one warning per list
+                    self.unknown(node, descriptor)
                 if self.layer is not None:
                     self._scan_unknown(node)
                 continue
@@ -867,9 +891,9 @@ class _Binder:
                 if value.text in _FALSE:
                     return False
             elif value.kind == "integer" and not value.negative:
-                number = _parse_int_text(value.text)
-                if number in (0, 1):
-                    return bool(number)
+                flag = _parse_int_text(value.text)
+                if flag in (0, 1):
+                    return bool(flag)
             raise self.error(f"expected true or false {expected}, found '{value.shown()}'",
                              *where)
         if kind == FieldDescriptor.TYPE_ENUM:
@@ -882,13 +906,13 @@ class _Binder:
             if value.negative and low == 0:
                 raise self.error(f"expected a non-negative integer {expected}, found "
                                  f"'{value.shown()}'", *where)
-            number = _parse_int_text(value.text)
-            if number is not None and value.negative:
-                number = -number
-            if number is None or not low <= number <= high:
+            integer = _parse_int_text(value.text)
+            if integer is not None and value.negative:
+                integer = -integer
+            if integer is None or not low <= integer <= high:
                 raise self.error(f"integer '{value.shown()}' is out of range {expected}: "
                                  f"{low}..{high}", *where)
-            return number
+            return integer
         raise self.error(f"field type of '{fd.name}' is not supported", *where)
 
     @staticmethod
@@ -994,8 +1018,9 @@ def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
         try:
             with open(path, "rb") as handle:
                 data: str | bytes = handle.read()
-        except OSError as exc:
-            raise ParseError(f"cannot read the file: {exc.strerror or exc}", path=path) from exc
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise ParseError(f"cannot read the file: {reason}", path=path) from exc
     else:
         data = text
     tree = parse_tree(data, path=path)

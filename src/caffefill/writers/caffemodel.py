@@ -69,6 +69,14 @@ def _blob_header(shape: Sequence[int]) -> tuple[bytes, bytes, int]:
     return data_head, tail, length
 
 
+def _is_repeated(desc: Any) -> bool:
+    """FieldDescriptor.is_repeated (newer protobuf) or label (older)."""
+    flag = getattr(desc, "is_repeated", None)
+    if flag is not None:
+        return bool(flag)
+    return bool(desc.label == desc.LABEL_REPEATED)
+
+
 def _layer_parts(param: Any, phase: int) -> tuple[bytes, bytes]:
     """The layer's own fields before and after ``blobs`` (field 7)."""
     layer = pb.LayerParameter()
@@ -82,7 +90,7 @@ def _layer_parts(param: Any, phase: int) -> tuple[bytes, bytes]:
         target = head if desc.number < _BLOBS_FIELD else tail
         target_field = getattr(target, desc.name)
         source_field = getattr(layer, desc.name)
-        if desc.label == desc.LABEL_REPEATED:
+        if _is_repeated(desc):
             if desc.message_type is not None:
                 for item in source_field:
                     target_field.add().CopyFrom(item)

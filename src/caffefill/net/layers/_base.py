@@ -198,14 +198,15 @@ def num_tops(ctx: LayerContext) -> int:
     return len(ctx.param.top)
 
 
-def no_in_place(ctx: LayerContext, type_name: str, top_index: int = 0) -> None:
-    """CHECK_NE(top[i], bottom[0]): layers that refuse in-place computation."""
+def no_in_place(ctx: LayerContext, type_name: str) -> None:
+    """CHECK_NE(top[0], bottom[0]): layers that refuse in-place computation
+    (a top is in place only when it repeats the bottom of the same index)."""
     tops = list(ctx.param.top)
     bottoms = list(ctx.param.bottom)
-    if top_index < len(tops) and bottoms and tops[top_index] == bottoms[0] and top_index == 0:
+    if tops and bottoms and tops[0] == bottoms[0]:
         raise ctx.error(
-            f"{type_name} cannot run in place (top '{tops[top_index]}' is its bottom)",
-            caffe_message=f"Check failed: top[{top_index}] != bottom[0] "
+            f"{type_name} cannot run in place (top '{tops[0]}' is its bottom)",
+            caffe_message=f"Check failed: top[0] != bottom[0] "
                           f"{type_name} Layer does not allow in-place computation.",
         )
 

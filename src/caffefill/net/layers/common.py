@@ -80,7 +80,8 @@ def _param_shape(ctx: LayerContext, bottom: Shape, axis_field: int, num_axes: in
              f"{what}_param.num_axes must be non-negative, or -1 to extend to the end",
              "num_axes must be non-negative, or -1 to extend to the end of bottom[0]")
     if num_axes >= 0:
-        check_op(ctx, len(bottom), ">=", axis + num_axes, "bottom[0]->num_axes() >= axis + num_axes",
+        check_op(ctx, len(bottom), ">=", axis + num_axes,
+                 "bottom[0]->num_axes() >= axis + num_axes",
                  f"the {what} blob would extend past the input {show(bottom)} "
                  f"(axis {axis}, num_axes {num_axes})",
                  f"{what} blob's shape extends past bottom[0]'s shape when applied "

@@ -1,0 +1,444 @@
+"""Everything the rules look at for one file, built once.
+
+The audit reads a prototxt in the stages ``caffefill init`` uses (read,
+upgrade, filter, set up) and keeps what each stage gave, so that a file that
+cannot be set up is still audited as far as it goes:
+
+* ``source`` rules need only the file as written (its filler blocks, with
+  their positions) and, when the upgrade works, the V2 layers;
+* ``structure`` rules need each layer's learnable blobs (their roles,
+  fillers, ``lr_mult``, sharing) and the graph, but no shapes;
+* ``shapes`` rules need the exact blob shapes.
+
+When a data layer's top needs ``--input`` or a layer type is unknown, the
+context sets the net up a second time with placeholder shapes (a record of
+3 x 224 x 224 or the crop; an unknown layer passes its first input's shape
+through) to get its *structure*; rules that read shapes are then skipped and
+a note says why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .._proto import caffefill_pb2 as pb
+from ..errors import CaffefillError, NetError
+from ..net.filter import FilteredNet, filter_net
+from ..net.load import phase_value
+from ..net.model import NetLayer, NetModel, build_model
+from ..net.reader import FillerBlock, SourceNet, read_net
+from ..net.spec import BlobSpec, Shape
+from ..net.upgrade import UpgradedNet, upgrade_net
+from ..profiles import DEFAULT_PROFILE, Profile
+
+TIERS = ("source", "structure", "shapes")
+
+#: Blob roles that hold a layer's weights (what mixes its inputs into its outputs).
+WEIGHT_ROLES = ("weight",)
+
+#: Layer types whose outputs carry no signal on to later layers.
+SINK_TYPES = frozenset({
+    "Accuracy", "ArgMax", "Silence", "SegAccuracy", "DetectionOutput", "DetectionEvaluate",
+    "PriorBox", "HDF5Output",
+})
+
+_INPUT_HINT = re.compile(r"--input (\S+?)=(\S+)")
+_PLACEHOLDER_SIDE = 224
+_MAX_RETRIES = 64
+
+
+@dataclass
+class AuditOptions:
+    """How to audit: the net state, outside shapes, the Caffe build, thresholds."""
+
+    phase: str = "TRAIN"
+    stages: Sequence[str] = ()
+    level: int = 0
+    inputs: Mapping[str, Sequence[int]] = field(default_factory=dict)
+    profile: Profile = DEFAULT_PROFILE
+    signal_threshold: float = 100.0
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a finding points: a line and column, and the layer it belongs to."""
+
+    line: int | None
+    column: int | None
+    layer: str | None = None
+    layer_line: int | None = None
+
+
+@dataclass
+class BlobRef:
+    """One learnable blob of the set-up net, with where its filler is written."""
+
+    layer: NetLayer
+    index: int
+    spec: BlobSpec
+    block: FillerBlock | None
+    owner: tuple[int, int] | None
+    lr_mult: float
+
+    @property
+    def filler(self) -> pb.FillerParameter | None:
+        return self.spec.filler
+
+    @property
+    def explicit(self) -> bool:
+        """Whether the prototxt gives this blob's filler (not Caffe's default)."""
+        return bool(self.spec.filler_field)
+
+    @property
+    def is_weight(self) -> bool:
+        """A blob that mixes inputs into outputs (not a bias, scale, slope, statistic)."""
+        role = self.spec.role
+        return role in WEIGHT_ROLES or role.startswith("W_")
+
+    @property
+    def what(self) -> str:
+        """The blob for people: "weights", "W_xc weights", "bias", "scale"."""
+        role = self.spec.role or "blob"
+        if role == "weight":
+            return "weights"
+        return f"{role} weights" if self.is_weight else role
+
+    @property
+    def frozen(self) -> bool:
+        return self.lr_mult == 0.0
+
+    @property
+    def name(self) -> str:
+        role = f" ({self.spec.role})" if self.spec.role else ""
+        return f"{self.layer.name}/{self.index}{role}"
+
+
+@dataclass
+class AuditContext:
+    """One file, read as far as it goes."""
+
+    path: str
+    text: str
+    options: AuditOptions
+    src: SourceNet
+    upgraded: UpgradedNet | None = None
+    filtered: FilteredNet | None = None
+    model: NetModel | None = None
+    shapes_exact: bool = False
+    #: A Caffe refusal met while upgrading, filtering or setting up the net.
+    setup_error: CaffefillError | None = None
+    #: Why the structure (first) and shape (second) tiers are missing, if they are.
+    structure_problem: str | None = None
+    shape_problem: str | None = None
+    #: Layers whose type was unknown (set up as pass-through placeholders).
+    placeholder_layers: set[int] = field(default_factory=set)
+    original_types: dict[int, str] = field(default_factory=dict)
+    _blobs: list[BlobRef] | None = None
+    _readers: dict[str, list[int]] | None = None
+    _source_index: dict[tuple[int, int], tuple[str, int]] | None = None
+    _blocks_by_layer: dict[tuple[str, int], list[FillerBlock]] | None = None
+    cache: dict[str, object] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ tiers
+
+    def has(self, tier: str) -> bool:
+        """Whether the rules of ``tier`` can run on this file."""
+        if tier == "source":
+            return True
+        if tier == "structure":
+            return self.model is not None
+        return self.model is not None and self.shapes_exact
+
+    def missing_reason(self, tier: str) -> str:
+        if tier == "structure":
+            return self.structure_problem or "the net cannot be set up"
+        return self.shape_problem or self.structure_problem or "the net cannot be set up"
+
+    @property
+    def phase(self) -> int:
+        return phase_value(self.options.phase)
+
+    @property
+    def profile(self) -> Profile:
+        return self.options.profile
+
+    # ------------------------------------------------------------ positions
+
+    def source_key(self, line: int | None, column: int | None) -> tuple[str, int] | None:
+        """The ``('layer'|'layers', index)`` entry written at (line, column)."""
+        if self._source_index is None:
+            index: dict[tuple[int, int], tuple[str, int]] = {}
+            for i, pos in enumerate(self.src.layer_positions):
+                index[tuple(pos)] = ("layer", i)  # type: ignore[index]
+            for i, pos in enumerate(self.src.legacy_positions):
+                index[tuple(pos)] = ("layers", i)  # type: ignore[index]
+            self._source_index = index
+        if line is None or column is None:
+            return None
+        return self._source_index.get((line, column))
+
+    def source_position(self, list_name: str, index: int) -> tuple[int, int] | None:
+        positions = self.src.layer_positions if list_name == "layer" else \
+            self.src.legacy_positions
+        if 0 <= index < len(positions):
+            line, column = positions[index]
+            return int(line), int(column)
+        return None
+
+    def blocks_of(self, key: tuple[str, int] | None) -> list[FillerBlock]:
+        """The filler blocks written inside one source layer entry."""
+        if self._blocks_by_layer is None:
+            grouped: dict[tuple[str, int], list[FillerBlock]] = {}
+            for block in self.src.filler_blocks:
+                grouped.setdefault((block.list_name, block.layer_index), []).append(block)
+            self._blocks_by_layer = grouped
+        if key is None:
+            return []
+        return self._blocks_by_layer.get(key, [])
+
+    def block_place(self, block: FillerBlock) -> Place:
+        layer_pos = self.source_position(block.list_name, block.layer_index)
+        return Place(block.line, block.column, block.layer_name,
+                     layer_pos[0] if layer_pos else None)
+
+    def layer_place(self, layer: NetLayer) -> Place:
+        return Place(layer.line, layer.column, layer.name, layer.line)
+
+    def blob_place(self, blob: BlobRef) -> Place:
+        """The filler block's position when it is written, else the layer's."""
+        if blob.block is not None:
+            return Place(blob.block.line, blob.block.column, blob.layer.name, blob.layer.line)
+        return self.layer_place(blob.layer)
+
+    def layer_for_block(self, block: FillerBlock) -> NetLayer | None:
+        """The set-up layer a filler block belongs to (None: not in this phase)."""
+        if self.model is None:
+            return None
+        for layer in self.model.layers:
+            if self.source_key(layer.line, layer.column) == (block.list_name, block.layer_index):
+                return layer
+        return None
+
+    # ------------------------------------------------------------ blobs
+
+    def blobs(self) -> list[BlobRef]:
+        """Every learnable blob of the set-up net, in net order (structure tier)."""
+        if self._blobs is not None:
+            return self._blobs
+        refs: list[BlobRef] = []
+        if self.model is not None:
+            for layer in self.model.layers:
+                if layer.index in self.placeholder_layers:
+                    continue
+                blocks = self.blocks_of(self.source_key(layer.line, layer.column))
+                for i, spec in enumerate(layer.blobs):
+                    specs = layer.param.param
+                    lr = float(specs[i].lr_mult) if i < len(specs) else 1.0
+                    refs.append(BlobRef(layer, i, spec, _match_block(blocks, spec),
+                                        layer.owners[i] if i < len(layer.owners) else None, lr))
+        self._blobs = refs
+        return refs
+
+    def owner_blob(self, blob: BlobRef) -> BlobRef:
+        """The blob whose filler decides this one's values (itself unless shared)."""
+        if blob.owner is None:
+            return blob
+        for other in self.blobs():
+            if (other.layer.index, other.index) == blob.owner:
+                return other
+        return blob
+
+    # ------------------------------------------------------------ graph
+
+    def readers(self, name: str) -> list[int]:
+        """Indices of the layers that read blob ``name``, in net order."""
+        if self._readers is None:
+            readers: dict[str, list[int]] = {}
+            if self.model is not None:
+                for layer in self.model.layers:
+                    for bottom in dict.fromkeys(layer.bottoms):
+                        readers.setdefault(bottom, []).append(layer.index)
+            self._readers = readers
+        return self._readers.get(name, [])
+
+    def consumers(self, layer: NetLayer) -> list[NetLayer]:
+        """The later layers that read one of ``layer``'s tops."""
+        assert self.model is not None
+        found: dict[int, None] = {}
+        for top in layer.tops:
+            for index in self.readers(top):
+                if index > layer.index:
+                    found[index] = None
+        return [self.model.layers[i] for i in sorted(found)]
+
+    def layer_type(self, layer: NetLayer) -> str:
+        """The type as written (a placeholder layer keeps its unknown type)."""
+        return self.original_types.get(layer.index, layer.type)
+
+    def is_loss(self, layer: NetLayer) -> bool:
+        t = self.layer_type(layer)
+        return t.endswith("Loss") or any(w != 0 for w in layer.param.loss_weight)
+
+    def has_loss(self) -> bool:
+        return self.model is not None and any(self.is_loss(layer) for layer in self.model.layers)
+
+    def weight_blobs(self, layer: NetLayer) -> list[BlobRef]:
+        return [b for b in self.blobs() if b.layer.index == layer.index and b.is_weight]
+
+
+def _match_block(blocks: Sequence[FillerBlock], spec: BlobSpec) -> FillerBlock | None:
+    """The filler block a blob's filler came from (V0 blocks match by field name)."""
+    if not spec.filler_field:
+        return None
+    for block in blocks:
+        if block.known and block.field_path == spec.filler_field:
+            return block
+    last = spec.filler_field.rsplit(".", 1)[-1]
+    for block in blocks:
+        if block.known and block.field_path.rsplit(".", 1)[-1] == last:
+            return block
+    return None
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
+    """Read ``text`` (the file at ``path``) and set it up as far as it goes.
+
+    Raises the reader's ParseError when the file cannot be read at all.
+    """
+    src = read_net(path, text=text)
+    ctx = AuditContext(path=path, text=text, options=options, src=src)
+    try:
+        ctx.upgraded = upgrade_net(src)
+        ctx.filtered = filter_net(ctx.upgraded.param, phase=ctx.phase,
+                                  level=options.level, stages=list(options.stages),
+                                  positions=ctx.upgraded.positions, path=path)
+    except CaffefillError as exc:
+        ctx.setup_error = exc.located(path=path)
+        ctx.structure_problem = "Caffe refuses to set the net up (see CF100)"
+        return ctx
+    _set_up(ctx)
+    return ctx
+
+
+def _is_missing_input(exc: CaffefillError) -> bool:
+    return _INPUT_HINT.search(exc.message) is not None
+
+
+def _is_unknown_type(exc: CaffefillError) -> bool:
+    return (exc.caffe_message or "").startswith("Check failed: registry.count(type)")
+
+
+def _set_up(ctx: AuditContext) -> None:
+    assert ctx.filtered is not None
+    filtered = ctx.filtered
+    inputs = {str(k): tuple(int(d) for d in v) for k, v in ctx.options.inputs.items()}
+    try:
+        ctx.model = build_model(filtered.param, phase=ctx.phase, inputs=inputs, path=ctx.path,
+                                positions=filtered.positions)
+        ctx.shapes_exact = True
+        return
+    except CaffefillError as exc:
+        first = exc
+    if not (_is_missing_input(first) or _is_unknown_type(first)):
+        ctx.setup_error = first
+        ctx.structure_problem = "Caffe refuses to set the net up (see CF100)"
+        return
+    ctx.shape_problem = _problem_text(first)
+    param = pb.NetParameter()
+    param.CopyFrom(filtered.param)
+    exc = first
+    for _ in range(_MAX_RETRIES):
+        if not _patch(ctx, param, inputs, exc):
+            break
+        try:
+            ctx.model = build_model(param, phase=ctx.phase, inputs=inputs, path=ctx.path,
+                                    positions=filtered.positions)
+            return
+        except CaffefillError as again:
+            exc = again
+    ctx.structure_problem = (f"{ctx.shape_problem}; with placeholder shapes the net still "
+                             f"cannot be set up: {_short(exc)}")
+
+
+def _short(exc: CaffefillError) -> str:
+    layer = f"layer '{exc.layer}': " if exc.layer else ""
+    return f"{layer}{exc.message}"
+
+
+def _problem_text(exc: CaffefillError) -> str:
+    match = _INPUT_HINT.search(exc.message)
+    if match is not None:
+        hint = exc.message[match.start():].split(" (", 1)[0]
+        return f"layer '{exc.layer}' needs {hint}"
+    return _short(exc)
+
+
+def _layer_index(param: pb.NetParameter, exc: CaffefillError, positions: Sequence[tuple[int, int]]
+                 ) -> int | None:
+    if exc.line is not None:
+        for i, pos in enumerate(positions):
+            if tuple(pos) == (exc.line, exc.column):
+                return i
+    for i, layer in enumerate(param.layer):
+        if layer.name == exc.layer:
+            return i
+    return None
+
+
+def _patch(ctx: AuditContext, param: pb.NetParameter, inputs: dict[str, Shape],
+           exc: CaffefillError) -> bool:
+    """Give the net what made ``exc`` (a placeholder input or layer); False: cannot."""
+    assert ctx.filtered is not None
+    positions = ctx.filtered.positions
+    index = _layer_index(param, exc, positions)
+    if index is None:
+        return False
+    layer = param.layer[index]
+    if _is_unknown_type(exc) and index not in ctx.placeholder_layers:
+        ctx.placeholder_layers.add(index)
+        ctx.original_types[index] = layer.type
+        layer.type = "Python"
+        for top_index, top in enumerate(layer.top):
+            if top not in inputs:
+                inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
+        return True
+    match = _INPUT_HINT.search(exc.message)
+    if match is None or not isinstance(exc, NetError):
+        return False
+    top = match.group(1)
+    if top in inputs:
+        return False
+    top_index = list(layer.top).index(top) if top in layer.top else 0
+    if "or C,H,W" in exc.message:
+        crop = layer.transform_param.crop_size or max(layer.transform_param.crop_h,
+                                                        layer.transform_param.crop_w)
+        side = max(int(crop), _PLACEHOLDER_SIDE)
+        inputs[top] = (3, side, side)
+    else:
+        inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
+    return True
+
+
+def _placeholder(ctx: AuditContext, param: pb.NetParameter, inputs: dict[str, Shape],
+                 index: int, top_index: int) -> Shape:
+    """A stand-in top shape: the first bottom's (pass-through), else image-like."""
+    layer = param.layer[index]
+    if layer.bottom:
+        partial = pb.NetParameter()
+        partial.CopyFrom(param)
+        del partial.layer[index:]
+        try:
+            model = build_model(partial, phase=ctx.phase, inputs=inputs, path=ctx.path)
+            shape = model.blob_shapes.get(layer.bottom[0])
+            if shape is not None:
+                return tuple(shape)
+        except CaffefillError:
+            pass
+    if top_index == 0:
+        return (1, 3, _PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE)
+    return (1,)

@@ -1,0 +1,161 @@
+"""Running the rules over files: selection, suppression, notes, file discovery."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import CaffefillError
+from .context import AuditContext, AuditOptions, load_context
+from .finding import NOTE_CODE, Finding
+from .rule import Rule
+from .rules import RULES
+from .suppress import is_suppressed, suppressions
+
+ALL_CODES = (NOTE_CODE, *(rule.code for rule in RULES))
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which codes to report: ``select`` and ``ignore`` are code prefixes.
+
+    A code is reported when it matches a ``select`` prefix (or nothing is
+    selected) and no ``ignore`` prefix.  The audit's notes (CF000) are kept
+    unless ignored explicitly.
+    """
+
+    select: tuple[str, ...] = ()
+    ignore: tuple[str, ...] = ()
+
+    def wants(self, code: str) -> bool:
+        if any(code.startswith(prefix) for prefix in self.ignore):
+            return False
+        if code == NOTE_CODE or not self.select:
+            return True
+        return any(code.startswith(prefix) for prefix in self.select)
+
+    @staticmethod
+    def parse(select: Iterable[str], ignore: Iterable[str]) -> Selection:
+        """Normalise comma-separated prefixes; raises CaffefillError on unknown ones."""
+        def split(values: Iterable[str]) -> tuple[str, ...]:
+            out: list[str] = []
+            for value in values:
+                for part in value.split(","):
+                    code = part.strip().upper()
+                    if not code:
+                        continue
+                    if not any(known.startswith(code) for known in ALL_CODES):
+                        raise CaffefillError(
+                            f"unknown rule code or prefix '{part.strip()}' (codes are "
+                            f"{ALL_CODES[1]}..{ALL_CODES[-1]}; see --list-rules)")
+                    out.append(code)
+            return tuple(out)
+
+        return Selection(split(select), split(ignore))
+
+
+#: Every code reported.
+EVERYTHING = Selection()
+
+
+@dataclass
+class FileReport:
+    """The outcome for one file: its findings (notes included) or why it was not read."""
+
+    path: str
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+
+
+def _note(path: str, message: str) -> Finding:
+    return Finding(path, None, None, NOTE_CODE, "note", None, message)
+
+
+def audit_text(path: str, text: str, options: AuditOptions,
+               selection: Selection = EVERYTHING) -> FileReport:
+    """Audit one prototxt given as text (``path`` is only for the report)."""
+    report = FileReport(path)
+    try:
+        ctx = load_context(path, text, options)
+    except CaffefillError as exc:
+        report.error = str(exc.located(path=path))
+        return report
+    except RecursionError:
+        report.error = f"{path}: the file is nested too deeply to read"
+        return report
+    except Exception as exc:  # a bug on odd input: one line, never a traceback
+        report.error = (f"{path}: internal error while reading: {type(exc).__name__}: {exc} "
+                        f"(please report it)")
+        return report
+    report.findings = run_rules(ctx, selection)
+    return report
+
+
+def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
+              rules: Sequence[type[Rule]] = RULES) -> list[Finding]:
+    """Every selected rule on one context, suppressions applied, sorted; notes last."""
+    findings: list[Finding] = []
+    notes: list[Finding] = []
+    skipped: dict[str, list[str]] = {"structure": [], "shapes": []}
+    for rule_class in rules:
+        if not selection.wants(rule_class.code):
+            continue
+        if not ctx.has(rule_class.tier):
+            skipped[rule_class.tier].append(rule_class.code)
+            continue
+        if getattr(rule_class, "partly_shapes", False) and not ctx.has("shapes"):
+            skipped["shapes"].append(f"{rule_class.code} (its shape checks)")
+        try:
+            findings.extend(rule_class().check(ctx))
+        except Exception as exc:  # a rule's bug must not stop the audit
+            notes.append(_note(ctx.path, f"rule {rule_class.code} failed: "
+                                         f"{type(exc).__name__}: {exc} (please report it)"))
+    if skipped["structure"]:
+        codes = ", ".join(skipped["structure"] + skipped["shapes"])
+        notes.append(_note(ctx.path, f"structure and shape rules skipped "
+                                     f"({ctx.missing_reason('structure')}): {codes}"))
+    elif skipped["shapes"]:
+        codes = ", ".join(skipped["shapes"])
+        notes.append(_note(ctx.path, f"shape rules skipped ({ctx.missing_reason('shapes')}): "
+                                     f"{codes}"))
+    table = suppressions(ctx.text)
+    kept = sorted((f for f in findings if not is_suppressed(f, table)),
+                  key=Finding.sort_key)
+    if not selection.wants(NOTE_CODE):
+        notes = []
+    return kept + notes
+
+
+def read_text(path: str) -> str:
+    """A file's text (UTF-8, undecodable bytes replaced)."""
+    with open(path, "rb") as handle:
+        return handle.read().decode("utf-8", errors="replace")
+
+
+def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHING
+               ) -> FileReport:
+    """Audit one file on disk."""
+    try:
+        text = read_text(path)
+    except OSError as exc:
+        return FileReport(path, error=f"{path}: cannot read the file: {exc.strerror or exc}")
+    return audit_text(path, text, options, selection)
+
+
+def collect(paths: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The files to audit (directories: every ``*.prototxt`` below, sorted) and the
+    paths that do not exist."""
+    files: list[str] = []
+    missing: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*.prototxt") if p.is_file())
+            files.extend(found)
+        elif path.exists():
+            files.append(os.fspath(raw))
+        else:
+            missing.append(raw)
+    return list(dict.fromkeys(files)), missing

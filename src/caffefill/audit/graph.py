@@ -1,0 +1,130 @@
+"""Questions about the net's graph that several rules ask.
+
+All of them walk forward from a layer through the layers that read its tops
+(``AuditContext.consumers``), in net order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..net.model import NetLayer
+from .context import SINK_TYPES, AuditContext
+
+#: Activations that pass half of a symmetric input (the msra family).
+RELU_TYPES = frozenset({"ReLU", "PReLU", "ELU", "Swish"})
+#: Saturating activations (the xavier family).
+SATURATING_TYPES = frozenset({"Sigmoid", "TanH"})
+#: Layers that put the activations back on a fixed scale.
+NORMALIZING_TYPES = frozenset({"BatchNorm", "BN", "MVN", "Normalize"})
+#: Layers that neither mix channels with learned weights nor change the kind
+#: of activation (the walk to the next activation goes through them).
+PASS_TYPES = frozenset({
+    "Split", "Dropout", "Reshape", "Flatten", "Crop", "Concat", "Slice", "Pooling",
+    "Eltwise", "Scale", "Bias", "Permute", "Upsample", "Interp", "ROIPooling",
+    "PSROIPooling", "Tile", "Python",
+})
+
+
+def walk(ctx: AuditContext, start: NetLayer) -> Iterator[NetLayer]:
+    """Every layer downstream of ``start``, in net order, each once.
+
+    The caller decides where the walk stops: :func:`walk` goes through a
+    layer only if the generator is resumed with a true value (``send(True)``)
+    or plain ``next()`` after the layer was yielded (then it goes through).
+    """
+    pending = {layer.index: layer for layer in ctx.consumers(start)}
+    done: set[int] = set()
+    while pending:
+        index = min(pending)
+        layer = pending.pop(index)
+        if index in done:
+            continue
+        done.add(index)
+        go_on = yield layer
+        if go_on is False:
+            continue
+        for nxt in ctx.consumers(layer):
+            if nxt.index not in done:
+                pending[nxt.index] = nxt
+
+
+def learns_weights(ctx: AuditContext, layer: NetLayer) -> bool:
+    """Whether ``layer`` has weights that are trained (lr_mult != 0)."""
+    return any(not blob.frozen for blob in ctx.weight_blobs(layer))
+
+
+def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
+    """True when no trained weight layer reads ``layer``'s output.
+
+    Such a layer's outputs go (through layers without trained weights) only
+    to losses or out of the net: each output unit gets its own gradient from
+    the loss, so identical starting weights are no problem there.
+    """
+    walker = walk(ctx, layer)
+    try:
+        current = next(walker)
+        while True:
+            stop = ctx.is_loss(current) or ctx.layer_type(current) in SINK_TYPES
+            if not stop and learns_weights(ctx, current):
+                return False
+            current = walker.send(not stop)
+    except StopIteration:
+        return True
+
+
+def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
+    """The kind of the first activation applied to ``layer``'s output.
+
+    "relu" (ReLU, PReLU, ELU), "saturating" (Sigmoid, TanH), "normalized"
+    when a normalization comes first (the filler's scale no longer matters),
+    or None (no activation before the next weight layer).
+    """
+    walker = walk(ctx, layer)
+    try:
+        current = next(walker)
+        while True:
+            kind = ctx.layer_type(current)
+            if kind in RELU_TYPES:
+                return "relu"
+            if kind in SATURATING_TYPES:
+                return "saturating"
+            if kind in NORMALIZING_TYPES:
+                return "normalized"
+            current = walker.send(kind in PASS_TYPES and not ctx.weight_blobs(current))
+    except StopIteration:
+        return None
+
+
+def activation_family(ctx: AuditContext) -> str:
+    """"relu" when the net's activations are mostly ReLU-like, else "saturating"."""
+    assert ctx.model is not None
+    relu = sum(1 for layer in ctx.model.layers if ctx.layer_type(layer) in RELU_TYPES)
+    saturating = sum(1 for layer in ctx.model.layers
+                     if ctx.layer_type(layer) in SATURATING_TYPES)
+    return "saturating" if saturating > relu else "relu"
+
+
+def pretrained_backbone(ctx: AuditContext) -> list[NetLayer]:
+    """The weight layers that look loaded from a .caffemodel rather than filled.
+
+    A layer counts when it has weights, no filler block at all (not even a
+    bias filler), and no layer upstream of it has a weight filler: the
+    front of the net written without fillers, as in fine-tuning files
+    (a pretrained backbone with new, filled layers on top) and in files
+    without any filler.  A single such layer is not a backbone: the result
+    is empty unless there are at least two.
+    """
+    assert ctx.model is not None
+    filled: dict[str, bool] = {}
+    found: list[NetLayer] = []
+    for layer in ctx.model.layers:
+        inherited = any(filled.get(name, False) for name in layer.bottoms)
+        weights = ctx.weight_blobs(layer)
+        explicit = any(ctx.owner_blob(blob).explicit for blob in weights)
+        for name in layer.tops:
+            filled[name] = inherited or explicit
+        if weights and not inherited and not explicit and \
+                not ctx.blocks_of(ctx.source_key(layer.line, layer.column)):
+            found.append(layer)
+    return found if len(found) >= 2 else []

@@ -1,0 +1,133 @@
+"""The audit's three output formats: text, JSON and SARIF 2.1.0."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import PurePath
+from typing import Any
+from urllib.parse import quote
+
+from .. import __version__
+from .engine import FileReport
+from .finding import Finding
+from .rules import RULES
+
+SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
+                "sarif-schema-2.1.0.json")
+SARIF_VERSION = "2.1.0"
+_SARIF_LEVEL = {"error": "error", "warning": "warning", "info": "note", "note": "note"}
+
+
+def _plural(n: int, word: str) -> str:
+    if word == "info":
+        return f"{n} info"
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary(reports: Sequence[FileReport]) -> str:
+    """The last line of the text output."""
+    counts = Counter(f.severity for r in reports for f in r.findings if f.severity != "note")
+    files = _plural(len(reports), "file")
+    unread = sum(1 for r in reports if r.error is not None)
+    tail = f" ({_plural(unread, 'file')} could not be read)" if unread else ""
+    if not counts:
+        return f"caffefill audit: no findings in {files}{tail}"
+    parts = [_plural(counts[s], s) for s in ("error", "warning", "info") if counts[s]]
+    return f"caffefill audit: {', '.join(parts)} in {files}{tail}"
+
+
+def render_text(reports: Sequence[FileReport], *, show_fixes: bool = False) -> str:
+    """One line per finding (``path:line:col: CODE severity [layer] message``), then
+    the summary line."""
+    lines = [f.text(show_fix=show_fixes) for r in reports for f in r.findings]
+    lines.append(summary(reports))
+    return "\n".join(lines)
+
+
+def render_json(reports: Sequence[FileReport]) -> str:
+    """A JSON list of findings (notes have code CF000 and severity "note")."""
+    return json.dumps([f.as_dict() for r in reports for f in r.findings], indent=2)
+
+
+def _uri(path: str) -> str:
+    return quote(PurePath(path).as_posix(), safe="/:")
+
+
+def _location(finding: Finding) -> dict[str, Any]:
+    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path)}}
+    if finding.line is not None:
+        region: dict[str, int] = {"startLine": finding.line}
+        if finding.column is not None:
+            region["startColumn"] = finding.column
+        physical["region"] = region
+    location: dict[str, Any] = {"physicalLocation": physical}
+    if finding.layer is not None:
+        location["logicalLocations"] = [{"name": finding.layer, "kind": "object"}]
+    return location
+
+
+def sarif_rules() -> list[dict[str, Any]]:
+    """``tool.driver.rules``: one reportingDescriptor per rule."""
+    out = []
+    for rule in RULES:
+        doc = rule.doc()
+        out.append({
+            "id": rule.code,
+            "name": rule.name,
+            "shortDescription": {"text": rule.summary()},
+            "fullDescription": {"text": rule.sections().get("What it does", rule.summary())},
+            "help": {"text": doc, "markdown": doc},
+            "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
+            "properties": {"severity": rule.severity, "tier": rule.tier},
+        })
+    return out
+
+
+def render_sarif(reports: Sequence[FileReport]) -> str:
+    """One SARIF 2.1.0 log with one run; notes and read errors are tool notifications."""
+    index = {rule.code: i for i, rule in enumerate(RULES)}
+    results: list[dict[str, Any]] = []
+    notifications: list[dict[str, Any]] = []
+    for report in reports:
+        if report.error is not None:
+            notifications.append({
+                "level": "error",
+                "message": {"text": report.error},
+                "locations": [{"physicalLocation": {
+                    "artifactLocation": {"uri": _uri(report.path)}}}],
+            })
+        for f in report.findings:
+            if f.severity == "note":
+                notifications.append({"level": "note", "message": {"text": f.message},
+                                      "locations": [_location(f)]})
+                continue
+            result: dict[str, Any] = {
+                "ruleId": f.code,
+                "level": _SARIF_LEVEL[f.severity],
+                "message": {"text": f.message},
+                "locations": [_location(f)],
+            }
+            if f.code in index:
+                result["ruleIndex"] = index[f.code]
+            if f.fix:
+                result["properties"] = {"fix": f.fix}
+            results.append(result)
+    log = {
+        "$schema": SARIF_SCHEMA,
+        "version": SARIF_VERSION,
+        "runs": [{
+            "tool": {"driver": {
+                "name": "caffefill",
+                "version": __version__,
+                "rules": sarif_rules(),
+            }},
+            "invocations": [{
+                "executionSuccessful": all(r.error is None for r in reports),
+                "toolExecutionNotifications": notifications,
+            }],
+            "results": results,
+        }],
+    }
+    return json.dumps(log, indent=2)

@@ -1,0 +1,394 @@
+"""An estimate of how the forward signal's scale changes through the net at init.
+
+Each blob gets a :class:`Level`: its second moment E[x^2] relative to the
+last *anchor* (the net's inputs, or a layer that sets the scale itself:
+BatchNorm, MVN, Normalize, an Embed, a recurrent layer, a layer caffefill
+cannot estimate).  Layer by layer, through the net's real graph:
+
+* a weight layer multiplies it by fan-in x E[w^2] (He et al. 2015): the
+  fan-in a unit really sums over (a Deconvolution's is C_in/group x
+  kernel/stride per axis; a transposed InnerProduct's is the blob's first
+  axis), E[w^2] from the filler (std^2 + mean^2; a sparse Gaussian keeps
+  the fraction ``sparse / outputs``); bilinear kernels interpolate (x1);
+* ReLU halves a symmetric input (a leaky slope a gives (1 + a^2)/2, PReLU
+  the same with its initial slope); Sigmoid and TanH compress it with the
+  exact Gaussian formulas of Phi-approximated sigmoids (slope 1/4 and 1
+  near zero, saturating at 1/4 and 1);
+* max pooling over k values raises it to E[max^2] of k Gaussians, average
+  pooling lowers it to between 1/k and the squared-mean share; LRN divides
+  by (k + alpha E[x^2])^(2 beta); training-time Dropout scales by 1/(1-p);
+* Eltwise sums add (times coeff^2), products multiply, max takes the
+  largest; Concat averages by element count; Scale multiplies by its
+  initial scale^2 (a frozen Scale is a deliberate rescaling: an anchor);
+* layers that only move data (Split, Reshape, Crop, Slice, ...) keep it;
+  losses, accuracies and labels carry no signal (None).
+
+The estimate assumes independent, zero-mean weights and unit-variance
+inputs; it is meant to find orders of magnitude, not digits.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable, Optional
+
+from .._proto import caffefill_pb2 as pb
+from ..errors import CaffefillError
+from ..filler_stats import filler_std
+from ..net.model import NetLayer
+from .context import SINK_TYPES, AuditContext, BlobRef
+from .graph import NORMALIZING_TYPES
+
+#: Layer types whose outputs are their inputs, moved around.
+MOVE_TYPES = frozenset({
+    "Split", "Reshape", "Flatten", "Crop", "Slice", "Permute", "Tile", "Upsample", "Interp",
+    "ROIPooling", "PSROIPooling", "Im2col", "BatchReindex", "Filter", "Bias",
+})
+#: Layer types whose weight blob 0 multiplies their input (fan-in x E[w^2]).
+LINEAR_TYPES = frozenset({
+    "Convolution", "Deconvolution", "InnerProduct", "DepthwiseConvolution",
+    "ConvolutionDepthwise",
+})
+#: Data layers whose tops after the first are labels.
+LABELLED_SOURCES = frozenset({
+    "Data", "ImageData", "WindowData", "AnnotatedData", "VideoData", "DenseImageData",
+    "ImageSegData", "MemoryData",
+})
+#: Layers whose outputs are bounded or set by themselves (a fresh anchor).
+ANCHOR_TYPES = frozenset({"Embed", "LSTM", "RNN", "LSTMUnit"}) | NORMALIZING_TYPES
+
+
+@dataclass(frozen=True)
+class Level:
+    """The estimated scale of one blob.
+
+    ``moment`` is E[x^2] relative to the anchor; ``nonneg`` whether the
+    values are non-negative (after a ReLU); ``trail`` the weight layers met
+    since the anchor, with the factor each put on the standard deviation.
+    """
+
+    moment: float
+    nonneg: bool = False
+    trail: tuple[tuple[str, float], ...] = ()
+
+    @property
+    def ratio(self) -> float:
+        """The standard deviation relative to the anchor's."""
+        return math.sqrt(max(self.moment, 0.0))
+
+
+ANCHOR = Level(1.0)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _phi(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+@lru_cache(maxsize=256)
+def max_gain(k: int, nonneg: bool) -> float:
+    """E[max^2] of k standard Gaussians over E[x^2] of one (rectified when ``nonneg``)."""
+    if k <= 1:
+        return 1.0
+    step = 0.01
+    total = 0.0
+    z = -10.0 if not nonneg else 0.0
+    while z < 10.0:
+        total += z * z * k * _phi(z) * _cdf(z) ** (k - 1) * step
+        z += step
+    return total / (0.5 if nonneg else 1.0)
+
+
+def sigmoid_moment(m: float) -> float:
+    """Var(sigmoid(x)) for x ~ N(0, m), with sigmoid(x) ~ Phi(x sqrt(pi/8))."""
+    a2 = m * math.pi / 8.0
+    return math.asin(a2 / (1.0 + a2)) / (2.0 * math.pi)
+
+
+def tanh_moment(m: float) -> float:
+    """E[tanh(x)^2] for x ~ N(0, m), with tanh(x) = 2 sigmoid(2x) - 1."""
+    a2 = m * math.pi / 2.0
+    return 2.0 / math.pi * math.asin(a2 / (1.0 + a2))
+
+
+def weight_moment(filler: pb.FillerParameter | None, shape: Sequence[int],
+                  ctx: AuditContext) -> float | None:
+    """E[w^2] of the filler's values; None when it cannot be told or is zero."""
+    if filler is None:
+        return None
+    t = filler.type
+    try:
+        if t == "constant":
+            value = float(filler.value) ** 2
+            return value if value > 0 else None
+        if t == "gaussian":
+            keep = 1.0
+            if filler.sparse >= 0 and shape and shape[0]:
+                keep = min(1.0, filler.sparse / float(shape[0]))
+            value = keep * (float(filler.std) ** 2 + float(filler.mean) ** 2)
+        elif t == "uniform":
+            lo, hi = float(filler.min), float(filler.max)
+            value = (lo * lo + lo * hi + hi * hi) / 3.0
+        elif t in ("xavier", "msra"):
+            std = filler_std(filler, shape, ctx.profile)
+            if std is None:
+                return None
+            value = std * std
+        elif t == "positive_unitball":
+            rows = int(shape[0]) if shape else 1
+            n = math.prod(shape) / max(rows, 1)
+            value = 4.0 / (3.0 * n * n) if n else 0.0
+        else:
+            return None
+    except (CaffefillError, ArithmeticError, ValueError):
+        return None
+    return value if value > 0 and math.isfinite(value) else None
+
+
+def conv_strides(p: pb.ConvolutionParameter, axes: int) -> list[int]:
+    """A convolution's stride along each of its ``axes`` spatial axes."""
+    if p.HasField("stride_h") or p.HasField("stride_w"):
+        return [max(int(p.stride_h), 1), max(int(p.stride_w), 1)][:axes] + [1] * (axes - 2)
+    given = [max(int(s), 1) for s in p.stride]
+    if not given:
+        return [1] * axes
+    if len(given) == 1:
+        return given * axes
+    return (given + [1] * axes)[:axes]
+
+
+def fan_in(layer: NetLayer, blob: BlobRef) -> float:
+    """How many inputs one output unit of a weight layer really sums over."""
+    shape = blob.spec.shape
+    if layer.type == "Deconvolution" and len(shape) >= 2:
+        p = layer.param.convolution_param
+        group = max(int(p.group), 1)
+        kernel = shape[2:]
+        strides = conv_strides(p, len(kernel))
+        value = float(shape[0]) / group
+        for k, s in zip(kernel, strides):
+            value *= float(k) / s
+        return value
+    if layer.type == "InnerProduct" and layer.param.inner_product_param.transpose:
+        return float(shape[0])
+    return float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
+
+
+# ---------------------------------------------------------------- the walk
+
+
+Step = Callable[[AuditContext, NetLayer, list[Level]], Optional[Level]]
+
+
+def _linear(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    weights = ctx.weight_blobs(layer)
+    if not weights:
+        return ANCHOR
+    blob = weights[0]
+    owner = ctx.owner_blob(blob)
+    filler = owner.filler
+    if filler is not None and filler.type == "bilinear":
+        return Level(ins[0].moment, ins[0].nonneg, ins[0].trail)
+    moment = weight_moment(filler, blob.spec.shape, ctx)
+    if moment is None:
+        return ANCHOR
+    gain = fan_in(layer, blob) * moment
+    return Level(ins[0].moment * gain, False, (*ins[0].trail, (layer.name, math.sqrt(gain))))
+
+
+def _relu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    slope = float(layer.param.relu_param.negative_slope)
+    if ins[0].nonneg:
+        return ins[0]
+    return Level(ins[0].moment * (1.0 + slope * slope) / 2.0, slope == 0.0, ins[0].trail)
+
+
+def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    slope = 0.25
+    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    if blobs and blobs[0].filler is not None and blobs[0].filler.type == "constant":
+        slope = float(blobs[0].filler.value)
+    return Level(ins[0].moment * (1.0 + slope * slope) / 2.0, False, ins[0].trail)
+
+
+def _sigmoid(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    return Level(sigmoid_moment(ins[0].moment), False, ins[0].trail)
+
+
+def _tanh(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    return Level(tanh_moment(ins[0].moment), False, ins[0].trail)
+
+
+def _half(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    return Level(ins[0].moment / 2.0, False, ins[0].trail)
+
+
+def _same(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    return ins[0]
+
+
+def _absval(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    return Level(ins[0].moment, True, ins[0].trail)
+
+
+def _dropout(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    p = layer.param.dropout_param
+    if int(layer.param.phase) == pb.TRAIN and p.scale_train and 0.0 <= p.dropout_ratio < 1.0:
+        return Level(ins[0].moment / (1.0 - float(p.dropout_ratio)), ins[0].nonneg,
+                     ins[0].trail)
+    return ins[0]
+
+
+def _power(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    p = layer.param.power_param
+    if p.power == 1.0 and p.shift == 0.0:
+        return Level(ins[0].moment * float(p.scale) ** 2, ins[0].nonneg and p.scale >= 0,
+                     ins[0].trail)
+    return ANCHOR
+
+
+def _pool_size(layer: NetLayer) -> int:
+    p = layer.param.pooling_param
+    bottom = layer.bottom_shapes[0] if layer.bottom_shapes else ()
+    if p.global_pooling:
+        return max(math.prod(bottom[2:]), 1) if len(bottom) > 2 else 1
+    if p.HasField("kernel_h") or p.HasField("kernel_w"):
+        return max(int(p.kernel_h) * int(p.kernel_w), 1)
+    size = int(p.kernel_size) if p.HasField("kernel_size") else 1
+    axes = max(len(bottom) - 2, 1)
+    return max(size ** axes, 1)
+
+
+def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    method = layer.param.pooling_param.pool
+    k = _pool_size(layer)
+    level = ins[0]
+    if method == pb.PoolingParameter.MAX:
+        return Level(level.moment * max_gain(min(k, 4096), level.nonneg), level.nonneg,
+                     level.trail)
+    if method == pb.PoolingParameter.AVE:
+        share = 1.0 / math.pi if level.nonneg else 0.25
+        return Level(level.moment * (share + (1.0 - share) / k), level.nonneg, level.trail)
+    return level
+
+
+def _lrn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    p = layer.param.lrn_param
+    m = ins[0].moment
+    denominator = (float(p.k) + float(p.alpha) * m) ** (2.0 * float(p.beta))
+    if not denominator > 0:
+        return ANCHOR
+    return Level(m / denominator, ins[0].nonneg, ins[0].trail)
+
+
+def _mvn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    if layer.param.mvn_param.normalize_variance:
+        return ANCHOR
+    return ins[0]
+
+
+def _normalize(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    channels = layer.bottom_shapes[0][1] if layer.bottom_shapes and \
+        len(layer.bottom_shapes[0]) > 1 else 1
+    scale = weight_moment(blobs[0].filler, blobs[0].spec.shape, ctx) if blobs else None
+    return Level((scale if scale is not None else 1.0) / max(channels, 1))
+
+
+def _scale(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    if len(ins) > 1:
+        return Level(ins[0].moment * ins[1].moment, False, ins[0].trail)
+    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    if not blobs or blobs[0].frozen:
+        return ANCHOR
+    moment = weight_moment(blobs[0].filler, (1,), ctx)
+    if moment is None:
+        return ANCHOR
+    return Level(ins[0].moment * moment, ins[0].nonneg, ins[0].trail)
+
+
+def _eltwise(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    p = layer.param.eltwise_param
+    deepest = max(ins, key=lambda level: abs(math.log(max(level.moment, 1e-300))))
+    if p.operation == pb.EltwiseParameter.PROD:
+        return Level(math.prod(level.moment for level in ins), False, deepest.trail)
+    if p.operation == pb.EltwiseParameter.MAX:
+        return Level(max(level.moment for level in ins), all(lv.nonneg for lv in ins),
+                     deepest.trail)
+    coeffs = list(p.coeff) if len(p.coeff) == len(ins) else [1.0] * len(ins)
+    total = sum(c * c * level.moment for c, level in zip(coeffs, ins))
+    nonneg = all(level.nonneg for level in ins) and all(c >= 0 for c in coeffs)
+    return Level(total, nonneg, deepest.trail)
+
+
+def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    counts = [float(max(math.prod(s), 1)) for s in layer.bottom_shapes]
+    if len(counts) != len(ins):
+        counts = [1.0] * len(ins)
+    total = sum(counts)
+    moment = sum(c * level.moment for c, level in zip(counts, ins)) / total
+    deepest = max(ins, key=lambda level: abs(math.log(max(level.moment, 1e-300))))
+    return Level(moment, all(level.nonneg for level in ins), deepest.trail)
+
+
+STEPS: dict[str, Step] = {
+    "ReLU": _relu, "PReLU": _prelu, "ELU": _half, "Sigmoid": _sigmoid, "TanH": _tanh,
+    "AbsVal": _absval, "Dropout": _dropout, "Power": _power, "Pooling": _pooling,
+    "LRN": _lrn, "MVN": _mvn, "Normalize": _normalize, "Scale": _scale,
+    "Eltwise": _eltwise, "Concat": _concat,
+}
+for _type in LINEAR_TYPES:
+    STEPS[_type] = _linear
+for _type in MOVE_TYPES:
+    STEPS[_type] = _same
+
+
+@dataclass(frozen=True)
+class LayerLevels:
+    """One layer and the levels of its tops (None: not a signal)."""
+
+    layer: NetLayer
+    tops: tuple[Level | None, ...]
+
+
+def propagate(ctx: AuditContext) -> Iterator[LayerLevels]:
+    """Walk the net in order, estimating every top's level."""
+    assert ctx.model is not None
+    levels: dict[str, Level | None] = {}
+    for layer in ctx.model.layers:
+        tops = _tops(ctx, layer, levels)
+        for name, level in zip(layer.tops, tops):
+            levels[name] = level
+        yield LayerLevels(layer, tuple(tops))
+
+
+def _tops(ctx: AuditContext, layer: NetLayer, levels: dict[str, Level | None]
+          ) -> list[Level | None]:
+    kind = ctx.layer_type(layer)
+    count = len(layer.tops)
+    if ctx.is_loss(layer) or kind in SINK_TYPES or kind in ("Softmax", "Reduction"):
+        return [None] * count
+    if not layer.bottoms:
+        if kind in LABELLED_SOURCES:
+            return [ANCHOR] + [None] * (count - 1)
+        return [ANCHOR] * count
+    ins = [levels.get(name) for name in layer.bottoms]
+    known = [level for level in ins if level is not None]
+    if not known:
+        return [None] * count
+    if ins[0] is None or kind in ANCHOR_TYPES or layer.index in ctx.placeholder_layers:
+        return [ANCHOR] * count
+    step = STEPS.get(kind)
+    if step is None:
+        return [ANCHOR] * count
+    level = step(ctx, layer, [lv if lv is not None else ANCHOR for lv in ins])
+    return [level] * count

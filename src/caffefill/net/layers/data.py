@@ -1,0 +1,399 @@
+"""Layers that produce the net's inputs.
+
+``Input``, ``DummyData`` and ``MemoryData`` carry their shapes in the
+prototxt (for ``Input`` and ``MemoryData`` a shape given by the user
+replaces it, as reshaping the input blob in pycaffe would).  The others
+read them from a data source (LMDB, image lists, HDF5 files, Python code)
+that caffefill never opens: their top shapes come from
+``ctx.inputs`` (the CLI's ``--input NAME=DIMS``), keyed by top name, or by
+layer name for a single-top layer.  What a given shape means:
+
+* a shape with other than 3 dims is the top's full shape, used as given
+  (a full shape from the user always wins);
+* for the image-like data top of ``Data``, ``ImageData``, ``WindowData``,
+  ``AnnotatedData``, ``VideoData``, ``DenseImageData`` and ``ImageSegData``,
+  3 dims ``C,H,W`` describe one stored record: the top becomes what Caffe's
+  data transformer makes of it, ``[batch_size, C, crop or H, crop or W]``
+  (with the SSD ``resize_param`` applied first);
+* label tops default to what Caffe gives them once the batch size is known
+  (``[batch_size]``; SSD's annotated label is the one-box placeholder
+  ``[1, 1, 1, 8]`` since the real box count comes from the first record);
+* ``ImageData``/``DenseImageData`` whose records are resized
+  (``new_height``/``new_width``) or cropped need no input: the channel count
+  follows ``is_color``.
+
+Data layers seed their own random generators at setup (``RandDraw``); those
+draws are modelled separately, so the entries here return ``draws=None``
+and no blobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..._proto import caffefill_pb2 as pb
+from ..registry import LayerContext, register
+from ..spec import Draw, FillDraw, LayerSetup, Shape
+from ._base import (
+    blob_counts,
+    check,
+    check_op,
+    constant,
+    i32,
+    reshape_check,
+    show,
+)
+
+
+def user_shape(ctx: LayerContext, index: int) -> Shape | None:
+    """The shape given for top ``index`` (by top name, or by layer name for a
+    layer with one top)."""
+    tops = list(ctx.param.top)
+    if index < len(tops) and tops[index] in ctx.inputs:
+        return tuple(int(d) for d in ctx.inputs[tops[index]])
+    if len(tops) == 1 and index == 0 and ctx.name in ctx.inputs:
+        return tuple(int(d) for d in ctx.inputs[ctx.name])
+    return None
+
+
+def missing(ctx: LayerContext, index: int, hint: str = "N,C,H,W") -> Exception:
+    """The error for a top whose shape lives outside the prototxt."""
+    tops = list(ctx.param.top)
+    name = tops[index] if index < len(tops) else f"{ctx.name}[{index}]"
+    return ctx.error(
+        f"the shape of top '{name}' comes from {ctx.type}'s data source, which caffefill "
+        f"does not read: pass --input {name}={hint}"
+    )
+
+
+def _given(ctx: LayerContext, index: int, hint: str = "N,C,H,W") -> Shape:
+    shape = user_shape(ctx, index)
+    if shape is None:
+        raise missing(ctx, index, hint)
+    return reshape_check(ctx, shape)
+
+
+def _datum_top(
+    ctx: LayerContext,
+    index: int,
+    batch: int,
+    crop_h: int,
+    crop_w: int,
+    known: tuple[int, int, int] | None = None,
+    resize: Callable[[int, int], tuple[int, int]] | None = None,
+) -> Shape:
+    """An image-like data top: the user's full shape, or one record ``C,H,W``
+    (given, or ``known`` from the prototxt) batched and cropped as Caffe's
+    data transformer does."""
+    given = user_shape(ctx, index)
+    if given is not None and len(given) != 3:
+        return reshape_check(ctx, given)
+    if given is not None:
+        c, h, w = given
+    elif known is not None:
+        c, h, w = known
+    else:
+        raise missing(ctx, index, "N,C,H,W (or C,H,W for one record)")
+    check_op(ctx, c, ">", 0, "datum_channels > 0",
+             f"records of '{ctx.name}' must have channels, got {c}")
+    if resize is not None and h > 0 and w > 0:
+        h, w = resize(h, w)
+    if h > 0:
+        check_op(ctx, h, ">=", crop_h, "datum_height >= crop_size",
+                 f"records of height {h} are smaller than the crop {crop_h}")
+    if w > 0:
+        check_op(ctx, w, ">=", crop_w, "datum_width >= crop_size",
+                 f"records of width {w} are smaller than the crop {crop_w}")
+    return reshape_check(ctx, (batch, c, crop_h or h, crop_w or w))
+
+
+def _label_top(ctx: LayerContext, index: int, default: Shape) -> Shape:
+    given = user_shape(ctx, index)
+    return reshape_check(ctx, given if given is not None else default)
+
+
+def _crop(t: pb.TransformationParameter) -> tuple[int, int]:
+    if t.crop_size:
+        return i32(t.crop_size), i32(t.crop_size)
+    return i32(t.crop_h), i32(t.crop_w)
+
+
+# ----------------------------------------------------------------- in-prototxt
+
+
+@register("Input")
+def input_layer(ctx: LayerContext) -> LayerSetup:
+    """InputLayer: ``input_param.shape`` once, once per top, or from ``--input``."""
+    blob_counts(ctx, "Input", exact_bottom=0, min_top=1)
+    shapes = list(ctx.param.input_param.shape)
+    ntop = len(ctx.param.top)
+    check(ctx, len(shapes) in (0, 1, ntop),
+          f"input_param needs one shape, one per top ({ntop}), or none; got {len(shapes)}",
+          f"num_shape == 0 || num_shape == 1 || num_shape == num_top Must specify 'shape' "
+          f"once, once per top blob, or not at all: {ntop} tops vs. {len(shapes)} shapes.")
+    tops = []
+    for i in range(ntop):
+        given = user_shape(ctx, i)
+        if given is not None:
+            tops.append(reshape_check(ctx, given))
+        elif shapes:
+            tops.append(reshape_check(ctx, shapes[0 if len(shapes) == 1 else i].dim))
+        else:
+            raise missing(ctx, i)
+    return LayerSetup(tops=tops)
+
+
+@register("DummyData")
+def dummy_data(ctx: LayerContext) -> LayerSetup:
+    """DummyDataLayer: shapes from the prototxt; at setup Caffe runs one
+    forward pass that fills only the tops whose filler is ``constant`` (the
+    others are refilled on every real forward pass).  Those fills are draws
+    with ``blob=None`` in top order (a constant fill takes nothing from the
+    stream, but its filler is still checked)."""
+    blob_counts(ctx, "DummyData", exact_bottom=0, min_top=1)
+    p = ctx.param.dummy_data_param
+    ntop = len(ctx.param.top)
+    nf = len(p.data_filler)
+    check(ctx, nf in (0, 1, ntop),
+          f"dummy_data_param needs 0, 1 or {ntop} data_filler(s), got {nf}",
+          f"num_data_filler == 0 || num_data_filler == 1 || num_data_filler == num_top "
+          f"Number of data fillers must be 0, 1 or equal to the number of tops: {ntop}; you "
+          f"specified {nf} data fillers.")
+    legacy_dims = bool(len(p.num) or len(p.channels) or len(p.height) or len(p.width))
+    tops: list[Shape] = []
+    if legacy_dims:
+        check_op(ctx, 0, "==", len(p.shape), "0 == param.shape_size()",
+                 "dummy_data_param: give shape or num/channels/height/width, not both",
+                 "Both shape and legacy fields were specified")
+        for field in ("num", "channels", "height", "width"):
+            values = getattr(p, field)
+            check(ctx, len(values) in (1, ntop),
+                  f"dummy_data_param.{field} must be given once or once per top ({ntop})",
+                  f"param.{field}_size() == 1 || param.{field}_size() == num_top Must specify "
+                  f"'{field}' once, or once per top blob ({ntop}); specified {len(values)}.")
+        for i in range(ntop):
+            dims = [i32(getattr(p, f)[0 if len(getattr(p, f)) == 1 else i])
+                    for f in ("num", "channels", "height", "width")]
+            tops.append(reshape_check(ctx, dims))
+    else:
+        check(ctx, len(p.shape) in (1, ntop),
+              f"dummy_data_param.shape must be given once or once per top ({ntop})",
+              f"param.shape_size() == 1 || param.shape_size() == num_top Must specify 'shape' "
+              f"once, or once per top blob ({ntop}); specified {len(p.shape)}.")
+        for i in range(ntop):
+            tops.append(reshape_check(ctx, p.shape[0 if len(p.shape) == 1 else i].dim))
+    draws: list[Draw] = []
+    for i, top in enumerate(tops):
+        if nf == 0:
+            f = constant(0.0)
+        else:
+            f = pb.FillerParameter()
+            f.CopyFrom(p.data_filler[i if nf > 1 else 0])
+        if f.type == "constant":
+            draws.append(FillDraw(top, f, None))
+    return LayerSetup(tops=tops, draws=draws)
+
+
+@register("MemoryData")
+def memory_data(ctx: LayerContext) -> LayerSetup:
+    """MemoryDataLayer: [batch_size, channels, height, width] and [batch_size]."""
+    blob_counts(ctx, "MemoryData", exact_bottom=0, exact_top=2)
+    p = ctx.param.memory_data_param
+    dims = (i32(p.batch_size), i32(p.channels), i32(p.height), i32(p.width))
+    given = user_shape(ctx, 0)
+    if given is not None:
+        data = reshape_check(ctx, given)
+    else:
+        check_op(ctx, dims[0] * dims[1] * dims[2] * dims[3], ">", 0, "batch_size_ * size_ > 0",
+                 "memory_data_param needs positive batch_size, channels, height and width "
+                 f"(got {show(dims)}), or pass --input {ctx.param.top[0]}=N,C,H,W",
+                 "batch_size, channels, height, and width must be specified and positive in "
+                 "memory_data_param")
+        data = reshape_check(ctx, dims)
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (data[0],))])
+
+
+# ----------------------------------------------------------------- data sources
+
+
+@register("Data")
+def data_layer(ctx: LayerContext) -> LayerSetup:
+    """DataLayer (LMDB/LevelDB): records of unknown C,H,W; label [batch_size]."""
+    blob_counts(ctx, "Data", exact_bottom=0, min_top=1, max_top=2)
+    batch = i32(ctx.param.data_param.batch_size)
+    ch, cw = _crop(ctx.param.transform_param)
+    tops = [_datum_top(ctx, 0, batch, ch, cw)]
+    if len(ctx.param.top) > 1:
+        tops.append(_label_top(ctx, 1, (batch,)))
+    return LayerSetup(tops=tops)
+
+
+def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int, int]] | None:
+    """SSD's InferNewSize for ``transform_param.resize_param``."""
+    if not t.HasField("resize_param"):
+        return None
+    r = t.resize_param
+
+    def resize(h: int, w: int) -> tuple[int, int]:
+        height, width = i32(r.height), i32(r.width)
+        if r.resize_mode == pb.ResizeParameter.FIT_SMALL_SIZE:
+            orig = w / h
+            aspect = width / height if height else float("inf")
+            if orig < aspect:
+                height = int(width / orig)
+            else:
+                width = int(orig * height)
+        return height, width
+
+    return resize
+
+
+@register("AnnotatedData")
+def annotated_data(ctx: LayerContext) -> LayerSetup:
+    """SSD AnnotatedDataLayer: data like Data's (after resize_param); the label
+    is [1, 1, boxes, 8] for annotated records (one box assumed unless given),
+    else [batch_size]."""
+    blob_counts(ctx, "AnnotatedData", exact_bottom=0, min_top=1, max_top=2)
+    batch = i32(ctx.param.data_param.batch_size)
+    t = ctx.param.transform_param
+    if t.HasField("resize_param") and t.resize_param.resize_mode == \
+            pb.ResizeParameter.FIT_SMALL_SIZE:
+        check_op(ctx, batch, "==", 1, "batch_size == 1",
+                 "resize_mode FIT_SMALL_SIZE works with batch_size 1 only",
+                 "Only support batch size of 1 for FIT_SMALL_SIZE.")
+    ch, cw = _crop(t)
+    tops = [_datum_top(ctx, 0, batch, ch, cw, None, _resize_fn(t))]
+    if len(ctx.param.top) > 1:
+        tops.append(_label_top(ctx, 1, (1, 1, 1, 8)))
+    return LayerSetup(tops=tops)
+
+
+@register("ImageData")
+def image_data(ctx: LayerContext) -> LayerSetup:
+    """ImageDataLayer: images of unknown size unless resized or cropped (then
+    C is 3 for is_color, else 1); label [batch_size]."""
+    blob_counts(ctx, "ImageData", exact_bottom=0, exact_top=2)
+    p = ctx.param.image_data_param
+    nh, nw = i32(p.new_height), i32(p.new_width)
+    check(ctx, (nh == 0 and nw == 0) or (nh > 0 and nw > 0),
+          "image_data_param.new_height and new_width must be set together",
+          "(new_height == 0 && new_width == 0) || (new_height > 0 && new_width > 0) Current "
+          "implementation requires new_height and new_width to be set at the same time.")
+    batch = i32(p.batch_size)
+    check_op(ctx, batch, ">", 0, "batch_size > 0", "image_data_param.batch_size must be positive",
+             "Positive batch size required")
+    ch, cw = _crop(ctx.param.transform_param)
+    known = None
+    if (ch > 0 and cw > 0) or nh > 0:
+        known = (3 if p.is_color else 1, nh, nw)
+    data = _datum_top(ctx, 0, batch, ch, cw, known)
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))])
+
+
+@register("WindowData")
+def window_data(ctx: LayerContext) -> LayerSetup:
+    """WindowDataLayer: [batch_size, C, crop_size, crop_size] (C from the
+    window file: give ``--input data=C,H,W`` or the full shape); label
+    [batch_size]."""
+    blob_counts(ctx, "WindowData", exact_bottom=0, exact_top=2)
+    crop = i32(ctx.param.transform_param.crop_size)
+    check_op(ctx, crop, ">", 0, "crop_size > 0", "WindowData needs transform_param.crop_size")
+    batch = i32(ctx.param.window_data_param.batch_size)
+    data = _datum_top(ctx, 0, batch, crop, crop)
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))])
+
+
+@register("VideoData")
+def video_data(ctx: LayerContext) -> LayerSetup:
+    """SSD VideoDataLayer: frames of unknown size; label [batch_size]."""
+    blob_counts(ctx, "VideoData", exact_bottom=0, min_top=1)
+    batch = i32(ctx.param.data_param.batch_size)
+    t = ctx.param.transform_param
+    ch, cw = _crop(t)
+    tops = [_datum_top(ctx, 0, batch, ch, cw, None, _resize_fn(t))]
+    if len(ctx.param.top) > 1:
+        tops.append(_label_top(ctx, 1, (batch,)))
+    return LayerSetup(tops=tops)
+
+
+@register("HDF5Data")
+def hdf5_data(ctx: LayerContext) -> LayerSetup:
+    """HDF5DataLayer: one top per dataset, [batch_size, dataset dims...]; the
+    shapes are in the HDF5 files, so every top needs ``--input``."""
+    blob_counts(ctx, "HDF5Data", exact_bottom=0, min_top=1)
+    check(ctx, not ctx.param.HasField("transform_param"),
+          "HDF5Data does not transform data: remove transform_param",
+          "!this->layer_param_.has_transform_param() HDF5Data does not transform data.")
+    return LayerSetup(tops=[_given(ctx, i, "N,...") for i in range(len(ctx.param.top))])
+
+
+@register("Python")
+def python_layer(ctx: LayerContext) -> LayerSetup:
+    """PythonLayer: its Python code sets the top shapes; every top needs
+    ``--input``.  (Python layers' own blobs, if any, are not modelled.)"""
+    return LayerSetup(tops=[_given(ctx, i, "DIMS") for i in range(len(ctx.param.top))])
+
+
+def _seg_size(ctx: LayerContext, new_hw: tuple[int, int], crop: tuple[int, int],
+              is_color: bool, batch: int, label_top: bool = True) -> list[Shape]:
+    given = user_shape(ctx, 0)
+    if given is not None and len(given) != 3:
+        data = reshape_check(ctx, given)
+    else:
+        if given is not None:
+            c, h, w = given
+        elif (crop[0] > 0 and crop[1] > 0) or new_hw[0] > 0:
+            c, h, w = 3 if is_color else 1, new_hw[0], new_hw[1]
+        else:
+            raise missing(ctx, 0, "N,C,H,W (or C,H,W for one image)")
+        if crop[0] > 0 and crop[1] > 0:
+            h, w = crop
+        data = reshape_check(ctx, (batch, c, h, w))
+    tops = [data]
+    if label_top:
+        tops.append(_label_top(ctx, 1, (data[0], 1, *data[2:])))
+    return tops
+
+
+@register("DenseImageData")
+def dense_image_data(ctx: LayerContext) -> LayerSetup:
+    """SegNet DenseImageDataLayer: image [b, C, h, w] and label image [b, 1, h, w]."""
+    blob_counts(ctx, "DenseImageData", exact_bottom=0, exact_top=2)
+    p = ctx.param.dense_image_data_param
+    nh, nw = i32(p.new_height), i32(p.new_width)
+    check(ctx, (nh == 0 and nw == 0) or (nh > 0 and nw > 0),
+          "dense_image_data_param.new_height and new_width must be set together",
+          "(new_height == 0 && new_width == 0) || (new_height > 0 && new_width > 0) Current "
+          "implementation requires new_height and new_width to be set at the same time.")
+    chh, cww = i32(p.crop_height), i32(p.crop_width)
+    check(ctx, (chh == 0 and cww == 0) or (chh > 0 and cww > 0),
+          "dense_image_data_param.crop_height and crop_width must be set together",
+          "(crop_height == 0 && crop_width == 0) || (crop_height > 0 && crop_width > 0) "
+          "Current implementation requires crop_height and crop_width to be set at the same "
+          "time.")
+    crop_size = i32(ctx.param.transform_param.crop_size)
+    crop = (crop_size, crop_size) if crop_size > 0 else (chh, cww)
+    return LayerSetup(tops=_seg_size(ctx, (nh, nw), crop, p.is_color, i32(p.batch_size)))
+
+
+@register("ImageSegData")
+def image_seg_data(ctx: LayerContext) -> LayerSetup:
+    """PSPNet/DeepLab ImageSegDataLayer: image, label image, and image sizes
+    [b, 1, 1, 2] (Caffe adds the third top when it is not named)."""
+    named = len(ctx.param.top)
+    blob_counts(ctx, "ImageSegData", exact_bottom=0, exact_top=3, num_tops=max(named, 3))
+    t = ctx.param.transform_param
+    check(ctx, (not t.HasField("crop_size") and t.HasField("crop_height")
+                and t.HasField("crop_width"))
+          or (not t.HasField("crop_height") and not t.HasField("crop_width")),
+          "give transform_param.crop_size, or both crop_height and crop_width",
+          "Must either specify crop_size or both crop_height and crop_width.")
+    p = ctx.param.image_data_param
+    if t.HasField("crop_height") and t.HasField("crop_width"):
+        crop = (i32(t.crop_height), i32(t.crop_width))
+    else:
+        crop = (i32(t.crop_size), i32(t.crop_size))
+    batch = i32(p.batch_size)
+    tops = _seg_size(ctx, (i32(p.new_height), i32(p.new_width)), crop, p.is_color, batch)
+    tops.append(_label_top(ctx, 2, (tops[0][0], 1, 1, 2)))
+    return LayerSetup(tops=tops)

@@ -1,0 +1,338 @@
+"""The net model: every layer set up in order, as Caffe's ``Net::Init`` does.
+
+:func:`build_model` takes a V2 ``NetParameter`` that is already upgraded and
+filtered for one phase, and walks its layers in order: it resolves each
+layer's bottoms by blob name (in-place tops allowed), calls the layer's
+registry entry to get top shapes, learnable blobs and the draws the layer
+makes from Caffe's random stream at setup, and wires parameter sharing
+(``param { name: ... }``) with Caffe's checks.
+
+What it refuses, like Caffe: unknown layer types, unknown bottom blobs, a top
+produced by two layers, more ``param`` specs than blobs, shared params whose
+shapes (or, with ``share_mode: PERMISSIVE``, counts) differ or whose
+``lr_mult``/``decay_mult`` disagree, blobs past Caffe's int32 size limit.
+It also refuses what Caffe accepts but caffefill cannot write faithfully:
+non-positive dims, and two different layers owning blobs under one name
+(their weights would collide in the output files).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from .._proto import caffefill_pb2 as pb
+from ..errors import CaffefillError, NetError
+from .registry import LayerContext, lookup, nearest_type
+from .spec import BlobSpec, Draw, Shape
+
+INT_MAX = 2**31 - 1
+
+
+@dataclass
+class NetLayer:
+    """One layer of the net once set up."""
+
+    index: int
+    name: str
+    type: str
+    param: pb.LayerParameter
+    line: int | None
+    column: int | None
+    bottoms: list[str]
+    tops: list[str]
+    bottom_shapes: list[Shape]
+    top_shapes: list[Shape]
+    blobs: list[BlobSpec] = field(default_factory=list)
+    draws: list[Draw] = field(default_factory=list)
+    # The ParamSpec name of each blob ("" when anonymous).
+    param_specs: list[str] = field(default_factory=list)
+    # Per blob: (owner layer index, owner blob index) when the blob is shared
+    # from an earlier blob, else None (this layer owns it).
+    owners: list[tuple[int, int] | None] = field(default_factory=list)
+
+    @property
+    def learnable(self) -> bool:
+        return bool(self.blobs)
+
+    def param_count(self) -> int:
+        """Values in this layer's blobs."""
+        return sum(b.count for b in self.blobs)
+
+
+@dataclass
+class NetModel:
+    """A net set up for one phase: its layers in order and their blobs."""
+
+    param: pb.NetParameter
+    phase: int
+    path: str | None
+    layers: list[NetLayer]
+    # The final shape of every named blob (after in-place layers).
+    blob_shapes: dict[str, Shape] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return str(self.param.name)
+
+    def learnable_layers(self) -> list[NetLayer]:
+        """The layers that own or share learnable blobs, in net order."""
+        return [layer for layer in self.layers if layer.blobs]
+
+    def total_params(self, *, unique: bool = False) -> int:
+        """Values in all layers' blobs (what Caffe's ``params`` counts), or,
+        with ``unique``, in the blobs that are not shared copies."""
+        total = 0
+        for layer in self.layers:
+            for blob, owner in zip(layer.blobs, layer.owners):
+                if unique and owner is not None:
+                    continue
+                total += blob.count
+        return total
+
+    def shared_owner(self, layer_index: int, blob_index: int) -> tuple[int, int] | None:
+        """Where blob ``blob_index`` of layer ``layer_index`` takes its values
+        from when it is shared by name, else None."""
+        return self.layers[layer_index].owners[blob_index]
+
+    def layer(self, name: str) -> NetLayer:
+        """The last layer called ``name``."""
+        for layer in reversed(self.layers):
+            if layer.name == name:
+                return layer
+        raise KeyError(name)
+
+
+def _show(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
+
+def _shape_string(shape: Sequence[int]) -> str:
+    return "".join(f"{int(d)} " for d in shape) + f"({math.prod(shape)})"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass
+class _ParamState:
+    """Net::AppendParam's bookkeeping for one learnable (owned) param."""
+
+    has_lr: bool
+    lr: float
+    has_decay: bool
+    decay: float
+
+
+def build_model(
+    param: pb.NetParameter,
+    *,
+    phase: int,
+    inputs: Mapping[str, Sequence[int]] | None = None,
+    path: str | None = None,
+    positions: Sequence[tuple[int, int]] | None = None,
+) -> NetModel:
+    """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``).
+
+    ``inputs`` gives the shapes of tops that live outside the prototxt
+    (data layers), keyed by top name (or layer name for a one-top layer).
+    ``positions`` gives each layer's (line, column) in the source file, for
+    error messages.
+    """
+    given = {str(k): tuple(int(d) for d in v) for k, v in (inputs or {}).items()}
+    if len(param.layers) > 0:
+        raise NetError("this net uses the V1 'layers' field: upgrade it to V2 first", path=path)
+    if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
+        raise NetError("this net declares net-level inputs ('input' fields): upgrade them to an "
+                       "Input layer first", path=path)
+
+    layers: list[NetLayer] = []
+    shapes: dict[str, Shape] = {}
+    blob_owners: dict[str, int] = {}  # blob name -> producing layer (for messages)
+    names_index: dict[str, tuple[int, int]] = {}
+    param_state: dict[tuple[int, int], _ParamState] = {}
+    owner_layer_names: dict[str, int] = {}
+
+    for index, lp in enumerate(param.layer):
+        line, column = positions[index] if positions is not None and index < len(positions) \
+            else (None, None)
+
+        def error(message: str, caffe_message: str | None = None, *,
+                  _name: str = lp.name, _line: int | None = line, _col: int | None = column
+                  ) -> NetError:
+            return NetError(message, path=path, line=_line, column=_col, layer=_name,
+                            caffe_message=caffe_message)
+
+        if len(lp.propagate_down) > 0 and len(lp.propagate_down) != len(lp.bottom):
+            raise error(
+                f"propagate_down must be given 0 or {len(lp.bottom)} times (once per bottom), "
+                f"got {len(lp.propagate_down)}",
+                f"Check failed: layer_param.propagate_down_size() == layer_param.bottom_size() "
+                f"({len(lp.propagate_down)} vs. {len(lp.bottom)}) propagate_down param must be "
+                f"specified either 0 or bottom_size times ")
+        setup_fn = lookup(lp.type)
+        if setup_fn is None:
+            hint = nearest_type(lp.type)
+            suggestion = f"; did you mean '{hint}'?" if hint else ""
+            raise error(f"unknown layer type '{lp.type}'{suggestion}",
+                        f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
+                        f"{lp.type}")
+        bottom_shapes: list[Shape] = []
+        for b_index, b_name in enumerate(lp.bottom):
+            if b_name not in shapes:
+                raise error(f"unknown bottom blob '{b_name}' (layer '{lp.name}', bottom index "
+                            f"{b_index})",
+                            f"Unknown bottom blob '{b_name}' (layer '{lp.name}', bottom index "
+                            f"{b_index})")
+            bottom_shapes.append(shapes[b_name])
+        for t_index, t_name in enumerate(lp.top):
+            in_place = t_index < len(lp.bottom) and lp.bottom[t_index] == t_name
+            if not in_place and (t_name in shapes or t_name in lp.top[:t_index]):
+                raise error(f"top blob '{t_name}' is produced by more than one layer",
+                            f"Top blob '{t_name}' produced by multiple sources.")
+
+        ctx = LayerContext(
+            param=lp,
+            bottoms=bottom_shapes,
+            phase=int(lp.phase) if lp.HasField("phase") else int(phase),
+            inputs=given,
+            path=path,
+            line=line,
+            column=column,
+        )
+        try:
+            setup = setup_fn(ctx)
+        except CaffefillError as exc:
+            raise exc.located(path=path, line=line, column=column, layer=lp.name) from None
+        except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+            raise error(f"cannot set up this {lp.type} layer: {type(exc).__name__}: {exc}"
+                        ) from exc
+
+        top_shapes = [tuple(int(d) for d in s) for s in setup.tops]
+        if len(top_shapes) < len(lp.top):
+            raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(lp.top)} are "
+                        f"named")
+        top_names = list(lp.top) + ["(automatic)"] * (len(top_shapes) - len(lp.top))
+        for t_name, shape in zip(top_names, top_shapes):
+            _check_shape(error, shape, f"top '{t_name}'")
+        for b_index, spec in enumerate(setup.blobs):
+            _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
+                         learnable=True)
+
+        blobs = list(setup.blobs)
+        if len(lp.param) > len(blobs):
+            raise error(
+                f"{len(lp.param)} param specs for a layer with {len(blobs)} learnable blob(s)",
+                f"Check failed: param_size <= num_param_blobs ({len(lp.param)} vs. "
+                f"{len(blobs)}) Too many params specified for layer {lp.name}")
+        if blobs:
+            if lp.name in owner_layer_names:
+                other = owner_layer_names[lp.name]
+                raise error(
+                    f"layer name '{lp.name}' is already used by layer {other} "
+                    f"({param.layer[other].type}), which also has learnable blobs: their "
+                    f"weights would collide in the output; rename one of them")
+            owner_layer_names[lp.name] = index
+
+        spec_names: list[str] = []
+        owners: list[tuple[int, int] | None] = []
+        for b_index, spec in enumerate(blobs):
+            ps = lp.param[b_index] if b_index < len(lp.param) else pb.ParamSpec()
+            name = str(ps.name)
+            spec_names.append(name)
+            if not name or name not in names_index:
+                owners.append(None)
+                if name:
+                    names_index[name] = (index, b_index)
+                param_state[(index, b_index)] = _ParamState(
+                    ps.HasField("lr_mult"), float(ps.lr_mult),
+                    ps.HasField("decay_mult"), float(ps.decay_mult))
+                continue
+            owner = names_index[name]
+            owner_layer = layers[owner[0]] if owner[0] < index else None
+            owner_spec = owner_layer.blobs[owner[1]] if owner_layer else blobs[owner[1]]
+            owner_name = owner_layer.name if owner_layer else lp.name
+            if ps.share_mode == pb.ParamSpec.PERMISSIVE:
+                if owner_spec.count != spec.count:
+                    raise error(
+                        f"cannot share param '{name}' owned by layer '{owner_name}': it has "
+                        f"{owner_spec.count} values {_show(owner_spec.shape)}, this layer needs "
+                        f"{spec.count} {_show(spec.shape)}",
+                        f"Check failed: this_blob->count() == owner_blob->count() "
+                        f"({spec.count} vs. {owner_spec.count}) Cannot share param '{name}' "
+                        f"owned by layer '{owner_name}' with layer '{lp.name}'; count mismatch."
+                        f"  Owner layer param shape is {_shape_string(owner_spec.shape)}; "
+                        f"sharing layer shape is {_shape_string(spec.shape)}")
+            elif tuple(owner_spec.shape) != tuple(spec.shape):
+                raise error(
+                    f"cannot share param '{name}' owned by layer '{owner_name}': its shape is "
+                    f"{_show(owner_spec.shape)}, this layer expects {_show(spec.shape)}",
+                    f"Check failed: this_blob->shape() == owner_blob->shape() Cannot share "
+                    f"param '{name}' owned by layer '{owner_name}' with layer '{lp.name}'; "
+                    f"shape mismatch.  Owner layer param shape is "
+                    f"{_shape_string(owner_spec.shape)}; sharing layer expects shape "
+                    f"{_shape_string(spec.shape)}")
+            state = param_state[owner]
+            if ps.HasField("lr_mult"):
+                if state.has_lr and float(ps.lr_mult) != state.lr:
+                    raise error(
+                        f"shared param '{name}' has lr_mult {_fmt(ps.lr_mult)} here but "
+                        f"{_fmt(state.lr)} where it was first given",
+                        f"Check failed: param_spec->lr_mult() == params_lr_[learnable_param_id] "
+                        f"({_fmt(ps.lr_mult)} vs. {_fmt(state.lr)}) Shared param '{name}' has "
+                        f"mismatched lr_mult.")
+                state.has_lr, state.lr = True, float(ps.lr_mult)
+            if ps.HasField("decay_mult"):
+                if state.has_decay and float(ps.decay_mult) != state.decay:
+                    raise error(
+                        f"shared param '{name}' has decay_mult {_fmt(ps.decay_mult)} here but "
+                        f"{_fmt(state.decay)} where it was first given",
+                        f"Check failed: param_spec->decay_mult() == "
+                        f"params_weight_decay_[learnable_param_id] ({_fmt(ps.decay_mult)} vs. "
+                        f"{_fmt(state.decay)}) Shared param '{name}' has mismatched decay_mult.")
+                state.has_decay, state.decay = True, float(ps.decay_mult)
+            owners.append(owner)
+
+        for t_name, shape in zip(lp.top, top_shapes):
+            shapes[t_name] = shape
+            blob_owners[t_name] = index
+        layers.append(NetLayer(
+            index=index,
+            name=str(lp.name),
+            type=str(lp.type),
+            param=lp,
+            line=line,
+            column=column,
+            bottoms=list(lp.bottom),
+            tops=top_names,
+            bottom_shapes=bottom_shapes,
+            top_shapes=top_shapes,
+            blobs=blobs,
+            draws=list(setup.draw_sequence()),
+            param_specs=spec_names,
+            owners=owners,
+        ))
+    return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes)
+
+
+def _check_shape(make: Callable[..., NetError], shape: Sequence[int], what: str,
+                 learnable: bool = False) -> None:
+    """Dims must be positive and the count within Caffe's int32 limit."""
+    dims = [int(d) for d in shape]
+    if len(dims) > 32:
+        raise make(f"{what} has {len(dims)} axes; Caffe allows 32",
+                   f"Check failed: shape.size() <= kMaxBlobAxes ({len(dims)} vs. 32)")
+    for d in dims:
+        if d <= 0:
+            kind = "learnable blob" if learnable else "blob"
+            raise make(
+                f"{what} has shape {_show(dims)}: every dim of a {kind} must be positive",
+                f"Check failed: shape[i] >= 0 ({d} vs. 0)" if d < 0 else None)
+    total = math.prod(dims)
+    if total > INT_MAX:
+        raise make(
+            f"{what} has shape {_show(dims)} = {total} values, past Caffe's int32 limit "
+            f"({INT_MAX})",
+            "Check failed: shape[i] <= INT_MAX / count_ blob size exceeds INT_MAX")

@@ -1,0 +1,119 @@
+"""The command line: the README's main job, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import caffefill
+from caffefill.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+LENET = ROOT / "examples" / "lenet.prototxt"
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "caffefill.cli", *args], capture_output=True,
+                          text=True, cwd=ROOT)
+
+
+def test_init_lenet_matches_api(tmp_path: Path) -> None:
+    out = tmp_path / "weights.npz"
+    result = run("init", str(LENET), "-o", str(out), "--seed", "1701")
+    assert result.returncode == 0, result.stderr
+    assert "seed 1701" in result.stdout
+    back = caffefill.load_weights(out)
+    ref = caffefill.init_net(LENET, seed=1701)
+    for name, blobs in ref.items():
+        for got, want in zip(back.params[name], blobs):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_init_without_seed_records_the_chosen_one(tmp_path: Path) -> None:
+    out = tmp_path / "w.npz"
+    result = run("init", str(LENET), "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    seed = caffefill.load_weights(out).meta["seed"]
+    assert f"using seed {seed}" in result.stderr
+    ref = caffefill.init_net(LENET, seed=seed)
+    np.testing.assert_array_equal(caffefill.load_weights(out).params["conv1"][0],
+                                  ref["conv1"][0])
+
+
+def test_fill_command(tmp_path: Path) -> None:
+    out = tmp_path / "w.npy"
+    assert main(["fill", "--filler", 'type: "msra"', "--shape", "64,3,7,7", "--seed", "1701",
+                 "-o", str(out)]) == 0
+    np.testing.assert_array_equal(np.load(out),
+                                  caffefill.fill('type: "msra"', (64, 3, 7, 7), seed=1701))
+    out2 = tmp_path / "w2.npy"
+    assert main(["fill", "--type", "gaussian", "--std", "0.01", "--shape", "5,5", "--seed", "3",
+                 "-o", str(out2)]) == 0
+    np.testing.assert_array_equal(np.load(out2),
+                                  caffefill.fill('type: "gaussian" std: 0.01', (5, 5), seed=3))
+
+
+def test_bad_filler_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = run("fill", "--filler", 'type: "Xavier"', "--shape", "4,4", "--seed", "1",
+                 "-o", str(tmp_path / "x.npy"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert 'did you mean "xavier"' in result.stderr
+    assert not (tmp_path / "x.npy").exists()
+
+
+def test_bad_prototxt_names_file_line_and_layer(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.prototxt"
+    bad.write_text('name: "n"\nlayer { name: "in" type: "Input" top: "data"\n'
+                   '  input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }\n'
+                   'layer { name: "conv" type: "Convolution" bottom: "data" top: "c"\n'
+                   '  convolution_param { num_output: 4 kernel_size: 3\n'
+                   '    weight_filler { type: "uniform" min: 1 max: 0 } } }\n')
+    out = tmp_path / "w.npz"
+    result = run("init", str(bad), "-o", str(out), "--seed", "1")
+    assert result.returncode == 2
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert f"{bad}:4" in line and "conv" in line and "swap them" in line
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.prototxt"]
+
+
+def test_missing_file_exit_2(tmp_path: Path) -> None:
+    result = run("init", str(tmp_path / "none.prototxt"), "-o", str(tmp_path / "w.npz"))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_show_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show", str(LENET)]) == 0
+    text = capsys.readouterr().out
+    assert "conv1" in text and "20x1x5x5" in text and "431,080 values" in text
+    assert main(["show", str(LENET), "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["total_values"] == 431080
+    conv1 = doc["blobs"][0]
+    assert conv1["fan_in"] == 25 and conv1["fan_out"] == 500
+
+
+def test_diff_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b, c = tmp_path / "a.npz", tmp_path / "b.caffemodel", tmp_path / "c.npz"
+    for path, seed in ((a, 1), (b, 1), (c, 2)):
+        assert main(["init", str(LENET), "-o", str(path), "--seed", str(seed), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(a), str(b)]) == 0
+    assert "identical: 8/8" in capsys.readouterr().out
+    assert main(["diff", str(a), str(c)]) == 1
+    out = capsys.readouterr().out
+    assert "DIFFERENT" in out and "first at index" in out
+
+
+def test_memory_cap(tmp_path: Path) -> None:
+    result = run("init", str(LENET), "-o", str(tmp_path / "w.npz"), "--max-memory", "1M")
+    assert result.returncode == 2 and "--max-memory" in result.stderr

@@ -1,0 +1,118 @@
+"""Whole nets, bit-exact with Caffe: every blob of every reference net, and the
+.caffemodel files Caffe itself wrote."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import DATA, load_jsonl, sha256_f32, shared_or_skip
+
+import caffefill
+from caffefill.init import prepare_net
+from caffefill.writers import caffemodel
+
+NETS = DATA / "nets"
+MAIN = load_jsonl(NETS / "nets.jsonl")
+PROFILES = {
+    name: load_jsonl(DATA / "profiles" / name / "nets.jsonl")
+    for name in ("boost-1.58", "boost-1.55", "caffe-master")
+}
+
+
+def _check_net(case: dict[str, Any], prototxt: Path) -> None:
+    kwargs = {k: case[k] for k in ("caffe", "boost") if k in case}
+    if case["expect"] == "error":
+        with pytest.raises(caffefill.CaffefillError) as info:
+            caffefill.init_net(prototxt, phase=case["phase"], seed=case["seed"], **kwargs)
+        assert info.value.caffe_message == case["error"]
+        return
+    result = caffefill.init_net(prototxt, phase=case["phase"], seed=case["seed"], **kwargs)
+    assert result.seed == case["seed"]
+    assert [(name, result.model.layers[i].type) for i, name in _owner_layers(result)] == \
+        [(layer["name"], layer["type"]) for layer in case["layers"]]
+    for layer in case["layers"]:
+        blobs = result[layer["name"]]
+        assert len(blobs) == len(layer["blobs"]), layer["name"]
+        for index, (got, want) in enumerate(zip(blobs, layer["blobs"])):
+            assert list(got.shape) == _reference_shape(want), (layer["name"], index)
+            assert got.size == want["count"]
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got.ravel()[:8], np.float32(want["head"]),
+                                          err_msg=f"{layer['name']}/{index} head")
+            assert sha256_f32(got) == want["sha256"], f"{layer['name']}/{index}"
+    assert sum(a.size for blobs in result.values() for a in blobs) == case["params"]
+
+
+def _reference_shape(blob: dict[str, Any]) -> list[int]:
+    """The reference files record a 0-axis blob (PReLU channel_shared: one value,
+    written by Caffe with no BlobShape) through the legacy num/channels/height/width
+    fields, all 0; its real shape is ()."""
+    if blob["shape"] == [0, 0, 0, 0] and blob["count"] == 1:
+        return []
+    return list(blob["shape"])
+
+
+def _owner_layers(result: caffefill.init.InitResult) -> list[tuple[int, str]]:
+    return [(layer.index, layer.name) for layer in result.model.layers if layer.blobs]
+
+
+@pytest.mark.parametrize("case", MAIN, ids=lambda c: c["id"])
+def test_reference_net(case: dict[str, Any]) -> None:
+    _check_net(case, NETS / case["prototxt"])
+
+
+@pytest.mark.parametrize(
+    "profile,case",
+    [(name, case) for name, cases in PROFILES.items() for case in cases
+     if not case["prototxt"].startswith(("alexnet", "caffenet", "flickr"))],
+    ids=lambda v: v if isinstance(v, str) else v["id"])
+def test_profile_net(profile: str, case: dict[str, Any]) -> None:
+    _check_net(case, NETS / case["prototxt"])
+
+
+@pytest.mark.parametrize(
+    "profile,case",
+    [(name, case) for name, cases in PROFILES.items() for case in cases
+     if case["prototxt"].startswith(("alexnet", "caffenet")) and case["seed"] == 1701
+     and case["phase"] == "TEST"],
+    ids=lambda v: v if isinstance(v, str) else v["id"])
+def test_profile_large_net(profile: str, case: dict[str, Any]) -> None:
+    _check_net(case, NETS / case["prototxt"])
+
+
+CAFFEMODELS = [c for c in MAIN if (NETS / f"{c['id']}.caffemodel").exists()]
+
+
+@pytest.mark.parametrize("case", CAFFEMODELS, ids=lambda c: c["id"])
+def test_caffemodel_bytes_equal_caffes(case: dict[str, Any], tmp_path: Path) -> None:
+    prepared = prepare_net(NETS / case["prototxt"], phase=case["phase"], seed=case["seed"])
+    out = tmp_path / "net.caffemodel"
+    caffemodel.write(out, prepared.blobs(), prepared.meta(), prepared.model)
+    ours = out.read_bytes()
+    theirs = (NETS / f"{case['id']}.caffemodel").read_bytes()
+    # Caffe's bytes, then only caffefill's metadata field (unknown to Caffe).
+    assert ours[: len(theirs)] == theirs
+    assert caffemodel.read(out).meta["seed"] == case["seed"]
+    # And blob by blob, through the reader.
+    a = caffemodel.read(out).params
+    b = caffemodel.read(NETS / f"{case['id']}.caffemodel").params
+    assert list(a) == list(b)
+    for name in a:
+        for x, y in zip(a[name], b[name]):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_corpus_nets() -> None:
+    ref = shared_or_skip("caffe-reference")
+    cases = load_jsonl(ref / "corpus_nets.jsonl")
+    failures = []
+    for case in cases:
+        prototxt = ref / case["prototxt"]
+        try:
+            _check_net(case, prototxt)
+        except (AssertionError, caffefill.CaffefillError) as exc:
+            failures.append(f"{case['id']}: {exc}")
+    assert not failures, "\n".join(failures)

@@ -1,0 +1,119 @@
+"""Writers: every format round-trips; writes are atomic; existing files are kept."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import caffefill
+from caffefill.errors import WriteError
+from caffefill.init import prepare_net
+from caffefill.writers import FORMATS, detect_format, load_weights, write_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+LENET = ROOT / "examples" / "lenet.prototxt"
+TARGETS = {"npz": "w.npz", "npy": "w_npy/", "caffemodel": "w.caffemodel", "h5": "w.h5"}
+
+
+@pytest.fixture(scope="module")
+def reference() -> caffefill.init.InitResult:
+    return caffefill.init_net(LENET, seed=1701)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_round_trip(fmt: str, tmp_path: Path, reference: Any) -> None:
+    if fmt == "h5":
+        pytest.importorskip("h5py")
+    prepared = prepare_net(LENET, seed=1701)
+    target = tmp_path / TARGETS[fmt]
+    written = write_weights(target, prepared.blobs(), prepared.meta(), prepared.model)
+    assert detect_format(target) == fmt
+    back = load_weights(written)
+    assert list(back.params) == list(reference)
+    for name, blobs in reference.items():
+        assert len(back.params[name]) == len(blobs)
+        for got, want in zip(back.params[name], blobs):
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, want)
+    assert back.meta["seed"] == 1701
+    assert back.meta["phase"] == "TEST"
+    assert back.meta["caffe"] == "1.0" and back.meta["boost"] == "1.74"
+    assert len(back.meta["prototxt_sha256"]) == 64
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def _failing_blobs(prepared: Any, after: int, exc: BaseException) -> Iterator[Any]:
+    for i, blob in enumerate(prepared.blobs()):
+        if i == after:
+            raise exc
+        yield blob
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+@pytest.mark.parametrize("exc", [KeyboardInterrupt(), OSError(errno.ENOSPC, "No space left")])
+def test_failure_leaves_nothing(fmt: str, exc: BaseException, tmp_path: Path) -> None:
+    if fmt == "h5":
+        pytest.importorskip("h5py")
+    prepared = prepare_net(LENET, seed=1)
+    target = tmp_path / TARGETS[fmt]
+    expected = KeyboardInterrupt if isinstance(exc, KeyboardInterrupt) else WriteError
+    with pytest.raises(expected):
+        write_weights(target, _failing_blobs(prepared, 3, exc), prepared.meta(), prepared.model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_output_needs_force(tmp_path: Path) -> None:
+    prepared = prepare_net(LENET, seed=1)
+    target = tmp_path / "w.npz"
+    target.write_bytes(b"keep me")
+    with pytest.raises(WriteError, match="--force"):
+        write_weights(target, prepared.blobs(), prepared.meta(), prepared.model)
+    assert target.read_bytes() == b"keep me"
+    write_weights(target, prepared.blobs(), prepared.meta(), prepared.model, force=True)
+    assert load_weights(target).meta["seed"] == 1
+
+
+def test_failed_replace_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prepared = prepare_net(LENET, seed=1)
+    target = tmp_path / "w.caffemodel"
+    target.write_bytes(b"old")
+
+    def no_space(src: Any, dst: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", no_space)
+    with pytest.raises(WriteError, match="No space left"):
+        write_weights(target, prepared.blobs(), prepared.meta(), prepared.model, force=True)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.caffemodel"]
+
+
+def test_unwritable_folder(tmp_path: Path) -> None:
+    prepared = prepare_net(LENET, seed=1)
+    with pytest.raises(WriteError, match="does not exist"):
+        write_weights(tmp_path / "nope" / "w.npz", prepared.blobs(), prepared.meta(),
+                      prepared.model)
+    if os.geteuid() != 0:  # root ignores permissions
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(WriteError, match="not writable"):
+            write_weights(locked / "w.npz", prepared.blobs(), prepared.meta(), prepared.model)
+
+
+def test_npy_file_names_cannot_escape(tmp_path: Path) -> None:
+    from caffefill.writers.npy import file_name
+
+    for name in ("../../etc/passwd", "a/b", ".hidden", "..", "名前"):
+        safe = file_name(name, 0)
+        assert "/" not in safe and not safe.startswith(".")
+
+
+def test_unknown_extension_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(caffefill.CaffefillError, match="--format"):
+        detect_format(tmp_path / "w.weights")
