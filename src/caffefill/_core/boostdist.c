@@ -366,6 +366,20 @@ int cf_bulk_simd(int enable)
 #endif
 }
 
+/* memmove(dst, src, k floats) for dst < src, inline: runs are short
+ * (about 40 values), where a library call costs as much as the copy.
+ * Each group of eight is read before it is written, so overlap is fine. */
+static inline void move_down(float *dst, const float *src, size_t k)
+{
+    for (; k >= 8; k -= 8, dst += 8, src += 8) {
+        float t[8];
+        memcpy(t, src, sizeof t);
+        memcpy(dst, t, sizeof t);
+    }
+    for (; k > 0; k--)
+        *dst++ = *src++;
+}
+
 /* Phase 1 for the m words key[0..m) (mask cleared here). */
 static void normal_phase1(const uint32_t *key, size_t m, float *dst, uint64_t *mask, float mean,
                           float sigma)
@@ -399,7 +413,8 @@ static void normal_walk(cf_mt19937 *mt, const float *cand, const uint64_t *mask,
         if (f - j > n - *done)
             f = j + (n - *done);
         if (f > j) {
-            memmove(out + *done, cand + j, (f - j) * sizeof *out);
+            if (out + *done != cand + j)
+                move_down(out + *done, cand + j, f - j);
             *done += f - j;
             j = f;
         }

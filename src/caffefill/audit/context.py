@@ -392,35 +392,33 @@ def _layer_index(param: pb.NetParameter, exc: CaffefillError, positions: Sequenc
 
 def _patch(ctx: AuditContext, param: pb.NetParameter, inputs: dict[str, Shape],
            exc: CaffefillError) -> bool:
-    """Give the net what made ``exc`` (a placeholder input or layer); False: cannot."""
+    """Give the net what made ``exc``: a placeholder input, or a pass-through layer
+    in place of one that is unknown or that the placeholder shapes break.
+    False when there is nothing left to patch."""
     assert ctx.filtered is not None
-    positions = ctx.filtered.positions
-    index = _layer_index(param, exc, positions)
+    index = _layer_index(param, exc, ctx.filtered.positions)
     if index is None:
         return False
     layer = param.layer[index]
-    if _is_unknown_type(exc) and index not in ctx.placeholder_layers:
-        ctx.placeholder_layers.add(index)
-        ctx.original_types[index] = layer.type
-        layer.type = "Python"
-        for top_index, top in enumerate(layer.top):
-            if top not in inputs:
-                inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
-        return True
     match = _INPUT_HINT.search(exc.message)
-    if match is None or not isinstance(exc, NetError):
+    if match is not None and isinstance(exc, NetError) and match.group(1) not in inputs:
+        top = match.group(1)
+        if "or C,H,W" in exc.message:
+            t = layer.transform_param
+            side = max(int(t.crop_size or max(t.crop_h, t.crop_w)), _PLACEHOLDER_SIDE)
+            inputs[top] = (3, side, side)
+        else:
+            top_index = list(layer.top).index(top) if top in layer.top else 0
+            inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
+        return True
+    if index in ctx.placeholder_layers:
         return False
-    top = match.group(1)
-    if top in inputs:
-        return False
-    top_index = list(layer.top).index(top) if top in layer.top else 0
-    if "or C,H,W" in exc.message:
-        crop = layer.transform_param.crop_size or max(layer.transform_param.crop_h,
-                                                        layer.transform_param.crop_w)
-        side = max(int(crop), _PLACEHOLDER_SIDE)
-        inputs[top] = (3, side, side)
-    else:
-        inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
+    ctx.placeholder_layers.add(index)
+    ctx.original_types[index] = layer.type
+    layer.type = "Python"
+    for top_index, top in enumerate(layer.top):
+        if top not in inputs:
+            inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
     return True
 
 

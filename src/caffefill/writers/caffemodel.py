@@ -148,7 +148,8 @@ def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: i
         blob = next(stream)
         out.write(_delimited_header(_BLOBS_FIELD, length))
         out.write(data_head)
-        out.write(np.ascontiguousarray(blob.array, dtype="<f4").tobytes())
+        # Written straight from the array's buffer: no copy of the blob.
+        out.write(memoryview(np.ascontiguousarray(blob.array, dtype="<f4")).cast("B"))
         out.write(shape_tail)
     out.write(tail)
 

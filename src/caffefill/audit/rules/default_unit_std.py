@@ -1,4 +1,4 @@
-"""CF209: a gaussian weight filler without std (Caffe's default std is 1)."""
+"""CF208: a gaussian weight filler without std (Caffe's default std is 1)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ class DefaultUnitStd(Rule):
     (or `type: "msra"`, which derives the std from the fan-in).
     """
 
-    code = "CF209"
+    code = "CF208"
     name = "default-unit-std"
     severity = "warning"
     tier = "structure"

@@ -1,4 +1,4 @@
-"""CF210: weights that all start with the same sign."""
+"""CF209: weights that all start with the same sign."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ class OneSidedWeights(Rule):
     ```
     """
 
-    code = "CF210"
+    code = "CF209"
     name = "one-sided-weights"
     severity = "warning"
     tier = "structure"

@@ -1,4 +1,4 @@
-"""CF208: a filler block that fills nothing."""
+"""CF307: a filler block that fills nothing."""
 
 from __future__ import annotations
 
@@ -8,26 +8,42 @@ from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule
 
-#: Layers whose fillers are not (all) learnable blobs of the model.
-_SKIP_TYPES = frozenset({"Python", "DummyData"})
+#: The layer types that read each parameter message holding fillers (BVLC
+#: Caffe and the forks caffefill models).
+READERS: dict[str, frozenset[str]] = {
+    "convolution_param": frozenset({"Convolution", "Deconvolution", "Im2col",
+                                    "DepthwiseConvolution", "ConvolutionDepthwise"}),
+    "inner_product_param": frozenset({"InnerProduct"}),
+    "embed_param": frozenset({"Embed"}),
+    "recurrent_param": frozenset({"LSTM", "RNN"}),
+    "scale_param": frozenset({"Scale"}),
+    "bias_param": frozenset({"Bias"}),
+    "prelu_param": frozenset({"PReLU"}),
+    "norm_param": frozenset({"Normalize"}),
+    "bn_param": frozenset({"BN"}),
+    "dummy_data_param": frozenset({"DummyData"}),
+}
 
 
 class UnusedFiller(Rule):
-    """A filler is written where the layer never reads it.
+    """A filler is written where its layer never reads it.
 
     ## What it does
-    Flags filler blocks that do not fill any blob of their layer: a
-    `bias_filler` with `bias_term: false`, a `weight_filler` in a
-    `convolution_param` of a layer type that does not read that message
-    (a Pooling layer, say), SegNet's `scale_filler` on a PSPNet-style BN
-    that reads `slope_filler`.  Layers outside the audited phase, Python
-    and DummyData layers, and fillers inside fields the schema does not
-    know are not checked.
+    Flags two kinds of dead filler blocks: a `bias_filler` in a parameter
+    message whose `bias_term` is false (`bias_term: false` on a
+    Convolution or InnerProduct, or a Scale layer without
+    `bias_term: true`), and a filler inside a parameter message that the
+    layer's type does not read at all (`inner_product_param` on a
+    Convolution, `convolution_param` on a Pooling layer).  Fillers in
+    fields that only some forks read, and layers outside the audited
+    phase, are not checked.
 
     ## Why is this bad?
-    The filler has no effect, so the file does not do what it says: often
-    the layer was meant to have the blob (`bias_term` was switched off by
-    mistake) or the filler belongs to another layer.
+    The filler has no effect, so the file says something that does not
+    happen.  Usually a harmless leftover of a generator script; sometimes
+    the sign of a real mistake: a bias that was meant to exist, or a
+    weight filler written into the wrong message while the real one is
+    missing (then CF101 reports the zero weights too).
 
     ## Example
     ```prototxt
@@ -43,9 +59,9 @@ class UnusedFiller(Rule):
     ```
     """
 
-    code = "CF208"
+    code = "CF307"
     name = "unused-filler"
-    severity = "warning"
+    severity = "info"
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
@@ -53,17 +69,21 @@ class UnusedFiller(Rule):
         for block in ctx.src.filler_blocks:
             if not block.known or (block.line, block.column) in used:
                 continue
-            layer = ctx.layer_for_block(block)
-            if layer is None or layer.index in ctx.placeholder_layers \
-                    or ctx.layer_type(layer) in _SKIP_TYPES:
+            parts = block.field_path.split(".")
+            if len(parts) != 2 or parts[0] not in READERS:
                 continue
-            field = block.field_path.rsplit(".", 1)[-1]
-            owner = block.field_path.split(".", 1)[0]
-            reason = f"no blob of this {layer.type} layer is filled from {block.field_path}"
-            if field == "bias_filler" and owner != "layer":
-                params = getattr(layer.param, owner, None)
-                if params is not None and hasattr(params, "bias_term") and not params.bias_term:
-                    reason = f"this {layer.type} layer has bias_term: false, so it has no bias"
+            owner, field = parts
+            layer = ctx.layer_for_block(block)
+            if layer is None or layer.index in ctx.placeholder_layers:
+                continue
+            kind = ctx.layer_type(layer)
+            if kind not in READERS[owner]:
+                reason = f"a {kind} layer does not read {owner}"
+            elif field == "bias_filler" and not getattr(getattr(layer.param, owner),
+                                                        "bias_term", True):
+                reason = f"this {kind} layer has no bias ({owner}.bias_term is false)"
+            else:
+                continue
             yield self.finding(ctx, ctx.block_place(block),
                                f"{field} is never used: {reason}",
                                f"remove {field}, or give the layer the blob it describes")
