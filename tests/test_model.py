@@ -408,8 +408,9 @@ def test_data_layer_inputs() -> None:
     with pytest.raises(NetError) as info:
         build_model(net, phase=pb.TRAIN, positions=[(3, 1), (4, 1)])
     assert "--input data=" in info.value.message and info.value.line == 3
-    model = build_model(net, phase=pb.TRAIN, inputs={"data": (3, 32, 32)})
+    model = build_model(net, phase=pb.TRAIN, inputs={"data": (3, 32, 32), "dtaa": (1,)})
     assert model.layers[0].top_shapes == [(8, 3, 32, 32), (8,)]
+    assert model.unused_inputs == ["dtaa"]
     assert model.layers[1].blobs[0].shape == (4, 3, 3, 3)
 
 

@@ -33,7 +33,8 @@ def parse_dims(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a shape: {text!r} (expected e.g. 64,3,7,7)")
+        raise argparse.ArgumentTypeError(
+            f"not a shape: {text!r} (expected e.g. 64,3,7,7)") from None
     if any(d < 0 for d in dims):
         raise argparse.ArgumentTypeError(f"negative dimension in {text!r}")
     return dims
@@ -50,7 +51,7 @@ def parse_seed(text: str) -> int:
     try:
         value = int(text, 0)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer seed: {text!r}")
+        raise argparse.ArgumentTypeError(f"not an integer seed: {text!r}") from None
     if not 0 <= value <= 0xFFFFFFFF:
         raise argparse.ArgumentTypeError(f"seed {value} is outside 0..4294967295")
     return value
@@ -66,7 +67,7 @@ def parse_memory(text: str) -> int:
     try:
         return int(float(raw) * scale)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8G, 512M)")
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8G, 512M)") from None
 
 
 def add_profile_args(parser: argparse.ArgumentParser) -> None:
@@ -258,10 +259,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .show import render_json, render_table, summarize
-
     from .net.load import load_net
     from .profiles import resolve
+    from .show import render_json, render_table, summarize
 
     profile = resolve(args.caffe, args.boost)
     src, model = load_net(args.prototxt, phase=args.phase, stages=args.stages, level=args.level,

@@ -262,7 +262,7 @@ static void uniform_phase1_portable(const uint32_t *key, size_t first, size_t m,
     }
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
 #include <immintrin.h>
 #define CF_HAVE_AVX2_PATH 1
 
@@ -366,20 +366,6 @@ int cf_bulk_simd(int enable)
 #endif
 }
 
-/* memmove(dst, src, k floats) for dst < src, inline: runs are short
- * (about 40 values), where a library call costs as much as the copy.
- * Each group of eight is read before it is written, so overlap is fine. */
-static inline void move_down(float *dst, const float *src, size_t k)
-{
-    for (; k >= 8; k -= 8, dst += 8, src += 8) {
-        float t[8];
-        memcpy(t, src, sizeof t);
-        memcpy(dst, t, sizeof t);
-    }
-    for (; k > 0; k--)
-        *dst++ = *src++;
-}
-
 /* Phase 1 for the m words key[0..m) (mask cleared here). */
 static void normal_phase1(const uint32_t *key, size_t m, float *dst, uint64_t *mask, float mean,
                           float sigma)
@@ -413,8 +399,7 @@ static void normal_walk(cf_mt19937 *mt, const float *cand, const uint64_t *mask,
         if (f - j > n - *done)
             f = j + (n - *done);
         if (f > j) {
-            if (out + *done != cand + j)
-                move_down(out + *done, cand + j, f - j);
+            memmove(out + *done, cand + j, (f - j) * sizeof *out);
             *done += f - j;
             j = f;
         }

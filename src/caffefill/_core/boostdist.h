@@ -46,7 +46,8 @@ void cf_fill_normal164(cf_mt19937 *mt, float *out, size_t n, float mean, float s
 void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
                           int doubled);
 
-/* The bulk paths use AVX2 when the CPU has it.  enable = 0 forces the
+/* The bulk paths use AVX2 when the CPU has it (x86-64 builds without
+ * -DCF_NO_SIMD; the MT twist too, always).  enable = 0 forces the
  * portable code, 1 allows AVX2 again, -1 only asks; returns 1 when AVX2 is
  * in use.  For tests and benchmarks: set it before filling, not during. */
 int cf_bulk_simd(int enable);

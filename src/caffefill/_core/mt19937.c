@@ -43,7 +43,7 @@ static void refill_portable(uint32_t *k)
     k[CF_MT_N - 1] = twist(k[CF_MT_N - 1], k[0], k[MT_M - 1]);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
 #include <immintrin.h>
 
 /*
@@ -82,7 +82,7 @@ __attribute__((target("avx2"))) static void refill_avx2(uint32_t *k)
 
 void cf_mt_refill(cf_mt19937 *state)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
     if (__builtin_cpu_supports("avx2"))
         refill_avx2(state->key);
     else

@@ -349,20 +349,19 @@ def _set_up(ctx: AuditContext) -> None:
         ctx.structure_problem = "Caffe refuses to set the net up (see CF100)"
         return
     ctx.shape_problem = _problem_text(first)
-    param = pb.NetParameter()
-    param.CopyFrom(filtered.param)
-    exc = first
-    for _ in range(_MAX_RETRIES):
-        if not _patch(ctx, param, inputs, exc):
-            break
-        try:
-            ctx.model = build_model(param, phase=ctx.phase, inputs=inputs, path=ctx.path,
-                                    positions=filtered.positions)
+    last: CaffefillError = first
+    # Image-like placeholders with 3 channels, then 1; last, let layers that the
+    # placeholder shapes break pass their input through.
+    for channels, lenient in ((3, False), (1, False), (3, True)):
+        attempt = _Placeholders(ctx, inputs, channels, lenient)
+        model, last = attempt.run(first)
+        if model is not None:
+            ctx.model = model
+            ctx.placeholder_layers = attempt.replaced
+            ctx.original_types = attempt.original_types
             return
-        except CaffefillError as again:
-            exc = again
     ctx.structure_problem = (f"{ctx.shape_problem}; with placeholder shapes the net still "
-                             f"cannot be set up: {_short(exc)}")
+                             f"cannot be set up: {_short(last)}")
 
 
 def _short(exc: CaffefillError) -> str:
@@ -378,65 +377,94 @@ def _problem_text(exc: CaffefillError) -> str:
     return _short(exc)
 
 
-def _layer_index(param: pb.NetParameter, exc: CaffefillError, positions: Sequence[tuple[int, int]]
-                 ) -> int | None:
-    if exc.line is not None:
-        for i, pos in enumerate(positions):
-            if tuple(pos) == (exc.line, exc.column):
+class _Placeholders:
+    """One attempt at setting the net up with stand-ins for what is missing.
+
+    Tops whose shapes come from outside get placeholder shapes; a layer of
+    unknown type (or, when ``lenient``, any layer the placeholders break)
+    becomes a pass-through: a Python layer whose tops take its first
+    input's shape.
+    """
+
+    def __init__(self, ctx: AuditContext, inputs: Mapping[str, Shape], channels: int,
+                 lenient: bool) -> None:
+        assert ctx.filtered is not None
+        self.ctx = ctx
+        self.positions = ctx.filtered.positions
+        self.param = pb.NetParameter()
+        self.param.CopyFrom(ctx.filtered.param)
+        self.inputs: dict[str, Shape] = dict(inputs)
+        self.channels = channels
+        self.lenient = lenient
+        self.replaced: set[int] = set()
+        self.original_types: dict[int, str] = {}
+
+    def run(self, exc: CaffefillError) -> tuple[NetModel | None, CaffefillError]:
+        for _ in range(_MAX_RETRIES):
+            if not self.patch(exc):
+                return None, exc
+            try:
+                return self.build(self.param), exc
+            except CaffefillError as again:
+                exc = again
+        return None, exc
+
+    def build(self, param: pb.NetParameter) -> NetModel:
+        return build_model(param, phase=self.ctx.phase, inputs=self.inputs,
+                           path=self.ctx.path, positions=self.positions)
+
+    def index_of(self, exc: CaffefillError) -> int | None:
+        if exc.line is not None:
+            for i, pos in enumerate(self.positions):
+                if tuple(pos) == (exc.line, exc.column):
+                    return i
+        for i, layer in enumerate(self.param.layer):
+            if layer.name == exc.layer:
                 return i
-    for i, layer in enumerate(param.layer):
-        if layer.name == exc.layer:
-            return i
-    return None
+        return None
 
-
-def _patch(ctx: AuditContext, param: pb.NetParameter, inputs: dict[str, Shape],
-           exc: CaffefillError) -> bool:
-    """Give the net what made ``exc``: a placeholder input, or a pass-through layer
-    in place of one that is unknown or that the placeholder shapes break.
-    False when there is nothing left to patch."""
-    assert ctx.filtered is not None
-    index = _layer_index(param, exc, ctx.filtered.positions)
-    if index is None:
-        return False
-    layer = param.layer[index]
-    match = _INPUT_HINT.search(exc.message)
-    if match is not None and isinstance(exc, NetError) and match.group(1) not in inputs:
-        top = match.group(1)
-        if "or C,H,W" in exc.message:
-            t = layer.transform_param
-            side = max(int(t.crop_size or max(t.crop_h, t.crop_w)), _PLACEHOLDER_SIDE)
-            inputs[top] = (3, side, side)
-        else:
-            top_index = list(layer.top).index(top) if top in layer.top else 0
-            inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
+    def patch(self, exc: CaffefillError) -> bool:
+        """Give the net what made ``exc`` fail; False when there is nothing to give."""
+        index = self.index_of(exc)
+        if index is None:
+            return False
+        layer = self.param.layer[index]
+        match = _INPUT_HINT.search(exc.message)
+        if match is not None and isinstance(exc, NetError) and match.group(1) not in \
+                self.inputs:
+            top = match.group(1)
+            if "or C,H,W" in exc.message:
+                t = layer.transform_param
+                side = max(int(t.crop_size or max(t.crop_h, t.crop_w)), _PLACEHOLDER_SIDE)
+                self.inputs[top] = (self.channels, side, side)
+            else:
+                top_index = list(layer.top).index(top) if top in layer.top else 0
+                self.inputs[top] = self.stand_in(index, top_index)
+            return True
+        if index in self.replaced or not (self.lenient or _is_unknown_type(exc)):
+            return False
+        self.replaced.add(index)
+        self.original_types[index] = layer.type
+        layer.type = "Python"
+        del layer.param[:]
+        for top_index, top in enumerate(layer.top):
+            if top not in self.inputs or top in layer.bottom:
+                self.inputs[top] = self.stand_in(index, top_index)
         return True
-    if index in ctx.placeholder_layers:
-        return False
-    ctx.placeholder_layers.add(index)
-    ctx.original_types[index] = layer.type
-    layer.type = "Python"
-    for top_index, top in enumerate(layer.top):
-        if top not in inputs:
-            inputs[top] = _placeholder(ctx, param, inputs, index, top_index)
-    return True
 
-
-def _placeholder(ctx: AuditContext, param: pb.NetParameter, inputs: dict[str, Shape],
-                 index: int, top_index: int) -> Shape:
-    """A stand-in top shape: the first bottom's (pass-through), else image-like."""
-    layer = param.layer[index]
-    if layer.bottom:
-        partial = pb.NetParameter()
-        partial.CopyFrom(param)
-        del partial.layer[index:]
-        try:
-            model = build_model(partial, phase=ctx.phase, inputs=inputs, path=ctx.path)
-            shape = model.blob_shapes.get(layer.bottom[0])
+    def stand_in(self, index: int, top_index: int) -> Shape:
+        """A top shape: the layer's first input's (pass-through), else image-like."""
+        layer = self.param.layer[index]
+        if layer.bottom:
+            partial = pb.NetParameter()
+            partial.CopyFrom(self.param)
+            del partial.layer[index:]
+            try:
+                shape = self.build(partial).blob_shapes.get(layer.bottom[0])
+            except CaffefillError:
+                shape = None
             if shape is not None:
                 return tuple(shape)
-        except CaffefillError:
-            pass
-    if top_index == 0:
-        return (1, 3, _PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE)
-    return (1,)
+        if top_index == 0:
+            return (1, self.channels, _PLACEHOLDER_SIDE, _PLACEHOLDER_SIDE)
+        return (1,)

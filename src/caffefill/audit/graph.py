@@ -26,6 +26,18 @@ PASS_TYPES = frozenset({
 })
 
 
+#: Layer types whose bottoms after the first only give positions or a shape.
+SIDE_INPUT_TYPES = frozenset({"ROIPooling", "PSROIPooling", "Crop", "Interp", "Upsample"})
+
+
+def data_bottoms(ctx: AuditContext, layer: NetLayer) -> list[str]:
+    """The bottoms whose values flow into the layer's output (not ROIs, masks,
+    or shape references)."""
+    if ctx.layer_type(layer) in SIDE_INPUT_TYPES:
+        return layer.bottoms[:1]
+    return list(layer.bottoms)
+
+
 def walk(ctx: AuditContext, start: NetLayer) -> Iterator[NetLayer]:
     """Every layer downstream of ``start``, in net order, each once.
 
@@ -119,7 +131,7 @@ def pretrained_backbone(ctx: AuditContext) -> list[NetLayer]:
     filled: dict[str, bool] = {}
     found: list[NetLayer] = []
     for layer in ctx.model.layers:
-        inherited = any(filled.get(name, False) for name in layer.bottoms)
+        inherited = any(filled.get(name, False) for name in data_bottoms(ctx, layer))
         weights = ctx.weight_blobs(layer)
         explicit = any(ctx.owner_blob(blob).explicit for blob in weights)
         for name in layer.tops:

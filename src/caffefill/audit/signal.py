@@ -23,8 +23,16 @@ cannot estimate).  Layer by layer, through the net's real graph:
 * layers that only move data (Split, Reshape, Crop, Slice, ...) keep it;
   losses, accuracies and labels carry no signal (None).
 
-The estimate assumes independent, zero-mean weights and unit-variance
-inputs; it is meant to find orders of magnitude, not digits.
+Levels are absolute: an image data layer (Data, ImageData, ...) starts at
+the standard deviation of 8-bit pixels after its ``transform_param``
+(about 65 when a mean is subtracted, 130 when not, times ``scale``); other
+inputs and anchors start at 1.  :func:`outside` then compares a level
+with its anchor's: shrinking a raw-pixel input (std 65) down to unit scale
+is what its first layer's small filler is for, so the band is
+[min(anchor, 1) / T, max(anchor, 1) x T] for a threshold T.
+
+The estimate assumes independent, zero-mean weights; it is meant to find
+orders of magnitude, not digits.
 """
 
 from __future__ import annotations
@@ -73,14 +81,49 @@ class Level:
     moment: float
     nonneg: bool = False
     trail: tuple[tuple[str, float], ...] = ()
+    #: The standard deviation at the anchor.
+    base: float = 1.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(max(self.moment, 0.0))
 
     @property
     def ratio(self) -> float:
         """The standard deviation relative to the anchor's."""
-        return math.sqrt(max(self.moment, 0.0))
+        return self.std / self.base if self.base > 0 else self.std
+
+    def scaled(self, factor: float, *, nonneg: bool | None = None) -> Level:
+        """This level with its moment multiplied by ``factor``."""
+        return Level(self.moment * factor, self.nonneg if nonneg is None else nonneg,
+                     self.trail, self.base)
+
+    def with_moment(self, moment: float, nonneg: bool = False) -> Level:
+        return Level(moment, nonneg, self.trail, self.base)
 
 
 ANCHOR = Level(1.0)
+
+
+def outside(level: Level, threshold: float) -> bool:
+    """Whether ``level`` left its anchor's band (see the module docstring)."""
+    std = level.std
+    return std < min(level.base, 1.0) / threshold or std > max(level.base, 1.0) * threshold
+
+
+#: Standard deviation of 8-bit natural-image pixels, with and without the mean removed.
+PIXEL_STD_CENTERED = 65.0
+PIXEL_STD_RAW = 130.0
+
+
+def data_level(layer: NetLayer) -> Level:
+    """The level of an image data layer's first top, from its transform_param."""
+    t = layer.param.transform_param
+    centered = t.HasField("mean_file") or len(t.mean_value) > 0
+    std = (PIXEL_STD_CENTERED if centered else PIXEL_STD_RAW) * float(t.scale)
+    if not std > 0 or not math.isfinite(std):
+        return ANCHOR
+    return Level(std * std, False, (), std)
 
 
 # ---------------------------------------------------------------- helpers
@@ -197,19 +240,21 @@ def _linear(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
     owner = ctx.owner_blob(blob)
     filler = owner.filler
     if filler is not None and filler.type == "bilinear":
-        return Level(ins[0].moment, ins[0].nonneg, ins[0].trail)
+        return ins[0]
     moment = weight_moment(filler, blob.spec.shape, ctx)
     if moment is None:
         return ANCHOR
     gain = fan_in(layer, blob) * moment
-    return Level(ins[0].moment * gain, False, (*ins[0].trail, (layer.name, math.sqrt(gain))))
+    level = ins[0]
+    return Level(level.moment * gain, False, (*level.trail, (layer.name, math.sqrt(gain))),
+                 level.base)
 
 
 def _relu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     slope = float(layer.param.relu_param.negative_slope)
     if ins[0].nonneg:
         return ins[0]
-    return Level(ins[0].moment * (1.0 + slope * slope) / 2.0, slope == 0.0, ins[0].trail)
+    return ins[0].scaled((1.0 + slope * slope) / 2.0, nonneg=slope == 0.0)
 
 
 def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -217,19 +262,19 @@ def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None
     blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
     if blobs and blobs[0].filler is not None and blobs[0].filler.type == "constant":
         slope = float(blobs[0].filler.value)
-    return Level(ins[0].moment * (1.0 + slope * slope) / 2.0, False, ins[0].trail)
+    return ins[0].scaled((1.0 + slope * slope) / 2.0, nonneg=False)
 
 
 def _sigmoid(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return Level(sigmoid_moment(ins[0].moment), False, ins[0].trail)
+    return ins[0].with_moment(sigmoid_moment(ins[0].moment))
 
 
 def _tanh(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return Level(tanh_moment(ins[0].moment), False, ins[0].trail)
+    return ins[0].with_moment(tanh_moment(ins[0].moment))
 
 
 def _half(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return Level(ins[0].moment / 2.0, False, ins[0].trail)
+    return ins[0].scaled(0.5, nonneg=False)
 
 
 def _same(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -237,22 +282,20 @@ def _same(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
 
 
 def _absval(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return Level(ins[0].moment, True, ins[0].trail)
+    return ins[0].scaled(1.0, nonneg=True)
 
 
 def _dropout(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.dropout_param
     if int(layer.param.phase) == pb.TRAIN and p.scale_train and 0.0 <= p.dropout_ratio < 1.0:
-        return Level(ins[0].moment / (1.0 - float(p.dropout_ratio)), ins[0].nonneg,
-                     ins[0].trail)
+        return ins[0].scaled(1.0 / (1.0 - float(p.dropout_ratio)))
     return ins[0]
 
 
 def _power(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.power_param
     if p.power == 1.0 and p.shift == 0.0:
-        return Level(ins[0].moment * float(p.scale) ** 2, ins[0].nonneg and p.scale >= 0,
-                     ins[0].trail)
+        return ins[0].scaled(float(p.scale) ** 2, nonneg=ins[0].nonneg and p.scale >= 0)
     return ANCHOR
 
 
@@ -273,11 +316,10 @@ def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
     k = _pool_size(layer)
     level = ins[0]
     if method == pb.PoolingParameter.MAX:
-        return Level(level.moment * max_gain(min(k, 4096), level.nonneg), level.nonneg,
-                     level.trail)
+        return level.scaled(max_gain(min(k, 4096), level.nonneg))
     if method == pb.PoolingParameter.AVE:
         share = 1.0 / math.pi if level.nonneg else 0.25
-        return Level(level.moment * (share + (1.0 - share) / k), level.nonneg, level.trail)
+        return level.scaled(share + (1.0 - share) / k)
     return level
 
 
@@ -287,7 +329,7 @@ def _lrn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     denominator = (float(p.k) + float(p.alpha) * m) ** (2.0 * float(p.beta))
     if not denominator > 0:
         return ANCHOR
-    return Level(m / denominator, ins[0].nonneg, ins[0].trail)
+    return ins[0].scaled(1.0 / denominator)
 
 
 def _mvn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -306,28 +348,33 @@ def _normalize(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | 
 
 def _scale(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     if len(ins) > 1:
-        return Level(ins[0].moment * ins[1].moment, False, ins[0].trail)
+        return ins[0].scaled(ins[1].moment, nonneg=False)
     blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
     if not blobs or blobs[0].frozen:
         return ANCHOR
     moment = weight_moment(blobs[0].filler, (1,), ctx)
     if moment is None:
         return ANCHOR
-    return Level(ins[0].moment * moment, ins[0].nonneg, ins[0].trail)
+    return ins[0].scaled(moment)
+
+
+def _deepest(ins: list[Level]) -> Level:
+    """The input whose scale moved furthest from its anchor's."""
+    return max(ins, key=lambda level: abs(math.log(max(level.ratio, 1e-300))))
 
 
 def _eltwise(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.eltwise_param
-    deepest = max(ins, key=lambda level: abs(math.log(max(level.moment, 1e-300))))
+    deepest = _deepest(ins)
     if p.operation == pb.EltwiseParameter.PROD:
-        return Level(math.prod(level.moment for level in ins), False, deepest.trail)
+        return deepest.with_moment(math.prod(level.moment for level in ins))
     if p.operation == pb.EltwiseParameter.MAX:
-        return Level(max(level.moment for level in ins), all(lv.nonneg for lv in ins),
-                     deepest.trail)
+        return deepest.with_moment(max(level.moment for level in ins),
+                                   all(lv.nonneg for lv in ins))
     coeffs = list(p.coeff) if len(p.coeff) == len(ins) else [1.0] * len(ins)
     total = sum(c * c * level.moment for c, level in zip(coeffs, ins))
     nonneg = all(level.nonneg for level in ins) and all(c >= 0 for c in coeffs)
-    return Level(total, nonneg, deepest.trail)
+    return deepest.with_moment(total, nonneg)
 
 
 def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -336,8 +383,8 @@ def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
         counts = [1.0] * len(ins)
     total = sum(counts)
     moment = sum(c * level.moment for c, level in zip(counts, ins)) / total
-    deepest = max(ins, key=lambda level: abs(math.log(max(level.moment, 1e-300))))
-    return Level(moment, all(level.nonneg for level in ins), deepest.trail)
+    deepest = _deepest(ins)
+    return deepest.with_moment(moment, all(level.nonneg for level in ins))
 
 
 STEPS: dict[str, Step] = {
@@ -379,7 +426,7 @@ def _tops(ctx: AuditContext, layer: NetLayer, levels: dict[str, Level | None]
         return [None] * count
     if not layer.bottoms:
         if kind in LABELLED_SOURCES:
-            return [ANCHOR] + [None] * (count - 1)
+            return [data_level(layer)] + [None] * (count - 1)
         return [ANCHOR] * count
     ins = [levels.get(name) for name in layer.bottoms]
     known = [level for level in ins if level is not None]

@@ -71,6 +71,8 @@ class NetModel:
     layers: list[NetLayer]
     # The final shape of every named blob (after in-place layers).
     blob_shapes: dict[str, Shape] = field(default_factory=dict)
+    # ``inputs`` keys that name no top (nor a one-top layer) of this net.
+    unused_inputs: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -314,7 +316,11 @@ def build_model(
             param_specs=spec_names,
             owners=owners,
         ))
-    return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes)
+    known = {t for layer in layers for t in layer.tops}
+    known |= {layer.name for layer in layers if len(layer.param.top) == 1}
+    unused = sorted(k for k in given if k not in known)
+    return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes,
+                    unused_inputs=unused)
 
 
 def _check_shape(make: Callable[..., NetError], shape: Sequence[int], what: str,

@@ -23,8 +23,8 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 def file_name(layer: str, index: int) -> str:
-    safe = _UNSAFE.sub(lambda m: "%{:02X}".format(ord(m.group(0))) if ord(m.group(0)) < 256
-                       else "%u{:04X}".format(ord(m.group(0))), layer)
+    safe = _UNSAFE.sub(lambda m: f"%{ord(m.group(0)):02X}" if ord(m.group(0)) < 256
+                       else f"%u{ord(m.group(0)):04X}", layer)
     if safe.startswith("."):
         safe = "%2E" + safe[1:]
     return f"{safe}.{index}.npy"

@@ -8,17 +8,18 @@ from ..context import AuditContext
 from ..finding import Finding
 from ..graph import activation_family
 from ..rule import Rule
-from ..signal import Level, propagate
+from ..signal import Level, outside, propagate
 
 
 def _ratio_text(ratio: float) -> str:
+    """``350x`` or ``1/350``."""
     if ratio >= 1.0:
         return f"{ratio:.3g}x"
     return f"1/{1.0 / ratio:.3g}" if ratio > 0 else "0"
 
 
 def _trail_text(level: Level, limit: int = 6) -> str:
-    parts = [f"{name} x{_ratio_text(factor)}" for name, factor in level.trail]
+    parts = [f"{name} x{factor:.2g}" for name, factor in level.trail]
     if len(parts) > limit:
         parts = [*parts[: limit - 2], "...", *parts[-2:]]
     return ", ".join(parts)
@@ -73,24 +74,26 @@ class SignalScale(Rule):
             for level in step.tops:
                 if level is None or not level.trail:
                     continue
-                ratio = level.ratio
-                if 1.0 / threshold <= ratio <= threshold:
-                    continue
-                yield self._report(ctx, step.layer.name, level, ratio, threshold)
-                return
+                if outside(level, threshold):
+                    yield self._report(ctx, step.layer.name, level, threshold)
+                    return
 
-    def _report(self, ctx: AuditContext, crossing: str, level: Level, ratio: float,
-                threshold: float) -> Finding:
+    def _report(self, ctx: AuditContext, crossing: str, level: Level, threshold: float
+                ) -> Finding:
         assert ctx.model is not None
         last = level.trail[-1][0]
         layer = ctx.model.layer(last)
         relu = activation_family(ctx) == "relu"
         better = "msra" if relu else "xavier"
+        ratio = level.ratio
         direction = "shrinks" if ratio < 1.0 else "grows"
         after = f" (after '{crossing}')" if crossing != last else ""
+        scale = f"std ~{level.std:.2g}"
+        if level.base != 1.0:
+            scale += f", input std ~{level.base:.3g}"
         message = (f"the forward signal {direction} past {threshold:g}x by layer '{last}'"
                    f"{after}: activations are ~{_ratio_text(ratio)} of the input's scale "
-                   f"(estimated std factor per weight layer: {_trail_text(level)})")
+                   f"({scale}; estimated std factor per weight layer: {_trail_text(level)})")
         fillers = []
         for name, _ in level.trail:
             weights = ctx.weight_blobs(ctx.model.layer(name))

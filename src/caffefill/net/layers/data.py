@@ -22,18 +22,32 @@ layer name for a single-top layer.  What a given shape means:
   (``new_height``/``new_width``) or cropped need no input: the channel count
   follows ``is_color``.
 
-Data layers seed their own random generators at setup (``RandDraw``); those
-draws are modelled separately, so the entries here return ``draws=None``
-and no blobs.
+Data layers own no blobs, but they take raw ``caffe_rng_rand()`` draws
+from the net's stream at setup to seed their own generators, which shifts
+every fill after them (:func:`seed_draws`, per Caffe 1.0's sources):
+
+* the data transformer draws once each time it is initialised, when it
+  needs randomness (``mirror``, or ``crop_size`` in TRAIN): once in
+  ``BaseDataLayer::LayerSetUp`` and, for prefetching layers, once more
+  before the prefetch thread starts;
+* a prefetching layer draws the prefetch thread's seed;
+* ``ImageData`` draws for ``shuffle`` and for ``rand_skip``; ``WindowData``
+  for its prefetch generator when ``mirror`` or ``crop_size`` is set.
+
+``HDF5Data`` shuffles with ``std::random_shuffle`` (not Caffe's stream) and
+``Python`` layers are opaque: neither draws.  The reference data has no
+data-layer case yet, so this part is not yet checked against Caffe output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, register
-from ..spec import Draw, FillDraw, LayerSetup, Shape
+from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
     blob_counts,
     check,
@@ -43,6 +57,20 @@ from ._base import (
     reshape_check,
     show,
 )
+
+
+def seed_draws(ctx: LayerContext, *, prefetching: bool = True, extra: int = 0,
+               reason: str = "") -> list[Draw]:
+    """The raw draws a data layer takes at setup (see the module docstring)."""
+    t = ctx.param.transform_param
+    phase = ctx.param.phase if ctx.param.HasField("phase") else ctx.phase
+    needs_rand = bool(t.mirror) or (phase == pb.TRAIN and i32(t.crop_size) > 0)
+    count = (2 if prefetching else 1) * int(needs_rand) + int(prefetching) + extra
+    if count == 0:
+        return []
+    what = ["transformer" if needs_rand else "", "prefetch thread" if prefetching else "",
+            reason]
+    return [RandDraw(count, ", ".join(w for w in what if w))]
 
 
 def user_shape(ctx: LayerContext, index: int) -> Shape | None:
@@ -210,7 +238,8 @@ def memory_data(ctx: LayerContext) -> LayerSetup:
                  "batch_size, channels, height, and width must be specified and positive in "
                  "memory_data_param")
         data = reshape_check(ctx, dims)
-    return LayerSetup(tops=[data, _label_top(ctx, 1, (data[0],))])
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (data[0],))],
+                      draws=seed_draws(ctx, prefetching=False))
 
 
 # ----------------------------------------------------------------- data sources
@@ -225,7 +254,7 @@ def data_layer(ctx: LayerContext) -> LayerSetup:
     tops = [_datum_top(ctx, 0, batch, ch, cw)]
     if len(ctx.param.top) > 1:
         tops.append(_label_top(ctx, 1, (batch,)))
-    return LayerSetup(tops=tops)
+    return LayerSetup(tops=tops, draws=seed_draws(ctx))
 
 
 def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int, int]] | None:
@@ -237,12 +266,13 @@ def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int,
     def resize(h: int, w: int) -> tuple[int, int]:
         height, width = i32(r.height), i32(r.width)
         if r.resize_mode == pb.ResizeParameter.FIT_SMALL_SIZE:
-            orig = w / h
-            aspect = width / height if height else float("inf")
+            # float arithmetic, as InferNewSize does it
+            orig = np.float32(w) / np.float32(h)
+            aspect = np.float32(width) / np.float32(height) if height else np.float32(np.inf)
             if orig < aspect:
-                height = int(width / orig)
+                height = int(np.float32(width) / orig)
             else:
-                width = int(orig * height)
+                width = int(orig * np.float32(height))
         return height, width
 
     return resize
@@ -265,7 +295,7 @@ def annotated_data(ctx: LayerContext) -> LayerSetup:
     tops = [_datum_top(ctx, 0, batch, ch, cw, None, _resize_fn(t))]
     if len(ctx.param.top) > 1:
         tops.append(_label_top(ctx, 1, (1, 1, 1, 8)))
-    return LayerSetup(tops=tops)
+    return LayerSetup(tops=tops, draws=seed_draws(ctx))
 
 
 @register("ImageData")
@@ -287,7 +317,10 @@ def image_data(ctx: LayerContext) -> LayerSetup:
     if (ch > 0 and cw > 0) or nh > 0:
         known = (3 if p.is_color else 1, nh, nw)
     data = _datum_top(ctx, 0, batch, ch, cw, known)
-    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))])
+    extra = int(bool(p.shuffle)) + int(p.rand_skip > 0)
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))],
+                      draws=seed_draws(ctx, extra=extra, reason="shuffle/rand_skip" if extra
+                                       else ""))
 
 
 @register("WindowData")
@@ -300,7 +333,10 @@ def window_data(ctx: LayerContext) -> LayerSetup:
     check_op(ctx, crop, ">", 0, "crop_size > 0", "WindowData needs transform_param.crop_size")
     batch = i32(ctx.param.window_data_param.batch_size)
     data = _datum_top(ctx, 0, batch, crop, crop)
-    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))])
+    t = ctx.param.transform_param
+    window_rng = int(bool(t.mirror) or i32(t.crop_size) > 0)
+    return LayerSetup(tops=[data, _label_top(ctx, 1, (batch,))],
+                      draws=seed_draws(ctx, extra=window_rng, reason="window prefetch rng"))
 
 
 @register("VideoData")
@@ -313,7 +349,7 @@ def video_data(ctx: LayerContext) -> LayerSetup:
     tops = [_datum_top(ctx, 0, batch, ch, cw, None, _resize_fn(t))]
     if len(ctx.param.top) > 1:
         tops.append(_label_top(ctx, 1, (batch,)))
-    return LayerSetup(tops=tops)
+    return LayerSetup(tops=tops, draws=seed_draws(ctx))
 
 
 @register("HDF5Data")
@@ -373,7 +409,8 @@ def dense_image_data(ctx: LayerContext) -> LayerSetup:
           "time.")
     crop_size = i32(ctx.param.transform_param.crop_size)
     crop = (crop_size, crop_size) if crop_size > 0 else (chh, cww)
-    return LayerSetup(tops=_seg_size(ctx, (nh, nw), crop, p.is_color, i32(p.batch_size)))
+    return LayerSetup(tops=_seg_size(ctx, (nh, nw), crop, p.is_color, i32(p.batch_size)),
+                      draws=seed_draws(ctx, extra=int(bool(p.shuffle)), reason="shuffle"))
 
 
 @register("ImageSegData")
@@ -396,4 +433,5 @@ def image_seg_data(ctx: LayerContext) -> LayerSetup:
     batch = i32(p.batch_size)
     tops = _seg_size(ctx, (i32(p.new_height), i32(p.new_width)), crop, p.is_color, batch)
     tops.append(_label_top(ctx, 2, (tops[0][0], 1, 1, 2)))
-    return LayerSetup(tops=tops)
+    extra = int(bool(p.shuffle)) + int(p.rand_skip > 0)
+    return LayerSetup(tops=tops, draws=seed_draws(ctx, extra=extra, reason="shuffle/rand_skip"))
