@@ -119,3 +119,17 @@ def test_npy_file_names_cannot_escape(tmp_path: Path) -> None:
 def test_unknown_extension_is_refused(tmp_path: Path) -> None:
     with pytest.raises(caffefill.CaffefillError, match="--format"):
         detect_format(tmp_path / "w.weights")
+
+
+def test_h5_keeps_net_order_for_unsorted_names(tmp_path: Path) -> None:
+    pytest.importorskip("h5py")
+    net = tmp_path / "net.prototxt"
+    net.write_text(
+        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 6 } } }\n'
+        'layer { name: "zeta" type: "InnerProduct" bottom: "x" top: "z" '
+        'inner_product_param { num_output: 3 weight_filler { type: "xavier" } } }\n'
+        'layer { name: "alpha" type: "InnerProduct" bottom: "z" top: "a" '
+        'inner_product_param { num_output: 2 weight_filler { type: "msra" } } }\n')
+    prepared = prepare_net(net, seed=4)
+    target = write_weights(tmp_path / "w.h5", prepared.blobs(), prepared.meta(), prepared.model)
+    assert list(load_weights(target).params) == ["zeta", "alpha"]

@@ -19,6 +19,7 @@ TARGET = ROOT / "docs" / "rules.md"
 sys.path.insert(0, str(ROOT / "src"))
 
 from caffefill.audit.cli import NOTE_EXPLANATION  # noqa: E402
+from caffefill.audit.rule import Rule  # noqa: E402
 from caffefill.audit.rules import RULES  # noqa: E402
 
 TIERS = {
@@ -52,7 +53,7 @@ findings, 2 usage or read error.
 """
 
 
-def _anchor(rule: type) -> str:
+def _anchor(rule: type[Rule]) -> str:
     return f"{rule.code.lower()}-{rule.name}"
 
 

@@ -70,36 +70,71 @@ static float normal_tail164(cf_mt19937 *mt)
     }
 }
 
+/*
+ * The rest of a try whose word `u` (already taken from the stream) failed
+ * the fast test: the tail for box 0, else the slow path.  Returns 1 and the
+ * value in *value when the try accepts, 0 when it rejects.
+ */
+static inline int normal164_slow(cf_mt19937 *mt, uint32_t u, float *value)
+{
+    int box = (int)(u & 0xffU);
+    float sign = (float)((box & 1) * 2 - 1);
+    int i = box >> 1;
+    float x = draw_fraction(u) * (float)normal_x[i];
+    if (i == 0) {
+        *value = normal_tail164(mt) * sign;
+        return 1;
+    }
+    float y01 = cf_uniform01(mt);
+    float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
+    float xi = (float)normal_x[i];
+    float yi = (float)normal_y[i];
+    float chord = (float)(normal_x[i] - normal_x[i + 1]) * y01 - (xi - x);
+    float tangent = y - (yi + (xi - x) * yi * xi);
+    float above_ubound, above_lbound;
+    if (normal_x[i] >= 1.0) { /* convex part of the curve */
+        above_ubound = chord;
+        above_lbound = tangent;
+    } else { /* concave part */
+        above_lbound = chord;
+        above_ubound = tangent;
+    }
+    if (above_ubound < 0.0f && (above_lbound < 0.0f || y < expf(-(x * x / 2.0f)))) {
+        *value = x * sign;
+        return 1;
+    }
+    return 0;
+}
+
+/* One complete try on word u: the fast test, then the slow path if needed. */
+static inline int normal164_try(cf_mt19937 *mt, uint32_t u, float *value)
+{
+    int box = (int)(u & 0xffU);
+    int i = box >> 1;
+    float x = draw_fraction(u) * (float)normal_x[i];
+    /* Boost compares the float x against the double table entry. */
+    if ((double)x < normal_x[i + 1]) {
+        *value = x * (float)((box & 1) * 2 - 1);
+        return 1;
+    }
+    return normal164_slow(mt, u, value);
+}
+
 float cf_normal_ziggurat164(cf_mt19937 *mt)
 {
-    for (;;) {
-        uint32_t u = cf_mt_next(mt);
-        int box = (int)(u & 0xffU);
-        float sign = (float)((box & 1) * 2 - 1);
-        int i = box >> 1;
-        float x = draw_fraction(u) * (float)normal_x[i];
-        /* Boost compares the float x against the double table entry. */
-        if ((double)x < normal_x[i + 1])
-            return x * sign;
-        if (i == 0)
-            return normal_tail164(mt) * sign;
-        float y01 = cf_uniform01(mt);
-        float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
-        float xi = (float)normal_x[i];
-        float yi = (float)normal_y[i];
-        float chord = (float)(normal_x[i] - normal_x[i + 1]) * y01 - (xi - x);
-        float tangent = y - (yi + (xi - x) * yi * xi);
-        float above_ubound, above_lbound;
-        if (normal_x[i] >= 1.0) { /* convex part of the curve */
-            above_ubound = chord;
-            above_lbound = tangent;
-        } else { /* concave part */
-            above_lbound = chord;
-            above_ubound = tangent;
-        }
-        if (above_ubound < 0.0f && (above_lbound < 0.0f || y < expf(-(x * x / 2.0f))))
-            return x * sign;
-    }
+    float value;
+    while (!normal164_try(mt, cf_mt_next(mt), &value))
+        ;
+    return value;
+}
+
+/* A unit normal whose first word `u` is known to fail the fast test. */
+static float normal164_after_fast_fail(cf_mt19937 *mt, uint32_t u)
+{
+    float value;
+    if (normal164_slow(mt, u, &value))
+        return value;
+    return cf_normal_ziggurat164(mt);
 }
 
 /*
@@ -406,7 +441,9 @@ static void normal_walk(cf_mt19937 *mt, const float *cand, const uint64_t *mask,
         mt->pos = (int)(first + j);
         if (j >= m || *done >= n)
             return;
-        out[(*done)++] = cf_normal_ziggurat164(mt) * sigma + mean;
+        /* The flagged word failed the fast test: finish its try here. */
+        uint32_t u = cf_mt_temper(mt->key[mt->pos++]);
+        out[(*done)++] = normal164_after_fast_fail(mt, u) * sigma + mean;
         if (mt->refills != block || *done >= n)
             return; /* mt->pos is already past the words the draw used */
         j = (size_t)mt->pos - first;

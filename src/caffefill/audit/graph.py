@@ -6,7 +6,7 @@ All of them walk forward from a layer through the layers that read its tops
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ..net.model import NetLayer
 from .context import SINK_TYPES, AuditContext
@@ -38,32 +38,29 @@ def data_bottoms(ctx: AuditContext, layer: NetLayer) -> list[str]:
     return list(layer.bottoms)
 
 
-def walk(ctx: AuditContext, start: NetLayer) -> Iterator[NetLayer]:
-    """Every layer downstream of ``start``, in net order, each once.
-
-    The caller decides where the walk stops: :func:`walk` goes through a
-    layer only if the generator is resumed with a true value (``send(True)``)
-    or plain ``next()`` after the layer was yielded (then it goes through).
-    """
+def walk(ctx: AuditContext, start: NetLayer, through: Callable[[NetLayer], bool]
+         ) -> Iterator[NetLayer]:
+    """Every layer downstream of ``start`` in net order, each once, going on past
+    a layer only when ``through(layer)`` is true."""
     pending = {layer.index: layer for layer in ctx.consumers(start)}
     done: set[int] = set()
     while pending:
-        index = min(pending)
-        layer = pending.pop(index)
-        if index in done:
-            continue
-        done.add(index)
-        go_on = yield layer
-        if go_on is False:
-            continue
-        for nxt in ctx.consumers(layer):
-            if nxt.index not in done:
-                pending[nxt.index] = nxt
+        layer = pending.pop(min(pending))
+        done.add(layer.index)
+        yield layer
+        if through(layer):
+            for nxt in ctx.consumers(layer):
+                if nxt.index not in done:
+                    pending[nxt.index] = nxt
 
 
 def learns_weights(ctx: AuditContext, layer: NetLayer) -> bool:
     """Whether ``layer`` has weights that are trained (lr_mult != 0)."""
     return any(not blob.frozen for blob in ctx.weight_blobs(layer))
+
+
+def _ends_signal(ctx: AuditContext, layer: NetLayer) -> bool:
+    return ctx.is_loss(layer) or ctx.layer_type(layer) in SINK_TYPES
 
 
 def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
@@ -73,16 +70,10 @@ def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
     to losses or out of the net: each output unit gets its own gradient from
     the loss, so identical starting weights are no problem there.
     """
-    walker = walk(ctx, layer)
-    try:
-        current = next(walker)
-        while True:
-            stop = ctx.is_loss(current) or ctx.layer_type(current) in SINK_TYPES
-            if not stop and learns_weights(ctx, current):
-                return False
-            current = walker.send(not stop)
-    except StopIteration:
-        return True
+    for current in walk(ctx, layer, lambda other: not _ends_signal(ctx, other)):
+        if not _ends_signal(ctx, current) and learns_weights(ctx, current):
+            return False
+    return True
 
 
 def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
@@ -92,20 +83,18 @@ def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
     when a normalization comes first (the filler's scale no longer matters),
     or None (no activation before the next weight layer).
     """
-    walker = walk(ctx, layer)
-    try:
-        current = next(walker)
-        while True:
-            kind = ctx.layer_type(current)
-            if kind in RELU_TYPES:
-                return "relu"
-            if kind in SATURATING_TYPES:
-                return "saturating"
-            if kind in NORMALIZING_TYPES:
-                return "normalized"
-            current = walker.send(kind in PASS_TYPES and not ctx.weight_blobs(current))
-    except StopIteration:
-        return None
+    def passes(current: NetLayer) -> bool:
+        return ctx.layer_type(current) in PASS_TYPES and not ctx.weight_blobs(current)
+
+    for current in walk(ctx, layer, passes):
+        kind = ctx.layer_type(current)
+        if kind in RELU_TYPES:
+            return "relu"
+        if kind in SATURATING_TYPES:
+            return "saturating"
+        if kind in NORMALIZING_TYPES:
+            return "normalized"
+    return None
 
 
 def activation_family(ctx: AuditContext) -> str:

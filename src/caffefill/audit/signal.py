@@ -308,7 +308,7 @@ def _pool_size(layer: NetLayer) -> int:
         return max(int(p.kernel_h) * int(p.kernel_w), 1)
     size = int(p.kernel_size) if p.HasField("kernel_size") else 1
     axes = max(len(bottom) - 2, 1)
-    return max(size ** axes, 1)
+    return max(int(size ** axes), 1)
 
 
 def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:

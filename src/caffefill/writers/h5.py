@@ -37,11 +37,16 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
     with h5py.File(path, "w") as handle:
         data = handle.create_group("data")
         handle.create_group("diff")
+        order: list[str] = []
         for blob in blobs:
             layer = blob.key.rpartition("/")[0]
-            group = data[layer] if layer in data else data.create_group(layer)
-            group.create_dataset(str(blob.index), data=np.ascontiguousarray(blob.array))
+            if layer not in data:
+                data.create_group(layer)
+                order.append(layer)
+            data[layer].create_dataset(str(blob.index), data=np.ascontiguousarray(blob.array))
         handle.attrs["caffefill_meta"] = json.dumps(meta, sort_keys=True)
+        # HDF5 lists groups by name; keep the net's layer order for reading back.
+        handle.attrs["caffefill_layer_order"] = json.dumps(order)
 
 
 def read(path: Path) -> Weights:
@@ -51,8 +56,12 @@ def read(path: Path) -> Weights:
         meta = json.loads(handle.attrs.get("caffefill_meta", "{}"))
         data = handle["data"]
         layers: list[str] = []
-        data.visit(lambda name: layers.append(name)
-                   if isinstance(data[name], h5py.Group) and _is_layer(data[name]) else None)
+        if "caffefill_layer_order" in handle.attrs:
+            layers = list(json.loads(handle.attrs["caffefill_layer_order"]))
+        else:  # a file written by Caffe: name order is all HDF5 keeps
+            data.visit(lambda name: layers.append(name)
+                       if isinstance(data[name], h5py.Group) and _is_layer(data[name])
+                       else None)
         for layer in layers:
             group = data[layer]
             params[layer] = [np.asarray(group[str(i)], dtype=np.float32)

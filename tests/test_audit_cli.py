@@ -1,0 +1,272 @@
+"""caffefill audit on the command line: formats, selection, suppression, exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import DATA
+
+from caffefill.audit import RULES
+from caffefill.audit.report import SARIF_SCHEMA
+from caffefill.cli import main
+
+AUDIT = DATA / "audit"
+BAD = str(AUDIT / "bad.prototxt")
+CLEAN = str(AUDIT / "clean.prototxt")
+WARNINGS = str(AUDIT / "warnings.prototxt")
+LINE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<code>CF\d{3}) "
+                  r"(?P<severity>error|warning|info) (\[(?P<layer>[^\]]+)\] )?(?P<message>.+)$")
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(["audit", *args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_text_output_one_finding_a_line_then_a_summary(capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    status, out, err = run(capsys, BAD)
+    lines = out.strip().splitlines()
+    assert status == 1 and err == ""
+    parsed = [LINE.match(line) for line in lines[:-1]]
+    assert all(parsed), lines
+    found = {(m["code"], m["severity"], m["layer"], int(m["line"]), int(m["col"]))
+             for m in parsed if m}
+    assert found == {("CF201", "warning", "conv1", 17, 5), ("CF301", "info", "conv1", 17, 5),
+                     ("CF103", "error", "fc", 28, 5)}
+    assert lines[-1] == "caffefill audit: 1 error, 1 warning, 1 info in 1 file"
+
+
+def test_clean_file(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, CLEAN)
+    assert status == 0
+    assert out.strip() == "caffefill audit: no findings in 1 file"
+
+
+def test_show_fixes(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, BAD, "--show-fixes")
+    assert "(fix: remove std" in out
+
+
+def test_directories_are_searched_for_prototxt(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, str(AUDIT / "tree"))
+    assert status == 0
+    assert "b.prototxt:17:5: CF201 warning [conv1]" in out
+    assert out.strip().endswith("in 2 files")
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def test_fail_on(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, WARNINGS)[0] == 0
+    assert run(capsys, WARNINGS, "--fail-on", "warning")[0] == 1
+    assert run(capsys, WARNINGS, "--fail-on", "info")[0] == 1
+    assert run(capsys, CLEAN, "--fail-on", "info")[0] == 0
+
+
+def test_unreadable_file_is_exit_2_but_the_others_are_audited(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run(capsys, str(AUDIT / "broken.pt"), BAD)
+    assert status == 2
+    assert err.strip().splitlines() == [
+        f"{AUDIT / 'broken.pt'}:5:1: end of file inside the block opened at line 2, column 7: "
+        f"expected '}}'"]
+    assert "CF103 error [fc]" in out
+    assert "(1 file could not be read)" in out
+    assert "Traceback" not in out + err
+
+
+def test_missing_path_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = run(capsys, str(tmp_path / "nope.prototxt"), CLEAN)
+    assert status == 2 and "no such file" in err
+
+
+@pytest.mark.parametrize("args", [
+    [], ["--select", "XY1", CLEAN], ["--ignore", "CF9", CLEAN], ["--explain", "CF999"],
+    ["--caffe", "1.0", "--boost", "nonsense", CLEAN],
+])
+def test_usage_errors_are_exit_2(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    status, _, err = run(capsys, *args)
+    assert status == 2 and err
+
+
+def test_argparse_errors_are_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    for args in (["--format", "xml", CLEAN], ["--signal-threshold", "0.5", CLEAN],
+                 ["--input", "nonsense", CLEAN]):
+        with pytest.raises(SystemExit) as info:
+            main(["audit", *args])
+        assert info.value.code == 2
+    capsys.readouterr()
+
+
+# ---------------------------------------------------------------- selection, suppression
+
+
+def _codes(out: str) -> list[str]:
+    return [m["code"] for m in map(LINE.match, out.splitlines()) if m]
+
+
+def test_select_and_ignore_with_prefixes(capsys: pytest.CaptureFixture[str]) -> None:
+    assert sorted(_codes(run(capsys, BAD, "--select", "CF2,CF3")[1])) == ["CF201", "CF301"]
+    assert _codes(run(capsys, BAD, "--select", "CF103")[1]) == ["CF103"]
+    assert sorted(_codes(run(capsys, BAD, "--ignore", "CF1")[1])) == ["CF201", "CF301"]
+    status, out, _ = run(capsys, BAD, "--select", "CF2", "--ignore", "CF201")
+    assert _codes(out) == [] and status == 0
+    assert run(capsys, BAD, "--ignore", "cf103")[0] == 0  # codes are case-insensitive
+
+
+def test_inline_suppression(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, str(AUDIT / "suppressed.prototxt"))
+    assert status == 0
+    assert _codes(out) == []
+    assert out.strip() == "caffefill audit: no findings in 1 file"
+
+
+def test_suppression_parsing() -> None:
+    from caffefill.audit.suppress import suppressions
+
+    table = suppressions('a # caffefill: ignore[CF201]\n'
+                         'name: "x # caffefill: ignore[CF101]"\n'
+                         "b #caffefill:ignore[ cf1 , CF305 ]\n"
+                         "c # caffefill: ignore[]\n")
+    assert table == {1: frozenset({"CF201"}), 3: frozenset({"CF1", "CF305"})}
+
+
+def test_notes_for_skipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(AUDIT / "needs_input.prototxt")
+    status, out, _ = run(capsys, path)
+    assert status == 0
+    assert f"{path}: note: shape rules skipped (layer 'data' needs --input data=N,C,H,W): " \
+           in out
+    assert "CF202" in out.splitlines()[0]
+    status, out, _ = run(capsys, path, "--input", "data=1,28,28")
+    assert "note:" not in out
+    assert "CF202 warning [conv1]" in out
+    _, out, _ = run(capsys, path, "--ignore", "CF000")
+    assert "note:" not in out
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def test_json_is_a_list_of_findings(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, BAD, str(AUDIT / "needs_input.prototxt"), "--format", "json")
+    assert status == 1
+    data = json.loads(out)
+    assert isinstance(data, list)
+    keys = {"path", "line", "column", "code", "severity", "layer", "message", "fix"}
+    for item in data:
+        assert set(item) == keys
+    by_code = {item["code"]: item for item in data}
+    assert by_code["CF103"] == {
+        "path": BAD, "line": 28, "column": 5, "code": "CF103", "severity": "error",
+        "layer": "fc", "message": by_code["CF103"]["message"], "fix": None}
+    assert by_code["CF201"]["fix"].startswith("remove std")
+    note = by_code["CF000"]
+    assert note["severity"] == "note" and note["line"] is None
+    assert "needs --input" in note["message"]
+
+
+# ---------------------------------------------------------------- SARIF
+
+
+def _check_sarif(log: dict[str, Any]) -> None:
+    """The parts of the SARIF 2.1.0 schema that code scanners rely on."""
+    assert log["version"] == "2.1.0"
+    assert log["$schema"] == SARIF_SCHEMA and "sarif-schema-2.1.0" in log["$schema"]
+    assert isinstance(log["runs"], list) and len(log["runs"]) == 1
+    run_ = log["runs"][0]
+    driver = run_["tool"]["driver"]
+    assert driver["name"] == "caffefill" and isinstance(driver["version"], str)
+    ids = [rule["id"] for rule in driver["rules"]]
+    assert ids == [rule.code for rule in RULES]
+    for rule in driver["rules"]:
+        assert rule["shortDescription"]["text"]
+        assert rule["help"]["text"] and rule["help"]["markdown"]
+        assert rule["defaultConfiguration"]["level"] in ("error", "warning", "note")
+    for result in run_["results"]:
+        assert result["ruleId"] in ids
+        assert driver["rules"][result["ruleIndex"]]["id"] == result["ruleId"]
+        assert result["level"] in ("error", "warning", "note", "none")
+        assert isinstance(result["message"]["text"], str) and result["message"]["text"]
+        assert result["locations"]
+        for location in result["locations"]:
+            physical = location["physicalLocation"]
+            assert isinstance(physical["artifactLocation"]["uri"], str)
+            region = physical.get("region")
+            if region is not None:
+                assert region["startLine"] >= 1 and region.get("startColumn", 1) >= 1
+    for invocation in run_["invocations"]:
+        assert isinstance(invocation["executionSuccessful"], bool)
+        for note in invocation["toolExecutionNotifications"]:
+            assert note["level"] in ("error", "warning", "note", "none")
+            assert note["message"]["text"]
+
+
+def test_sarif_structure(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, BAD, str(AUDIT / "needs_input.prototxt"), "--format", "sarif")
+    assert status == 1
+    log = json.loads(out)
+    _check_sarif(log)
+    results = log["runs"][0]["results"]
+    levels = {r["ruleId"]: r["level"] for r in results}
+    assert levels == {"CF103": "error", "CF201": "warning", "CF301": "note"}
+    cf103 = next(r for r in results if r["ruleId"] == "CF103")
+    region = cf103["locations"][0]["physicalLocation"]["region"]
+    assert (region["startLine"], region["startColumn"]) == (28, 5)
+    assert cf103["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].endswith(
+        "tests/data/audit/bad.prototxt")
+    notes = log["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert len(notes) == 1 and "needs --input" in notes[0]["message"]["text"]
+    assert log["runs"][0]["invocations"][0]["executionSuccessful"] is True
+
+
+def test_sarif_with_a_read_error(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, str(AUDIT / "broken.pt"), "--format", "sarif")
+    assert status == 2
+    log = json.loads(out)
+    _check_sarif(log)
+    invocation = log["runs"][0]["invocations"][0]
+    assert invocation["executionSuccessful"] is False
+    assert invocation["toolExecutionNotifications"][0]["level"] == "error"
+
+
+# ---------------------------------------------------------------- documentation
+
+
+def test_explain_prints_the_docstring(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--explain", "cf201")
+    assert status == 0
+    assert out.startswith("CF201 ignored-filler-field (warning)")
+    for section in ("## What it does", "## Why is this bad?", "## Example", "## Use instead"):
+        assert section in out
+    status, out, _ = run(capsys, "--explain", "CF000")
+    assert status == 0 and "note" in out
+
+
+def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "--list-rules")
+    assert status == 0
+    assert [line.split()[0] for line in out.splitlines()] == [rule.code for rule in RULES]
+
+
+def test_docs_rules_md_is_current() -> None:
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("gen_rules_doc",
+                                                  root / "tools" / "gen_rules_doc.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = (root / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert current == module.render(), "run: python3 tools/gen_rules_doc.py"

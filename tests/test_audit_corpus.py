@@ -1,0 +1,57 @@
+"""caffefill audit over the real-world corpus in ../shared (skipped when absent)."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from conftest import shared_or_skip
+
+from caffefill.audit import AuditOptions, audit_path
+from caffefill.cli import main
+
+
+def corpus_files() -> list[Path]:
+    root = shared_or_skip("corpus")
+    with open(root / "MANIFEST.tsv", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    return [root / row["file"] for row in rows if (root / row["file"]).exists()]
+
+
+def test_every_corpus_file_is_audited_without_error() -> None:
+    files = corpus_files()
+    assert files
+    counts: Counter[str] = Counter()
+    for path in files:
+        for phase in ("TRAIN", "TEST"):
+            report = audit_path(str(path), AuditOptions(phase=phase))
+            assert report.error is None, report.error
+            for finding in report.findings:
+                counts[finding.code] += 1
+                assert "failed:" not in finding.message, finding.text()
+                if finding.severity != "note":
+                    assert finding.line is not None and finding.line >= 1, finding.text()
+    assert counts
+
+
+def test_known_findings() -> None:
+    root = shared_or_skip("corpus")
+    v1 = root / "BVLC__caffe" / "models__bvlc_googlenet__train_val.V1_at_11a4c16.prototxt"
+    found = audit_path(str(v1), AuditOptions()).findings
+    codes = Counter(f.code for f in found)
+    assert codes["CF303"] == 1  # V1 syntax
+    assert codes["CF201"] > 50  # xavier with an ignored std, everywhere
+    fcn = root / "shelhamer__fcn.berkeleyvision.org" / "voc-fcn32s__train.prototxt"
+    found = audit_path(str(fcn), AuditOptions()).findings
+    assert not [f for f in found if f.severity == "error"]  # no fillers: weights are loaded
+
+
+def test_cli_over_the_whole_corpus(capsys: pytest.CaptureFixture[str]) -> None:
+    root = shared_or_skip("corpus")
+    for fmt in ("text", "json", "sarif"):
+        status = main(["audit", str(root), "--format", fmt])
+        out, err = capsys.readouterr()
+        assert status in (0, 1), err
+        assert "Traceback" not in out + err
