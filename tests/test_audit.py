@@ -340,13 +340,15 @@ def test_cf304_bilinear_kernels_that_differ_between_builds() -> None:
 
 
 def test_cf304_matches_the_two_formulas() -> None:
-    from caffefill.audit.rules.bilinear_profile import kernels_differ
+    from caffefill.audit.rules.bilinear_profile import centres, kernels_differ
 
-    for k in range(1, 20):
+    for k in range(1, 40):
         f = -(-k // 2)
         old = (2 * f - 1 - f % 2) / (2 * f)
         new = (k - 1) / (2 * f)
-        assert kernels_differ(k) == (old != new), k
+        assert centres(k) == (old, new)
+        assert kernels_differ(k) == (old != new) == (k % 4 in (2, 3)), k
+    assert kernels_differ(1002) and not kernels_differ(1024)
 
 
 # ---------------------------------------------------------------- params
@@ -493,3 +495,12 @@ def test_bad_input_never_raises(text: str) -> None:
     report = audit_text("bad.prototxt", text, AuditOptions())
     assert report.error is not None or isinstance(report.findings, list)
     assert not any("failed:" in f.message for f in report.findings if f.severity == "note")
+
+
+def test_cf100_hints_at_the_phase_when_layers_are_left_out() -> None:
+    text = INPUT.replace('top: "data"\n', 'top: "data" include { phase: TRAIN }\n') + \
+        conv("conv1", "data") + head("conv1")
+    assert "CF100" not in codes(text)
+    (found,) = only(text, "CF100", phase="TEST")
+    assert "unknown bottom blob 'data'" in found.message
+    assert "another --phase or --stage" in found.message

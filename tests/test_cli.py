@@ -117,3 +117,54 @@ def test_diff_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_memory_cap(tmp_path: Path) -> None:
     result = run("init", str(LENET), "-o", str(tmp_path / "w.npz"), "--max-memory", "1M")
     assert result.returncode == 2 and "--max-memory" in result.stderr
+
+
+def test_upgrade_command_writes_caffes_upgrade(tmp_path: Path) -> None:
+    from caffefill._proto import caffefill_pb2 as pb
+    from caffefill.net.reader import read_net
+
+    data = ROOT / "tests" / "data" / "upgrade"
+    out = tmp_path / "v2.prototxt"
+    assert main(["upgrade", str(data / "legacy_v1.prototxt"), "-o", str(out)]) == 0
+    ours = read_net(out).param
+    caffes = read_net(data / "legacy_v1.upgraded.prototxt").param
+    assert isinstance(ours, pb.NetParameter) and ours == caffes
+    # Refuses to overwrite without --force.
+    assert main(["upgrade", str(data / "legacy_v1.prototxt"), "-o", str(out)]) == 2
+
+
+def test_custom_layer_type_through_the_public_registry(tmp_path: Path) -> None:
+    from caffefill.net.registry import LayerSetup, register
+    from caffefill.net.spec import BlobSpec
+
+    net = tmp_path / "custom.prototxt"
+    net.write_text(
+        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 dim: 5 } } }\n'
+        'layer { name: "mine" type: "MyGain" bottom: "x" top: "y" }\n')
+    with pytest.raises(caffefill.CaffefillError, match="MyGain"):
+        caffefill.init_net(net, seed=1)
+
+    @register("MyGain")
+    def my_gain(ctx):  # type: ignore[no-untyped-def]
+        (shape,) = ctx.bottoms
+        gain = caffefill.fillers.parse_filler('type: "uniform" min: 0.5 max: 1.5')
+        return LayerSetup(tops=[shape], blobs=[BlobSpec((shape[1],), gain, "gain")])
+
+    try:
+        result = caffefill.init_net(net, seed=1)
+        np.testing.assert_array_equal(
+            result["mine"][0], caffefill.fill('type: "uniform" min: 0.5 max: 1.5', (5,), seed=1))
+    finally:
+        from caffefill.net.registry import REGISTRY
+
+        del REGISTRY["MyGain"]
+
+
+def test_make_reference_without_pycaffe_exits_2(tmp_path: Path) -> None:
+    probe = subprocess.run([sys.executable, "-c", "import caffe"], capture_output=True)
+    if probe.returncode == 0:
+        pytest.skip("pycaffe is importable here")
+    result = subprocess.run([sys.executable, str(ROOT / "tools" / "make_reference.py"),
+                             str(LENET), "--seed", "1", "-o", str(tmp_path / "ref")],
+                            capture_output=True, text=True)
+    assert result.returncode == 2 and "pycaffe" in result.stderr

@@ -11,6 +11,7 @@ import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from google.protobuf import text_format
@@ -25,7 +26,7 @@ VARIANCE_NORMS = {pb.FillerParameter.FAN_IN: "FAN_IN", pb.FillerParameter.FAN_OU
                   pb.FillerParameter.AVERAGE: "AVERAGE"}
 
 
-def cfloat(value: float) -> float:
+def cfloat(value: float | np.floating[Any]) -> float:
     """A Python float rounded to float32, as Caffe's Dtype holds it."""
     return float(np.float32(value))
 
@@ -324,7 +325,9 @@ def parse_filler(filler: FillerParameter | str) -> FillerParameter:
     serialize = getattr(filler, "SerializeToString", None)
     if serialize is None:
         raise FillerError(f"expected a FillerParameter or its text, not {type(filler).__name__}")
-    return pb.FillerParameter.FromString(serialize())
+    param = pb.FillerParameter()
+    param.ParseFromString(serialize())
+    return param
 
 
 def fill_blob(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,

@@ -28,9 +28,11 @@ class CaffeRNG(_core.Stream):
     and the draws continue exactly as they would in one Caffe process.
     """
 
+    _seed: int
+
     def __new__(cls, seed: int) -> CaffeRNG:
         value = check_seed(seed)
-        self = super().__new__(cls, value)
+        self: CaffeRNG = super().__new__(cls, value)  # type: ignore[assignment]
         self._seed = value
         return self
 
@@ -40,7 +42,7 @@ class CaffeRNG(_core.Stream):
 
     def rand(self) -> int:
         """``caffe_rng_rand()``: one raw 32-bit draw."""
-        return int(self.uint32(1)[0])
+        return int(self.uint32(1)[0])  # one raw word
 
     def copy(self) -> CaffeRNG:
         """An independent stream at the same position."""

@@ -130,7 +130,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     files, missing = collect(args.paths)
     status = EXIT_OK
     for path in missing:
-        print(f"{path}: error: no such file or directory", file=sys.stderr)
+        print(f"{path}: error: no such file or directory (or it cannot be listed)",
+              file=sys.stderr)
         status = EXIT_ERROR
     if not files and not missing:
         print("caffefill audit: warning: no .prototxt files found", file=sys.stderr)

@@ -33,8 +33,6 @@ from ..net.spec import BlobSpec, Shape
 from ..net.upgrade import UpgradedNet, upgrade_net
 from ..profiles import DEFAULT_PROFILE, Profile
 
-TIERS = ("source", "structure", "shapes")
-
 #: Blob roles that hold a layer's weights (what mixes its inputs into its outputs).
 WEIGHT_ROLES = ("weight",)
 
@@ -109,11 +107,6 @@ class BlobRef:
     def frozen(self) -> bool:
         return self.lr_mult == 0.0
 
-    @property
-    def name(self) -> str:
-        role = f" ({self.spec.role})" if self.spec.role else ""
-        return f"{self.layer.name}/{self.index}{role}"
-
 
 @dataclass
 class AuditContext:
@@ -136,6 +129,8 @@ class AuditContext:
     placeholder_layers: set[int] = field(default_factory=set)
     original_types: dict[int, str] = field(default_factory=dict)
     _blobs: list[BlobRef] | None = None
+    _by_layer: dict[int, list[BlobRef]] | None = None
+    _layer_by_key: dict[tuple[str, int], NetLayer] | None = None
     _readers: dict[str, list[int]] | None = None
     _source_index: dict[tuple[int, int], tuple[str, int]] | None = None
     _blocks_by_layer: dict[tuple[str, int], list[FillerBlock]] | None = None
@@ -216,10 +211,14 @@ class AuditContext:
         """The set-up layer a filler block belongs to (None: not in this phase)."""
         if self.model is None:
             return None
-        for layer in self.model.layers:
-            if self.source_key(layer.line, layer.column) == (block.list_name, block.layer_index):
-                return layer
-        return None
+        if self._layer_by_key is None:
+            found: dict[tuple[str, int], NetLayer] = {}
+            for layer in self.model.layers:
+                key = self.source_key(layer.line, layer.column)
+                if key is not None:
+                    found[key] = layer
+            self._layer_by_key = found
+        return self._layer_by_key.get((block.list_name, block.layer_index))
 
     # ------------------------------------------------------------ blobs
 
@@ -241,12 +240,22 @@ class AuditContext:
         self._blobs = refs
         return refs
 
+    def layer_blobs(self, layer: NetLayer) -> list[BlobRef]:
+        """The learnable blobs of one layer, in blob order."""
+        if self._by_layer is None:
+            grouped: dict[int, list[BlobRef]] = {}
+            for blob in self.blobs():
+                grouped.setdefault(blob.layer.index, []).append(blob)
+            self._by_layer = grouped
+        return self._by_layer.get(layer.index, [])
+
     def owner_blob(self, blob: BlobRef) -> BlobRef:
         """The blob whose filler decides this one's values (itself unless shared)."""
-        if blob.owner is None:
+        if blob.owner is None or self.model is None:
             return blob
-        for other in self.blobs():
-            if (other.layer.index, other.index) == blob.owner:
+        owner_layer, owner_index = blob.owner
+        for other in self.layer_blobs(self.model.layers[owner_layer]):
+            if other.index == owner_index:
                 return other
         return blob
 
@@ -285,7 +294,8 @@ class AuditContext:
         return self.model is not None and any(self.is_loss(layer) for layer in self.model.layers)
 
     def weight_blobs(self, layer: NetLayer) -> list[BlobRef]:
-        return [b for b in self.blobs() if b.layer.index == layer.index and b.is_weight]
+        """The blobs of ``layer`` that are weights (not biases, scales, statistics)."""
+        return [b for b in self.layer_blobs(layer) if b.is_weight]
 
 
 def _match_block(blocks: Sequence[FillerBlock], spec: BlobSpec) -> FillerBlock | None:
@@ -319,7 +329,7 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
                                   positions=ctx.upgraded.positions, path=path)
     except CaffefillError as exc:
         ctx.setup_error = exc.located(path=path)
-        ctx.structure_problem = "Caffe refuses to set the net up (see CF100)"
+        ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return ctx
     _set_up(ctx)
     return ctx
@@ -346,7 +356,7 @@ def _set_up(ctx: AuditContext) -> None:
         first = exc
     if not (_is_missing_input(first) or _is_unknown_type(first)):
         ctx.setup_error = first
-        ctx.structure_problem = "Caffe refuses to set the net up (see CF100)"
+        ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
     ctx.shape_problem = _problem_text(first)
     last: CaffefillError = first

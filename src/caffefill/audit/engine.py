@@ -113,11 +113,11 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
             notes.append(_note(ctx.path, f"rule {rule_class.code} failed: "
                                          f"{type(exc).__name__}: {exc} (please report it)"))
     if skipped["structure"]:
-        codes = ", ".join(skipped["structure"] + skipped["shapes"])
+        codes = ", ".join(sorted(skipped["structure"] + skipped["shapes"]))
         notes.append(_note(ctx.path, f"structure and shape rules skipped "
                                      f"({ctx.missing_reason('structure')}): {codes}"))
     elif skipped["shapes"]:
-        codes = ", ".join(skipped["shapes"])
+        codes = ", ".join(sorted(skipped["shapes"]))
         notes.append(_note(ctx.path, f"shape rules skipped ({ctx.missing_reason('shapes')}): "
                                      f"{codes}"))
     table = suppressions(ctx.text)
@@ -146,13 +146,17 @@ def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHI
 
 def collect(paths: Iterable[str]) -> tuple[list[str], list[str]]:
     """The files to audit (directories: every ``*.prototxt`` below, sorted) and the
-    paths that do not exist."""
+    paths that do not exist or cannot be listed."""
     files: list[str] = []
     missing: list[str] = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(str(p) for p in path.rglob("*.prototxt") if p.is_file())
+            try:
+                found = sorted(str(p) for p in path.rglob("*.prototxt") if p.is_file())
+            except OSError:
+                missing.append(raw)
+                continue
             files.extend(found)
         elif path.exists():
             files.append(os.fspath(raw))

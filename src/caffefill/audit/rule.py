@@ -15,10 +15,20 @@ import inspect
 from collections.abc import Iterator
 from typing import ClassVar
 
+from ..errors import CaffefillError
 from .context import AuditContext, Place
 from .finding import Finding
 
 SECTIONS = ("What it does", "Why is this bad?", "Example", "Use instead")
+
+
+def with_caffe_text(error: CaffefillError) -> str:
+    """An error's message, followed by Caffe's own CHECK text when it adds something."""
+    message = error.message
+    caffe = error.caffe_message
+    if caffe and caffe.lower() not in message.lower():
+        message += f" (Caffe: {caffe})"
+    return message
 
 
 class Rule:

@@ -259,7 +259,7 @@ def _relu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
 
 def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     slope = 0.25
-    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    blobs = ctx.layer_blobs(layer)
     if blobs and blobs[0].filler is not None and blobs[0].filler.type == "constant":
         slope = float(blobs[0].filler.value)
     return ins[0].scaled((1.0 + slope * slope) / 2.0, nonneg=False)
@@ -339,7 +339,7 @@ def _mvn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
 
 
 def _normalize(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    blobs = ctx.layer_blobs(layer)
     channels = layer.bottom_shapes[0][1] if layer.bottom_shapes and \
         len(layer.bottom_shapes[0]) > 1 else 1
     scale = weight_moment(blobs[0].filler, blobs[0].spec.shape, ctx) if blobs else None
@@ -349,7 +349,7 @@ def _normalize(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | 
 def _scale(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     if len(ins) > 1:
         return ins[0].scaled(ins[1].moment, nonneg=False)
-    blobs = [b for b in ctx.blobs() if b.layer.index == layer.index]
+    blobs = ctx.layer_blobs(layer)
     if not blobs or blobs[0].frozen:
         return ANCHOR
     moment = weight_moment(blobs[0].filler, (1,), ctx)

@@ -76,7 +76,8 @@ def load_weights(path: str | os.PathLike[str], fmt: str | None = None) -> Weight
         raise CaffefillError(f"{source}: no such file or folder")
     if fmt is None and source.is_dir():
         fmt = "npy"
-    return FORMATS[detect_format(source, fmt)].read(source)
+    weights: Weights = FORMATS[detect_format(source, fmt)].read(source)
+    return weights
 
 
 __all__ = ["FORMATS", "Weights", "detect_format", "load_weights", "write_weights"]

@@ -83,7 +83,7 @@ def _layer_parts(param: Any, phase: int) -> tuple[bytes, bytes]:
     layer.CopyFrom(param)
     layer.ClearField("blobs")
     if not layer.HasField("phase"):
-        layer.phase = phase
+        layer.phase = pb.Phase.Value(pb.Phase.Name(phase))
     head = pb.LayerParameter()
     tail = pb.LayerParameter()
     for desc, _value in layer.ListFields():
@@ -149,7 +149,8 @@ def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: i
         out.write(_delimited_header(_BLOBS_FIELD, length))
         out.write(data_head)
         # Written straight from the array's buffer: no copy of the blob.
-        out.write(memoryview(np.ascontiguousarray(blob.array, dtype="<f4")).cast("B"))
+        data = np.ascontiguousarray(blob.array, dtype="<f4")
+        out.write(data.data.cast("B"))
         out.write(shape_tail)
     out.write(tail)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..context import AuditContext
 from ..finding import Finding
-from ..rule import Rule
+from ..rule import Rule, with_caffe_text
 from ..validate import refusals
 
 
@@ -26,8 +26,5 @@ class RefusalRule(Rule):
         for refused in refusals(ctx):
             if refused.code != self.code:
                 continue
-            error = refused.error
-            message = error.message
-            if error.caffe_message and error.caffe_message not in message:
-                message += f" (Caffe: {error.caffe_message})"
-            yield self.finding(ctx, refused.place, message, self.fix(error.message))
+            yield self.finding(ctx, refused.place, with_caffe_text(refused.error),
+                               self.fix(refused.error.message))

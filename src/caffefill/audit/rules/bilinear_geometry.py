@@ -52,6 +52,8 @@ class BilinearGeometry(Rule):
                     or blob.owner is not None or layer.type != "Deconvolution":
                 continue
             kernel = blob.spec.shape[2:]
+            if len(set(kernel)) != 1:
+                continue  # not a square kernel: CF107
             strides = conv_strides(layer.param.convolution_param, len(kernel))
             for k, f in zip(kernel, strides):
                 want = 2 * f - f % 2

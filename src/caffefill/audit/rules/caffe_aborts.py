@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..context import AuditContext, Place
 from ..finding import Finding
-from ..rule import Rule
+from ..rule import Rule, with_caffe_text
 from ..validate import refusals
 
 
@@ -49,16 +49,15 @@ class CaffeAborts(Rule):
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         error = ctx.setup_error
         if error is not None:
-            message = error.message
-            if error.caffe_message and error.caffe_message not in message:
-                message += f" (Caffe: {error.caffe_message})"
+            message = with_caffe_text(error)
             place = Place(error.line, error.column, error.layer, error.line)
+            if ctx.filtered is not None and ctx.filtered.dropped:
+                stages = ", ".join(ctx.options.stages) or "none"
+                message += (f" [{len(ctx.filtered.dropped)} layer(s) are left out in phase "
+                            f"{ctx.options.phase} with stages: {stages}; is the net meant for "
+                            f"another --phase or --stage?]")
             yield self.finding(ctx, place, f"Caffe aborts setting the net up: {message}")
         for refused in refusals(ctx):
             if refused.code == self.code:
-                yield self.finding(ctx, refused.place, _refusal_text(refused.error.message,
-                                                                     refused.error.caffe_message))
+                yield self.finding(ctx, refused.place, with_caffe_text(refused.error))
 
-
-def _refusal_text(message: str, caffe: str | None) -> str:
-    return f"{message} (Caffe: {caffe})" if caffe and caffe not in message else message

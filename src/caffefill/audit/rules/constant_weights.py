@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..._proto import caffefill_pb2 as pb
-from ...filler_stats import describe
 from ..context import AuditContext
 from ..finding import Finding
 from ..graph import is_head
@@ -70,5 +69,5 @@ class ConstantWeights(Rule):
             yield self.finding(
                 ctx, ctx.blob_place(blob),
                 f"the {blob.what} of this {blob.layer.type} layer come from {reason}: "
-                f"all its units start identical ({describe(blob.filler)})",
+                f"all its units start identical",
                 'use a random filler (type: "msra" before ReLU, "xavier" otherwise)')
