@@ -12,23 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED
 from google.protobuf import text_format
 
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.errors import FillerError, NetError
 from caffefill.fillers import fill_blob
+from caffefill.net.load import load_net
 from caffefill.net.model import NetModel, build_model
 from caffefill.net.spec import FillDraw
 from caffefill.rng import CaffeRNG
 
 DATA = Path(__file__).parent / "data" / "nets"
-SHARED = Path("/work/shared")
 REFERENCE = SHARED / "caffe-reference"
 CORPUS = SHARED / "corpus"
-
-# legacy_v0 / legacy_v1 are V0/V1 files: they need the V0/V1 -> V2 upgrade
-# (caffefill.net.upgrade, another module), so they are left to its tests.
-NEEDS_UPGRADE = ("legacy_v0", "legacy_v1")
 
 
 # ----------------------------------------------------------------- helpers
@@ -164,11 +161,8 @@ NET_RECORDS = _records(DATA / "nets.jsonl")
 
 @pytest.mark.parametrize("record", NET_RECORDS, ids=[str(r["id"]) for r in NET_RECORDS])
 def test_reference_net(record: dict[str, object]) -> None:
-    if str(record["prototxt"]).startswith(NEEDS_UPGRADE):
-        pytest.skip("V0/V1 file: needs the upgrade module")
-    phase = pb.TRAIN if record["phase"] == "TRAIN" else pb.TEST
-    net = filtered(read_net(DATA / str(record["prototxt"])), phase)
-    model = build_model(net, phase=phase, path=str(record["prototxt"]))
+    # The whole pipeline: read, upgrade (legacy_v0/v1), filter, splits, set-up.
+    _, model = load_net(DATA / str(record["prototxt"]), phase=str(record["phase"]))
     if record["expect"] == "error":
         with pytest.raises(FillerError) as info:
             fill_all(model, int(record["seed"]))  # type: ignore[call-overload]
@@ -179,7 +173,6 @@ def test_reference_net(record: dict[str, object]) -> None:
 
 def test_reference_set_is_covered() -> None:
     assert len(NET_RECORDS) == 60
-    assert sum(not str(r["prototxt"]).startswith(NEEDS_UPGRADE) for r in NET_RECORDS) == 52
 
 
 # ----------------------------------------------------------------- corpus
@@ -266,7 +259,13 @@ def test_corpus_file_infers_shapes(rel: str) -> None:
     """Every corpus file sets up (TEST phase; TRAIN for train-only files
     whose TEST net has no data layer)."""
     if rel in NEEDS_STAGES:
-        pytest.skip("layers chosen by stages")
+        for stage in ("factored", "unfactored"):
+            # 20 time steps x 100 streams of word indices (HDF5 data).
+            sentences = {name: (20, 100) for name in
+                         ("cont_sentence", "input_sentence", "target_sentence")}
+            _, model = load_net(CORPUS / rel, phase="TRAIN", stages=[stage], inputs=sentences)
+            assert model.learnable_layers()
+        return
     net = _corpus_net(rel)
     inputs = CORPUS_INPUTS.get(rel, {})
     try:
