@@ -31,3 +31,29 @@ def shared_or_skip(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared is absent)")
     return path
+
+
+def check_golden_filler(case: dict[str, Any], folder: Path) -> None:
+    """One record of a reference fillers.jsonl: equal values and SHA-256, or
+    Caffe's refusal (same CHECK text).  Records may name a Caffe profile."""
+    import caffefill
+
+    profile = {k: case[k] for k in ("caffe", "boost") if k in case}
+    if case["expect"] == "error":
+        with pytest.raises(caffefill.FillerError) as info:
+            caffefill.fill(case["filler"], case["shape"], seed=case["seed"], **profile)
+        assert info.value.caffe_message == case["error"]
+        return
+    values = caffefill.fill(case["filler"], case["shape"], seed=case["seed"], **profile)
+    assert values.dtype == np.float32
+    assert values.shape == tuple(case["shape"])
+    assert values.flags.c_contiguous
+    if case.get("data_file"):
+        # Whole arrays first, so a failure shows where the first value differs.
+        expected = np.fromfile(folder / case["data_file"], dtype="<f4")
+        np.testing.assert_array_equal(values.ravel(), expected)
+    else:
+        np.testing.assert_array_equal(values.ravel()[:8], np.float32(case["head"]))
+        np.testing.assert_array_equal(values.ravel()[-8:], np.float32(case["tail"]))
+    assert values.size == case["count"]
+    assert sha256_f32(values) == case["sha256"]

@@ -504,3 +504,17 @@ def test_cf100_hints_at_the_phase_when_layers_are_left_out() -> None:
     (found,) = only(text, "CF100", phase="TEST")
     assert "unknown bottom blob 'data'" in found.message
     assert "another --phase or --stage" in found.message
+
+
+def test_cf202_raw_pixel_inputs_may_shrink_to_unit_scale() -> None:
+    data = """
+layer { name: "data" type: "Data" top: "data" top: "label"
+        transform_param { mean_value: 104 mean_value: 117 mean_value: 123 }
+        data_param { batch_size: 2 } }
+"""
+    body = conv("conv1", "data", 'type: "gaussian" std: 0.001', relu=False) + head("conv1")
+    # std 65 pixels x sqrt(27) x 0.001 = 0.34: down to unit scale, not a vanishing signal.
+    assert "CF202" not in codes(data + body, inputs={"data": (3, 8, 8)})
+    # The same layer on a unit-scaled input leaves 0.005 of it.
+    (found,) = only(INPUT + body, "CF202")
+    assert "1/192" in found.message

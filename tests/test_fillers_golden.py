@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pytest
-from conftest import DATA, load_jsonl, sha256_f32
+from conftest import DATA, check_golden_filler, load_jsonl
 
 import caffefill
 
@@ -19,23 +18,7 @@ def _id(case: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_golden_filler(case: dict[str, Any]) -> None:
-    if case["expect"] == "error":
-        with pytest.raises(caffefill.FillerError) as info:
-            caffefill.fill(case["filler"], case["shape"], seed=case["seed"])
-        assert info.value.caffe_message == case["error"]
-        return
-    values = caffefill.fill(case["filler"], case["shape"], seed=case["seed"])
-    assert values.dtype == np.float32
-    assert values.shape == tuple(case["shape"])
-    assert values.flags.c_contiguous
-    if case.get("data_file"):
-        expected = np.fromfile(DATA / "fillers" / case["data_file"], dtype="<f4")
-        np.testing.assert_array_equal(values.ravel(), expected)
-    else:
-        np.testing.assert_array_equal(values.ravel()[:8], np.float32(case["head"]))
-        np.testing.assert_array_equal(values.ravel()[-8:], np.float32(case["tail"]))
-    assert values.size == case["count"]
-    assert sha256_f32(values) == case["sha256"]
+    check_golden_filler(case, DATA / "fillers")
 
 
 def test_cases_cover_every_filler_and_the_rare_paths() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import DATA, load_jsonl, sha256_f32
+from conftest import DATA, check_golden_filler, load_jsonl
 
 import caffefill
 from caffefill import _core
@@ -48,22 +48,7 @@ def _fill(case: dict[str, Any], shape: Any = None) -> np.ndarray:
 @pytest.mark.parametrize("item", CASES, ids=_id)
 def test_profile_golden_filler(item: tuple[Path, dict[str, Any]]) -> None:
     folder, case = item
-    if case["expect"] == "error":
-        with pytest.raises(caffefill.FillerError) as info:
-            _fill(case)
-        assert info.value.caffe_message == case["error"]
-        return
-    values = _fill(case)
-    assert values.dtype == np.float32
-    assert values.shape == tuple(case["shape"])
-    if case.get("data_file"):
-        expected = np.fromfile(folder / case["data_file"], dtype="<f4")
-        np.testing.assert_array_equal(values.ravel(), expected)
-    else:
-        np.testing.assert_array_equal(values.ravel()[:8], np.float32(case["head"]))
-        np.testing.assert_array_equal(values.ravel()[-8:], np.float32(case["tail"]))
-    assert values.size == case["count"]
-    assert sha256_f32(values) == case["sha256"]
+    check_golden_filler(case, folder)
 
 
 def test_profile_data_is_complete() -> None:

@@ -307,7 +307,7 @@ def _match_block(blocks: Sequence[FillerBlock], spec: BlobSpec) -> FillerBlock |
             return block
     last = spec.filler_field.rsplit(".", 1)[-1]
     for block in blocks:
-        if block.known and block.field_path.rsplit(".", 1)[-1] == last:
+        if block.known and block.field_path == f"layer.{last}":
             return block
     return None
 

@@ -105,7 +105,7 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
         if not ctx.has(rule_class.tier):
             skipped[rule_class.tier].append(rule_class.code)
             continue
-        if getattr(rule_class, "partly_shapes", False) and not ctx.has("shapes"):
+        if rule_class.partly_shapes and not ctx.has("shapes"):
             skipped["shapes"].append(f"{rule_class.code} (its shape checks)")
         try:
             findings.extend(rule_class().check(ctx))

@@ -38,6 +38,8 @@ class Rule:
     name: ClassVar[str] = ""
     severity: ClassVar[str] = "warning"
     tier: ClassVar[str] = "source"
+    #: A source rule some of whose checks need exact shapes (skipped without them).
+    partly_shapes: ClassVar[bool] = False
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         """Yield this rule's findings for one file."""

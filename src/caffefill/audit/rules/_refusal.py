@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import ClassVar
 
 from ..context import AuditContext
 from ..finding import Finding
@@ -15,16 +16,12 @@ class RefusalRule(Rule):
 
     severity = "error"
     tier = "source"
-    #: Part of the checks need exact shapes (they are skipped without them).
-    partly_shapes = False
 
-    def fix(self, message: str) -> str | None:
-        """What to write instead (the refusal's message says it best by default)."""
-        return None
+    #: What to write instead (None: the refusal's own message says it).
+    fix: ClassVar[str | None] = None
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         for refused in refusals(ctx):
             if refused.code != self.code:
                 continue
-            yield self.finding(ctx, refused.place, with_caffe_text(refused.error),
-                               self.fix(refused.error.message))
+            yield self.finding(ctx, refused.place, with_caffe_text(refused.error), self.fix)

@@ -31,11 +31,11 @@ def kernels_differ(size: int) -> bool:
         old, new = centres(size)
         return old != new
     try:
-        old = fill('type: "bilinear"', (1, 1, size, size), seed=0, caffe="1.0")
-        new = fill('type: "bilinear"', (1, 1, size, size), seed=0, caffe="master")
+        kernels = [fill('type: "bilinear"', (1, 1, size, size), seed=0, caffe=caffe)
+                   for caffe in ("1.0", "master")]
     except CaffefillError:
         return False
-    return not np.array_equal(old, new)
+    return not np.array_equal(kernels[0], kernels[1])
 
 
 class BilinearProfile(Rule):

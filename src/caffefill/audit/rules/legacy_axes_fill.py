@@ -38,6 +38,5 @@ class LegacyAxesFill(RefusalRule):
     name = "legacy-axes-fill"
     tier = "shapes"
 
-    def fix(self, message: str) -> str | None:
-        return ("use a gaussian with std sqrt(2/fan_in) (msra) or a uniform with bound "
-                "sqrt(3/fan_in) (xavier), or build with BVLC master")
+    fix = ("use a gaussian with std sqrt(2/fan_in) (msra) or a uniform with bound "
+           "sqrt(3/fan_in) (xavier), or build with BVLC master")

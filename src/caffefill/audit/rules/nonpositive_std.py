@@ -29,5 +29,4 @@ class NonpositiveStd(RefusalRule):
     code = "CF109"
     name = "nonpositive-std"
 
-    def fix(self, message: str) -> str | None:
-        return 'use type: "constant" for a fixed value, or a positive std'
+    fix = 'use type: "constant" for a fixed value, or a positive std'

@@ -40,7 +40,11 @@ class SignalScale(Rule):
     deviation is more than `--signal-threshold` (default 100) times smaller
     or larger than at the net's input (or at the last reset) is reported
     once per net, with each weight layer's factor and the filler that keeps
-    the scale steady: `msra` in ReLU nets, `xavier` otherwise.  Needs the
+    the scale steady: `msra` in ReLU nets, `xavier` otherwise.  An image
+    data layer's input is taken at the scale of 8-bit pixels after its
+    `transform_param` (std ~65 with a mean subtracted, ~130 without, times
+    `scale`) and bringing it down to unit scale is not counted; other
+    inputs (Input, HDF5Data, Python) are taken as unit-scaled.  Needs the
     net's shapes.
 
     ## Why is this bad?

@@ -30,5 +30,4 @@ class UniformMinAboveMax(RefusalRule):
     code = "CF106"
     name = "uniform-min-above-max"
 
-    def fix(self, message: str) -> str | None:
-        return "swap min and max (a missing max is 1, a missing min is 0)"
+    fix = "swap min and max (a missing max is 1, a missing min is 0)"

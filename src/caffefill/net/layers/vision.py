@@ -38,6 +38,38 @@ class ConvGeometry:
     dilation: list[int]
 
 
+def _per_axis(ctx: LayerContext, p: pb.ConvolutionParameter, field: str, hw: str | None,
+              ns: int, default: int | None) -> list[int]:
+    """One of convolution_param's per-spatial-axis settings, read as Caffe does.
+
+    ``field`` is the repeated field (kernel_size, stride, pad, dilation), given
+    once or once per spatial axis (or not at all when it has a ``default``);
+    ``hw`` the prefix of its 2-D ``<hw>_h``/``<hw>_w`` alternative, if any.
+    """
+    values = getattr(p, field)
+    if hw is not None and (p.HasField(f"{hw}_h") or p.HasField(f"{hw}_w")):
+        check_op(ctx, ns, "==", 2, "num_spatial_axes_ == 2",
+                 f"{hw}_h/{hw}_w need a 2-D input, this one has {ns} spatial axes",
+                 f"{hw}_h & {hw}_w can only be used for 2D convolution.")
+        check_op(ctx, 0, "==", len(values), f"0 == conv_param.{field}_size()",
+                 f"set {field} or {hw}_h/{hw}_w, not both",
+                 f"Either {field} or {hw}_h/w should be specified; not both.")
+        return [i32(getattr(p, f"{hw}_h")), i32(getattr(p, f"{hw}_w"))]
+    n = len(values)
+    short = "kernel" if field == "kernel_size" else field
+    allowed = (1, ns) if default is None else (0, 1, ns)
+    expr = " || ".join(f"num_{short}_dims == {a if a != ns else 'num_spatial_axes_'}"
+                       for a in allowed)
+    check(ctx, n in allowed,
+          f"{field} must be given once or once per spatial axis (given {n} times; "
+          f"the input has {ns} spatial axes)",
+          f"{expr} {field} must be specified once, or once per spatial dimension "
+          f"({field} specified {n} times; {ns} spatial dims).")
+    if n == 0:
+        return [int(default or 0)] * ns
+    return [i32(values[0 if n == 1 else i]) for i in range(ns)]
+
+
 def conv_geometry(ctx: LayerContext, p: pb.ConvolutionParameter, bottom: Shape,
                   min_spatial: int = 0) -> ConvGeometry:
     """BaseConvolutionLayer::LayerSetUp's reading of ``convolution_param``
@@ -47,71 +79,16 @@ def conv_geometry(ctx: LayerContext, p: pb.ConvolutionParameter, bottom: Shape,
     check_op(ctx, ns, ">=", min_spatial, f"num_spatial_axes_ >= {min_spatial}",
              f"the input {show(bottom)} has no spatial axes after the channel axis "
              f"{channel_axis}")
-    if p.HasField("kernel_h") or p.HasField("kernel_w"):
-        check_op(ctx, ns, "==", 2, "num_spatial_axes_ == 2",
-                 f"kernel_h/kernel_w need a 2-D input, this one has {ns} spatial axes",
-                 "kernel_h & kernel_w can only be used for 2D convolution.")
-        check_op(ctx, 0, "==", len(p.kernel_size), "0 == conv_param.kernel_size_size()",
-                 "set kernel_size or kernel_h/kernel_w, not both",
-                 "Either kernel_size or kernel_h/w should be specified; not both.")
-        kernel = [i32(p.kernel_h), i32(p.kernel_w)]
-    else:
-        nk = len(p.kernel_size)
-        check(ctx, nk == 1 or nk == ns,
-              f"kernel_size must be given once or once per spatial axis "
-              f"(given {nk} times; the input has {ns} spatial axes)",
-              f"num_kernel_dims == 1 || num_kernel_dims == num_spatial_axes_ kernel_size must "
-              f"be specified once, or once per spatial dimension (kernel_size specified {nk} "
-              f"times; {ns} spatial dims).")
-        kernel = [i32(p.kernel_size[0 if nk == 1 else i]) for i in range(ns)]
+    kernel = _per_axis(ctx, p, "kernel_size", "kernel", ns, default=None)
     for k in kernel:
         check_op(ctx, k, ">", 0, "kernel_shape_data[i] > 0",
                  "kernel sizes must be positive", "Filter dimensions must be nonzero.")
-    if p.HasField("stride_h") or p.HasField("stride_w"):
-        check_op(ctx, ns, "==", 2, "num_spatial_axes_ == 2",
-                 f"stride_h/stride_w need a 2-D input, this one has {ns} spatial axes",
-                 "stride_h & stride_w can only be used for 2D convolution.")
-        check_op(ctx, 0, "==", len(p.stride), "0 == conv_param.stride_size()",
-                 "set stride or stride_h/stride_w, not both",
-                 "Either stride or stride_h/w should be specified; not both.")
-        stride = [i32(p.stride_h), i32(p.stride_w)]
-    else:
-        nst = len(p.stride)
-        check(ctx, nst in (0, 1, ns),
-              f"stride must be given once or once per spatial axis (given {nst} times; "
-              f"{ns} spatial axes)",
-              f"num_stride_dims == 0 || num_stride_dims == 1 || num_stride_dims == "
-              f"num_spatial_axes_ stride must be specified once, or once per spatial "
-              f"dimension (stride specified {nst} times; {ns} spatial dims).")
-        stride = [1 if nst == 0 else i32(p.stride[0 if nst == 1 else i]) for i in range(ns)]
+    stride = _per_axis(ctx, p, "stride", "stride", ns, default=1)
     for s in stride:
         check_op(ctx, s, ">", 0, "stride_data[i] > 0", "strides must be positive",
                  "Stride dimensions must be nonzero.")
-    if p.HasField("pad_h") or p.HasField("pad_w"):
-        check_op(ctx, ns, "==", 2, "num_spatial_axes_ == 2",
-                 f"pad_h/pad_w need a 2-D input, this one has {ns} spatial axes",
-                 "pad_h & pad_w can only be used for 2D convolution.")
-        check_op(ctx, 0, "==", len(p.pad), "0 == conv_param.pad_size()",
-                 "set pad or pad_h/pad_w, not both",
-                 "Either pad or pad_h/w should be specified; not both.")
-        pad = [i32(p.pad_h), i32(p.pad_w)]
-    else:
-        npd = len(p.pad)
-        check(ctx, npd in (0, 1, ns),
-              f"pad must be given once or once per spatial axis (given {npd} times; "
-              f"{ns} spatial axes)",
-              f"num_pad_dims == 0 || num_pad_dims == 1 || num_pad_dims == num_spatial_axes_ "
-              f"pad must be specified once, or once per spatial dimension (pad specified "
-              f"{npd} times; {ns} spatial dims).")
-        pad = [0 if npd == 0 else i32(p.pad[0 if npd == 1 else i]) for i in range(ns)]
-    nd = len(p.dilation)
-    check(ctx, nd in (0, 1, ns),
-          f"dilation must be given once or once per spatial axis (given {nd} times; "
-          f"{ns} spatial axes)",
-          f"num_dilation_dims == 0 || num_dilation_dims == 1 || num_dilation_dims == "
-          f"num_spatial_axes_ dilation must be specified once, or once per spatial dimension "
-          f"(dilation specified {nd} times; {ns} spatial dims).")
-    dilation = [1 if nd == 0 else i32(p.dilation[0 if nd == 1 else i]) for i in range(ns)]
+    pad = _per_axis(ctx, p, "pad", "pad", ns, default=0)
+    dilation = _per_axis(ctx, p, "dilation", None, ns, default=1)
     return ConvGeometry(channel_axis, kernel, stride, pad, dilation)
 
 
