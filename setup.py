@@ -4,7 +4,9 @@ The schema in proto/ is compiled with grpcio-tools' protoc into
 src/caffefill/_proto/ before the Python files are collected, so both a wheel
 and an editable install carry the generated module.  The C extension is
 built warning-free with -Wall -Wextra and -ffp-contract=off: fused
-multiply-adds would change float32 results against Caffe's.
+multiply-adds would change float32 results against Caffe's.  The SIMD
+paths are chosen at run time (AVX2 where the CPU has it), so the wheel
+runs on any x86-64 and builds with the portable C elsewhere.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ core = Extension(
         "-O3",
         "-ffp-contract=off",
         "-fno-fast-math",
+        # Only PyInit__core is exported: the C units' functions can then be
+        # inlined into each other and are not called through the PLT.
+        "-fvisibility=hidden",
         "-Wall",
         "-Wextra",
     ],
