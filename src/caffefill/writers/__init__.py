@@ -64,8 +64,7 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
         with atomic_output(target, force=force, directory=(fmt == "npy")) as temp:
             module.write(temp, blobs, meta, model)
     except OSError as exc:
-        raise WriteError(f"cannot write {target}: {exc.strerror or exc}",
-                         path=str(target)) from None
+        raise WriteError(f"cannot write: {exc.strerror or exc}", path=str(target)) from None
     return target
 
 

@@ -20,14 +20,14 @@ from ..errors import WriteError
 def check_target(target: Path, force: bool) -> None:
     """Refuse early (before any work) when the output exists or cannot be made."""
     if target.exists() and not force:
-        raise WriteError(f"{target} already exists; pass --force to replace it",
+        raise WriteError("the output already exists; pass --force to replace it",
                          path=str(target))
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
-        raise WriteError(f"cannot write {target}: folder {parent} does not exist",
+        raise WriteError(f"cannot write here: folder {parent} does not exist",
                          path=str(target))
     if not os.access(parent, os.W_OK):
-        raise WriteError(f"cannot write {target}: folder {parent} is not writable",
+        raise WriteError(f"cannot write here: folder {parent} is not writable",
                          path=str(target))
 
 
@@ -53,8 +53,7 @@ def atomic_output(target: Path, *, force: bool = False, directory: bool = False)
             os.close(fd)
             temp = Path(name)
     except OSError as exc:
-        raise WriteError(f"cannot write {target}: {exc.strerror or exc}",
-                         path=str(target)) from None
+        raise WriteError(f"cannot write: {exc.strerror or exc}", path=str(target)) from None
     try:
         yield temp
         if not directory:
@@ -63,7 +62,7 @@ def atomic_output(target: Path, *, force: bool = False, directory: bool = False)
     except BaseException as exc:
         _remove(temp)
         if isinstance(exc, OSError):
-            raise WriteError(f"cannot write {target}: {exc.strerror or exc}",
+            raise WriteError(f"cannot write: {exc.strerror or exc}",
                              path=str(target)) from None
         raise
 
