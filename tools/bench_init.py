@@ -48,6 +48,8 @@ def best(repeat: int, args: list[str], out: Path) -> tuple[float, int]:
     for _ in range(repeat):
         if out.exists():
             out.unlink()
+        # Flush earlier runs' dirty pages so no run pays for another's writeback.
+        os.sync()
         elapsed, rss = run_child(args)
         times.append(elapsed)
         peak = max(peak, rss)

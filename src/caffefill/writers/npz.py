@@ -21,9 +21,13 @@ EXTENSIONS = (".npz",)
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for blob in blobs:
+            array = np.ascontiguousarray(blob.array)
             with archive.open(f"{blob.key}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.ascontiguousarray(blob.array),
-                                          allow_pickle=False)
+                # The .npy header, then the values straight from the array's
+                # buffer (write_array would copy them in chunks first).
+                header = np.lib.format.header_data_from_array_1_0(array)
+                np.lib.format.write_array_header_1_0(member, header)
+                member.write(array.data.cast("B") if array.size else b"")
         with archive.open(f"{META_KEY}.npy", "w") as member:
             np.lib.format.write_array(member, np.array(json.dumps(meta, sort_keys=True)),
                                       allow_pickle=False)
