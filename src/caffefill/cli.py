@@ -7,8 +7,11 @@ Every error about the input is one line on stderr - ``file:line:col: layer
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .errors import CaffefillError
+from .errors import CaffefillError, one_line
 from .profiles import DEFAULT_BOOST, DEFAULT_CAFFE
 
 EXIT_OK, EXIT_DIFFER, EXIT_ERROR = 0, 1, 2
@@ -117,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
-                   help="refuse runs estimated to need more memory (default: half of RAM)")
+                   help="refuse runs estimated to need more memory (default: half of the memory "
+                        "available: RAM, or a container's or ulimit's limit)")
     add_profile_args(p)
     p.set_defaults(func=cmd_init)
 
@@ -133,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=parse_seed, required=True)
     p.add_argument("-o", "--output", help="write the values to this .npy file")
     p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
+                   help="refuse blobs estimated to need more memory (default: half of the memory "
+                        "available)")
     add_profile_args(p)
     p.set_defaults(func=cmd_fill)
 
@@ -151,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="compare two weight files blob by blob")
     p.add_argument("a")
     p.add_argument("b")
+    p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
+                   help="refuse files whose values need more memory (default: half of the memory "
+                        "available)")
     p.set_defaults(func=cmd_diff)
 
     from .audit.cli import add_audit_parser
@@ -186,12 +196,18 @@ def cmd_fill(args: argparse.Namespace) -> int:
         from .writers.atomic import check_target
 
         check_target(Path(args.output), args.force)
+    from .fillers import check_shape
+    from .memory import check_blob_memory
+
+    limit = args.max_memory if args.max_memory is not None else _available_memory() // 2
+    check_blob_memory(check_shape(args.shape), limit)
     values = fill(text, args.shape, seed=args.seed, caffe=args.caffe, boost=args.boost)
     if args.output:
         with atomic_output(Path(args.output), force=args.force) as temp, open(temp, "wb") as f:
             np.save(f, values, allow_pickle=False)
-    mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
-    std = float(values.std(dtype=np.float64)) if values.size else 0.0
+    with np.errstate(all="ignore"):  # inf or NaN values (a constant inf, say)
+        mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
+        std = float(values.std(dtype=np.float64)) if values.size else 0.0
     target = f" -> {args.output}" if args.output else ""
     print(f"{text} shape={list(values.shape)} count={values.size} mean={mean:.6g} "
           f"std={std:.6g}{target}")
@@ -203,10 +219,9 @@ def _inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
 
 
 def _available_memory() -> int:
-    try:
-        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return 8 * 2**30
+    from .memory import available_memory
+
+    return available_memory()
 
 
 def _progress(blobs: Iterator[Any], total_values: int, total_blobs: int,
@@ -294,20 +309,57 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .diff import diff_weights, render_diff
     from .writers import load_weights
 
-    a, b = load_weights(args.a), load_weights(args.b)
+    limit = args.max_memory if args.max_memory is not None else _available_memory() // 2
+    a = load_weights(args.a, max_bytes=limit)
+    b = load_weights(args.b, max_bytes=max(0, limit - _weights_bytes(a)))
     report = diff_weights(a.params, b.params)
     print(render_diff(report, args.a, args.b))
     return EXIT_OK if report.identical else EXIT_DIFFER
 
 
+def _weights_bytes(weights: Any) -> int:
+    return sum(int(array.nbytes) for blobs in weights.params.values() for array in blobs)
+
+
 # ------------------------------------------------------------------ entry
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so no partial output stays."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """While a command runs, SIGTERM/SIGHUP raise :class:`Terminated` (their default
+    kills the process on the spot, leaving a temporary file behind).  Only default
+    handlers are replaced, and only in the main thread; they are restored after."""
+    replaced: list[tuple[int, Any]] = []
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
+                replaced.append((signum, signal.signal(signum, _terminate)))
+    try:
+        yield
+    finally:
+        for signum, previous in replaced:
+            signal.signal(signum, previous)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args))
+        with _termination_unwinds():
+            return int(args.func(args))
     except CaffefillError as exc:
         if args.debug:
             raise
@@ -316,6 +368,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("caffefill: interrupted; nothing was written", file=sys.stderr)
         return 130
+    except Terminated as exc:
+        print(f"caffefill: terminated (signal {exc.signum}); nothing was written",
+              file=sys.stderr)
+        return 128 + exc.signum
+    except BrokenPipeError:
+        # The reader of stdout went away (`caffefill show ... | head`): stop quietly,
+        # as a tool killed by SIGPIPE does, and keep Python from complaining at exit.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 128 + 13
     except MemoryError:
         if args.debug:
             raise
@@ -325,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: still one line, never a traceback by default
         if args.debug:
             raise
-        print(f"caffefill: internal error: {type(exc).__name__}: {exc} "
+        print(f"caffefill: internal error: {type(exc).__name__}: {one_line(str(exc))} "
               f"(run with --debug for a traceback and please report it)", file=sys.stderr)
         return EXIT_ERROR
 

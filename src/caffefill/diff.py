@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from .errors import one_line
 
 
 @dataclass
@@ -57,8 +59,10 @@ def diff_weights(a: Mapping[str, Sequence[np.ndarray]],
         where = np.argwhere(~same)
         with np.errstate(invalid="ignore", over="ignore"):
             delta = np.abs(x.astype(np.float64) - y.astype(np.float64))
+        known = delta[~np.isnan(delta)]  # NaN against NaN of other bits: no size
         report.blobs.append(BlobDiff(
-            key, "differ", x.shape, y.shape, max_abs=float(np.nanmax(delta)),
+            key, "differ", x.shape, y.shape,
+            max_abs=float(known.max()) if known.size else float("nan"),
             first_index=tuple(int(i) for i in where[0]), count_differ=int(where.shape[0])))
     return report
 
@@ -66,6 +70,7 @@ def diff_weights(a: Mapping[str, Sequence[np.ndarray]],
 def render_diff(report: DiffReport, name_a: str, name_b: str) -> str:
     lines = []
     for b in report.blobs:
+        b = replace(b, key=one_line(b.key))  # a key is a layer name, from any file
         if b.status == "identical":
             lines.append(f"  {b.key}: identical {list(b.shape_a or ())}")
         elif b.status == "differ":

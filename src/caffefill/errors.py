@@ -61,7 +61,16 @@ class CaffefillError(Exception):
         text = f"{where}{layer}{self.message}"
         if self.caffe_message and self.caffe_message not in self.message:
             text += f" (Caffe: {self.caffe_message})"
+        return one_line(text)
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable escaped (``\\n``,
+    ``\\x0c``, ``\\u2028`` ...), so a message from hostile input (a layer name, a
+    token, a file name) stays on one line and cannot move the cursor."""
+    if text.isprintable():
         return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 class FillerError(CaffefillError):

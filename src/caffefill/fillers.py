@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from google.protobuf import text_format
 
 from ._proto import caffefill_pb2 as pb
 from .errors import FillerError
@@ -157,22 +156,37 @@ def _require_sigma(sigma: float) -> None:
         )
 
 
-def _require_finite_span(lo: float, hi: float) -> None:
-    """Boost <= 1.55 has no fallback for a range wider than float can hold.
+def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -> None:
+    """Refuse, before any draw, a uniform range Caffe's draw never returns from.
 
-    Caffe draws from [lo, nextafter(hi)); when that width overflows to inf,
-    Boost <= 1.55's uniform_real computes inf or NaN on every draw and retries
-    forever (1.56 and later halve the range instead), so Caffe never returns.
+    Caffe draws ``uniform_real(lo, nextafter(hi, FLT_MAX))`` and Boost redraws
+    every value that is not below the upper bound.  That loop never ends when
+    a bound is not finite (every value is inf or NaN), when the upper bound
+    cannot move past ``lo`` (``min`` = ``max`` = FLT_MAX: nextafter stays at
+    FLT_MAX, so every value equals the bound), or, with Boost <= 1.55, when
+    the width ``nextafter(hi) - lo`` overflows float (1.56 and later draw such
+    a range as twice its half).  ``lo <= hi`` is checked by the caller.
     """
-    top = np.nextafter(np.float32(hi), np.float32(np.finfo(np.float32).max))
-    with np.errstate(over="ignore", invalid="ignore"):
-        span = top - np.float32(lo)
-    if not np.isfinite(span):
+    f32 = np.float32
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise FillerError(
-            f"uniform min: {cfmt(lo)} max: {cfmt(hi)} spans more than float can hold: a "
-            f"Caffe built against Boost <= 1.55 never returns from this fill (Boost 1.56 "
-            f"and later handle it); narrow the range"
-        )
+            f"{what} min: {cfmt(lo)} max: {cfmt(hi)} is not a finite range: Caffe never "
+            f"returns from this fill (every draw is inf or NaN and is retried); give finite "
+            f"bounds")
+    top = np.nextafter(f32(hi), f32(np.finfo(np.float32).max))
+    if not top > f32(lo):
+        raise FillerError(
+            f"{what} min: {cfmt(lo)} max: {cfmt(hi)}: both bounds are the largest float, and "
+            f"Caffe draws values below nextafter(max), which cannot pass it, so it never "
+            f"returns from this fill; lower min")
+    if not profile.uniform_splits_wide_range:
+        with np.errstate(over="ignore", invalid="ignore"):
+            span = top - f32(lo)
+        if not np.isfinite(span):
+            raise FillerError(
+                f"{what} min: {cfmt(lo)} max: {cfmt(hi)} spans more than float can hold: a "
+                f"Caffe built against Boost <= 1.55 never returns from this fill (Boost 1.56 "
+                f"and later handle it); narrow the range")
 
 
 # ------------------------------------------------------------------ fillers
@@ -221,8 +235,8 @@ def _uniform(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: P
             f"uniform min ({cfmt(lo)}) is greater than max ({cfmt(hi)}); swap them",
             caffe_message=_check_failed("a <= b", lo, hi),
         )
-    if not profile.uniform_splits_wide_range:
-        _require_finite_span(lo, hi)  # Caffe hangs in the draw, before any later check
+    # Caffe hangs in the draw, before any later check.
+    _require_drawable_range(lo, hi, profile, "uniform")
     _require_no_sparse(param)
     rng.uniform(blob.reshape(-1), lo, hi)
 
@@ -244,6 +258,7 @@ def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
 def _xavier(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
     _require_values(blob.shape)
     scale = xavier_scale(param, blob.shape, profile)
+    _require_drawable_range(-scale, scale, profile, "xavier's uniform")
     _require_no_sparse(param)
     rng.uniform(blob.reshape(-1), -scale, scale)
 
@@ -256,8 +271,7 @@ def _msra(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Prof
     rng.gaussian(blob.reshape(-1), 0.0, std, profile.normal_kind)
 
 
-def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    shape = blob.shape
+def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
     if len(shape) != 4:
         raise FillerError(
             f"bilinear needs a 4-D (N, C, K, K) kernel, this blob is {list(shape)}",
@@ -272,6 +286,11 @@ def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: 
                                         "Filter must be square"),
         )
     _require_no_sparse(param)
+
+
+def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    shape = blob.shape
+    _check_bilinear(param, shape)
     if blob.size:
         from . import _core
 
@@ -315,11 +334,19 @@ def parse_filler(filler: FillerParameter | str) -> FillerParameter:
     if isinstance(filler, pb.FillerParameter):
         return filler
     if isinstance(filler, str):
+        from .errors import ParseError
+        from .net.reader import parse_message
+
         param = pb.FillerParameter()
         try:
-            text_format.Parse(filler, param)
-        except text_format.ParseError as exc:
-            raise FillerError(f"cannot read filler {filler!r}: {exc}") from None
+            # The prototxt reader (protobuf's C++ syntax, as Caffe reads it); unknown
+            # fields are errors here: a misspelt 'std' must not silently fall back.
+            parse_message(filler, param, path="filler", strict=True)
+        except ParseError as exc:
+            shown = filler if len(filler) <= 60 else filler[:57] + "..."
+            where = f" (column {exc.column})" if exc.column is not None and \
+                "\n" not in filler else ""
+            raise FillerError(f"cannot read filler {shown!r}{where}: {exc.message}") from None
         return param
     # A FillerParameter from another schema (pycaffe's caffe_pb2, say).
     serialize = getattr(filler, "SerializeToString", None)
@@ -339,10 +366,44 @@ def fill_blob(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
     function(param, blob, rng, profile)
 
 
+#: Fillers that write their values without taking anything from the stream.
+DRAWLESS = frozenset({"constant", "bilinear"})
+
+
+def check_drawless(param: FillerParameter, shape: Sequence[int]) -> bool:
+    """Run the checks of a filler that draws nothing, for a blob of ``shape``,
+    without allocating it.
+
+    For a fill whose values are thrown away (a DummyData top, an unrolled
+    recurrent net's shared copies) only the filler's refusals matter.
+    Returns True when that is all there was to do, False when the filler
+    draws from the stream (the caller must run it on a real blob).
+    """
+    if param.type == "constant":
+        _require_values(shape)
+        _require_no_sparse(param)
+        return True
+    if param.type == "bilinear":
+        _check_bilinear(param, shape)
+        return True
+    if param.type not in FILLERS:
+        raise unknown_type_error(param.type)
+    return False
+
+
 def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    """A blob shape Caffe can hold: at most 32 axes of int32 dims, at most 2**31 - 1 values."""
     dims = tuple(int(d) for d in shape)
+    if len(dims) > 32:
+        raise FillerError(f"shape {list(dims)} has {len(dims)} axes; Caffe allows 32")
     if any(d < 0 for d in dims):
         raise FillerError(f"negative dimension in shape {list(dims)}")
+    if any(d > 2**31 - 1 for d in dims):
+        raise FillerError(f"dimension past Caffe's int32 limit in shape {list(dims)}")
+    if math.prod(d for d in dims if d) > 2**31 - 1:
+        # Caffe stops counting at a 0 dim, but no array can have these dims.
+        raise FillerError(f"shape {list(dims)}: its non-zero dims multiply past Caffe's int32 "
+                          f"blob limit")
     if math.prod(dims) > 2**31 - 1:
         raise FillerError(
             f"shape {list(dims)} has {math.prod(dims)} values, past Caffe's int32 blob limit"

@@ -9,19 +9,17 @@ them; :func:`init_net` collects them into an ordered mapping.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__
-from .fillers import fill_blob
+from .fillers import check_drawless, fill_blob
 from .net.load import load_net, phase_name
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
@@ -68,10 +66,13 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[Fil
                     rng.discard(draw.count)
                     continue
                 assert isinstance(draw, FillDraw)
+                if draw.blob is None and check_drawless(draw.filler, draw.shape):
+                    continue  # values thrown away and nothing drawn: only the checks count
                 array = np.empty(draw.shape, dtype=np.float32)
                 fill_blob(draw.filler, array, rng, profile)
                 if draw.blob is not None:
                     produced[draw.blob] = array
+                del array  # a thrown-away fill is freed before the next one is allocated
         except Exception as exc:
             from .errors import CaffefillError
 
@@ -84,12 +85,14 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[Fil
             if owner is not None:
                 array = kept[owner]
             elif index in produced:
-                array = produced[index]
+                array = produced.pop(index)
             else:  # zero-initialised, no draw (BatchNorm statistics)
                 array = np.zeros(spec.shape, dtype=np.float32)
             if (layer.index, index) in needed_owners:
                 kept[(layer.index, index)] = array
             yield FilledBlob(layer, index, array)
+            del array
+        del produced
 
 
 class InitResult(OrderedDict[str, list[np.ndarray]]):
@@ -167,7 +170,7 @@ def prepare_net(
     seed = choose_seed() if seed is None else check_seed(seed)
     src, model = load_net(path, phase=phase, stages=stages, level=level, inputs=inputs,
                           strict=strict)
-    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    digest = src.sha256  # of the bytes that were read (the file may be a pipe)
     return PreparedNet(model=model, seed=seed, phase=phase_name(model.phase),
                        stages=tuple(stages), level=level, profile=profile,
                        prototxt_sha256=digest, warnings=list(src.warnings))

@@ -1,43 +1,115 @@
-"""Estimate what a run needs before allocating anything, and refuse past a cap."""
+"""Estimate what a run needs before allocating anything, and refuse past a cap.
+
+The estimate follows :func:`caffefill.init.iter_blobs`: a layer's fills are
+all alive until its blobs have been handed to the writer, one thrown-away
+fill (a DummyData top, an unrolled recurrent net's copies) at a time is
+alive beside them, and blobs that a later layer shares stay until the end.
+Thrown-away fills that draw nothing (constant, bilinear) are never
+allocated.  The estimate reads the model only (no blob is allocated), and a
+layer's repeated draws are read as runs, so it is quick for any net.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from pathlib import Path
 from typing import Any
 
 from .errors import CaffefillError
+from .fillers import DRAWLESS
+from .net.spec import FillDraw, draw_runs
 
 OVERHEAD = 64 * 2**20  # interpreter, numpy, protobuf
+#: Where a container's memory limit is (cgroup v2, then v1).
+CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def available_memory() -> int:
+    """The memory this process may use: physical RAM, lowered by a container's
+    (cgroup) limit and by ``ulimit -v`` / ``-d`` (RLIMIT_AS, RLIMIT_DATA).
+
+    Past a cgroup limit the kernel kills the process without a word, so the
+    default cap (half of this) must see it.
+    """
+    limits: list[int] = []
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        limits.append(int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")))
+    for path in CGROUP_LIMITS:
+        try:
+            text = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, ValueError):
+            continue
+        if text.isdigit():  # "max" (v2) means none
+            limits.append(int(text))
+    try:
+        import resource
+
+        for name in ("RLIMIT_AS", "RLIMIT_DATA"):
+            soft, _hard = resource.getrlimit(getattr(resource, name))
+            if soft != resource.RLIM_INFINITY and soft > 0:
+                limits.append(int(soft))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    positive = [n for n in limits if n > 0]
+    return min(positive) if positive else 8 * 2**30
+
+
+def _bytes(shape: Any) -> int:
+    count = 1
+    for d in shape:
+        count *= int(d)
+    return 4 * count
+
+
+def _thrown_away_bytes(layer: Any) -> int:
+    """The largest fill of ``layer`` whose values are drawn and thrown away."""
+    largest = 0
+    for pattern, _times in draw_runs(layer.draws):
+        for draw in pattern:
+            if isinstance(draw, FillDraw) and draw.blob is None and \
+                    draw.filler.type not in DRAWLESS:
+                largest = max(largest, _bytes(draw.shape))
+    return largest
 
 
 def estimate_bytes(model: Any, fmt: str | None) -> int:
-    """Peak bytes for streaming the net's blobs into ``fmt`` (None: all in memory)."""
-    largest = 0
-    total = 0
-    for layer in model.layers:
-        for draw in layer.draws:
-            count = 1
-            for d in getattr(draw, "shape", ()):
-                count *= int(d)
-            largest = max(largest, 4 * count)
-        for spec in layer.blobs:
-            total += 4 * spec.count
-            largest = max(largest, 4 * spec.count)
-    shared = 0
-    for layer in model.layers:
-        for index, spec in enumerate(layer.blobs):
-            if model.shared_owner(layer.index, index) is not None:
-                shared += 4 * spec.count
+    """Peak bytes for streaming the net's blobs into ``fmt`` (None: all kept in memory)."""
+    owners = {owner for layer in model.layers for index in range(len(layer.blobs))
+              if (owner := model.shared_owner(layer.index, index)) is not None}
+    shared = sum(4 * int(model.layers[i].blobs[j].count) for i, j in owners)
     if fmt is None:
-        return total + OVERHEAD
-    # one blob being drawn, one being serialised, plus owners of shared params
-    return 2 * largest + shared + OVERHEAD
+        total = sum(4 * int(spec.count) for layer in model.layers for spec in layer.blobs)
+        thrown = max((_thrown_away_bytes(layer) for layer in model.layers), default=0)
+        return total + thrown + OVERHEAD
+    peak = 0
+    for layer in model.layers:
+        own = sum(4 * int(spec.count) for spec in layer.blobs)
+        peak = max(peak, own + _thrown_away_bytes(layer))
+    return peak + shared + OVERHEAD
 
 
 def check_memory(model: Any, fmt: str | None, limit: int) -> int:
+    """Refuse (CaffefillError) when the estimate is above ``limit`` bytes; returns it."""
     need = estimate_bytes(model, fmt)
     if need > limit:
         raise CaffefillError(
-            f"this run needs about {need / 2**30:.2f} GiB of memory, above the cap of "
-            f"{limit / 2**30:.2f} GiB; raise it with --max-memory SIZE (e.g. --max-memory "
+            f"this run needs about {_gib(need)} of memory, above the cap of {_gib(limit)}; "
+            f"raise it with --max-memory SIZE (e.g. --max-memory "
             f"{max(1, int(need / 2**30) + 1)}G)", path=model.path)
     return need
+
+
+def check_blob_memory(shape: Any, limit: int) -> int:
+    """``caffefill fill``: one blob of ``shape`` (float32) against ``limit`` bytes."""
+    need = _bytes(shape) + OVERHEAD
+    if need > limit:
+        raise CaffefillError(
+            f"a blob of shape {list(shape)} needs about {_gib(need)} of memory, above the cap "
+            f"of {_gib(limit)}; raise it with --max-memory SIZE (e.g. --max-memory "
+            f"{max(1, int(need / 2**30) + 1)}G)")
+    return need
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"

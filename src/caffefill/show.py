@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .errors import one_line
 from .filler_stats import describe, fan_values, filler_std
 from .profiles import Profile
 
@@ -61,6 +62,7 @@ def render_table(model: Any, rows: list[BlobRow]) -> str:
                      filler, "-" if r.fan_in is None else str(r.fan_in),
                      "-" if r.fan_out is None else str(r.fan_out),
                      "-" if r.std is None else f"{r.std:.4g}", f"{r.count:,}"])
+    body = [[one_line(cell) for cell in row] for row in body]  # names come from the file
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, NetError
 from .registry import LayerContext, lookup, nearest_type
-from .spec import BlobSpec, Draw, Shape
+from .spec import BlobSpec, Draw, DrawRuns, Shape
 
 INT_MAX = 2**31 - 1
 
@@ -45,7 +45,8 @@ class NetLayer:
     bottom_shapes: list[Shape]
     top_shapes: list[Shape]
     blobs: list[BlobSpec] = field(default_factory=list)
-    draws: list[Draw] = field(default_factory=list)
+    # In stream order; a DrawRuns for an unrolled recurrent layer (see spec.draw_runs).
+    draws: Sequence[Draw] = field(default_factory=list)
     # The ParamSpec name of each blob ("" when anonymous).
     param_specs: list[str] = field(default_factory=list)
     # Per blob: (owner layer index, owner blob index) when the blob is shared
@@ -312,7 +313,7 @@ def build_model(
             bottom_shapes=bottom_shapes,
             top_shapes=top_shapes,
             blobs=blobs,
-            draws=list(setup.draw_sequence()),
+            draws=_draws(setup.draw_sequence()),
             param_specs=spec_names,
             owners=owners,
         ))
@@ -321,6 +322,11 @@ def build_model(
     unused = sorted(k for k in given if k not in known)
     return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes,
                     unused_inputs=unused)
+
+
+def _draws(draws: Sequence[Draw]) -> Sequence[Draw]:
+    """A layer's draws as the model keeps them (runs stay compact)."""
+    return draws if isinstance(draws, DrawRuns) else list(draws)
 
 
 def _check_shape(make: Callable[..., NetError], shape: Sequence[int], what: str,

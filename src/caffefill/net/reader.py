@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import bisect
 import difflib
+import functools
+import hashlib
 import math
 import os
 import re
 import string
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Union
 
@@ -39,9 +42,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import ParseError
+from ..errors import ParseError, one_line
 
 __all__ = [
+    "MAX_BYTES",
     "MAX_DEPTH",
     "Block",
     "Field",
@@ -59,6 +63,12 @@ __all__ = [
 
 #: Deepest nesting of messages accepted (protobuf's own text parser default).
 MAX_DEPTH = 100
+#: Largest prototxt read (bytes), unless the environment variable
+#: CAFFEFILL_MAX_PROTOTXT_BYTES says otherwise.  Net definitions are far smaller
+#: (GoogLeNet's is 60 KiB, a 1000-layer ResNet about 1 MiB); the parse tree takes
+#: some 70-200 bytes of memory per byte of text, so a file past this would take
+#: a minute and gigabytes.
+MAX_BYTES = int(os.environ.get("CAFFEFILL_MAX_PROTOTXT_BYTES", 8 * 2**20))
 
 Position = tuple[int, int]
 
@@ -80,7 +90,7 @@ class ReadWarning:
         """``path:line:column: [layer 'x': ]message[ (hint)]`` (no "warning:" prefix)."""
         layer = f"layer '{self.layer}': " if self.layer is not None else ""
         hint = f" ({self.hint})" if self.hint else ""
-        return f"{self.path}:{self.line}:{self.column}: {layer}{self.message}{hint}"
+        return one_line(f"{self.path}:{self.line}:{self.column}: {layer}{self.message}{hint}")
 
 
 #: The name the rest of the project uses for :class:`ReadWarning`.
@@ -126,6 +136,8 @@ class SourceNet:
     filler_blocks: list[FillerBlock] = field(default_factory=list)
     #: Positions of every top-level field, by field name (``input``, ``input_dim`` ...).
     field_positions: dict[str, list[Position]] = field(default_factory=dict)
+    #: SHA-256 (hex) of the bytes read (of the text's UTF-8 when given as text).
+    sha256: str = ""
 
 
 # ---------------------------------------------------------------- tokens
@@ -181,11 +193,16 @@ def _describe(token: _Token) -> str:
 
 
 def _tokenize(src: _Source) -> list[_Token]:
+    return list(_tokens(src))
+
+
+def _tokens(src: _Source) -> Iterator[_Token]:
+    """The tokens of ``src``, made one at a time as the parser asks (so a broken
+    file is refused at its first error without tokenizing the rest, and the
+    tokens are never all held at once)."""
     text = src.text
     size = len(text)
-    tokens: list[_Token] = []
     pos = 0
-    append = tokens.append
     while True:
         match = _WS_OR_COMMENT.match(text, pos)
         if match:
@@ -196,25 +213,24 @@ def _tokenize(src: _Source) -> list[_Token]:
         if char.isascii() and (char.isalpha() or char == "_"):
             match = _IDENT_RE.match(text, pos)
             assert match is not None
-            append(_Token(_IDENT, match.group(), pos, b""))
+            yield _Token(_IDENT, match.group(), pos, b"")
             pos = match.end()
         elif "0" <= char <= "9" or (
                 char == "." and pos + 1 < size and "0" <= text[pos + 1] <= "9"):
             token = _number(src, pos)
-            append(token)
+            yield token
             pos += len(token.text)
         elif char in "\"'":
             token = _string(src, pos)
-            append(token)
+            yield token
             pos += len(token.text)
         elif char in string.punctuation:
-            append(_Token(_SYMBOL, char, pos, b""))
+            yield _Token(_SYMBOL, char, pos, b"")
             pos += 1
         else:
             shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
             raise src.error(f"unexpected character {shown}", pos)
-    append(_Token(_EOF, "", size, b""))
-    return tokens
+    yield _Token(_EOF, "", size, b"")
 
 
 def _number(src: _Source, pos: int) -> _Token:
@@ -399,22 +415,22 @@ class _Parser:
 
     def __init__(self, src: _Source, max_depth: int) -> None:
         self.src = src
-        self.tokens = _tokenize(src)
-        self.index = 0
+        self.stream = _tokens(src)
+        self.current = next(self.stream)
         self.max_depth = max_depth
 
     # token helpers
     def peek(self) -> _Token:
-        return self.tokens[self.index]
+        return self.current
 
     def next(self) -> _Token:
-        token = self.tokens[self.index]
+        token = self.current
         if token.kind != _EOF:
-            self.index += 1
+            self.current = next(self.stream)
         return token
 
     def at_symbol(self, *symbols: str) -> bool:
-        token = self.tokens[self.index]
+        token = self.current
         return token.kind == _SYMBOL and token.text in symbols
 
     def error(self, message: str, token: _Token) -> ParseError:
@@ -607,9 +623,18 @@ def _decode(data: bytes | str, path: str) -> str:
     return text
 
 
+def _too_large(size: int, path: str) -> ParseError:
+    return ParseError(
+        f"the file is larger than {MAX_BYTES / 2**20:g} MiB ({size:,} bytes or more), far past "
+        f"any net definition (is it a weights file or data?); to read it anyway, set "
+        f"CAFFEFILL_MAX_PROTOTXT_BYTES", path=path)
+
+
 def parse_tree(text: str | bytes, *, path: str = "<text>",
                max_depth: int = MAX_DEPTH) -> Block:
     """Parse text-format source into a schema-free tree (the root Block)."""
+    if len(text) > MAX_BYTES:
+        raise _too_large(len(text), path)
     src = _Source(_decode(text, path), path)
     return _Parser(src, max_depth).parse()
 
@@ -676,6 +701,13 @@ def _suggest(name: str, choices: list[str]) -> str | None:
     return close[0] if close else None
 
 
+@functools.lru_cache(maxsize=4096)
+def _suggest_field(name: str, descriptor: Descriptor) -> str | None:
+    """The field of ``descriptor`` an unknown ``name`` probably meant (cached: a file
+    can repeat one unknown field thousands of times, and difflib is slow)."""
+    return _suggest(name, list(descriptor.fields_by_name))
+
+
 def _parse_int_text(text: str) -> int | None:
     """An integer token's value (hex, octal or decimal); None when absurdly long."""
     if len(text) > 64:
@@ -730,7 +762,7 @@ class _Binder:
         message = f"unknown {what} '{node.name}' in {descriptor.name}"
         hint = _LEGACY_HINTS.get(node.name) if descriptor.name == "LayerParameter" else None
         if hint is None and not node.extension:
-            guess = _suggest(node.name, list(descriptor.fields_by_name))
+            guess = _suggest_field(node.name, descriptor)
             hint = f"did you mean '{guess}'?" if guess else None
         if self.strict:
             raise self.error(message + (f" ({hint})" if hint else ""), node.line, node.column)
@@ -1017,14 +1049,16 @@ def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
     if text is None:
         try:
             with open(path, "rb") as handle:
-                data: str | bytes = handle.read()
+                # Bounded: a device or a pipe (/dev/zero, /dev/stdin) may never end.
+                data: str | bytes = handle.read(MAX_BYTES + 1)
         except (OSError, ValueError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise ParseError(f"cannot read the file: {reason}", path=path) from exc
     else:
         data = text
     tree = parse_tree(data, path=path)
-    net = SourceNet(path, pb.NetParameter())
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    net = SourceNet(path, pb.NetParameter(), sha256=hashlib.sha256(raw).hexdigest())
     for node in tree.fields:
         net.field_positions.setdefault(node.name, []).append((node.line, node.column))
     binder = _Binder(path, strict, net.warnings)

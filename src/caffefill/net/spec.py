@@ -7,9 +7,10 @@ the stream) and the audit (which inspects them).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import bisect
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Union
+from typing import Union, overload
 
 from .._proto import caffefill_pb2 as pb
 
@@ -66,6 +67,73 @@ class RandDraw:
 Draw = Union[FillDraw, RandDraw]
 
 
+class DrawRuns(Sequence[Draw]):
+    """A layer's draws in order, kept as runs of a repeated pattern.
+
+    An unrolled recurrent net makes the same draws once per time step, and a
+    prototxt can ask for up to 2**31 time steps: this sequence holds each
+    pattern once with its repeat count, so setting such a layer up (and
+    ``show``, ``audit`` and the memory estimate, which read :meth:`runs`)
+    costs no more than one time step.  Iterating or indexing it gives the
+    individual draws in stream order, as a list would.
+    """
+
+    def __init__(self, runs: Iterable[tuple[Sequence[Draw], int]] = ()) -> None:
+        self._runs: list[tuple[tuple[Draw, ...], int]] = []
+        self._ends: list[int] = []
+        for pattern, times in runs:
+            self.append(pattern, times)
+
+    def append(self, pattern: Sequence[Draw] | Draw, times: int = 1) -> None:
+        """Add ``pattern`` (one draw or several, in order) repeated ``times`` times."""
+        draws = (pattern,) if isinstance(pattern, (FillDraw, RandDraw)) else tuple(pattern)
+        if times <= 0 or not draws:
+            return
+        self._runs.append((draws, int(times)))
+        self._ends.append((self._ends[-1] if self._ends else 0) + len(draws) * int(times))
+
+    def runs(self) -> list[tuple[tuple[Draw, ...], int]]:
+        """(pattern, times) pairs in stream order."""
+        return list(self._runs)
+
+    def __len__(self) -> int:
+        return self._ends[-1] if self._ends else 0
+
+    @overload
+    def __getitem__(self, index: int) -> Draw: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Draw]: ...
+
+    def __getitem__(self, index: int | slice) -> Draw | list[Draw]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        size = len(self)
+        if index < 0:
+            index += size
+        if not 0 <= index < size:
+            raise IndexError("draw index out of range")
+        run = bisect.bisect_right(self._ends, index)
+        start = self._ends[run - 1] if run else 0
+        pattern = self._runs[run][0]
+        return pattern[(index - start) % len(pattern)]
+
+    def __iter__(self) -> Iterator[Draw]:
+        for pattern, times in self._runs:
+            for _ in range(times):
+                yield from pattern
+
+    def __repr__(self) -> str:
+        return f"DrawRuns({self._runs!r})"
+
+
+def draw_runs(draws: Sequence[Draw]) -> list[tuple[tuple[Draw, ...], int]]:
+    """``draws`` as (pattern, times) runs, without expanding a :class:`DrawRuns`."""
+    if isinstance(draws, DrawRuns):
+        return draws.runs()
+    return [((draw,), 1) for draw in draws]
+
+
 @dataclass
 class LayerSetup:
     """What one layer's setup produces: top shapes, blobs, and its draws.
@@ -76,9 +144,9 @@ class LayerSetup:
 
     tops: list[Shape]
     blobs: list[BlobSpec] = field(default_factory=list)
-    draws: list[Draw] | None = None
+    draws: Sequence[Draw] | None = None
 
-    def draw_sequence(self) -> list[Draw]:
+    def draw_sequence(self) -> Sequence[Draw]:
         if self.draws is not None:
             return self.draws
         return [

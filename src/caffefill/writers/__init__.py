@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import CaffefillError, WriteError
 from . import caffemodel, h5, npy, npz
 from .atomic import atomic_output, check_target
-from .base import BlobLike, Weights
+from .base import CORRUPT_FILE_ERRORS, BlobLike, ReadBudget, Weights
 
 FORMATS: dict[str, ModuleType] = {
     "npz": npz,
@@ -60,6 +60,7 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
     fmt = detect_format(path, fmt)
     target = prepare_output(path, fmt, force)
     module = FORMATS[fmt]
+    check_model(fmt, model)
     try:
         with atomic_output(target, force=force, directory=(fmt == "npy")) as temp:
             module.write(temp, blobs, meta, model)
@@ -68,14 +69,39 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
     return target
 
 
-def load_weights(path: str | os.PathLike[str], fmt: str | None = None) -> Weights:
-    """Read a weights file of any supported format."""
+def check_model(fmt: str, model: Any) -> None:
+    """Refuse (WriteError, before anything is drawn) a net the format cannot hold."""
+    check = getattr(FORMATS[fmt], "check_model", None)
+    if check is not None:
+        try:
+            check(model)
+        except CaffefillError as exc:
+            raise exc.located(path=getattr(model, "path", None)) from None
+
+
+def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
+                 max_bytes: int | None = None) -> Weights:
+    """Read a weights file of any supported format.
+
+    A damaged or foreign file raises CaffefillError (never a library's own
+    exception); with ``max_bytes``, so does a file whose arrays would need
+    more memory than that (checked before they are allocated).
+    """
     source = Path(path)
     if not source.exists():
         raise CaffefillError(f"{source}: no such file or folder")
     if fmt is None and source.is_dir():
         fmt = "npy"
-    weights: Weights = FORMATS[detect_format(source, fmt)].read(source)
+    key = detect_format(source, fmt)
+    budget = ReadBudget(max_bytes)
+    try:
+        weights: Weights = FORMATS[key].read(source, budget)
+    except CaffefillError as exc:
+        raise exc.located(path=str(source)) from None
+    except CORRUPT_FILE_ERRORS as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise CaffefillError(f"cannot read it as {key} weights: {reason}",
+                             path=str(source)) from None
     return weights
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,15 @@ def check_target(target: Path, force: bool) -> None:
     if target.exists() and not force:
         raise WriteError("the output already exists; pass --force to replace it",
                          path=str(target))
+    try:
+        mode: int | None = target.lstat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode) or stat.S_ISLNK(mode)):
+        # The output is renamed into place: that would replace a device or a pipe
+        # (/dev/null) itself, not write into it.
+        raise WriteError("the output is not a regular file or folder (a device or a pipe?); "
+                         "write to a file", path=str(target))
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise WriteError(f"cannot write here: folder {parent} does not exist",
@@ -37,6 +47,16 @@ def _remove(path: Path) -> None:
     else:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+
+
+def _remove_despite_interrupts(path: Path) -> None:
+    """Remove ``path``; a second Ctrl-C while it is being removed does not stop it."""
+    for _ in range(10):
+        try:
+            _remove(path)
+            return
+        except KeyboardInterrupt:
+            continue
 
 
 @contextlib.contextmanager
@@ -60,7 +80,7 @@ def atomic_output(target: Path, *, force: bool = False, directory: bool = False)
             os.chmod(temp, 0o666 & ~_umask())
         _replace(temp, target)
     except BaseException as exc:
-        _remove(temp)
+        _remove_despite_interrupts(temp)
         if isinstance(exc, OSError):
             raise WriteError(f"cannot write: {exc.strerror or exc}",
                              path=str(target)) from None

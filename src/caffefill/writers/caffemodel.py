@@ -11,16 +11,18 @@ field Caffe does not know (kept as an unknown field, ignored on load).
 from __future__ import annotations
 
 import json
+import os
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, WriteError
-from .base import BlobLike, Weights
+from .base import BlobLike, ReadBudget, Weights, meta_dict
 
 EXTENSIONS = (".caffemodel", ".caffemodel.pb", ".binaryproto")
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
@@ -124,6 +126,11 @@ def check_size(model: Any) -> None:
             f"limit: Caffe could not read it back; write .npz or .h5 instead")
 
 
+def check_model(model: Any) -> None:
+    """Refuse before any work what cannot be written (a file past protobuf's limit)."""
+    check_size(model)
+
+
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     check_size(model)
     stream: Iterator[BlobLike] = iter(blobs)
@@ -164,6 +171,8 @@ def blob_array(blob: Any) -> np.ndarray:
         shape = (blob.num, blob.channels, blob.height, blob.width)
     else:
         shape = ()
+    if any(d < 0 for d in shape):
+        raise CaffefillError(f"blob shape {list(shape)} has a negative dimension")
     if len(blob.double_data):
         values = np.asarray(blob.double_data, dtype=np.float64).astype(np.float32)
     else:
@@ -177,15 +186,26 @@ def blob_array(blob: Any) -> np.ndarray:
     return values.reshape(shape)
 
 
-def read(path: Path) -> Weights:
+def read(path: Path, budget: ReadBudget | None = None) -> Weights:
+    budget = budget or ReadBudget()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        # The bytes, the parsed message and the arrays: about three times the file.
+        budget.take(3 * size, "the file")
+        data = handle.read()
     net = pb.NetParameter()
     try:
-        net.ParseFromString(Path(path).read_bytes())
-    except Exception as exc:  # protobuf raises its own DecodeError
-        raise CaffefillError(f"{path}: not a binary NetParameter ({exc})") from None
+        net.ParseFromString(data)
+    except DecodeError as exc:
+        raise CaffefillError(f"not a binary NetParameter ({exc})") from None
+    del data
     params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
     for layer in list(net.layer) + list(net.layers):
         if len(layer.blobs):
-            params[layer.name] = [blob_array(b) for b in layer.blobs]
-    meta = json.loads(net.caffefill_meta) if net.HasField("caffefill_meta") else {}
+            try:
+                params[layer.name] = [blob_array(b) for b in layer.blobs]
+            except CaffefillError as exc:
+                raise CaffefillError(f"layer {layer.name!r}: {exc.message}") from None
+    meta = meta_dict(net.caffefill_meta, "caffefill_meta") if net.HasField("caffefill_meta") \
+        else {}
     return Weights(params, meta)

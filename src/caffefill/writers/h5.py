@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CaffefillError
-from .base import BlobLike, Weights
+from ..errors import CaffefillError, WriteError
+from .base import NUMERIC_KINDS, BlobLike, ReadBudget, Weights, meta_dict
 
 EXTENSIONS = (".h5", ".hdf5")
 
@@ -32,7 +32,32 @@ def require() -> None:
     _h5py()
 
 
+def check_model(model: Any) -> None:
+    """Refuse layer names HDF5 cannot hold as group names (Caffe's own .h5 writer fails
+    on them too): HDF5 reads '/' as a path, '.' as the group itself, stops at a NUL
+    byte, and has no empty names."""
+    for layer in model.layers:
+        name = layer.name
+        if not layer.blobs:
+            continue
+        if name in ("", ".") or "/" in name or "\0" in name:
+            shown = repr(name)
+            raise WriteError(
+                f"layer {shown} cannot be written to .h5: HDF5 group names cannot be empty or "
+                f"'.', nor hold '/' or a NUL byte; rename the layer, or write .npz or "
+                f".caffemodel", layer=name, line=layer.line, column=layer.column)
+
+
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
+    try:
+        _write(path, blobs, meta)
+    except RuntimeError as exc:
+        # HDF5 reports some I/O failures (a full disk when the file is closed) as
+        # RuntimeError: they are write errors like any OSError.
+        raise OSError(f"HDF5: {exc}") from exc
+
+
+def _write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any]) -> None:
     h5py = _h5py()
     with h5py.File(path, "w") as handle:
         data = handle.create_group("data")
@@ -49,24 +74,44 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
         handle.attrs["caffefill_layer_order"] = json.dumps(order)
 
 
-def read(path: Path) -> Weights:
+def read(path: Path, budget: ReadBudget | None = None) -> Weights:
     h5py = _h5py()
+    budget = budget or ReadBudget()
     params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
     with h5py.File(path, "r") as handle:
-        meta = json.loads(handle.attrs.get("caffefill_meta", "{}"))
-        data = handle["data"]
+        meta = meta_dict(_text(handle.attrs.get("caffefill_meta", "{}")), "caffefill_meta")
+        data = handle.get("data")
+        if not isinstance(data, h5py.Group):
+            raise CaffefillError("no 'data' group: not Caffe's HDF5 weights layout")
         layers: list[str] = []
         if "caffefill_layer_order" in handle.attrs:
-            layers = list(json.loads(handle.attrs["caffefill_layer_order"]))
+            order = json.loads(_text(handle.attrs["caffefill_layer_order"]))
+            if not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
+                raise CaffefillError("caffefill_layer_order is not a list of names")
+            layers = order
         else:  # a file written by Caffe: name order is all HDF5 keeps
             data.visit(lambda name: layers.append(name)
                        if isinstance(data[name], h5py.Group) and _is_layer(data[name])
                        else None)
         for layer in layers:
-            group = data[layer]
-            params[layer] = [np.asarray(group[str(i)], dtype=np.float32)
-                             for i in range(len(group))]
+            group = data.get(layer)
+            if not isinstance(group, h5py.Group):
+                raise CaffefillError(f"layer {layer!r} is listed but has no group")
+            blobs = []
+            for i in range(len(group)):
+                dataset = group.get(str(i))
+                what = f"data/{layer}/{i}"
+                if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in \
+                        NUMERIC_KINDS:
+                    raise CaffefillError(f"{what}: not a dataset of numbers")
+                budget.take(int(dataset.size) * 4, what)
+                blobs.append(np.asarray(dataset, dtype=np.float32))
+            params[layer] = blobs
     return Weights(params, meta)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 def _is_layer(group: Any) -> bool:

@@ -6,6 +6,7 @@ outside the folder."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CaffefillError
-from .base import BlobLike, Weights
+from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy
 
 EXTENSIONS = (".npydir",)
 META_FILE = "meta.json"
@@ -43,20 +44,30 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
                                   encoding="utf-8")
 
 
-def read(path: Path) -> Weights:
+def read(path: Path, budget: ReadBudget | None = None) -> Weights:
+    budget = budget or ReadBudget()
     meta_path = Path(path) / META_FILE
     try:
-        document = json.loads(meta_path.read_text(encoding="utf-8"))
+        text = meta_path.read_text(encoding="utf-8")
     except (OSError, ValueError) as exc:
-        raise CaffefillError(f"{path}: not a caffefill .npy folder ({exc})") from None
+        raise CaffefillError(f"not a caffefill .npy folder ({exc})") from None
+    document = meta_dict(text, META_FILE)
+    entries = document.pop("blobs", [])
+    if not isinstance(entries, list):
+        raise CaffefillError(f"{META_FILE}: 'blobs' is not a list")
     params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-    for entry in document.pop("blobs", []):
-        name = str(entry["file"])
-        if "/" in name or name.startswith(".."):
-            raise CaffefillError(f"{meta_path}: unsafe file name {name!r}")
-        blobs = params.setdefault(str(entry["layer"]), [])
-        index = int(entry["index"])
-        while len(blobs) <= index:
-            blobs.append(np.empty(0, np.float32))
-        blobs[index] = np.load(Path(path) / name, allow_pickle=False)
+    for entry in entries:
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
+                and isinstance(entry.get("layer"), str)
+                and isinstance(entry.get("index"), int) and entry["index"] >= 0):
+            raise CaffefillError(f"{META_FILE}: a 'blobs' entry is not "
+                                 f"{{file, layer, index}}: {str(entry)[:80]}")
+        name = entry["file"]
+        if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+            raise CaffefillError(f"{META_FILE}: unsafe file name {name!r}")
+        file = Path(path) / name
+        what = name
+        with open(file, "rb") as handle:
+            array = read_npy(handle, os.fstat(handle.fileno()).st_size, budget, what)
+        add_blob(params, entry["layer"], entry["index"], array, what)
     return Weights(params, document)

@@ -12,10 +12,22 @@ from typing import Any
 
 import numpy as np
 
-from .base import BlobLike, Weights, split_key
+from ..errors import WriteError
+from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, split_key
 
 META_KEY = "__meta__"
 EXTENSIONS = (".npz",)
+
+
+def check_model(model: Any) -> None:
+    """Refuse layer names a zip member name cannot hold (zipfile cuts names at NUL)."""
+    for layer in model.layers:
+        if layer.blobs and "\0" in layer.name:
+            raise WriteError(
+                f"layer {layer.name!r} cannot be written to .npz: its name holds a NUL byte, "
+                f"which zip member names cannot; rename the layer, or write .caffemodel or a "
+                f".npy folder", layer=layer.name, line=layer.line,
+                column=layer.column)
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
@@ -33,17 +45,23 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
                                       allow_pickle=False)
 
 
-def read(path: Path) -> Weights:
+def read(path: Path, budget: ReadBudget | None = None) -> Weights:
+    budget = budget or ReadBudget()
     params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
     meta: dict[str, Any] = {}
-    with np.load(path, allow_pickle=False) as archive:
-        for key in archive.files:
-            if key == META_KEY:
-                meta = json.loads(str(archive[key]))
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.is_dir():
                 continue
+            name = info.filename
+            key = name[:-4] if name.endswith(".npy") else name
+            what = f"member {name!r}"
+            with archive.open(info) as member:
+                if key == META_KEY:
+                    text = read_npy(member, info.file_size, budget, what, kinds="U")
+                    meta = meta_dict(str(text), what)
+                    continue
+                array = read_npy(member, info.file_size, budget, what)
             layer, index = split_key(key)
-            blobs = params.setdefault(layer, [])
-            while len(blobs) <= index:
-                blobs.append(np.empty(0, np.float32))
-            blobs[index] = archive[key]
+            add_blob(params, layer, index, array, what)
     return Weights(params, meta)

@@ -118,6 +118,27 @@ def canonical_axis(ctx: LayerContext, shape: Sequence[int], axis: int, what: str
     return axis + n if axis < 0 else axis
 
 
+def axis_dim(ctx: LayerContext, shape: Sequence[int], index: int, what: str = "axis") -> int:
+    """Blob::shape(index): one axis's size; refuses an axis the blob does not have
+    (a 0-D blob, the scalar top of a loss layer, has none)."""
+    return int(shape[canonical_axis(ctx, shape, index, what)])
+
+
+def checked_count(ctx: LayerContext, shape: Sequence[int], start: int,
+                  end: int | None = None) -> int:
+    """Blob::count(start, end) with its CHECKs (``end`` defaults to the last axis)."""
+    n = len(shape)
+    stop = n if end is None else end
+    message = (f"cannot count the values of axes {start}..{stop} of the {n}-D input "
+               f"{show(shape)}")
+    check_op(ctx, start, "<=", stop, "start_axis <= end_axis", message)
+    check_op(ctx, start, ">=", 0, "start_axis >= 0", message)
+    check_op(ctx, stop, ">=", 0, "end_axis >= 0", message)
+    check_op(ctx, start, "<=", n, "start_axis <= num_axes()", message)
+    check_op(ctx, stop, "<=", n, "end_axis <= num_axes()", message)
+    return count(shape, start, stop)
+
+
 def legacy(ctx: LayerContext, shape: Sequence[int], index: int) -> int:
     """Blob::LegacyShape (num/channels/height/width): 1 past the last axis."""
     check_op(

@@ -13,11 +13,13 @@ from ..registry import LayerContext, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
     MAX_BLOB_AXES,
+    axis_dim,
     blob,
     blob_counts,
     canonical_axis,
     check,
     check_op,
+    checked_count,
     cmod,
     constant,
     count,
@@ -170,7 +172,7 @@ def batch_norm(ctx: LayerContext) -> LayerSetup:
     zero-filled without drawing."""
     blob_counts(ctx, "BatchNorm", exact_bottom=1, exact_top=1)
     (bottom,) = ctx.bottoms
-    channels = 1 if len(bottom) == 1 else int(bottom[1])
+    channels = 1 if len(bottom) == 1 else axis_dim(ctx, bottom, 1, "BatchNorm's channel axis")
     specs = ctx.param.param
     for i in range(min(3, len(specs))):
         check_op(ctx, specs[i].lr_mult, "==", 0.0, "this->layer_param_.param(i).lr_mult() == 0.f",
@@ -432,13 +434,14 @@ def argmax(ctx: LayerContext) -> LayerSetup:
         top = list(bottom)
         top[axis] = top_k
         return LayerSetup(tops=[tuple(top)])
-    check_op(ctx, top_k, "<=", count(bottom, 1), "top_k_ <= bottom[0]->count(1)",
+    per_instance = checked_count(ctx, bottom, 1)
+    check_op(ctx, top_k, "<=", per_instance, "top_k_ <= bottom[0]->count(1)",
              f"argmax_param.top_k ({top_k}) is larger than the values per instance "
-             f"({count(bottom, 1)})",
+             f"({per_instance})",
              "top_k must be less than or equal to the dimension of the flattened bottom "
              "blob per instance.")
     shape = [1] * max(len(bottom), 3)
-    shape[0] = bottom[0]
+    shape[0] = axis_dim(ctx, bottom, 0)
     shape[2] = top_k
     if p.out_max_val:
         shape[1] = 2
@@ -501,7 +504,8 @@ def filter_layer(ctx: LayerContext) -> LayerSetup:
                  f"Filter's selector must be [N, 1, ...], got {show(selector)}",
                  "Selector blob dimensions must be singletons (1), except the first")
     for i, b in enumerate(ctx.bottoms[:-1]):
-        check_op(ctx, selector[0], "==", b[0], "bottom[selector_index]->shape(0) == "
+        check_op(ctx, axis_dim(ctx, selector, 0, "the selector's axis"), "==",
+                 axis_dim(ctx, b, 0, f"bottom {i}'s axis"), "bottom[selector_index]->shape(0) == "
                  "bottom[i]->shape(0)",
                  f"Filter bottom {i} {show(b)} does not match the selector's first axis",
                  "Each bottom should have the same 0th dimension as the selector blob")

@@ -46,6 +46,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
+from ...fillers import FILLERS, unknown_type_error
 from ..registry import LayerContext, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
@@ -199,6 +200,7 @@ def dummy_data(ctx: LayerContext) -> LayerSetup:
                   f"dummy_data_param.{field} must be given once or once per top ({ntop})",
                   f"param.{field}_size() == 1 || param.{field}_size() == num_top Must specify "
                   f"'{field}' once, or once per top blob ({ntop}); specified {len(values)}.")
+        _known_fillers(p)
         for i in range(ntop):
             dims = [i32(getattr(p, f)[0 if len(getattr(p, f)) == 1 else i])
                     for f in ("num", "channels", "height", "width")]
@@ -208,6 +210,7 @@ def dummy_data(ctx: LayerContext) -> LayerSetup:
               f"dummy_data_param.shape must be given once or once per top ({ntop})",
               f"param.shape_size() == 1 || param.shape_size() == num_top Must specify 'shape' "
               f"once, or once per top blob ({ntop}); specified {len(p.shape)}.")
+        _known_fillers(p)
         for i in range(ntop):
             tops.append(reshape_check(ctx, p.shape[0 if len(p.shape) == 1 else i].dim))
     draws: list[Draw] = []
@@ -220,6 +223,14 @@ def dummy_data(ctx: LayerContext) -> LayerSetup:
         if f.type == "constant":
             draws.append(FillDraw(top, f, None))
     return LayerSetup(tops=tops, draws=draws)
+
+
+def _known_fillers(p: pb.DummyDataParameter) -> None:
+    """GetFiller for every data_filler at setup: an unknown type aborts Caffe there,
+    even for a filler whose values are only drawn on a forward pass."""
+    for f in p.data_filler:
+        if f.type not in FILLERS:
+            raise unknown_type_error(f.type)
 
 
 @register("MemoryData")

@@ -72,7 +72,9 @@ def prior_box(ctx: LayerContext) -> LayerSetup:
             continue
         ratios.append(a)
         if p.flip:
-            ratios.append(np.float32(1.0 / float(a)))
+            # 1./ar in double, as Caffe computes it: an aspect ratio of 0 gives inf.
+            with np.errstate(divide="ignore", over="ignore"):
+                ratios.append(np.float32(np.float64(1.0) / np.float64(a)))
     num_priors = len(ratios) * len(p.min_size)
     if len(p.max_size) > 0:
         check_op(ctx, len(p.min_size), "==", len(p.max_size),

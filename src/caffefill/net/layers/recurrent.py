@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, register
-from ..spec import BlobSpec, Draw, FillDraw, LayerSetup, Shape
+from ..spec import BlobSpec, DrawRuns, FillDraw, LayerSetup, Shape
 from ._base import (
     blob_counts,
     canonical_axis,
@@ -98,7 +98,9 @@ def _unrolled(type_name: str, t_steps: int, out: int, hidden: int, k_in: int, k_
               static: bool, weight: Fill, bias: Fill, tops: list[Shape]) -> LayerSetup:
     lstm = type_name == "LSTM"
     blobs: list[BlobSpec] = []
-    draws: list[Draw] = []
+    # One draw per unrolled InnerProduct blob; the time steps after the first
+    # repeat one pattern, kept once with its count (T can be up to 2**31).
+    draws = DrawRuns()
 
     def own(shape: Shape, fill: Fill, role: str) -> None:
         blobs.append(BlobSpec(shape, fill[0], role, fill[1]))
@@ -109,22 +111,18 @@ def _unrolled(type_name: str, t_steps: int, out: int, hidden: int, k_in: int, k_
     own((out,), bias, b_name)
     if static:
         own((out, k_static), weight, x_name + "_static")
-    if lstm:
-        for t in range(1, t_steps + 1):
-            if t == 1:
-                own((out, hidden), weight, "W_hc")
-            else:
-                draws.append(FillDraw((out, hidden), weight[0], None))
+    if t_steps < 1:
+        pass  # no time step: no recurrent weights (the model refuses empty inputs anyway)
+    elif lstm:
+        own((out, hidden), weight, "W_hc")
+        draws.append(FillDraw((out, hidden), weight[0], None), t_steps - 1)
     else:
-        for t in range(1, t_steps + 1):
-            if t == 1:
-                own((hidden, hidden), weight, "W_hh")
-                own((hidden, hidden), weight, "W_ho")
-                own((hidden,), bias, "b_o")
-            else:
-                draws.append(FillDraw((hidden, hidden), weight[0], None))
-                draws.append(FillDraw((hidden, hidden), weight[0], None))
-                draws.append(FillDraw((hidden,), bias[0], None))
+        own((hidden, hidden), weight, "W_hh")
+        own((hidden, hidden), weight, "W_ho")
+        own((hidden,), bias, "b_o")
+        draws.append([FillDraw((hidden, hidden), weight[0], None),
+                      FillDraw((hidden, hidden), weight[0], None),
+                      FillDraw((hidden,), bias[0], None)], t_steps - 1)
     return LayerSetup(tops=tops, blobs=blobs, draws=draws)
 
 
