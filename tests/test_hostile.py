@@ -551,3 +551,19 @@ def test_disk_full_leaves_nothing(tmp_path: Path, target: str) -> None:
         assert "cannot write" in result.stderr
         assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.npz", "net.prototxt"]
     assert (tmp_path / "keep.npz").read_bytes() == b"old"
+
+
+def test_empty_and_dotted_layer_names_round_trip(tmp_path: Path) -> None:
+    text = INPUT + "".join(
+        f'layer {{ name: "{name}" type: "InnerProduct" bottom: "data" top: "t{i}" '
+        f'inner_product_param {{ num_output: 2 }} }}\n'
+        for i, name in enumerate(["", ".", "..", "../x", "a/b", "%2E"]))
+    net = write(tmp_path, text)
+    for target in ("w.npz", "w.caffemodel", "w_npy/"):
+        assert main(["init", str(net), "-o", f"{tmp_path}/{target}", "--seed", "1",
+                     "--quiet"]) == 0
+        back = caffefill.load_weights(tmp_path / target.rstrip("/"))
+        assert list(back.params) == ["", ".", "..", "../x", "a/b", "%2E"]
+    files = sorted(p.name for p in (tmp_path / "w_npy").iterdir())
+    assert len(files) == 13 and all(p.is_file() for p in (tmp_path / "w_npy").iterdir())
+    assert not any(name.startswith("..") for name in files)

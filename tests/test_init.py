@@ -116,3 +116,39 @@ def test_corpus_nets() -> None:
         except (AssertionError, caffefill.CaffefillError) as exc:
             failures.append(f"{case['id']}: {exc}")
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("case", [c for c in CAFFEMODELS if c["seed"] == 1701],
+                         ids=lambda c: c["id"])
+def test_streamed_pieces_equal_caffes_bytes(case: dict[str, Any], tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny pieces: every blob of more than 14 values is drawn and written piece
+    # by piece, the next piece drawn by a worker thread while one is written.
+    monkeypatch.setattr(caffefill.init, "PIECE_VALUES", 7)
+    prepared = prepare_net(NETS / case["prototxt"], phase=case["phase"], seed=case["seed"])
+    out = tmp_path / "net.caffemodel"
+    caffemodel.write(out, prepared.blobs(lazy=True), prepared.meta(), prepared.model)
+    theirs = (NETS / f"{case['id']}.caffemodel").read_bytes()
+    assert out.read_bytes()[: len(theirs)] == theirs
+
+
+def test_streamed_alexnet_npz_matches_reference(tmp_path: Path) -> None:
+    from caffefill.writers import load_weights, write_weights
+
+    case = next(c for c in MAIN if c["id"] == "alexnet_train_val_input.TRAIN.1701")
+    prepared = prepare_net(NETS / case["prototxt"], phase="TRAIN", seed=1701)
+    out = write_weights(tmp_path / "w.npz", prepared.blobs(lazy=True), prepared.meta(),
+                        prepared.model)
+    back = load_weights(out).params
+    for layer in case["layers"]:
+        for got, want in zip(back[layer["name"]], layer["blobs"]):
+            assert sha256_f32(got) == want["sha256"], layer["name"]
+
+
+def test_lazy_blob_skipped_by_the_reader_keeps_the_stream(tmp_path: Path) -> None:
+    # A consumer that never reads a blob's values must not shift later blobs.
+    prepared = prepare_net(NETS / "lenet_input.prototxt", seed=3)
+    eager = {b.key: b.array.copy() for b in prepared.blobs()}
+    for blob in prepared.blobs(lazy=True):
+        if blob.key != "conv2/0":
+            np.testing.assert_array_equal(blob.array, eager[blob.key])

@@ -233,7 +233,7 @@ def _progress(blobs: Iterator[Any], total_values: int, total_blobs: int,
     start = time.monotonic()
     for done, blob in enumerate(blobs, 1):
         yield blob
-        done_values += int(blob.array.size)
+        done_values += int(blob.count)
         elapsed = max(time.monotonic() - start, 1e-9)
         width = 30
         frac = done_values / total_values if total_values else 1.0
@@ -265,7 +265,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     total_values = sum(spec.count for layer in model.layers for spec in layer.blobs)
     total_blobs = sum(len(layer.blobs) for layer in model.layers)
     show = not args.quiet and sys.stderr.isatty()
-    blobs = _progress(prepared.blobs(), total_values, total_blobs, show)
+    blobs = _progress(prepared.blobs(lazy=True), total_values, total_blobs, show)
     target = write_weights(args.output, blobs, prepared.meta(), model, fmt=fmt, force=args.force)
     print(f"{target}: {total_blobs} blobs, {total_values:,} values, seed {prepared.seed}, "
           f"phase {prepared.phase}, caffe {prepared.profile.caffe}, "

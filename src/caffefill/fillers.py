@@ -194,14 +194,26 @@ def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -
 FillFn = Callable[[FillerParameter, np.ndarray, CaffeRNG, Profile], None]
 
 
-def _constant(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    _require_values(blob.shape)
+# Fillers that take one draw sequence with one value per position (constant,
+# uniform, xavier, msra, dense gaussian) are written as *plans*: the checks
+# run on the shape, then a function fills any consecutive piece of the flat
+# blob.  Filling the pieces in order on one stream equals filling the blob at
+# once (every draw continues the stream), which lets writers fill and write
+# large blobs piece by piece.
+PieceFill = Callable[[CaffeRNG, np.ndarray], None]
+PlanFn = Callable[[FillerParameter, Sequence[int], Profile], PieceFill]
+
+
+def _plan_constant(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+    _require_values(shape)
     _require_no_sparse(param)
-    blob.fill(np.float32(param.value))
+    value = np.float32(param.value)
+    return lambda rng, piece: piece.fill(value)
 
 
-def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    _require_values(blob.shape)
+def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
+    """gaussian's refusals; returns the sparse mask probability (0 when dense)."""
+    _require_values(shape)
     _require_sigma(param.std)
     sparse = param.sparse
     if sparse < -1:
@@ -211,24 +223,45 @@ def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: 
         )
     probability = 0.0
     if sparse >= 0:
-        if blob.ndim < 1:
+        if len(shape) < 1:
             raise FillerError("sparse Gaussian needs a blob with at least one axis",
                               caffe_message=_check_failed("blob->num_axes() >= 1", 0, 1))
-        probability = cfloat(np.float32(sparse) / np.float32(blob.shape[0]))
+        probability = cfloat(np.float32(sparse) / np.float32(shape[0]))
         if probability > 1:
             raise FillerError(
                 f"sparse: {sparse} asks for more non-zero weights per output than the blob's "
-                f"first axis has ({blob.shape[0]}): the probability {cfmt(probability)} is "
-                f"above 1; use sparse <= {blob.shape[0]}",
+                f"first axis has ({shape[0]}): the probability {cfmt(probability)} is "
+                f"above 1; use sparse <= {shape[0]}",
                 caffe_message=_check_failed("p <= 1", probability, 1),
             )
-    rng.gaussian(blob.reshape(-1), param.mean, param.std, profile.normal_kind)
-    if sparse >= 0:
+    return probability
+
+
+def _gaussian_draw(mean: float, std: float, profile: Profile) -> PieceFill:
+    kind = profile.normal_kind
+    return lambda rng, piece: rng.gaussian(piece, mean, std, kind)
+
+
+def _plan_dense_gaussian(param: FillerParameter, shape: Sequence[int],
+                         profile: Profile) -> PieceFill:
+    _gaussian_checks(param, shape)
+    return _gaussian_draw(param.mean, param.std, profile)
+
+
+def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+    probability = _gaussian_checks(param, blob.shape)
+    _gaussian_draw(param.mean, param.std, profile)(rng, blob.reshape(-1))
+    if param.sparse >= 0:
+        # The mask is drawn after all the normals: not a one-pass fill.
         rng.bernoulli_mask(blob.reshape(-1), probability)
 
 
-def _uniform(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    _require_values(blob.shape)
+def _uniform_draw(lo: float, hi: float) -> PieceFill:
+    return lambda rng, piece: rng.uniform(piece, lo, hi)
+
+
+def _plan_uniform(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+    _require_values(shape)
     lo, hi = cfloat(param.min), cfloat(param.max)
     if not lo <= hi:
         raise FillerError(
@@ -238,7 +271,7 @@ def _uniform(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: P
     # Caffe hangs in the draw, before any later check.
     _require_drawable_range(lo, hi, profile, "uniform")
     _require_no_sparse(param)
-    rng.uniform(blob.reshape(-1), lo, hi)
+    return _uniform_draw(lo, hi)
 
 
 def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
@@ -255,20 +288,29 @@ def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
     _core.normalize_rows(blob.reshape(-1), rows)
 
 
-def _xavier(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    _require_values(blob.shape)
-    scale = xavier_scale(param, blob.shape, profile)
+def _plan_xavier(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+    _require_values(shape)
+    scale = xavier_scale(param, shape, profile)
     _require_drawable_range(-scale, scale, profile, "xavier's uniform")
     _require_no_sparse(param)
-    rng.uniform(blob.reshape(-1), -scale, scale)
+    return _uniform_draw(-scale, scale)
 
 
-def _msra(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    _require_values(blob.shape)
-    std = msra_std(param, blob.shape, profile)
+def _plan_msra(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+    _require_values(shape)
+    std = msra_std(param, shape, profile)
     _require_sigma(std)
     _require_no_sparse(param)
-    rng.gaussian(blob.reshape(-1), 0.0, std, profile.normal_kind)
+    return _gaussian_draw(0.0, std, profile)
+
+
+def _whole(plan: PlanFn) -> FillFn:
+    """A planned filler applied to a whole blob."""
+
+    def fill(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
+        plan(param, blob.shape, profile)(rng, blob.reshape(-1))
+
+    return fill
 
 
 def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
@@ -298,12 +340,12 @@ def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: 
 
 
 FILLERS: dict[str, FillFn] = {
-    "constant": _constant,
+    "constant": _whole(_plan_constant),
     "gaussian": _gaussian,
     "positive_unitball": _positive_unitball,
-    "uniform": _uniform,
-    "xavier": _xavier,
-    "msra": _msra,
+    "uniform": _whole(_plan_uniform),
+    "xavier": _whole(_plan_xavier),
+    "msra": _whole(_plan_msra),
     "bilinear": _bilinear,
 }
 
@@ -364,6 +406,26 @@ def fill_blob(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
     if function is None:
         raise unknown_type_error(param.type)
     function(param, blob, rng, profile)
+
+
+_PLANS: dict[str, PlanFn] = {
+    "constant": _plan_constant,
+    "uniform": _plan_uniform,
+    "xavier": _plan_xavier,
+    "msra": _plan_msra,
+}
+
+
+def plan_pieces(param: FillerParameter, shape: Sequence[int],
+                profile: Profile = DEFAULT_PROFILE) -> PieceFill | None:
+    """For a filler that draws one value per position, run its checks for a
+    blob of ``shape`` and return the function that fills consecutive pieces
+    of the flat blob, in order; None for the others (positive_unitball, a
+    sparse gaussian, bilinear), which must fill the whole blob at once."""
+    if param.type == "gaussian":
+        return _plan_dense_gaussian(param, shape, profile) if param.sparse == -1 else None
+    plan = _PLANS.get(param.type)
+    return None if plan is None else plan(param, shape, profile)
 
 
 #: Fillers that write their values without taking anything from the stream.

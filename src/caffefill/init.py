@@ -9,35 +9,107 @@ them; :func:`init_net` collects them into an ordered mapping.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from . import __version__
-from .fillers import check_drawless, fill_blob
+from .errors import CaffefillError
+from .fillers import PieceFill, check_drawless, fill_blob, plan_pieces
 from .net.load import load_net, phase_name
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
 from .profiles import Profile, resolve
 from .rng import CaffeRNG, check_seed
 
+#: Values per piece when a large blob is filled and written piece by piece.
+PIECE_VALUES = 1 << 22  # 16 MiB of float32
 
-@dataclass
+
 class FilledBlob:
-    """One learnable blob with its values, in net order."""
+    """One learnable blob, in net order: its values as a whole (:attr:`array`)
+    or piece by piece (:meth:`pieces`).
 
-    layer: NetLayer
-    index: int
-    array: np.ndarray
+    A blob from :func:`iter_blobs` with ``lazy=True`` may not be drawn yet:
+    its values are drawn from the stream when they are first asked for, and
+    must be asked for before the next blob (``iter_blobs`` makes sure of it).
+    """
+
+    def __init__(self, layer: NetLayer, index: int, shape: Sequence[int],
+                 array: np.ndarray | None = None, *, rng: CaffeRNG | None = None,
+                 piece_fill: PieceFill | None = None) -> None:
+        self.layer = layer
+        self.index = index
+        self.shape = tuple(int(d) for d in shape)
+        self._array = array
+        self._rng = rng
+        self._piece_fill = piece_fill
+        self._drawn = 0  # values of a lazy blob drawn so far
 
     @property
     def key(self) -> str:
         return f"{self.layer.name}/{self.index}"
+
+    @property
+    def count(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def array(self) -> np.ndarray:
+        """All the values (a lazy blob is drawn now, in one piece)."""
+        if self._array is None:
+            if self._drawn:
+                raise RuntimeError("this lazy blob was already read piece by piece")
+            array = np.empty(self.shape, dtype=np.float32)
+            self._draw(array.reshape(-1))
+            self._array = array
+        return self._array
+
+    def _draw(self, piece: np.ndarray) -> None:
+        assert self._piece_fill is not None and self._rng is not None
+        self._piece_fill(self._rng, piece)
+        self._drawn += piece.size
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The flat values in order, in pieces of at most PIECE_VALUES.
+
+        Each piece is valid until the next is asked for.  For a large lazy
+        blob, a worker thread draws the next piece while the caller writes
+        the current one (the stream is only ever used by one thread at a
+        time, and the C core releases the GIL while it draws).
+        """
+        if self._array is not None or self.count <= 2 * PIECE_VALUES:
+            yield self.array.reshape(-1)
+            return
+        if self._drawn:
+            raise RuntimeError("a lazy blob's pieces can be read once")
+        sizes = [min(PIECE_VALUES, self.count - start)
+                 for start in range(0, self.count, PIECE_VALUES)]
+        buffers = [np.empty(PIECE_VALUES, dtype=np.float32) for _ in range(2)]
+        with ThreadPoolExecutor(max_workers=1) as worker:
+            pending = worker.submit(self._draw, buffers[0][: sizes[0]])
+            for k, size in enumerate(sizes):
+                pending.result()
+                if k + 1 < len(sizes):
+                    pending = worker.submit(self._draw, buffers[(k + 1) % 2][: sizes[k + 1]])
+                yield buffers[k % 2][:size]
+
+    def finish_drawing(self) -> None:
+        """Draw whatever the stream still owes for this blob (values unused)."""
+        if self._piece_fill is None or self._array is not None:
+            return
+        left = self.count - self._drawn
+        while left > 0:
+            piece = np.empty(min(left, PIECE_VALUES), dtype=np.float32)
+            self._draw(piece)
+            left -= piece.size
 
 
 def choose_seed() -> int:
@@ -45,11 +117,30 @@ def choose_seed() -> int:
     return secrets.randbits(32)
 
 
-def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[FilledBlob]:
+def _streams_blobs(model: NetModel, layer: NetLayer, needed: set[tuple[int, int]]) -> bool:
+    """Whether a layer's blobs can be drawn one by one as they are consumed:
+    its draws are exactly one fill per blob, in blob order, and none of its
+    blobs is shared (owners must be kept, sharers hold the owner's values)."""
+    expected = [i for i, spec in enumerate(layer.blobs) if spec.filler is not None]
+    fills = [d.blob for d in layer.draws if isinstance(d, FillDraw)]
+    return (len(fills) == len(layer.draws) and fills == expected
+            and not any((layer.index, i) in needed or model.shared_owner(layer.index, i)
+                        for i in range(len(layer.blobs))))
+
+
+def _located(exc: CaffefillError, model: NetModel, layer: NetLayer) -> CaffefillError:
+    return exc.located(path=model.path, line=layer.line, column=layer.column, layer=layer.name)
+
+
+def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
+               *, lazy: bool = False) -> Iterator[FilledBlob]:
     """Run every draw of the net in Caffe's order, yielding each learnable blob.
 
     Each yielded array is owned by the caller.  Only blobs that a later layer
-    shares are kept here, so peak memory stays near the largest blob.
+    shares are kept here, so peak memory stays near the largest blob.  With
+    ``lazy``, blobs of fillers that draw one value per position are drawn
+    when the caller reads them, piece by piece if it uses
+    :meth:`FilledBlob.pieces`: then peak memory stays near two pieces.
     """
     needed_owners = {
         owner
@@ -59,6 +150,9 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[Fil
     }
     kept: dict[tuple[int, int], np.ndarray] = {}
     for layer in model.layers:
+        if lazy and _streams_blobs(model, layer, needed_owners):
+            yield from _lazy_layer(model, layer, rng, profile)
+            continue
         produced: dict[int, np.ndarray] = {}
         try:
             for draw in layer.draws:
@@ -73,13 +167,8 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[Fil
                 if draw.blob is not None:
                     produced[draw.blob] = array
                 del array  # a thrown-away fill is freed before the next one is allocated
-        except Exception as exc:
-            from .errors import CaffefillError
-
-            if isinstance(exc, CaffefillError):
-                raise exc.located(path=model.path, line=layer.line, column=layer.column,
-                                  layer=layer.name) from None
-            raise
+        except CaffefillError as exc:
+            raise _located(exc, model, layer) from None
         for index, spec in enumerate(layer.blobs):
             owner = model.shared_owner(layer.index, index)
             if owner is not None:
@@ -90,9 +179,32 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[Fil
                 array = np.zeros(spec.shape, dtype=np.float32)
             if (layer.index, index) in needed_owners:
                 kept[(layer.index, index)] = array
-            yield FilledBlob(layer, index, array)
+            yield FilledBlob(layer, index, spec.shape, array)
             del array
         del produced
+
+
+def _lazy_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG,
+                profile: Profile) -> Iterator[FilledBlob]:
+    """A streamable layer's blobs, each drawn when the caller reads it."""
+    for index, spec in enumerate(layer.blobs):
+        if spec.filler is None:
+            yield FilledBlob(layer, index, spec.shape, np.zeros(spec.shape, dtype=np.float32))
+            continue
+        try:
+            piece_fill = plan_pieces(spec.filler, spec.shape, profile)
+            if piece_fill is None:  # fills the whole blob at once
+                array = np.empty(spec.shape, dtype=np.float32)
+                fill_blob(spec.filler, array, rng, profile)
+                blob = FilledBlob(layer, index, spec.shape, array)
+                del array
+            else:
+                blob = FilledBlob(layer, index, spec.shape, rng=rng, piece_fill=piece_fill)
+        except CaffefillError as exc:
+            raise _located(exc, model, layer) from None
+        yield blob
+        blob.finish_drawing()  # keep the stream in step whatever the caller read
+        del blob
 
 
 class InitResult(OrderedDict[str, list[np.ndarray]]):
@@ -150,8 +262,9 @@ class PreparedNet:
                          profile=self.profile, prototxt_sha256=self.prototxt_sha256,
                          net_name=self.model.param.name)
 
-    def blobs(self) -> Iterator[FilledBlob]:
-        return iter_blobs(self.model, CaffeRNG(self.seed), self.profile)
+    def blobs(self, *, lazy: bool = False) -> Iterator[FilledBlob]:
+        """The net's blobs, drawn on a fresh stream (see :func:`iter_blobs`)."""
+        return iter_blobs(self.model, CaffeRNG(self.seed), self.profile, lazy=lazy)
 
 
 def prepare_net(

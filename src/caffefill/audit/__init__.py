@@ -14,10 +14,29 @@ errors, CF2xx warnings, CF3xx info), lives in its own module under
 
 from __future__ import annotations
 
-from .context import AuditOptions
-from .engine import EVERYTHING, FileReport, Selection, audit_path, audit_text, collect
-from .finding import Finding
-from .rules import RULES, rule_for
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .context import AuditOptions
+    from .engine import EVERYTHING, FileReport, Selection, audit_path, audit_text, collect
+    from .finding import Finding
+    from .rules import RULES, rule_for
+
+_LAZY = {
+    "AuditOptions": "context", "EVERYTHING": "engine", "FileReport": "engine",
+    "Selection": "engine", "audit_path": "engine", "audit_text": "engine", "collect": "engine",
+    "Finding": "finding", "RULES": "rules", "rule_for": "rules",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `caffefill audit`'s parser must not pull in the rules.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'caffefill.audit' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)
 
 __all__ = [
     "EVERYTHING",

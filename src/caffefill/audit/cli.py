@@ -13,11 +13,10 @@ import sys
 from typing import Any
 
 from ..errors import CaffefillError
-from .context import AuditOptions
-from .engine import Selection, audit_path, collect
 from .finding import NOTE_CODE, SEVERITIES, at_least
-from .report import render_json, render_sarif, render_text
-from .rules import RULES, rule_for
+
+# The rules, the engine and the net model load only when audit runs, so the
+# other commands do not pay for them at start-up.
 
 EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -87,6 +86,8 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _explain(code: str) -> int:
+    from .rules import rule_for
+
     if code.strip().upper() == NOTE_CODE:
         print(NOTE_EXPLANATION, end="")
         return EXIT_OK
@@ -100,6 +101,8 @@ def _explain(code: str) -> int:
 
 
 def _list_rules() -> int:
+    from .rules import RULES
+
     width = max(len(rule.name) for rule in RULES)
     for rule in RULES:
         print(f"{rule.code}  {rule.severity:<7}  {rule.name:<{width}}  {rule.summary()}")
@@ -107,6 +110,10 @@ def _list_rules() -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    from .context import AuditOptions
+    from .engine import Selection, audit_path, collect
+    from .report import render_json, render_sarif, render_text
+
     """Run the audit for the parsed arguments; returns the exit status."""
     from ..profiles import resolve
 

@@ -7,6 +7,7 @@ import tokenize
 import warnings
 import zipfile
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -22,8 +23,31 @@ class BlobLike(Protocol):
     @property
     def key(self) -> str: ...
 
-    array: np.ndarray
+    @property
+    def array(self) -> np.ndarray: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def count(self) -> int: ...
+
     index: int
+
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The flat float32 values in order; each piece valid until the next."""
+        ...
+
+
+def write_npy_stream(out: IO[bytes], blob: BlobLike) -> None:
+    """A blob as a .npy stream: the header, then its values piece by piece,
+    each written straight from its buffer (no copy)."""
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+              "fortran_order": False, "shape": tuple(blob.shape)}
+    np.lib.format.write_array_header_1_0(out, header)
+    for piece in blob.pieces():
+        if piece.size:
+            out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))
 
 
 @dataclass

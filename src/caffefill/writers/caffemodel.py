@@ -155,9 +155,10 @@ def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: i
         blob = next(stream)
         out.write(_delimited_header(_BLOBS_FIELD, length))
         out.write(data_head)
-        # Written straight from the array's buffer: no copy of the blob.
-        data = np.ascontiguousarray(blob.array, dtype="<f4")
-        out.write(data.data.cast("B"))
+        # Written piece by piece, straight from the buffers: no copy of the blob.
+        for piece in blob.pieces():
+            if piece.size:
+                out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))
         out.write(shape_tail)
     out.write(tail)
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CaffefillError
-from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy
+from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, write_npy_stream
 
 EXTENSIONS = (".npydir",)
 META_FILE = "meta.json"
@@ -36,7 +36,8 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
     for blob in blobs:
         layer = blob.key.rpartition("/")[0]
         name = file_name(layer, blob.index)
-        np.save(path / name, np.ascontiguousarray(blob.array), allow_pickle=False)
+        with open(path / name, "wb") as out:
+            write_npy_stream(out, blob)
         files.append({"layer": layer, "index": blob.index, "file": name})
     document = dict(meta)
     document["blobs"] = files
@@ -63,7 +64,7 @@ def read(path: Path, budget: ReadBudget | None = None) -> Weights:
             raise CaffefillError(f"{META_FILE}: a 'blobs' entry is not "
                                  f"{{file, layer, index}}: {str(entry)[:80]}")
         name = entry["file"]
-        if "/" in name or "\\" in name or name.startswith(".") or "\0" in name:
+        if "/" in name or "\\" in name or "\0" in name or name in ("", ".", ".."):
             raise CaffefillError(f"{META_FILE}: unsafe file name {name!r}")
         file = Path(path) / name
         what = name

@@ -13,7 +13,16 @@ from typing import Any
 import numpy as np
 
 from ..errors import WriteError
-from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, split_key
+from .base import (
+    BlobLike,
+    ReadBudget,
+    Weights,
+    add_blob,
+    meta_dict,
+    read_npy,
+    split_key,
+    write_npy_stream,
+)
 
 META_KEY = "__meta__"
 EXTENSIONS = (".npz",)
@@ -33,13 +42,8 @@ def check_model(model: Any) -> None:
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
         for blob in blobs:
-            array = np.ascontiguousarray(blob.array)
             with archive.open(f"{blob.key}.npy", "w", force_zip64=True) as member:
-                # The .npy header, then the values straight from the array's
-                # buffer (write_array would copy them in chunks first).
-                header = np.lib.format.header_data_from_array_1_0(array)
-                np.lib.format.write_array_header_1_0(member, header)
-                member.write(array.data.cast("B") if array.size else b"")
+                write_npy_stream(member, blob)
         with archive.open(f"{META_KEY}.npy", "w") as member:
             np.lib.format.write_array(member, np.array(json.dumps(meta, sort_keys=True)),
                                       allow_pickle=False)
