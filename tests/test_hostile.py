@@ -355,12 +355,27 @@ def test_huge_dummy_data_top_is_never_allocated(tmp_path: Path,
     status, _, err = cli("init", str(net), "-o", str(tmp_path / "w.npz"), "--seed", "1",
                          "--max-memory", "100M", "--quiet", capsys=capsys)
     assert status == 0, err
-    # A Scale over it owns a 4 GB blob: refused up front, with the estimate.
-    net = write(tmp_path, dummy + 'layer { name: "s" type: "Scale" bottom: "x" top: "y" }\n')
+    # A PReLU over it owns a 4 GB blob that positive_unitball fills at once: refused up
+    # front, with the estimate.
+    net = write(tmp_path, dummy + 'layer { name: "p" type: "PReLU" bottom: "x" top: "y" '
+                'prelu_param { filler { type: "positive_unitball" } } }\n')
     (tmp_path / "w.npz").unlink()
     status, _, err = cli("init", str(net), "-o", str(tmp_path / "w.npz"), "--seed", "1",
                          "--max-memory", "100M", "--quiet", capsys=capsys)
     assert status == 2 and "needs about 3.7" in one_error(err)["message"]
+
+
+def test_memory_estimate_follows_streaming() -> None:
+    from caffefill.memory import estimate_bytes
+
+    # Scale's 4 GB blob (constant 1) is drawn and written piece by piece, except to .h5.
+    _, model = load_net("s.prototxt", text=(
+        'layer { name: "d" type: "DummyData" top: "x" dummy_data_param { shape { dim: 2 '
+        'dim: 1000000000 } } }\nlayer { name: "s" type: "Scale" bottom: "x" top: "y" }\n'))
+    assert estimate_bytes(model, "npz") < 2**27
+    assert estimate_bytes(model, "caffemodel") < 2**27
+    assert estimate_bytes(model, "h5") > 2**31
+    assert estimate_bytes(model, "npz", lazy=False) > 2**31
 
 
 def test_fill_command_has_a_memory_cap(capsys: pytest.CaptureFixture[str]) -> None:
@@ -400,7 +415,9 @@ def test_show_and_audit_allocate_no_blob_memory(tmp_path: Path) -> None:
     result = _limited(["audit", str(net)], 2 * 2**30)
     assert result.returncode in (0, 1), result.stderr
     assert "Traceback" not in result.stderr and "out of memory" not in result.stderr
-    # init sees the limit in its default cap and refuses up front.
+    # init sees the limit in its default cap and refuses up front what it cannot stream
+    # (positive_unitball normalises whole rows: the 8 GiB blob is filled at once).
+    net = write(tmp_path, HUGE.replace('"xavier"', '"positive_unitball"'))
     result = _limited(["init", str(net), "-o", str(tmp_path / "w.npz")], 2 * 2**30)
     assert result.returncode == 2 and "--max-memory" in result.stderr, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.prototxt"]
@@ -567,3 +584,23 @@ def test_empty_and_dotted_layer_names_round_trip(tmp_path: Path) -> None:
     files = sorted(p.name for p in (tmp_path / "w_npy").iterdir())
     assert len(files) == 13 and all(p.is_file() for p in (tmp_path / "w_npy").iterdir())
     assert not any(name.startswith("..") for name in files)
+
+
+def test_v0_int32_into_a_uint32_field_wraps_as_in_cpp() -> None:
+    # V0's new_height is int32, V1's image_data_param.new_height uint32: C++ wraps.
+    from caffefill.net.upgrade import upgrade_net
+
+    src = read_net("v0.prototxt", text=(
+        'layers { layer { name: "img" type: "images" new_height: -2 new_width: 3 } '
+        'top: "data" top: "label" }\n'))
+    layer = upgrade_net(src).param.layer[0]
+    assert layer.image_data_param.new_height == 2**32 - 2
+    assert layer.image_data_param.new_width == 3
+
+
+@pytest.mark.parametrize("number", ["4294967296", "-4294967296", "18446744073709551616",
+                                    "0x100000004"])
+def test_enum_numbers_past_int32_are_refused(number: str) -> None:
+    # upb's values_by_number truncates its key: 4294967296 would be found as value 0.
+    with pytest.raises(CaffefillError, match="unknown value"):
+        read_net("x.prototxt", text=f"layers {{ type: {number} }}")

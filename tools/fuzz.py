@@ -128,7 +128,10 @@ def run_target(name: str, strategy: st.SearchStrategy[Any], oracle: Callable[[An
             if best is None or _size(data) < _size(best[0]):
                 bugs["hang"] = (data, str(hang))
 
-    run()
+    try:
+        run()
+    except KeyboardInterrupt:
+        outcomes["INTERRUPTED"] += 1
     return count, outcomes, bugs
 
 
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
             shown = repr(data)
             shown = shown if len(shown) < 1500 else shown[:1500] + "..."
             print(f"  BUG {kind}\n    input: {shown}\n    {detail[:3000]}")
+        if outcomes["INTERRUPTED"]:
+            break
     print(f"total: {total} inputs, {found} distinct bug kind(s)")
     return 1 if found else 0
 

@@ -1,12 +1,17 @@
 """Estimate what a run needs before allocating anything, and refuse past a cap.
 
-The estimate follows :func:`caffefill.init.iter_blobs`: a layer's fills are
-all alive until its blobs have been handed to the writer, one thrown-away
-fill (a DummyData top, an unrolled recurrent net's copies) at a time is
-alive beside them, and blobs that a later layer shares stay until the end.
-Thrown-away fills that draw nothing (constant, bilinear) are never
-allocated.  The estimate reads the model only (no blob is allocated), and a
-layer's repeated draws are read as runs, so it is quick for any net.
+The estimate follows :func:`caffefill.init.iter_blobs` as ``caffefill
+init`` runs it (``lazy=True``): a layer whose blobs stream (one fill per
+blob, nothing shared) holds one blob at a time, and a large blob of a
+filler that draws one value per position only two pieces of it while the
+writer streams it (.npz, .npy, .caffemodel; .h5 takes whole arrays).  Any
+other layer's fills are all alive until its blobs have been handed to the
+writer, one thrown-away fill (a DummyData top, an unrolled recurrent net's
+copies) at a time is alive beside them, and blobs that a later layer shares
+stay until the end.  Thrown-away fills that draw nothing (constant,
+bilinear) are never allocated.  The estimate reads the model only (no blob
+is allocated), and a layer's repeated draws are read as runs, so it is
+quick for any net.
 """
 
 from __future__ import annotations
@@ -73,8 +78,27 @@ def _thrown_away_bytes(layer: Any) -> int:
     return largest
 
 
-def estimate_bytes(model: Any, fmt: str | None) -> int:
-    """Peak bytes for streaming the net's blobs into ``fmt`` (None: all kept in memory)."""
+#: Writers that take a blob piece by piece (:meth:`FilledBlob.pieces`).
+STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})
+#: Fillers :func:`caffefill.fillers.plan_pieces` fills piece by piece (and a dense gaussian).
+_PIECEWISE = frozenset({"constant", "uniform", "xavier", "msra"})
+
+
+def _streamed_blob_bytes(spec: Any, piece_values: int) -> int:
+    """Peak bytes of one blob drawn lazily and written piece by piece."""
+    filler = spec.filler
+    piecewise = filler is not None and (
+        filler.type in _PIECEWISE or (filler.type == "gaussian" and filler.sparse == -1))
+    if piecewise and spec.count > 2 * piece_values:
+        return 2 * 4 * piece_values  # the piece being written and the next being drawn
+    return 4 * int(spec.count)
+
+
+def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
+    """Peak bytes for writing the net's blobs into ``fmt`` (None: all kept in memory),
+    drawing them as ``iter_blobs(..., lazy=lazy)`` does."""
+    from .init import PIECE_VALUES, _streams_blobs
+
     owners = {owner for layer in model.layers for index in range(len(layer.blobs))
               if (owner := model.shared_owner(layer.index, index)) is not None}
     shared = sum(4 * int(model.layers[i].blobs[j].count) for i, j in owners)
@@ -82,10 +106,14 @@ def estimate_bytes(model: Any, fmt: str | None) -> int:
         total = sum(4 * int(spec.count) for layer in model.layers for spec in layer.blobs)
         thrown = max((_thrown_away_bytes(layer) for layer in model.layers), default=0)
         return total + thrown + OVERHEAD
+    pieces = PIECE_VALUES if fmt in STREAMING_FORMATS else 2**62
     peak = 0
     for layer in model.layers:
-        own = sum(4 * int(spec.count) for spec in layer.blobs)
-        peak = max(peak, own + _thrown_away_bytes(layer))
+        if lazy and _streams_blobs(model, layer, owners):
+            need = max((_streamed_blob_bytes(spec, pieces) for spec in layer.blobs), default=0)
+        else:
+            need = sum(4 * int(spec.count) for spec in layer.blobs) + _thrown_away_bytes(layer)
+        peak = max(peak, need)
     return peak + shared + OVERHEAD
 
 

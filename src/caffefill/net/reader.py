@@ -995,7 +995,10 @@ class _Binder:
             number = _parse_int_text(value.text)
             if number is not None:
                 number = -number if value.negative else number
-                if number in enum.values_by_number:
+                # Enum values are int32; upb's values_by_number would truncate a wider
+                # key (4294967296 would find value 0).
+                known = {v.number for v in enum.values}
+                if -(1 << 31) <= number < (1 << 31) and number in known:
                     return int(number)
             raise self.error(f"unknown value '{value.shown()}' {expected}; expected one of "
                              f"{choices}", *where)

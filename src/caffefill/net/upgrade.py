@@ -407,6 +407,8 @@ class _Upgrader:
             param_name, field_name, how = target
             params = getattr(out, param_name)
             value = getattr(v0, v0_field)
+            if how in ("add", "set"):
+                value = _c_convert(value, params.DESCRIPTOR.fields_by_name[field_name])
             if how == "add":
                 getattr(params, field_name).append(value)
             elif how == "copy" and field_name:
@@ -553,6 +555,28 @@ class _Upgrader:
                 names.append(layer.name)
         self.notes.append(f"BatchNorm layer(s) {', '.join(repr(n) for n in names)}: the "
                           f"three param specs set to lr_mult 0, decay_mult 0")
+
+
+_UNSIGNED_BITS = {FieldDescriptor.TYPE_UINT32: 32, FieldDescriptor.TYPE_FIXED32: 32,
+                  FieldDescriptor.TYPE_UINT64: 64, FieldDescriptor.TYPE_FIXED64: 64}
+_SIGNED_BITS = {FieldDescriptor.TYPE_INT32: 32, FieldDescriptor.TYPE_SINT32: 32,
+                FieldDescriptor.TYPE_SFIXED32: 32, FieldDescriptor.TYPE_INT64: 64,
+                FieldDescriptor.TYPE_SINT64: 64, FieldDescriptor.TYPE_SFIXED64: 64}
+
+
+def _c_convert(value: object, target: FieldDescriptor) -> object:
+    """``value`` as C++ converts it when a setter of field ``target`` takes it:
+    integers wrap to the target's width (V0's int32 ``new_height`` -2 becomes the
+    uint32 4294967294 in V1's image_data_param, as it does in Caffe)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    if target.type in _UNSIGNED_BITS:
+        return value % (1 << _UNSIGNED_BITS[target.type])
+    if target.type in _SIGNED_BITS:
+        bits = _SIGNED_BITS[target.type]
+        wrapped = value % (1 << bits)
+        return wrapped - (1 << bits) if wrapped >= 1 << (bits - 1) else wrapped
+    return value
 
 
 def _has(message: Message, name: str) -> bool:
