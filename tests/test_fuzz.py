@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import caffefill
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.net.spec import DrawRuns, FillDraw, RandDraw
 
@@ -181,9 +182,13 @@ def test_cli_diff_on_damaged_weights(fmt: str, weight_samples: dict[str, Path]) 
     run()
 
 
+# The folder holding the caffefill under test (installed or built in place).
+PACKAGE_ROOT = Path(caffefill.__file__).resolve().parents[1]
+
+
 def test_long_runs_have_a_tool() -> None:
     result = subprocess.run([sys.executable, str(ROOT / "tools" / "fuzz.py"), "--examples", "3",
                              "--seed", "1"], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
+                            env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "total:" in result.stdout and "0 distinct bug kind(s)" in result.stdout

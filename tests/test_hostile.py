@@ -29,7 +29,9 @@ from caffefill.net.load import load_net
 from caffefill.net.reader import MAX_BYTES, MAX_DEPTH, read_net
 
 ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
+# The folder holding the caffefill the tests import (installed or in place), so
+# child processes run that same build.
+SRC = Path(caffefill.__file__).resolve().parents[1]
 INPUT = 'layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 ' \
         'dim: 8 dim: 8 } } }\n'
 ERROR_LINE = re.compile(r"^caffefill: error: ((?P<file>[^:]+)(:(?P<line>\d+):(?P<col>\d+))?: )?"

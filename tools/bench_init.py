@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    sys.path.insert(0, str(ROOT / "src"))
+    sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
     from caffefill.net.load import load_net
 
     _, model = load_net(NET, phase="TRAIN")

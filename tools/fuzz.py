@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
 
 import fuzzing  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402

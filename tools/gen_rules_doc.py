@@ -16,7 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "rules.md"
-sys.path.insert(0, str(ROOT / "src"))
+sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
 
 from caffefill.audit.cli import NOTE_EXPLANATION  # noqa: E402
 from caffefill.audit.rule import Rule  # noqa: E402
