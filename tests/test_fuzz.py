@@ -29,7 +29,7 @@ import caffefill
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.net.spec import DrawRuns, FillDraw, RandDraw
 
-EXAMPLES = int(os.environ.get("CAFFEFILL_FUZZ_EXAMPLES", "300"))
+EXAMPLES = int(os.environ.get("CAFFEFILL_FUZZ_EXAMPLES", "250"))
 ROOT = Path(__file__).resolve().parents[1]
 
 

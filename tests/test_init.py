@@ -124,7 +124,7 @@ def test_streamed_pieces_equal_caffes_bytes(case: dict[str, Any], tmp_path: Path
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     # Tiny pieces: every blob of more than 14 values is drawn and written piece
     # by piece, the next piece drawn by a worker thread while one is written.
-    monkeypatch.setattr(caffefill.init, "PIECE_VALUES", 7)
+    monkeypatch.setattr(caffefill.streaming, "PIECE_VALUES", 7)
     prepared = prepare_net(NETS / case["prototxt"], phase=case["phase"], seed=case["seed"])
     out = tmp_path / "net.caffemodel"
     caffemodel.write(out, prepared.blobs(lazy=True), prepared.meta(), prepared.model)

@@ -428,6 +428,11 @@ def plan_pieces(param: FillerParameter, shape: Sequence[int],
     return None if plan is None else plan(param, shape, profile)
 
 
+def fills_by_piece(param: FillerParameter) -> bool:
+    """Whether :func:`plan_pieces` fills blobs of this filler piece by piece."""
+    return param.sparse == -1 if param.type == "gaussian" else param.type in _PLANS
+
+
 #: Fillers that write their values without taking anything from the stream.
 DRAWLESS = frozenset({"constant", "bilinear"})
 

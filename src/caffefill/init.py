@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, streaming
 from .errors import CaffefillError
 from .fillers import PieceFill, check_drawless, fill_blob, plan_pieces
 from .net.load import load_net, phase_name
@@ -28,9 +28,6 @@ from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
 from .profiles import Profile, resolve
 from .rng import CaffeRNG, check_seed
-
-#: Values per piece when a large blob is filled and written piece by piece.
-PIECE_VALUES = 1 << 22  # 16 MiB of float32
 
 
 class FilledBlob:
@@ -78,21 +75,22 @@ class FilledBlob:
         self._drawn += piece.size
 
     def pieces(self) -> Iterator[np.ndarray]:
-        """The flat values in order, in pieces of at most PIECE_VALUES.
+        """The flat values in order, in pieces of at most
+        :data:`caffefill.streaming.PIECE_VALUES`.
 
         Each piece is valid until the next is asked for.  For a large lazy
         blob, a worker thread draws the next piece while the caller writes
         the current one (the stream is only ever used by one thread at a
         time, and the C core releases the GIL while it draws).
         """
-        if self._array is not None or self.count <= 2 * PIECE_VALUES:
+        most = streaming.PIECE_VALUES
+        if self._array is not None or self.count <= 2 * most:
             yield self.array.reshape(-1)
             return
         if self._drawn:
             raise RuntimeError("a lazy blob's pieces can be read once")
-        sizes = [min(PIECE_VALUES, self.count - start)
-                 for start in range(0, self.count, PIECE_VALUES)]
-        buffers = [np.empty(PIECE_VALUES, dtype=np.float32) for _ in range(2)]
+        sizes = [min(most, self.count - start) for start in range(0, self.count, most)]
+        buffers = [np.empty(most, dtype=np.float32) for _ in range(2)]
         with ThreadPoolExecutor(max_workers=1) as worker:
             pending = worker.submit(self._draw, buffers[0][: sizes[0]])
             for k, size in enumerate(sizes):
@@ -107,7 +105,7 @@ class FilledBlob:
             return
         left = self.count - self._drawn
         while left > 0:
-            piece = np.empty(min(left, PIECE_VALUES), dtype=np.float32)
+            piece = np.empty(min(left, streaming.PIECE_VALUES), dtype=np.float32)
             self._draw(piece)
             left -= piece.size
 
@@ -115,17 +113,6 @@ class FilledBlob:
 def choose_seed() -> int:
     """A fresh random 32-bit seed (when the user gives none)."""
     return secrets.randbits(32)
-
-
-def _streams_blobs(model: NetModel, layer: NetLayer, needed: set[tuple[int, int]]) -> bool:
-    """Whether a layer's blobs can be drawn one by one as they are consumed:
-    its draws are exactly one fill per blob, in blob order, and none of its
-    blobs is shared (owners must be kept, sharers hold the owner's values)."""
-    expected = [i for i, spec in enumerate(layer.blobs) if spec.filler is not None]
-    fills = [d.blob for d in layer.draws if isinstance(d, FillDraw)]
-    return (len(fills) == len(layer.draws) and fills == expected
-            and not any((layer.index, i) in needed or model.shared_owner(layer.index, i)
-                        for i in range(len(layer.blobs))))
 
 
 def _located(exc: CaffefillError, model: NetModel, layer: NetLayer) -> CaffefillError:
@@ -142,15 +129,10 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
     when the caller reads them, piece by piece if it uses
     :meth:`FilledBlob.pieces`: then peak memory stays near two pieces.
     """
-    needed_owners = {
-        owner
-        for layer in model.layers
-        for index in range(len(layer.blobs))
-        if (owner := model.shared_owner(layer.index, index)) is not None
-    }
+    needed_owners = streaming.shared_owners(model)
     kept: dict[tuple[int, int], np.ndarray] = {}
     for layer in model.layers:
-        if lazy and _streams_blobs(model, layer, needed_owners):
+        if lazy and streaming.streams_blobs(model, layer, needed_owners):
             yield from _lazy_layer(model, layer, rng, profile)
             continue
         produced: dict[int, np.ndarray] = {}

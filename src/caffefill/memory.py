@@ -21,9 +21,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from . import streaming
 from .errors import CaffefillError
-from .fillers import DRAWLESS
+from .fillers import DRAWLESS, fills_by_piece
 from .net.spec import FillDraw, draw_runs
+from .streaming import STREAMING_FORMATS, shared_owners, streams_blobs
 
 OVERHEAD = 64 * 2**20  # interpreter, numpy, protobuf
 #: Where a container's memory limit is (cgroup v2, then v1).
@@ -78,18 +80,10 @@ def _thrown_away_bytes(layer: Any) -> int:
     return largest
 
 
-#: Writers that take a blob piece by piece (:meth:`FilledBlob.pieces`).
-STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})
-#: Fillers :func:`caffefill.fillers.plan_pieces` fills piece by piece (and a dense gaussian).
-_PIECEWISE = frozenset({"constant", "uniform", "xavier", "msra"})
-
-
 def _streamed_blob_bytes(spec: Any, piece_values: int) -> int:
     """Peak bytes of one blob drawn lazily and written piece by piece."""
-    filler = spec.filler
-    piecewise = filler is not None and (
-        filler.type in _PIECEWISE or (filler.type == "gaussian" and filler.sparse == -1))
-    if piecewise and spec.count > 2 * piece_values:
+    if spec.filler is not None and fills_by_piece(spec.filler) and \
+            spec.count > 2 * piece_values:
         return 2 * 4 * piece_values  # the piece being written and the next being drawn
     return 4 * int(spec.count)
 
@@ -97,19 +91,16 @@ def _streamed_blob_bytes(spec: Any, piece_values: int) -> int:
 def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
     """Peak bytes for writing the net's blobs into ``fmt`` (None: all kept in memory),
     drawing them as ``iter_blobs(..., lazy=lazy)`` does."""
-    from .init import PIECE_VALUES, _streams_blobs
-
-    owners = {owner for layer in model.layers for index in range(len(layer.blobs))
-              if (owner := model.shared_owner(layer.index, index)) is not None}
+    owners = shared_owners(model)
     shared = sum(4 * int(model.layers[i].blobs[j].count) for i, j in owners)
     if fmt is None:
         total = sum(4 * int(spec.count) for layer in model.layers for spec in layer.blobs)
         thrown = max((_thrown_away_bytes(layer) for layer in model.layers), default=0)
         return total + thrown + OVERHEAD
-    pieces = PIECE_VALUES if fmt in STREAMING_FORMATS else 2**62
+    pieces = streaming.PIECE_VALUES if fmt in STREAMING_FORMATS else 2**62
     peak = 0
     for layer in model.layers:
-        if lazy and _streams_blobs(model, layer, owners):
+        if lazy and streams_blobs(model, layer, owners):
             need = max((_streamed_blob_bytes(spec, pieces) for spec in layer.blobs), default=0)
         else:
             need = sum(4 * int(spec.count) for spec in layer.blobs) + _thrown_away_bytes(layer)

@@ -1,0 +1,49 @@
+"""When a blob can be drawn and written piece by piece: the one rule that
+:mod:`caffefill.init` follows and :mod:`caffefill.memory` estimates from.
+
+A layer's blobs stream when its draws are exactly one fill per blob, in blob
+order, and none of its blobs is shared (a shared owner must be kept for the
+layers that hold its values).  Such a blob is drawn when the writer reads it;
+a large one of a filler that draws one value per position
+(:func:`caffefill.fillers.fills_by_piece`) is drawn in pieces of
+:data:`PIECE_VALUES`, the next piece drawn while the current one is written.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .net.spec import FillDraw, draw_runs
+
+if TYPE_CHECKING:
+    from .net.model import NetLayer, NetModel
+
+#: Values per piece when a large blob is filled and written piece by piece.
+PIECE_VALUES = 1 << 22  # 16 MiB of float32
+
+#: Writers that take a blob piece by piece (:meth:`caffefill.init.FilledBlob.pieces`).
+STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})
+
+
+def shared_owners(model: NetModel) -> set[tuple[int, int]]:
+    """(layer index, blob index) of every blob another layer shares."""
+    return {
+        owner
+        for layer in model.layers
+        for index in range(len(layer.blobs))
+        if (owner := model.shared_owner(layer.index, index)) is not None
+    }
+
+
+def streams_blobs(model: NetModel, layer: NetLayer, owners: set[tuple[int, int]]) -> bool:
+    """Whether ``layer``'s blobs can be drawn one by one as they are consumed
+    (``owners``: :func:`shared_owners` of the model)."""
+    runs = draw_runs(layer.draws)
+    if any(times != 1 for _, times in runs):
+        return False  # repeated draws (an unrolled net's time steps): never one per blob
+    draws = [d for pattern, _ in runs for d in pattern]  # read as runs: no expansion
+    expected = [i for i, spec in enumerate(layer.blobs) if spec.filler is not None]
+    fills = [d.blob for d in draws if isinstance(d, FillDraw)]
+    return (len(fills) == len(draws) and fills == expected
+            and not any((layer.index, i) in owners or model.shared_owner(layer.index, i)
+                        for i in range(len(layer.blobs))))
