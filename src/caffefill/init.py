@@ -9,12 +9,13 @@ them; :func:`init_net` collects them into an ordered mapping.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
-import secrets
+import queue
+import threading
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ import numpy as np
 
 from . import __version__, streaming
 from .errors import CaffefillError
-from .fillers import PieceFill, check_drawless, fill_blob, plan_pieces
+from .fillers import check_drawless, fill_blob, plan_pieces
 from .net.load import load_net, phase_name
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
@@ -32,23 +33,14 @@ from .rng import CaffeRNG, check_seed
 
 class FilledBlob:
     """One learnable blob, in net order: its values as a whole (:attr:`array`)
-    or piece by piece (:meth:`pieces`).
-
-    A blob from :func:`iter_blobs` with ``lazy=True`` may not be drawn yet:
-    its values are drawn from the stream when they are first asked for, and
-    must be asked for before the next blob (``iter_blobs`` makes sure of it).
-    """
+    or piece by piece (:meth:`pieces`)."""
 
     def __init__(self, layer: NetLayer, index: int, shape: Sequence[int],
-                 array: np.ndarray | None = None, *, rng: CaffeRNG | None = None,
-                 piece_fill: PieceFill | None = None) -> None:
+                 array: np.ndarray) -> None:
         self.layer = layer
         self.index = index
         self.shape = tuple(int(d) for d in shape)
         self._array = array
-        self._rng = rng
-        self._piece_fill = piece_fill
-        self._drawn = 0  # values of a lazy blob drawn so far
 
     @property
     def key(self) -> str:
@@ -60,59 +52,209 @@ class FilledBlob:
 
     @property
     def array(self) -> np.ndarray:
-        """All the values (a lazy blob is drawn now, in one piece)."""
-        if self._array is None:
-            if self._drawn:
-                raise RuntimeError("this lazy blob was already read piece by piece")
-            array = np.empty(self.shape, dtype=np.float32)
-            self._draw(array.reshape(-1))
-            self._array = array
+        """All the values, in the blob's shape."""
         return self._array
 
-    def _draw(self, piece: np.ndarray) -> None:
-        assert self._piece_fill is not None and self._rng is not None
-        self._piece_fill(self._rng, piece)
-        self._drawn += piece.size
+    def pieces(self) -> Iterator[np.ndarray]:
+        """The flat values in order (each piece valid until the next is asked for)."""
+        yield self._array.reshape(-1)
+
+
+class _AheadBlob(FilledBlob):
+    """A blob drawn on :class:`_DrawAhead`'s worker thread, read as the pieces
+    the worker hands over, in order; :attr:`array` gathers them into one array."""
+
+    def __init__(self, layer: NetLayer, index: int, shape: Sequence[int], pieces: int,
+                 whole: bool, *, source: _DrawAhead) -> None:
+        super().__init__(layer, index, shape, np.empty(0, dtype=np.float32))
+        self._source = source
+        self._left = pieces  # pieces not handed out yet
+        self._whole = whole  # one piece, an array of its own (not a pool buffer)
+        self._gathered: np.ndarray | None = None
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._gathered is None:
+            if self._left == 0 and self.count:
+                raise RuntimeError("this blob was already read piece by piece")
+            if self._whole:
+                self._left = 0
+                self._gathered = self._source.next_piece().reshape(self.shape)
+                return self._gathered
+            gathered = np.empty(self.count, dtype=np.float32)
+            at = 0
+            for piece in self.pieces():
+                gathered[at:at + piece.size] = piece
+                at += piece.size
+            self._gathered = gathered.reshape(self.shape)
+        return self._gathered
 
     def pieces(self) -> Iterator[np.ndarray]:
-        """The flat values in order, in pieces of at most
-        :data:`caffefill.streaming.PIECE_VALUES`.
-
-        Each piece is valid until the next is asked for.  For a large lazy
-        blob, a worker thread draws the next piece while the caller writes
-        the current one (the stream is only ever used by one thread at a
-        time, and the C core releases the GIL while it draws).
-        """
-        most = streaming.PIECE_VALUES
-        if self._array is not None or self.count <= 2 * most:
-            yield self.array.reshape(-1)
+        if self._gathered is not None:
+            yield self._gathered.reshape(-1)
             return
-        if self._drawn:
-            raise RuntimeError("a lazy blob's pieces can be read once")
-        sizes = [min(most, self.count - start) for start in range(0, self.count, most)]
-        buffers = [np.empty(most, dtype=np.float32) for _ in range(2)]
-        with ThreadPoolExecutor(max_workers=1) as worker:
-            pending = worker.submit(self._draw, buffers[0][: sizes[0]])
-            for k, size in enumerate(sizes):
-                pending.result()
-                if k + 1 < len(sizes):
-                    pending = worker.submit(self._draw, buffers[(k + 1) % 2][: sizes[k + 1]])
-                yield buffers[k % 2][:size]
+        while self._left:
+            self._left -= 1
+            yield self._source.next_piece()
 
-    def finish_drawing(self) -> None:
-        """Draw whatever the stream still owes for this blob (values unused)."""
-        if self._piece_fill is None or self._array is not None:
+    def skip(self) -> None:
+        """Let go of the pieces the reader did not ask for (they were drawn)."""
+        while self._left:
+            self._left -= 1
+            self._source.next_piece()
+
+
+class _Stop(Exception):
+    """The reader went away: the worker stops between two pieces."""
+
+
+class _DrawAhead:
+    """Runs every draw of the net on one worker thread, ahead of the reader.
+
+    The worker draws in Caffe's order and hands over, for each blob, a header
+    and then its values in pieces.  Blobs of a streaming layer
+    (:func:`caffefill.streaming.streams_blobs`) whose filler fills piece by
+    piece are drawn into a pool of :data:`~caffefill.streaming.POOL_PIECES`
+    buffers of :data:`~caffefill.streaming.PIECE_VALUES` values, reused as the
+    reader lets them go; other blobs are whole arrays, at most
+    :data:`~caffefill.streaming.AHEAD_BYTES` of them (or one, however large)
+    not yet let go of.  A layer that does not stream is drawn only once the
+    reader holds nothing, so memory stays what :mod:`caffefill.memory`
+    estimates.  The stream is used by the worker alone; the C core releases
+    the GIL while it draws, so drawing overlaps the reader's writes.
+    """
+
+    def __init__(self, model: NetModel, rng: CaffeRNG, profile: Profile) -> None:
+        self._model, self._rng, self._profile = model, rng, profile
+        self._most = streaming.PIECE_VALUES
+        self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._free: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
+        for _ in range(streaming.POOL_PIECES):
+            self._free.put(np.empty(self._most, dtype=np.float32))
+        self._held = 0  # bytes of whole arrays handed over and not let go of
+        self._held_changed = threading.Condition()
+        self._stopping = False
+        self._release: Callable[[], None] | None = None  # lets go of the last piece
+        self._thread = threading.Thread(target=self._work, name="caffefill-draw", daemon=True)
+        self._thread.start()
+
+    # -------------------------------------------------------------- reader side
+
+    def blobs(self) -> Iterator[FilledBlob]:
+        """The blobs in net order; stops the worker when closed early."""
+        try:
+            while True:
+                self._let_go()
+                item = self._ready.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                blob = _AheadBlob(*item, source=self)
+                yield blob
+                blob.skip()
+        finally:
+            self._let_go()
+            self._stop()
+
+    def next_piece(self) -> np.ndarray:
+        """The next piece of the current blob (letting go of the one before)."""
+        self._let_go()
+        item = self._ready.get()
+        if isinstance(item, BaseException):
+            raise item
+        piece, self._release = item
+        assert isinstance(piece, np.ndarray)
+        return piece
+
+    def _let_go(self) -> None:
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
+
+    def _stop(self) -> None:
+        with self._held_changed:
+            self._stopping = True
+            self._held_changed.notify_all()
+        self._free.put(None)  # wakes a worker waiting for a buffer
+        self._thread.join()
+
+    # -------------------------------------------------------------- worker side
+
+    def _work(self) -> None:
+        model = self._model
+        owners = streaming.shared_owners(model)
+        kept: dict[tuple[int, int], np.ndarray] = {}
+        try:
+            for layer in model.layers:
+                try:
+                    if streaming.streams_blobs(model, layer, owners):
+                        self._stream_layer(layer)
+                    else:
+                        self._wait_for_room(None)
+                        for blob in _whole_layer(model, layer, self._rng, self._profile,
+                                                 owners, kept):
+                            self._hand_over_whole(blob)
+                except CaffefillError as exc:
+                    self._ready.put(_located(exc, model, layer))
+                    return
+            self._ready.put(None)
+        except _Stop:
             return
-        left = self.count - self._drawn
-        while left > 0:
-            piece = np.empty(min(left, streaming.PIECE_VALUES), dtype=np.float32)
-            self._draw(piece)
-            left -= piece.size
+        except BaseException as exc:  # handed to the reader, who raises it
+            self._ready.put(exc)
+
+    def _stream_layer(self, layer: NetLayer) -> None:
+        for index, spec in enumerate(layer.blobs):
+            if spec.filler is None:
+                self._hand_over_whole(FilledBlob(layer, index, spec.shape,
+                                                 np.zeros(spec.shape, dtype=np.float32)))
+                continue
+            piece_fill = plan_pieces(spec.filler, spec.shape, self._profile)
+            if piece_fill is None:  # fills the whole blob at once
+                self._wait_for_room(4 * spec.count)
+                array = np.empty(spec.shape, dtype=np.float32)
+                fill_blob(spec.filler, array, self._rng, self._profile)
+                self._hand_over_whole(FilledBlob(layer, index, spec.shape, array), counted=True)
+                continue
+            count = spec.count
+            self._ready.put((layer, index, spec.shape, -(-count // self._most), False))
+            for start in range(0, count, self._most):
+                buffer = self._free.get()
+                if buffer is None or self._stopping:
+                    raise _Stop
+                piece = buffer[: min(self._most, count - start)]
+                piece_fill(self._rng, piece)
+                self._ready.put((piece, functools.partial(self._free.put, buffer)))
+
+    def _hand_over_whole(self, blob: FilledBlob, *, counted: bool = False) -> None:
+        """One whole array as a blob of one piece."""
+        nbytes = 4 * blob.count
+        if not counted:
+            self._wait_for_room(nbytes)
+        self._ready.put((blob.layer, blob.index, blob.shape, 1, True))
+        self._ready.put((blob.array.reshape(-1), functools.partial(self._room, nbytes)))
+
+    def _wait_for_room(self, nbytes: int | None) -> None:
+        """Wait until ``nbytes`` more of whole arrays may be held (None: until
+        none is held), then count them as held."""
+        with self._held_changed:
+            while not self._stopping and self._held and (
+                    nbytes is None or self._held + nbytes > streaming.AHEAD_BYTES):
+                self._held_changed.wait()
+            if self._stopping:
+                raise _Stop
+            self._held += nbytes or 0
+
+    def _room(self, nbytes: int) -> None:
+        with self._held_changed:
+            self._held -= nbytes
+            self._held_changed.notify_all()
 
 
 def choose_seed() -> int:
     """A fresh random 32-bit seed (when the user gives none)."""
-    return secrets.randbits(32)
+    return int.from_bytes(os.urandom(4), "little")
 
 
 def _located(exc: CaffefillError, model: NetModel, layer: NetLayer) -> CaffefillError:
@@ -125,68 +267,53 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
 
     Each yielded array is owned by the caller.  Only blobs that a later layer
     shares are kept here, so peak memory stays near the largest blob.  With
-    ``lazy``, blobs of fillers that draw one value per position are drawn
-    when the caller reads them, piece by piece if it uses
-    :meth:`FilledBlob.pieces`: then peak memory stays near two pieces.
+    ``lazy``, the draws run on a worker thread ahead of the caller and large
+    blobs come piece by piece (:meth:`FilledBlob.pieces`, each piece valid
+    until the next is asked for): peak memory stays near a few pieces, and
+    drawing overlaps whatever the caller does with the values.
     """
-    needed_owners = streaming.shared_owners(model)
+    if lazy:
+        yield from _DrawAhead(model, rng, profile).blobs()
+        return
+    owners = streaming.shared_owners(model)
     kept: dict[tuple[int, int], np.ndarray] = {}
     for layer in model.layers:
-        if lazy and streaming.streams_blobs(model, layer, needed_owners):
-            yield from _lazy_layer(model, layer, rng, profile)
-            continue
-        produced: dict[int, np.ndarray] = {}
         try:
-            for draw in layer.draws:
-                if isinstance(draw, RandDraw):
-                    rng.discard(draw.count)
-                    continue
-                assert isinstance(draw, FillDraw)
-                if draw.blob is None and check_drawless(draw.filler, draw.shape):
-                    continue  # values thrown away and nothing drawn: only the checks count
-                array = np.empty(draw.shape, dtype=np.float32)
-                fill_blob(draw.filler, array, rng, profile)
-                if draw.blob is not None:
-                    produced[draw.blob] = array
-                del array  # a thrown-away fill is freed before the next one is allocated
+            yield from _whole_layer(model, layer, rng, profile, owners, kept)
         except CaffefillError as exc:
             raise _located(exc, model, layer) from None
-        for index, spec in enumerate(layer.blobs):
-            owner = model.shared_owner(layer.index, index)
-            if owner is not None:
-                array = kept[owner]
-            elif index in produced:
-                array = produced.pop(index)
-            else:  # zero-initialised, no draw (BatchNorm statistics)
-                array = np.zeros(spec.shape, dtype=np.float32)
-            if (layer.index, index) in needed_owners:
-                kept[(layer.index, index)] = array
-            yield FilledBlob(layer, index, spec.shape, array)
-            del array
-        del produced
 
 
-def _lazy_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG,
-                profile: Profile) -> Iterator[FilledBlob]:
-    """A streamable layer's blobs, each drawn when the caller reads it."""
+def _whole_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG, profile: Profile,
+                 owners: set[tuple[int, int]],
+                 kept: dict[tuple[int, int], np.ndarray]) -> Iterator[FilledBlob]:
+    """One layer's draws, then its blobs as whole arrays; ``kept`` holds the
+    blobs of ``owners`` for the layers that share them."""
+    produced: dict[int, np.ndarray] = {}
+    for draw in layer.draws:
+        if isinstance(draw, RandDraw):
+            rng.discard(draw.count)
+            continue
+        assert isinstance(draw, FillDraw)
+        if draw.blob is None and check_drawless(draw.filler, draw.shape):
+            continue  # values thrown away and nothing drawn: only the checks count
+        array = np.empty(draw.shape, dtype=np.float32)
+        fill_blob(draw.filler, array, rng, profile)
+        if draw.blob is not None:
+            produced[draw.blob] = array
+        del array  # a thrown-away fill is freed before the next one is allocated
     for index, spec in enumerate(layer.blobs):
-        if spec.filler is None:
-            yield FilledBlob(layer, index, spec.shape, np.zeros(spec.shape, dtype=np.float32))
-            continue
-        try:
-            piece_fill = plan_pieces(spec.filler, spec.shape, profile)
-            if piece_fill is None:  # fills the whole blob at once
-                array = np.empty(spec.shape, dtype=np.float32)
-                fill_blob(spec.filler, array, rng, profile)
-                blob = FilledBlob(layer, index, spec.shape, array)
-                del array
-            else:
-                blob = FilledBlob(layer, index, spec.shape, rng=rng, piece_fill=piece_fill)
-        except CaffefillError as exc:
-            raise _located(exc, model, layer) from None
-        yield blob
-        blob.finish_drawing()  # keep the stream in step whatever the caller read
-        del blob
+        owner = model.shared_owner(layer.index, index)
+        if owner is not None:
+            array = kept[owner]
+        elif index in produced:
+            array = produced.pop(index)
+        else:  # zero-initialised, no draw (BatchNorm statistics)
+            array = np.zeros(spec.shape, dtype=np.float32)
+        if (layer.index, index) in owners:
+            kept[(layer.index, index)] = array
+        yield FilledBlob(layer, index, spec.shape, array)
+        del array
 
 
 class InitResult(OrderedDict[str, list[np.ndarray]]):

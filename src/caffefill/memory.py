@@ -1,17 +1,19 @@
 """Estimate what a run needs before allocating anything, and refuse past a cap.
 
 The estimate follows :func:`caffefill.init.iter_blobs` as ``caffefill
-init`` runs it (``lazy=True``): a layer whose blobs stream (one fill per
-blob, nothing shared) holds one blob at a time, and a large blob of a
-filler that draws one value per position only two pieces of it while the
-writer streams it (.npz, .npy, .caffemodel; .h5 takes whole arrays).  Any
-other layer's fills are all alive until its blobs have been handed to the
-writer, one thrown-away fill (a DummyData top, an unrolled recurrent net's
-copies) at a time is alive beside them, and blobs that a later layer shares
-stay until the end.  Thrown-away fills that draw nothing (constant,
-bilinear) are never allocated.  The estimate reads the model only (no blob
-is allocated), and a layer's repeated draws are read as runs, so it is
-quick for any net.
+init`` runs it (``lazy=True``, see :mod:`caffefill.streaming`): the
+drawing thread's pool of piece buffers is always there; a blob of a
+streaming layer whose filler draws one value per position lives only in
+those pieces while the writer streams it (.npz, .npy, .caffemodel; .h5
+takes whole arrays), and other blobs of streaming layers are whole arrays,
+at most AHEAD_BYTES of them (or one larger) drawn ahead.  A layer that does
+not stream is drawn once the writer holds nothing: its fills are all alive
+until its blobs have been handed to the writer, one thrown-away fill (a
+DummyData top, an unrolled recurrent net's copies) at a time is alive
+beside them, and blobs that a later layer shares stay until the end.
+Thrown-away fills that draw nothing (constant, bilinear) are never
+allocated.  The estimate reads the model only (no blob is allocated), and a
+layer's repeated draws are read as runs, so it is quick for any net.
 """
 
 from __future__ import annotations
@@ -80,12 +82,14 @@ def _thrown_away_bytes(layer: Any) -> int:
     return largest
 
 
-def _streamed_blob_bytes(spec: Any, piece_values: int) -> int:
-    """Peak bytes of one blob drawn lazily and written piece by piece."""
-    if spec.filler is not None and fills_by_piece(spec.filler) and \
-            spec.count > 2 * piece_values:
-        return 2 * 4 * piece_values  # the piece being written and the next being drawn
-    return 4 * int(spec.count)
+def _streaming_layer_bytes(layer: Any, whole_writer: bool) -> int:
+    """Peak bytes, beyond the piece pool, while a streaming layer is written."""
+    whole = [_bytes(spec.shape) for spec in layer.blobs
+             if spec.filler is None or not fills_by_piece(spec.filler)]
+    gathered = max((_bytes(spec.shape) for spec in layer.blobs), default=0) \
+        if whole_writer else 0  # a writer that asks for whole arrays gathers the pieces
+    held = max(max(whole), streaming.AHEAD_BYTES) if whole else 0
+    return held + gathered
 
 
 def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
@@ -97,15 +101,16 @@ def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
         total = sum(4 * int(spec.count) for layer in model.layers for spec in layer.blobs)
         thrown = max((_thrown_away_bytes(layer) for layer in model.layers), default=0)
         return total + thrown + OVERHEAD
-    pieces = streaming.PIECE_VALUES if fmt in STREAMING_FORMATS else 2**62
+    whole_writer = fmt not in STREAMING_FORMATS
+    pool = streaming.POOL_PIECES * 4 * streaming.PIECE_VALUES if lazy else 0
     peak = 0
     for layer in model.layers:
         if lazy and streams_blobs(model, layer, owners):
-            need = max((_streamed_blob_bytes(spec, pieces) for spec in layer.blobs), default=0)
+            need = _streaming_layer_bytes(layer, whole_writer)
         else:
             need = sum(4 * int(spec.count) for spec in layer.blobs) + _thrown_away_bytes(layer)
         peak = max(peak, need)
-    return peak + shared + OVERHEAD
+    return pool + peak + shared + OVERHEAD
 
 
 def check_memory(model: Any, fmt: str | None, limit: int) -> int:

@@ -18,8 +18,14 @@ from .net.spec import FillDraw, draw_runs
 if TYPE_CHECKING:
     from .net.model import NetLayer, NetModel
 
-#: Values per piece when a large blob is filled and written piece by piece.
-PIECE_VALUES = 1 << 22  # 16 MiB of float32
+#: Values per piece when a blob is drawn and written piece by piece.
+PIECE_VALUES = 1 << 20  # 4 MiB of float32
+#: Piece buffers the drawing thread cycles through: one being written, the
+#: rest drawn ahead.
+POOL_PIECES = 4
+#: Bytes of whole arrays (blobs not drawn in pieces) the drawing thread may
+#: have handed over and not had back; one array of any size is always allowed.
+AHEAD_BYTES = 2 * 4 * PIECE_VALUES
 
 #: Writers that take a blob piece by piece (:meth:`caffefill.init.FilledBlob.pieces`).
 STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})

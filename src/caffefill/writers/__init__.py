@@ -1,12 +1,14 @@
 """Weight file formats: one module per format, chosen by extension or name.
 
-Each format module has ``EXTENSIONS``, ``write(temp_path, blobs, meta, model)``
-and ``read(path) -> Weights``.  :func:`write_weights` makes every write
-atomic; :func:`load_weights` reads any of them back.
+Each format module has ``write(temp_path, blobs, meta, model)`` and
+``read(path) -> Weights``; :data:`FORMATS` names its extensions, and the
+module is imported only when its format is used.  :func:`write_weights`
+makes every write atomic; :func:`load_weights` reads any of them back.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -14,16 +16,21 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import CaffefillError, WriteError
-from . import caffemodel, h5, npy, npz
 from .atomic import atomic_output, check_target
 from .base import CORRUPT_FILE_ERRORS, BlobLike, ReadBudget, Weights
 
-FORMATS: dict[str, ModuleType] = {
-    "npz": npz,
-    "npy": npy,
-    "caffemodel": caffemodel,
-    "h5": h5,
+#: Format name -> the file name endings that imply it (a module of that name writes it).
+FORMATS: dict[str, tuple[str, ...]] = {
+    "npz": (".npz",),
+    "npy": (".npydir",),
+    "caffemodel": (".caffemodel", ".caffemodel.pb", ".binaryproto"),
+    "h5": (".h5", ".hdf5"),
 }
+
+
+def format_module(fmt: str) -> ModuleType:
+    """The module that reads and writes format ``fmt`` (a key of FORMATS)."""
+    return importlib.import_module(f"{__name__}.{fmt}")
 
 
 def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
@@ -35,8 +42,8 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
         return key
     text = str(path)
     lowered = text.lower()
-    for name, module in FORMATS.items():
-        if any(lowered.endswith(ext) for ext in module.EXTENSIONS):
+    for name, extensions in FORMATS.items():
+        if lowered.endswith(extensions):
             return name
     if text.endswith(("/", os.sep)) or Path(text).is_dir() or lowered.endswith(".npy"):
         return "npy"
@@ -49,7 +56,7 @@ def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
     """Check the target before any work is done; raises WriteError."""
     target = Path(str(path).rstrip("/") or str(path))
     if fmt == "h5":
-        h5.require()
+        format_module("h5").require()
     check_target(target, force)
     return target
 
@@ -59,7 +66,7 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
     """Write ``blobs`` atomically; returns the final path."""
     fmt = detect_format(path, fmt)
     target = prepare_output(path, fmt, force)
-    module = FORMATS[fmt]
+    module = format_module(fmt)
     check_model(fmt, model)
     try:
         with atomic_output(target, force=force, directory=(fmt == "npy")) as temp:
@@ -71,7 +78,7 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
 
 def check_model(fmt: str, model: Any) -> None:
     """Refuse (WriteError, before anything is drawn) a net the format cannot hold."""
-    check = getattr(FORMATS[fmt], "check_model", None)
+    check = getattr(format_module(fmt), "check_model", None)
     if check is not None:
         try:
             check(model)
@@ -95,7 +102,7 @@ def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
     key = detect_format(source, fmt)
     budget = ReadBudget(max_bytes)
     try:
-        weights: Weights = FORMATS[key].read(source, budget)
+        weights: Weights = format_module(key).read(source, budget)
     except CaffefillError as exc:
         raise exc.located(path=str(source)) from None
     except CORRUPT_FILE_ERRORS as exc:

@@ -24,7 +24,6 @@ from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, WriteError
 from .base import BlobLike, ReadBudget, Weights, meta_dict
 
-EXTENSIONS = (".caffemodel", ".caffemodel.pb", ".binaryproto")
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
 _BLOBS_FIELD = pb.LayerParameter.DESCRIPTOR.fields_by_name["blobs"].number  # 7
 _LAYER_FIELD = pb.NetParameter.DESCRIPTOR.fields_by_name["layer"].number  # 100

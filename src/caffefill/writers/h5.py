@@ -15,8 +15,6 @@ import numpy as np
 from ..errors import CaffefillError, WriteError
 from .base import NUMERIC_KINDS, BlobLike, ReadBudget, Weights, meta_dict
 
-EXTENSIONS = (".h5", ".hdf5")
-
 
 def _h5py() -> Any:
     try:

@@ -18,7 +18,6 @@ import numpy as np
 from ..errors import CaffefillError
 from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, write_npy_stream
 
-EXTENSIONS = (".npydir",)
 META_FILE = "meta.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 

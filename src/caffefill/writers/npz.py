@@ -25,7 +25,6 @@ from .base import (
 )
 
 META_KEY = "__meta__"
-EXTENSIONS = (".npz",)
 
 
 def check_model(model: Any) -> None:
