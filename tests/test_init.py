@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -152,3 +154,44 @@ def test_lazy_blob_skipped_by_the_reader_keeps_the_stream(tmp_path: Path) -> Non
     for blob in prepared.blobs(lazy=True):
         if blob.key != "conv2/0":
             np.testing.assert_array_equal(blob.array, eager[blob.key])
+
+
+def _draw_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "caffefill-draw"]
+
+
+def test_drawing_thread_stops_when_the_reader_goes_away() -> None:
+    # Read part of the net and stop, or drop the blobs unread: the drawing
+    # thread (which starts before the first blob is asked for) always ends.
+    prepared = prepare_net(NETS / "alexnet_train_val_input.prototxt", phase="TRAIN", seed=1)
+    blobs = prepared.blobs(lazy=True)
+    first = next(blobs)
+    assert first.key == "conv1/0" and _draw_threads()
+    blobs.close()
+    assert not _draw_threads()
+    blobs = prepared.blobs(lazy=True)
+    assert _draw_threads()
+    del blobs
+    gc.collect()
+    assert not _draw_threads()
+
+
+def test_a_refusal_reaches_the_reader_in_net_order(tmp_path: Path) -> None:
+    # The worker meets the bad filler after two good blobs: the reader gets
+    # those first, then the located error, and the worker is gone.
+    net = tmp_path / "bad.prototxt"
+    net.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 1 '
+                   'dim: 3 dim: 8 dim: 8 } } }\n'
+                   'layer { name: "ok" type: "Convolution" bottom: "x" top: "y" convolution_param '
+                   '{ num_output: 4 kernel_size: 3 weight_filler { type: "gaussian" } } }\n'
+                   'layer { name: "bad" type: "InnerProduct" bottom: "y" top: "z" '
+                   'inner_product_param { num_output: 2 weight_filler { type: "uniform" min: 1 '
+                   'max: 0 } } }\n')
+    prepared = prepare_net(net, seed=1)
+    seen = []
+    with pytest.raises(caffefill.FillerError) as info:
+        for blob in prepared.blobs(lazy=True):
+            seen.append(blob.key)
+    assert seen == ["ok/0", "ok/1"]
+    assert info.value.layer == "bad" and str(info.value).startswith(f"{net}:3:1: layer 'bad'")
+    assert not _draw_threads()

@@ -14,6 +14,7 @@ import math
 import os
 import queue
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -155,7 +156,7 @@ class _DrawAhead:
                 blob.skip()
         finally:
             self._let_go()
-            self._stop()
+            self.stop()
 
     def next_piece(self) -> np.ndarray:
         """The next piece of the current blob (letting go of the one before)."""
@@ -172,7 +173,8 @@ class _DrawAhead:
             release, self._release = self._release, None
             release()
 
-    def _stop(self) -> None:
+    def stop(self) -> None:
+        """Stop the worker (between two pieces) and wait for it."""
         with self._held_changed:
             self._stopping = True
             self._held_changed.notify_all()
@@ -270,11 +272,19 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
     ``lazy``, the draws run on a worker thread ahead of the caller and large
     blobs come piece by piece (:meth:`FilledBlob.pieces`, each piece valid
     until the next is asked for): peak memory stays near a few pieces, and
-    drawing overlaps whatever the caller does with the values.
+    drawing overlaps whatever the caller does with the values; it starts at
+    once, before the first blob is asked for.
     """
     if lazy:
-        yield from _DrawAhead(model, rng, profile).blobs()
-        return
+        ahead = _DrawAhead(model, rng, profile)
+        blobs = ahead.blobs()
+        weakref.finalize(blobs, ahead.stop)  # dropped without being read: stop the worker
+        return blobs
+    return _drawn_in_place(model, rng, profile)
+
+
+def _drawn_in_place(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[FilledBlob]:
+    """iter_blobs(lazy=False): every draw on the caller's thread, as it asks."""
     owners = streaming.shared_owners(model)
     kept: dict[tuple[int, int], np.ndarray] = {}
     for layer in model.layers:
