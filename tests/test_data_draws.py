@@ -1,6 +1,6 @@
 """Data layers take raw draws from the stream at setup (seeding their own
 generators), which shifts every fill after them.  Caffe 1.0's counts, from
-its sources; no reference data covers this yet."""
+its sources; test_data_layers_golden.py checks them against real Caffe."""
 
 from __future__ import annotations
 

@@ -35,8 +35,18 @@ every fill after them (:func:`seed_draws`, per Caffe 1.0's sources):
   for its prefetch generator when ``mirror`` or ``crop_size`` is set.
 
 ``HDF5Data`` shuffles with ``std::random_shuffle`` (not Caffe's stream) and
-``Python`` layers are opaque: neither draws.  The reference data has no
-data-layer case yet, so this part is not yet checked against Caffe output.
+``Python`` layers are opaque: neither draws.  "TRAIN" is the layer's own
+``phase`` when it sets one, else the net's.  No count depends on the data
+source: ImageData shuffles its list with the generator it has just seeded
+(one draw however long the list), and ``data_param.rand_skip`` draws nothing
+in Caffe 1.0.
+
+``Data``, ``ImageData``, ``WindowData``, ``MemoryData``, ``HDF5Data`` and
+``DummyData`` (V2, and V1 files with the legacy transform fields) are checked
+against nets built by real Caffe 1.0 with Boost 1.74
+(``tests/data/data_layers``).  ``AnnotatedData``, ``VideoData``,
+``DenseImageData`` and ``ImageSegData`` come from forks: they are modelled
+with the same rules, not checked against those forks.
 """
 
 from __future__ import annotations
