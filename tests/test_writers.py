@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -133,3 +136,63 @@ def test_h5_keeps_net_order_for_unsorted_names(tmp_path: Path) -> None:
     prepared = prepare_net(net, seed=4)
     target = write_weights(tmp_path / "w.h5", prepared.blobs(), prepared.meta(), prepared.model)
     assert list(load_weights(target).params) == ["zeta", "alpha"]
+
+
+# ------------------------------------------------------------------ the .npz container
+
+
+def test_crc32_equals_zlibs() -> None:
+    from caffefill import _core
+
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 15, 16, 17, 63, 64, 65, 1000, 65535, 65536, 65537, 1 << 20):
+        data = rng.integers(0, 256, n + 7, dtype=np.uint8)
+        for offset in (0, 3):
+            view = data[offset:offset + n]
+            for start in (0, 1, 0xFFFFFFFF):
+                assert _core.crc32(view, start) == zlib.crc32(view, start), (n, offset, start)
+    floats = np.ones(1 << 18, dtype=np.float32)
+    assert _core.crc32(floats) == zlib.crc32(floats)
+
+
+def test_stored_zip_is_a_valid_zip64_archive(tmp_path: Path) -> None:
+    from caffefill.writers.zipstore import StoredZip
+
+    members = {"a/0.npy": b"x" * 1000, "ünï/çode.npy": b"\x00\x01" * 77, "empty": b"",
+               **{f"many/{i}": i.to_bytes(3, "little") for i in range(70_000)}}
+    path = tmp_path / "t.zip"
+    with open(path, "wb") as out:
+        archive = StoredZip(out)
+        for name, data in members.items():
+            with archive.member(name, len(data)) as member:
+                for k in range(0, len(data), 333):  # in pieces, as the .npz writer does
+                    member.write(memoryview(data)[k:k + 333])
+        archive.close()
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None  # every member's CRC-32 checked
+        assert [i.filename for i in z.infolist()] == list(members)  # more than 65,535: ZIP64
+        assert all(z.read(name) == data for name, data in list(members.items())[:5])
+        assert z.getinfo("ünï/çode.npy").flag_bits & 0x800  # UTF-8 name
+
+
+def test_stored_zip_refuses_a_member_of_the_wrong_size(tmp_path: Path) -> None:
+    from caffefill.writers.zipstore import StoredZip
+
+    with open(tmp_path / "t.zip", "wb") as out:
+        archive = StoredZip(out)
+        with pytest.raises(RuntimeError, match="3 bytes written, 4 declared"), \
+                archive.member("m", 4) as member:
+            member.write(b"abc")
+
+
+def test_npz_reads_back_with_numpy_and_zipfile(tmp_path: Path, reference: Any) -> None:
+    prepared = prepare_net(LENET, seed=1701)
+    out = write_weights(tmp_path / "w.npz", prepared.blobs(lazy=True), prepared.meta(),
+                        prepared.model)
+    with zipfile.ZipFile(out) as z:
+        assert z.testzip() is None
+    with np.load(out) as npz:
+        for layer, arrays in reference.items():
+            for index, array in enumerate(arrays):
+                np.testing.assert_array_equal(npz[f"{layer}/{index}"], array)
+        assert json.loads(str(npz["__meta__"]))["seed"] == 1701

@@ -1,6 +1,6 @@
 /*
  * test_core.c - standalone checks of the C units (engine, Boost arithmetic,
- * fill kernels) without Python, so they can run under AddressSanitizer,
+ * fill kernels, zip CRC-32) without Python, so they can run under AddressSanitizer,
  * UndefinedBehaviorSanitizer and LeakSanitizer (see .ci/run).
  *
  * Expected values are the MT19937 reference outputs and values Caffe wrote
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crc32.h"
 #include "fill.h"
 #include "ziggurat_tables.h"
 
@@ -254,6 +255,47 @@ static void test_kernels(void)
     CHECK(k[0] == 0.0625f && k[5] == 0.5625f && k[15] == 0.0625f, "bilinear 4x4");
 }
 
+/* The zip CRC-32 a bit at a time, straight from its definition. */
+static uint32_t crc32_reference(const unsigned char *p, size_t n)
+{
+    uint32_t reg = 0xffffffffU;
+    for (size_t i = 0; i < n; i++) {
+        reg ^= p[i];
+        for (int k = 0; k < 8; k++)
+            reg = (reg & 1U) ? (reg >> 1) ^ 0xedb88320U : reg >> 1;
+    }
+    return ~reg;
+}
+
+static void test_crc32(void)
+{
+    CHECK(cf_crc32(0, (const unsigned char *)"123456789", 9) == 0xcbf43926U,
+          "crc32 check value");
+    CHECK(cf_crc32(0, NULL, 0) == 0, "crc32 of nothing");
+    /* Every length around the folding path's steps, at odd offsets, whole
+     * and split in two calls (the second continues from the first). */
+    enum { MAX = 1100 };
+    unsigned char *buf = malloc(MAX + 8);
+    CHECK(buf != NULL, "malloc");
+    if (buf == NULL)
+        return;
+    uint32_t x = 2463534242U;
+    for (size_t i = 0; i < MAX + 8; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        buf[i] = (unsigned char)x;
+    }
+    for (size_t n = 0; n <= MAX; n += (n < 300 ? 1 : 37)) {
+        for (size_t off = 0; off < 8; off += 3) {
+            uint32_t want = crc32_reference(buf + off, n);
+            CHECK(cf_crc32(0, buf + off, n) == want, "crc32 n=%zu off=%zu", n, off);
+            size_t cut = n / 3;
+            uint32_t split = cf_crc32(cf_crc32(0, buf + off, cut), buf + off + cut, n - cut);
+            CHECK(split == want, "crc32 split n=%zu off=%zu", n, off);
+        }
+    }
+    free(buf);
+}
+
 int main(void)
 {
     test_engine();
@@ -262,6 +304,7 @@ int main(void)
     test_gaussian();
     test_uniform();
     test_kernels();
+    test_crc32();
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);
         return 1;

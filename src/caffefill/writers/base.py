@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import struct
 import tokenize
 import warnings
@@ -39,12 +40,26 @@ class BlobLike(Protocol):
         ...
 
 
-def write_npy_stream(out: IO[bytes], blob: BlobLike) -> None:
-    """A blob as a .npy stream: the header, then its values piece by piece,
-    each written straight from its buffer (no copy)."""
-    header = {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
-              "fortran_order": False, "shape": tuple(blob.shape)}
-    np.lib.format.write_array_header_1_0(out, header)
+def npy_header(shape: tuple[int, ...]) -> bytes:
+    """The .npy header (format 1.0) of a little-endian float32 array of ``shape``."""
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        out, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")), "fortran_order": False,
+              "shape": tuple(shape)})
+    return out.getvalue()
+
+
+class ByteSink(Protocol):
+    """Where bytes go: a binary file, or a member of an archive being written."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
+
+
+def write_npy_stream(out: ByteSink, blob: BlobLike) -> None:
+    """A blob as a .npy stream (``len(npy_header(shape)) + 4 * count`` bytes):
+    the header, then its values piece by piece, each written straight from
+    its buffer (no copy)."""
+    out.write(npy_header(blob.shape))
     for piece in blob.pieces():
         if piece.size:
             out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))

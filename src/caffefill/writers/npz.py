@@ -3,6 +3,7 @@ plus a ``__meta__`` JSON string.  Streamed: one blob in memory at a time."""
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections import OrderedDict
@@ -19,10 +20,12 @@ from .base import (
     Weights,
     add_blob,
     meta_dict,
+    npy_header,
     read_npy,
     split_key,
     write_npy_stream,
 )
+from .zipstore import StoredZip
 
 META_KEY = "__meta__"
 
@@ -39,13 +42,18 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+    with open(path, "wb") as out:
+        archive = StoredZip(out)
         for blob in blobs:
-            with archive.open(f"{blob.key}.npy", "w", force_zip64=True) as member:
+            size = len(npy_header(blob.shape)) + 4 * blob.count
+            with archive.member(f"{blob.key}.npy", size) as member:
                 write_npy_stream(member, blob)
-        with archive.open(f"{META_KEY}.npy", "w") as member:
-            np.lib.format.write_array(member, np.array(json.dumps(meta, sort_keys=True)),
-                                      allow_pickle=False)
+        text = io.BytesIO()
+        np.lib.format.write_array(text, np.array(json.dumps(meta, sort_keys=True)),
+                                  allow_pickle=False)
+        with archive.member(f"{META_KEY}.npy", len(text.getvalue())) as member:
+            member.write(text.getvalue())
+        archive.close()
 
 
 def read(path: Path, budget: ReadBudget | None = None) -> Weights:
