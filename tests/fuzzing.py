@@ -112,6 +112,20 @@ def time_bound(seconds: float = TIME_LIMIT) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@contextlib.contextmanager
+def bounded(*expected: type[BaseException]) -> Iterator[None]:
+    """Run the body under :func:`time_bound`; any exception escaping it but
+    :class:`Bug`, :class:`Hang` and the ``expected`` ones becomes a Bug that
+    says where it was raised."""
+    try:
+        with time_bound():
+            yield
+    except (Bug, Hang, *expected):
+        raise
+    except BaseException as exc:
+        raise unexpected(exc) from exc
+
+
 # ===================================================================== oracles
 
 
@@ -181,15 +195,11 @@ def check_pipeline(data: bytes | str, *, phase: str = "TEST", profile: Profile |
     ``inputs`` are shapes given for data tops (the CLI's ``--input``)."""
     profile = profile or PROFILES[0]
     try:
-        with time_bound():
+        with bounded(CaffefillError):
             return _pipeline(data, phase, profile, seed, fill_budget, path, inputs)
     except CaffefillError as exc:
         check_error(exc, path)
         return PipelineResult(type(exc).__name__)
-    except (Bug, Hang):
-        raise
-    except BaseException as exc:
-        raise unexpected(exc) from exc
 
 
 def _pipeline(data: bytes | str, phase: str, profile: Profile, seed: int, fill_budget: int,
@@ -244,7 +254,7 @@ def check_layer_setup(param: pb.LayerParameter, bottoms: Sequence[Sequence[int]]
                        phase=phase, inputs=dict(inputs or {}), path="layer.prototxt", line=1,
                        column=1)
     try:
-        with time_bound():
+        with bounded(CaffefillError):
             setup = setup_fn(ctx)
             tops = [tuple(int(d) for d in t) for t in setup.tops]
             for blob in setup.blobs:
@@ -253,10 +263,6 @@ def check_layer_setup(param: pb.LayerParameter, bottoms: Sequence[Sequence[int]]
     except CaffefillError as exc:
         check_error(exc)
         return type(exc).__name__
-    except (Bug, Hang):
-        raise
-    except BaseException as exc:
-        raise unexpected(exc) from exc
     del tops
     return "ok"
 
@@ -265,15 +271,11 @@ def check_fill(filler: pb.FillerParameter | str, shape: Sequence[int], profile: 
                seed: int = 1) -> str:
     """One filler on one blob: a FillerError or CaffefillError, or values of that shape."""
     try:
-        with time_bound():
+        with bounded(CaffefillError):
             values = fill(filler, shape, seed=seed, caffe=profile.caffe, boost=profile.boost)
     except CaffefillError as exc:
         check_error(exc)
         return type(exc).__name__
-    except (Bug, Hang):
-        raise
-    except BaseException as exc:
-        raise unexpected(exc) from exc
     if values.shape != tuple(shape) or values.dtype != np.float32:
         raise Bug("fill returned the wrong array", f"{values.shape} {values.dtype}")
     return "ok"
@@ -344,47 +346,42 @@ def check_cli(data: bytes, *, fill_budget: int = FILL_BUDGET) -> str:
         out = folder / "out"
         out.mkdir()
         outcomes = []
-        try:
-            with time_bound():
-                argv = ["show", str(net)]
-                status, _, err = run_cli(argv)
-                check_cli_output(argv, status, err)
-                outcomes.append(f"show:{status}")
-                argv = ["show", str(net), "--json", "--phase", "TRAIN"]
-                status, _, err = run_cli(argv)
-                check_cli_output(argv, status, err)
-                argv = ["upgrade", str(net), "-o", str(out / "up.prototxt")]
-                status, _, err = run_cli(argv)
-                check_cli_output(argv, status, err)
-                _check_folder(out, argv, status, "up.prototxt")
-                outcomes.append(f"upgrade:{status}")
-                if status == 0:
-                    (out / "up.prototxt").unlink()
-                try:
-                    model = _model_of(net)
-                except CaffefillError:
-                    model = None
-                if model is None or draw_work(model) <= fill_budget:
-                    for target in _INIT_TARGETS:
-                        argv = ["init", str(net), "-o", f"{out}/{target}", "--seed", "7",
-                                "--quiet", "--max-memory", "1G"]
-                        status, _, err = run_cli(argv)
-                        check_cli_output(argv, status, err)
-                        _check_folder(out, argv, status, target.rstrip("/"))
-                        if status == 0:
-                            _check_written(out / target.rstrip("/"), model)
-                        outcomes.append(f"init:{status}")
-                        for child in out.iterdir():
-                            if child.is_dir():
-                                for grandchild in child.iterdir():
-                                    grandchild.unlink()
-                                child.rmdir()
-                            else:
-                                child.unlink()
-        except (Bug, Hang):
-            raise
-        except BaseException as exc:
-            raise unexpected(exc) from exc
+        with bounded():
+            argv = ["show", str(net)]
+            status, _, err = run_cli(argv)
+            check_cli_output(argv, status, err)
+            outcomes.append(f"show:{status}")
+            argv = ["show", str(net), "--json", "--phase", "TRAIN"]
+            status, _, err = run_cli(argv)
+            check_cli_output(argv, status, err)
+            argv = ["upgrade", str(net), "-o", str(out / "up.prototxt")]
+            status, _, err = run_cli(argv)
+            check_cli_output(argv, status, err)
+            _check_folder(out, argv, status, "up.prototxt")
+            outcomes.append(f"upgrade:{status}")
+            if status == 0:
+                (out / "up.prototxt").unlink()
+            try:
+                model = _model_of(net)
+            except CaffefillError:
+                model = None
+            if model is None or draw_work(model) <= fill_budget:
+                for target in _INIT_TARGETS:
+                    argv = ["init", str(net), "-o", f"{out}/{target}", "--seed", "7",
+                            "--quiet", "--max-memory", "1G"]
+                    status, _, err = run_cli(argv)
+                    check_cli_output(argv, status, err)
+                    _check_folder(out, argv, status, target.rstrip("/"))
+                    if status == 0:
+                        _check_written(out / target.rstrip("/"), model)
+                    outcomes.append(f"init:{status}")
+                    for child in out.iterdir():
+                        if child.is_dir():
+                            for grandchild in child.iterdir():
+                                grandchild.unlink()
+                            child.rmdir()
+                        else:
+                            child.unlink()
         return " ".join(outcomes)
 
 
@@ -923,13 +920,8 @@ def check_fill_cli(filler_text: str, shape_text: str) -> str:
     """``caffefill fill --filler TEXT --shape DIMS`` with hostile text (no output file)."""
     argv = ["fill", "--filler", filler_text, "--shape", shape_text, "--seed", "3",
             "--max-memory", "96M"]
-    try:
-        with time_bound():
-            status, _, err = run_cli(argv)
-    except (Bug, Hang):
-        raise
-    except BaseException as exc:
-        raise unexpected(exc) from exc
+    with bounded():
+        status, _, err = run_cli(argv)
     if status == 2 and err.startswith("usage: "):
         # argparse refused an argument: its own two lines, no traceback.
         if "Traceback" in err or not all(_ARGPARSE_USAGE.match(line) or line.startswith(" ")
@@ -946,13 +938,8 @@ def check_audit(data: bytes) -> str:
         net = Path(tmp) / "net.prototxt"
         net.write_bytes(data)
         argv = ["audit", str(net)]
-        try:
-            with time_bound():
-                status, _, err = run_cli(argv)
-        except (Bug, Hang):
-            raise
-        except BaseException as exc:
-            raise unexpected(exc) from exc
+        with bounded():
+            status, _, err = run_cli(argv)
         if "internal error" in err or "Traceback" in err or status not in (0, 1, 2):
             raise Bug("audit failed", f"exit {status}: {err.strip()}")
         return f"audit:{status}"
@@ -1028,13 +1015,8 @@ def check_weights_file(fmt: str, good: Path, corrupt: dict[str, bytes]) -> str:
             (bad / name if fmt == "npy" else bad).write_bytes(data)
         outcomes = []
         for argv in (["diff", str(good), str(bad)], ["diff", str(bad), str(good)]):
-            try:
-                with time_bound():
-                    status, _, err = run_cli(argv)
-            except (Bug, Hang):
-                raise
-            except BaseException as exc:
-                raise unexpected(exc) from exc
+            with bounded():
+                status, _, err = run_cli(argv)
             check_cli_output(argv, status, err, allowed=(0, 1, 2))
             outcomes.append(str(status))
         return "diff:" + ",".join(outcomes)

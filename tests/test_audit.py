@@ -10,6 +10,7 @@ from caffefill.audit import RULES, AuditOptions, Finding, audit_text
 from caffefill.audit.finding import SEVERITIES
 from caffefill.audit.rule import SECTIONS
 from caffefill.audit.validate import classify, refusal
+from caffefill.errors import ErrorKind
 from caffefill.fillers import parse_filler
 from caffefill.profiles import resolve
 
@@ -482,6 +483,33 @@ def test_validation_draws_nothing_and_needs_no_memory() -> None:
     error = refusal(parse_filler('type: "xavier"'), (2, 3, 4, 5, 6), profile)
     assert error is not None and classify(error) == "CF108"
     assert refusal(parse_filler('type: "xavier"'), (2, 3, 4, 5, 6), resolve("master")) is None
+
+
+@pytest.mark.parametrize(("filler", "shape", "kind", "code"), [
+    ('type: "fancy"', (2, 3), ErrorKind.UNKNOWN_FILLER, "CF103"),
+    ('type: "xavier" sparse: 2', (2, 3), ErrorKind.SPARSE_UNSUPPORTED, "CF104"),
+    ('type: "gaussian" sparse: -2', (2, 3), ErrorKind.SPARSE_BELOW_DENSE, "CF105"),
+    ('type: "gaussian" sparse: 5', (2, 3), ErrorKind.SPARSE_TOO_DENSE, "CF105"),
+    ('type: "uniform" min: 2', (2, 3), ErrorKind.UNIFORM_MIN_ABOVE_MAX, "CF106"),
+    ('type: "bilinear"', (2, 3), ErrorKind.BILINEAR_NOT_4D, "CF107"),
+    ('type: "bilinear"', (1, 1, 2, 3), ErrorKind.BILINEAR_NOT_SQUARE, "CF107"),
+    ('type: "xavier"', (1, 1, 1, 1, 1), ErrorKind.LEGACY_AXES, "CF108"),
+    ('type: "gaussian" std: 0', (2, 3), ErrorKind.NONPOSITIVE_SIGMA, "CF109"),
+    ('type: "gaussian"', (0, 3), ErrorKind.EMPTY_BLOB, "CF100"),
+])
+def test_refusals_are_classified_by_kind(filler: str, shape: tuple[int, ...], kind: ErrorKind,
+                                         code: str) -> None:
+    error = refusal(parse_filler(filler), shape, resolve())
+    assert error is not None and error.kind is kind and classify(error) == code
+    assert (error.caffe_message or "").startswith("Check failed: ")
+
+
+def test_setup_errors_are_told_apart_by_kind_not_text() -> None:
+    # A layer name that reads like an --input hint does not make its error a missing input.
+    text = INPUT + 'layer { name: "--input nope=1,2" type: "ReLU" bottom: "nope" top: "r" }\n'
+    found = audit(text)
+    assert [f.code for f in found] == ["CF100", "CF000"]
+    assert "unknown bottom blob 'nope'" in found[0].message
 
 
 @pytest.mark.parametrize("text", [

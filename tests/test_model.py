@@ -16,7 +16,7 @@ from conftest import SHARED
 from google.protobuf import text_format
 
 from caffefill._proto import caffefill_pb2 as pb
-from caffefill.errors import FillerError, NetError
+from caffefill.errors import ErrorKind, FillerError, NeededInput, NetError
 from caffefill.fillers import fill_blob
 from caffefill.net.load import load_net
 from caffefill.net.model import NetModel, build_model
@@ -319,6 +319,7 @@ def test_unknown_bottom_and_type() -> None:
         build_model(parse(INPUT + 'layer { name: "x" type: "Convolutoin" bottom: "data" '
                           'top: "x" }'), phase=pb.TEST)
     assert "Convolutoin" in info.value.message and "'Convolution'" in info.value.message
+    assert info.value.kind is ErrorKind.UNKNOWN_LAYER_TYPE and e.kind is None
 
 
 def test_top_from_two_layers_is_refused() -> None:
@@ -407,6 +408,8 @@ def test_data_layer_inputs() -> None:
     with pytest.raises(NetError) as info:
         build_model(net, phase=pb.TRAIN, positions=[(3, 1), (4, 1)])
     assert "--input data=" in info.value.message and info.value.line == 3
+    assert info.value.kind is ErrorKind.MISSING_INPUT
+    assert info.value.needed_input == NeededInput("data", "N,C,H,W", one_record=True)
     model = build_model(net, phase=pb.TRAIN, inputs={"data": (3, 32, 32), "dtaa": (1,)})
     assert model.layers[0].top_shapes == [(8, 3, 32, 32), (8,)]
     assert model.unused_inputs == ["dtaa"]

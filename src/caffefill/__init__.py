@@ -6,12 +6,13 @@ The public API:
 * :func:`fill` - one filler call on one blob;
 * :func:`init_net` - a whole net's initial weights, as Caffe's Net constructor fills them;
 * :func:`load_weights` - read any weights file caffefill writes;
-* :class:`CaffefillError` and its subclasses, raised on bad input.
+* :class:`CaffefillError` and its subclasses, raised on bad input (``kind``: an
+  :class:`ErrorKind` for errors code may act on, such as a missing input).
 """
 
 from __future__ import annotations
 
-from .errors import CaffefillError, FillerError, NetError, ParseError, WriteError
+from .errors import CaffefillError, ErrorKind, FillerError, NetError, ParseError, WriteError
 from .fillers import FillerParameter, fill
 from .rng import CaffeRNG
 
@@ -33,6 +34,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CaffeRNG",
     "CaffefillError",
+    "ErrorKind",
     "FillerError",
     "FillerParameter",
     "NetError",

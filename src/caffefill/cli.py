@@ -81,6 +81,13 @@ def add_profile_args(parser: argparse.ArgumentParser) -> None:
                        help=f"Boost version Caffe was built with (default {DEFAULT_BOOST})")
 
 
+def add_memory_arg(parser: argparse.ArgumentParser, refused: str,
+                   default: str = "half of the memory available") -> None:
+    """``--max-memory SIZE``: refuse ``refused`` (what the estimate counts) past SIZE."""
+    parser.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
+                        help=f"refuse {refused} need more memory (default: {default})")
+
+
 def add_net_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("prototxt", help="the net definition (.prototxt)")
     parser.add_argument("--phase", default="TEST", type=str.upper, choices=["TRAIN", "TEST"],
@@ -119,9 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Caffe's random seed (default: a random one, printed and recorded)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
-                   help="refuse runs estimated to need more memory (default: half of the memory "
-                        "available: RAM, or a container's or ulimit's limit)")
+    add_memory_arg(p, "runs estimated to",
+                   "half of the memory available: RAM, or a container's or ulimit's limit")
     add_profile_args(p)
     p.set_defaults(func=cmd_init)
 
@@ -137,9 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=parse_seed, required=True)
     p.add_argument("-o", "--output", help="write the values to this .npy file")
     p.add_argument("--force", action="store_true", help="replace an existing output")
-    p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
-                   help="refuse blobs estimated to need more memory (default: half of the memory "
-                        "available)")
+    add_memory_arg(p, "blobs estimated to")
     add_profile_args(p)
     p.set_defaults(func=cmd_fill)
 
@@ -158,9 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("diff", help="compare two weight files blob by blob")
     p.add_argument("a")
     p.add_argument("b")
-    p.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
-                   help="refuse files whose values need more memory (default: half of the memory "
-                        "available)")
+    add_memory_arg(p, "files whose values")
     p.set_defaults(func=cmd_diff)
 
     from .audit.cli import add_audit_parser

@@ -7,6 +7,42 @@ exit with status 2.
 
 from __future__ import annotations
 
+import enum
+from dataclasses import dataclass
+
+
+class ErrorKind(enum.Enum):
+    """What an error is about, for code that acts on it (the audit) without
+    reading its text.  Most errors have no kind (``None``)."""
+
+    # Caffe's filler CHECKs (FillerError), one per check.
+    UNKNOWN_FILLER = "unknown filler"  # GetFiller: Unknown filler name
+    EMPTY_BLOB = "empty blob"  # blob->count()
+    SPARSE_UNSUPPORTED = "sparse unsupported"  # sparse() == -1 outside gaussian
+    SPARSE_BELOW_DENSE = "sparse below -1"  # sparse >= -1
+    SPARSE_NO_AXIS = "sparse without an axis"  # blob->num_axes() >= 1
+    SPARSE_TOO_DENSE = "sparse probability above 1"  # p <= 1
+    NONPOSITIVE_SIGMA = "non-positive sigma"  # sigma > 0
+    UNIFORM_MIN_ABOVE_MAX = "uniform min above max"  # a <= b
+    BILINEAR_NOT_4D = "bilinear blob not 4-D"  # blob->num_axes() == 4
+    BILINEAR_NOT_SQUARE = "bilinear kernel not square"  # blob->width() == blob->height()
+    LEGACY_AXES = "legacy accessors on > 4 axes"  # num_axes() <= 4
+    MISSING_AXIS = "blob lacks the axis"  # Blob::shape(index)'s axis range
+    # Net set-up (NetError).
+    UNKNOWN_LAYER_TYPE = "unknown layer type"  # registry.count(type) == 1
+    MISSING_INPUT = "missing input"  # a top whose shape lives outside the prototxt
+
+
+@dataclass(frozen=True)
+class NeededInput:
+    """A top whose shape must be given with ``--input TOP=DIMS``."""
+
+    top: str
+    #: What to pass, e.g. ``"N,C,H,W"``.
+    dims: str
+    #: Whether a ``C,H,W`` shape (one stored record or image) is accepted too.
+    one_record: bool = False
+
 
 class CaffefillError(Exception):
     """Base of every error caffefill raises on bad input."""
@@ -20,6 +56,7 @@ class CaffefillError(Exception):
         column: int | None = None,
         layer: str | None = None,
         caffe_message: str | None = None,
+        kind: ErrorKind | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -28,6 +65,7 @@ class CaffefillError(Exception):
         self.column = column
         self.layer = layer
         self.caffe_message = caffe_message
+        self.kind = kind
 
     def located(
         self,
@@ -83,6 +121,10 @@ class ParseError(CaffefillError):
 
 class NetError(CaffefillError):
     """A net that Caffe would refuse to set up, or whose shapes cannot be known."""
+
+    #: The top whose missing shape stopped the set-up, if that did (its kind is
+    #: then :attr:`ErrorKind.MISSING_INPUT`).
+    needed_input: NeededInput | None = None
 
 
 class WriteError(CaffefillError):

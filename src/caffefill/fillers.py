@@ -2,7 +2,8 @@
 
 Each entry validates the blob and the parameters first, refusing with a
 FillerError everything Caffe aborts on (its CHECK text is kept on the error
-as ``caffe_message``), then draws from the stream in Caffe's order.
+as ``caffe_message``, which CHECK failed as ``kind``), then draws from the
+stream in Caffe's order.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._proto import caffefill_pb2 as pb
-from .errors import FillerError
+from .errors import ErrorKind, FillerError
 from .profiles import DEFAULT_PROFILE, Profile
 from .rng import CaffeRNG, check_seed
 
@@ -55,6 +56,7 @@ def legacy_axis(shape: Sequence[int], index: int) -> int:
             caffe_message=_check_failed(
                 "num_axes() <= 4", len(shape), 4,
                 "Cannot use legacy accessors on Blobs with > 4 axes."),
+            kind=ErrorKind.LEGACY_AXES,
         )
     if index >= len(shape) or index < -len(shape):
         return 1
@@ -76,6 +78,7 @@ def shape_axis(shape: Sequence[int], index: int) -> int:
             caffe_message=_check_failed(
                 expr, lhs, rhs,
                 f"axis {index} out of range for {ndim}-D Blob with shape {described}"),
+            kind=ErrorKind.MISSING_AXIS,
         )
     return int(shape[index])
 
@@ -133,6 +136,7 @@ def _require_values(shape: Sequence[int]) -> None:
         raise FillerError(
             f"the blob {list(shape)} has no values to fill; check the layer's dimensions",
             caffe_message="Check failed: blob->count()",
+            kind=ErrorKind.EMPTY_BLOB,
         )
 
 
@@ -144,6 +148,7 @@ def _require_no_sparse(param: FillerParameter) -> None:
             caffe_message=_check_failed(
                 "this->filler_param_.sparse() == -1", param.sparse, -1,
                 "Sparsity not supported by this Filler."),
+            kind=ErrorKind.SPARSE_UNSUPPORTED,
         )
 
 
@@ -153,6 +158,7 @@ def _require_sigma(sigma: float) -> None:
             f"a Gaussian needs std > 0 (got {cfmt(sigma)}); for a constant fill use "
             f"type: \"constant\"",
             caffe_message=_check_failed("sigma > 0", sigma, 0),
+            kind=ErrorKind.NONPOSITIVE_SIGMA,
         )
 
 
@@ -220,12 +226,14 @@ def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
         raise FillerError(
             f"sparse must be -1 (dense) or a count of non-zero inputs, got {sparse}",
             caffe_message=_check_failed("sparse >= -1", sparse, -1),
+            kind=ErrorKind.SPARSE_BELOW_DENSE,
         )
     probability = 0.0
     if sparse >= 0:
         if len(shape) < 1:
             raise FillerError("sparse Gaussian needs a blob with at least one axis",
-                              caffe_message=_check_failed("blob->num_axes() >= 1", 0, 1))
+                              caffe_message=_check_failed("blob->num_axes() >= 1", 0, 1),
+                              kind=ErrorKind.SPARSE_NO_AXIS)
         probability = cfloat(np.float32(sparse) / np.float32(shape[0]))
         if probability > 1:
             raise FillerError(
@@ -233,6 +241,7 @@ def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
                 f"first axis has ({shape[0]}): the probability {cfmt(probability)} is "
                 f"above 1; use sparse <= {shape[0]}",
                 caffe_message=_check_failed("p <= 1", probability, 1),
+                kind=ErrorKind.SPARSE_TOO_DENSE,
             )
     return probability
 
@@ -267,6 +276,7 @@ def _plan_uniform(param: FillerParameter, shape: Sequence[int], profile: Profile
         raise FillerError(
             f"uniform min ({cfmt(lo)}) is greater than max ({cfmt(hi)}); swap them",
             caffe_message=_check_failed("a <= b", lo, hi),
+            kind=ErrorKind.UNIFORM_MIN_ABOVE_MAX,
         )
     # Caffe hangs in the draw, before any later check.
     _require_drawable_range(lo, hi, profile, "uniform")
@@ -319,6 +329,7 @@ def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
             f"bilinear needs a 4-D (N, C, K, K) kernel, this blob is {list(shape)}",
             caffe_message=_check_failed("blob->num_axes() == 4", len(shape), 4,
                                         "Blob must be 4 dim."),
+            kind=ErrorKind.BILINEAR_NOT_4D,
         )
     if shape[2] != shape[3]:
         raise FillerError(
@@ -326,6 +337,7 @@ def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
             f"use kernel_size (not kernel_h/kernel_w that differ)",
             caffe_message=_check_failed("blob->width() == blob->height()", shape[3], shape[2],
                                         "Filter must be square"),
+            kind=ErrorKind.BILINEAR_NOT_SQUARE,
         )
     _require_no_sparse(param)
 
@@ -365,6 +377,7 @@ def unknown_type_error(name: str) -> FillerError:
         f"unknown filler type \"{name}\": {suggestion}known types are "
         + ", ".join(FILLERS),
         caffe_message=f"Check failed: false Unknown filler name: {name}",
+        kind=ErrorKind.UNKNOWN_FILLER,
     )
 
 

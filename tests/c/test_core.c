@@ -142,6 +142,15 @@ static void test_float_tables(void)
  */
 #define BULK_MAX 2500000
 
+/* The index of the first value whose bits differ (n when all are the same). */
+static size_t first_difference(const float *got, const float *want, size_t n)
+{
+    size_t i = 0;
+    while (i < n && bits(got[i]) == bits(want[i]))
+        i++;
+    return i;
+}
+
 static int same_stream(const cf_mt19937 *a, const cf_mt19937 *b)
 {
     cf_mt19937 x = *a, y = *b;
@@ -162,9 +171,7 @@ static void compare_normal(uint32_t seed, uint32_t skip, size_t n, size_t piece,
         want[i] = cf_normal_ziggurat164(&a) * sigma + mean;
     for (size_t done = 0; done < n; done += piece)
         cf_fill_normal164(&b, got + done, piece < n - done ? piece : n - done, mean, sigma);
-    size_t bad = 0;
-    while (bad < n && bits(got[bad]) == bits(want[bad]))
-        bad++;
+    size_t bad = first_difference(got, want, n);
     CHECK(bad == n, "bulk normal seed %u skip %u n %zu piece %zu sigma %g: first difference at %zu",
           (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
     CHECK(same_stream(&a, &b), "bulk normal seed %u n %zu piece %zu: stream position differs",
@@ -187,9 +194,7 @@ static void compare_uniform(uint32_t seed, size_t n, size_t piece, float lo, flo
     }
     for (size_t done = 0; done < n; done += piece)
         cf_fill_uniform(&b, got + done, piece < n - done ? piece : n - done, lo, hi);
-    size_t bad = 0;
-    while (bad < n && bits(got[bad]) == bits(want[bad]))
-        bad++;
+    size_t bad = first_difference(got, want, n);
     CHECK(bad == n, "bulk uniform seed %u n %zu piece %zu [%g, %g]: first difference at %zu",
           (unsigned)seed, n, piece, (double)lo, (double)hi, bad);
     CHECK(same_stream(&a, &b), "bulk uniform seed %u n %zu piece %zu: stream position differs",

@@ -19,12 +19,11 @@ a note says why.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, NetError
+from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import FilteredNet, filter_net
 from ..net.load import phase_value
 from ..net.model import NetLayer, NetModel, build_model
@@ -42,7 +41,6 @@ SINK_TYPES = frozenset({
     "PriorBox", "HDF5Output",
 })
 
-_INPUT_HINT = re.compile(r"--input (\S+?)=(\S+)")
 _PLACEHOLDER_SIDE = 224
 _MAX_RETRIES = 64
 
@@ -240,6 +238,18 @@ class AuditContext:
         self._blobs = refs
         return refs
 
+    def filled_blobs(self, *types: str, weights: bool = False
+                     ) -> Iterator[tuple[BlobRef, pb.FillerParameter]]:
+        """The blobs whose values come from a filler the file writes for them (explicit,
+        not shared from another layer's param), with that filler; ``types``: only
+        fillers of those types; ``weights``: only weights."""
+        for blob in self.blobs():
+            filler = blob.filler
+            if filler is None or not blob.explicit or blob.owner is not None \
+                    or (types and filler.type not in types) or (weights and not blob.is_weight):
+                continue
+            yield blob, filler
+
     def layer_blobs(self, layer: NetLayer) -> list[BlobRef]:
         """The learnable blobs of one layer, in blob order."""
         if self._by_layer is None:
@@ -335,12 +345,13 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
     return ctx
 
 
-def _is_missing_input(exc: CaffefillError) -> bool:
-    return _INPUT_HINT.search(exc.message) is not None
+def _needed_input(exc: CaffefillError) -> NeededInput | None:
+    """The top whose missing ``--input`` shape stopped the set-up, if that did."""
+    return exc.needed_input if isinstance(exc, NetError) else None
 
 
 def _is_unknown_type(exc: CaffefillError) -> bool:
-    return (exc.caffe_message or "").startswith("Check failed: registry.count(type)")
+    return exc.kind is ErrorKind.UNKNOWN_LAYER_TYPE
 
 
 def _set_up(ctx: AuditContext) -> None:
@@ -354,7 +365,7 @@ def _set_up(ctx: AuditContext) -> None:
         return
     except CaffefillError as exc:
         first = exc
-    if not (_is_missing_input(first) or _is_unknown_type(first)):
+    if not (_needed_input(first) is not None or _is_unknown_type(first)):
         ctx.setup_error = first
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
@@ -380,10 +391,9 @@ def _short(exc: CaffefillError) -> str:
 
 
 def _problem_text(exc: CaffefillError) -> str:
-    match = _INPUT_HINT.search(exc.message)
-    if match is not None:
-        hint = exc.message[match.start():].split(" (", 1)[0]
-        return f"layer '{exc.layer}' needs {hint}"
+    needed = _needed_input(exc)
+    if needed is not None:
+        return f"layer '{exc.layer}' needs --input {needed.top}={needed.dims}"
     return _short(exc)
 
 
@@ -439,11 +449,10 @@ class _Placeholders:
         if index is None:
             return False
         layer = self.param.layer[index]
-        match = _INPUT_HINT.search(exc.message)
-        if match is not None and isinstance(exc, NetError) and match.group(1) not in \
-                self.inputs:
-            top = match.group(1)
-            if "or C,H,W" in exc.message:
+        needed = _needed_input(exc)
+        if needed is not None and needed.top not in self.inputs:
+            top = needed.top
+            if needed.one_record:
                 t = layer.transform_param
                 side = max(int(t.crop_size or max(t.crop_h, t.crop_w)), _PLACEHOLDER_SIDE)
                 self.inputs[top] = (self.channels, side, side)

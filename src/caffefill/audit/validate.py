@@ -12,8 +12,8 @@ checks are ``count > 0`` and ``sparse == -1``; the model refuses empty blobs
 anyway) and ``bilinear`` (its checks read the number of axes and the last
 two dims only).
 
-:func:`classify` maps a refusal to its audit code by the text of Caffe's
-CHECK that it carries (``FillerError.caffe_message``).
+:func:`classify` maps a refusal to its audit code by the kind of Caffe's
+CHECK that it carries (``FillerError.kind``).
 """
 
 from __future__ import annotations
@@ -25,23 +25,23 @@ from typing import Any
 import numpy as np
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, FillerError
+from ..errors import CaffefillError, ErrorKind, FillerError
 from ..fillers import FILLERS, unknown_type_error
 from ..profiles import Profile
 from .context import AuditContext, Place
 
-#: Codes of the refusals, keyed by a piece of Caffe's CHECK text.
-_CODES = (
-    ("Unknown filler name", "CF103"),
-    ("Sparsity not supported", "CF104"),
-    ("p <= 1", "CF105"),
-    ("sparse >= -1", "CF105"),
-    ("a <= b", "CF106"),
-    ("Blob must be 4 dim", "CF107"),
-    ("Filter must be square", "CF107"),
-    ("num_axes() <= 4", "CF108"),
-    ("sigma > 0", "CF109"),
-)
+#: Codes of the refusals, keyed by the kind of Caffe CHECK that fails.
+_CODES = {
+    ErrorKind.UNKNOWN_FILLER: "CF103",
+    ErrorKind.SPARSE_UNSUPPORTED: "CF104",
+    ErrorKind.SPARSE_TOO_DENSE: "CF105",
+    ErrorKind.SPARSE_BELOW_DENSE: "CF105",
+    ErrorKind.UNIFORM_MIN_ABOVE_MAX: "CF106",
+    ErrorKind.BILINEAR_NOT_4D: "CF107",
+    ErrorKind.BILINEAR_NOT_SQUARE: "CF107",
+    ErrorKind.LEGACY_AXES: "CF108",
+    ErrorKind.NONPOSITIVE_SIGMA: "CF109",
+}
 
 #: The refusals that depend on the blob's shape (the others on the parameters only).
 SHAPE_CODES = frozenset({"CF105", "CF107", "CF108"})
@@ -104,11 +104,9 @@ def parameter_refusal(param: pb.FillerParameter, profile: Profile) -> FillerErro
 
 def classify(error: FillerError) -> str:
     """The audit code of a refusal (CF100 when it is none of the known ones)."""
-    text = error.caffe_message or ""
-    for piece, code in _CODES:
-        if piece in text:
-            return code
-    return "CF100"
+    if error.kind is None:
+        return "CF100"
+    return _CODES.get(error.kind, "CF100")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, NetError
+from ..errors import CaffefillError, ErrorKind, NetError
 from .registry import LayerContext, lookup, nearest_type
 from .spec import BlobSpec, Draw, DrawRuns, Shape
 
@@ -119,14 +119,21 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+#: The multipliers Net::AppendParam keeps per learnable param, with the C++
+#: array it keeps them in (for the CHECK text).
+_SHARED_MULTS = (("lr_mult", "params_lr_"), ("decay_mult", "params_weight_decay_"))
+
+
 @dataclass
 class _ParamState:
-    """Net::AppendParam's bookkeeping for one learnable (owned) param."""
+    """Net::AppendParam's bookkeeping for one learnable (owned) param: the
+    multipliers given so far (by field name)."""
 
-    has_lr: bool
-    lr: float
-    has_decay: bool
-    decay: float
+    mults: dict[str, float]
+
+    @classmethod
+    def of(cls, ps: pb.ParamSpec) -> _ParamState:
+        return cls({f: float(getattr(ps, f)) for f, _ in _SHARED_MULTS if ps.HasField(f)})
 
 
 def build_model(
@@ -163,10 +170,11 @@ def build_model(
             else (None, None)
 
         def error(message: str, caffe_message: str | None = None, *,
+                  kind: ErrorKind | None = None,
                   _name: str = lp.name, _line: int | None = line, _col: int | None = column
                   ) -> NetError:
             return NetError(message, path=path, line=_line, column=_col, layer=_name,
-                            caffe_message=caffe_message)
+                            caffe_message=caffe_message, kind=kind)
 
         if len(lp.propagate_down) > 0 and len(lp.propagate_down) != len(lp.bottom):
             raise error(
@@ -181,7 +189,7 @@ def build_model(
             suggestion = f"; did you mean '{hint}'?" if hint else ""
             raise error(f"unknown layer type '{lp.type}'{suggestion}",
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
-                        f"{lp.type}")
+                        f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
         bottom_shapes: list[Shape] = []
         for b_index, b_name in enumerate(lp.bottom):
             if b_name not in shapes:
@@ -249,9 +257,7 @@ def build_model(
                 owners.append(None)
                 if name:
                     names_index[name] = (index, b_index)
-                param_state[(index, b_index)] = _ParamState(
-                    ps.HasField("lr_mult"), float(ps.lr_mult),
-                    ps.HasField("decay_mult"), float(ps.decay_mult))
+                param_state[(index, b_index)] = _ParamState.of(ps)
                 continue
             owner = names_index[name]
             owner_layer = layers[owner[0]] if owner[0] < index else None
@@ -277,25 +283,19 @@ def build_model(
                     f"shape mismatch.  Owner layer param shape is "
                     f"{_shape_string(owner_spec.shape)}; sharing layer expects shape "
                     f"{_shape_string(spec.shape)}")
-            state = param_state[owner]
-            if ps.HasField("lr_mult"):
-                if state.has_lr and float(ps.lr_mult) != state.lr:
+            mults = param_state[owner].mults
+            for mult, array in _SHARED_MULTS:
+                if not ps.HasField(mult):
+                    continue
+                value, first = float(getattr(ps, mult)), mults.get(mult)
+                if first is not None and value != first:
                     raise error(
-                        f"shared param '{name}' has lr_mult {_fmt(ps.lr_mult)} here but "
-                        f"{_fmt(state.lr)} where it was first given",
-                        f"Check failed: param_spec->lr_mult() == params_lr_[learnable_param_id] "
-                        f"({_fmt(ps.lr_mult)} vs. {_fmt(state.lr)}) Shared param '{name}' has "
-                        f"mismatched lr_mult.")
-                state.has_lr, state.lr = True, float(ps.lr_mult)
-            if ps.HasField("decay_mult"):
-                if state.has_decay and float(ps.decay_mult) != state.decay:
-                    raise error(
-                        f"shared param '{name}' has decay_mult {_fmt(ps.decay_mult)} here but "
-                        f"{_fmt(state.decay)} where it was first given",
-                        f"Check failed: param_spec->decay_mult() == "
-                        f"params_weight_decay_[learnable_param_id] ({_fmt(ps.decay_mult)} vs. "
-                        f"{_fmt(state.decay)}) Shared param '{name}' has mismatched decay_mult.")
-                state.has_decay, state.decay = True, float(ps.decay_mult)
+                        f"shared param '{name}' has {mult} {_fmt(value)} here but "
+                        f"{_fmt(first)} where it was first given",
+                        f"Check failed: param_spec->{mult}() == {array}[learnable_param_id] "
+                        f"({_fmt(value)} vs. {_fmt(first)}) Shared param '{name}' has "
+                        f"mismatched {mult}.")
+                mults[mult] = value
             owners.append(owner)
 
         for t_name, shape in zip(lp.top, top_shapes):

@@ -787,22 +787,20 @@ class _Binder:
                 raise self.error(f"field '{node.name}' of {descriptor.name} is not repeated; "
                                  f"a list [ ... ] is not allowed", node.line, node.column)
             if not repeated:
-                first = seen.get(node.name)
-                if first is not None:
+                first = seen.setdefault(node.name, node)
+                if first is not node:
                     raise self.error(
                         f"non-repeated field '{node.name}' of {descriptor.name} is given "
                         f"more than once (first at line {first.line}, column {first.column})",
                         node.line, node.column)
-                seen[node.name] = node
                 oneof = fd.containing_oneof
                 if oneof is not None:
-                    other = oneofs.get(oneof.name)
-                    if other is not None:
+                    other = oneofs.setdefault(oneof.name, node)
+                    if other is not node:
                         raise self.error(
                             f"field '{node.name}' and field '{other.name}' (line "
                             f"{other.line}) are both in oneof '{oneof.name}'",
                             node.line, node.column)
-                    oneofs[oneof.name] = node
             if node.value is None:
                 continue  # an empty list
             if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import NetError
+from ..errors import ErrorKind, NeededInput, NetError
 from .spec import LayerSetup, Shape
 
 PHASE_TRAIN = pb.TRAIN
@@ -49,10 +49,15 @@ class LayerContext:
     def type(self) -> str:
         return str(self.param.type)
 
-    def error(self, message: str, caffe_message: str | None = None) -> NetError:
-        """A NetError located at this layer (raise it)."""
-        return NetError(message, path=self.path, line=self.line, column=self.column,
-                        layer=self.name, caffe_message=caffe_message)
+    def error(self, message: str, caffe_message: str | None = None, *,
+              needed_input: NeededInput | None = None) -> NetError:
+        """A NetError located at this layer (raise it); ``needed_input``: the top
+        whose shape, given with ``--input``, would have let the set-up go on."""
+        error = NetError(message, path=self.path, line=self.line, column=self.column,
+                         layer=self.name, caffe_message=caffe_message,
+                         kind=None if needed_input is None else ErrorKind.MISSING_INPUT)
+        error.needed_input = needed_input
+        return error
 
 
 SetupFn = Callable[[LayerContext], LayerSetup]

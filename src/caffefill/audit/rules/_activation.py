@@ -23,11 +23,7 @@ class ActivationMismatch(Rule):
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         layers = []
-        for blob in ctx.blobs():
-            filler = blob.filler
-            if filler is None or filler.type != self.filler_type or not blob.is_weight \
-                    or not blob.explicit or blob.owner is not None:
-                continue
+        for blob, _ in ctx.filled_blobs(self.filler_type, weights=True):
             if activation_after(ctx, blob.layer) == self.activation:
                 layers.append(blob)
         if not layers:

@@ -45,11 +45,9 @@ class BilinearGeometry(Rule):
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
-            filler = blob.filler
+        for blob, _ in ctx.filled_blobs("bilinear"):
             layer = blob.layer
-            if filler is None or filler.type != "bilinear" or not blob.explicit \
-                    or blob.owner is not None or layer.type != "Deconvolution":
+            if layer.type != "Deconvolution":
                 continue
             kernel = blob.spec.shape[2:]
             if len(set(kernel)) != 1:

@@ -53,11 +53,7 @@ class BilinearMisuse(Rule):
     tier = "shapes"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
-            filler = blob.filler
-            if filler is None or filler.type != "bilinear" or not blob.explicit \
-                    or blob.owner is not None:
-                continue
+        for blob, _ in ctx.filled_blobs("bilinear"):
             layer = blob.layer
             problems = []
             if layer.type != "Deconvolution":

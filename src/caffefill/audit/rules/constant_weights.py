@@ -60,11 +60,9 @@ class ConstantWeights(Rule):
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
-            if not blob.is_weight or not blob.explicit or blob.owner is not None or blob.frozen:
-                continue
-            reason = constant_reason(blob.filler)
-            if reason is None or is_head(ctx, blob.layer):
+        for blob, filler in ctx.filled_blobs(weights=True):
+            reason = constant_reason(filler)
+            if blob.frozen or reason is None or is_head(ctx, blob.layer):
                 continue
             yield self.finding(
                 ctx, ctx.blob_place(blob),

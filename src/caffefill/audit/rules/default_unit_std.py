@@ -40,10 +40,8 @@ class DefaultUnitStd(Rule):
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
-            filler = blob.filler
-            if filler is None or filler.type != "gaussian" or filler.HasField("std") \
-                    or not blob.is_weight or not blob.explicit or blob.owner is not None:
+        for blob, filler in ctx.filled_blobs("gaussian", weights=True):
+            if filler.HasField("std"):
                 continue
             yield self.finding(
                 ctx, ctx.blob_place(blob),

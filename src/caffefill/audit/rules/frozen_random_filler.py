@@ -51,9 +51,7 @@ class FrozenRandomFiller(Rule):
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        blobs = [blob for blob in ctx.blobs()
-                 if blob.filler is not None and blob.filler.type in RANDOM_TYPES
-                 and blob.frozen and blob.explicit and blob.owner is None]
+        blobs = [blob for blob, _ in ctx.filled_blobs(*RANDOM_TYPES) if blob.frozen]
         if not blobs:
             return
         front = _frozen_front(ctx)

@@ -59,13 +59,9 @@ class OneSidedWeights(Rule):
     tier = "structure"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
-            filler = blob.filler
-            if filler is None or not blob.is_weight or not blob.explicit \
-                    or blob.owner is not None or blob.frozen:
-                continue
+        for blob, filler in ctx.filled_blobs(weights=True):
             reason = one_sided(filler)
-            if reason is None:
+            if blob.frozen or reason is None:
                 continue
             yield self.finding(
                 ctx, ctx.blob_place(blob),

@@ -47,12 +47,9 @@ class TransposedFans(Rule):
     tier = "shapes"
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
-        for blob in ctx.blobs():
+        for blob, filler in ctx.filled_blobs("xavier", "msra", weights=True):
             layer = blob.layer
-            filler = blob.filler
             if layer.type != "InnerProduct" or not layer.param.inner_product_param.transpose \
-                    or not blob.is_weight or not blob.explicit or blob.owner is not None \
-                    or filler is None or filler.type not in ("xavier", "msra") \
                     or len(blob.spec.shape) != 2:
                 continue
             shape = tuple(blob.spec.shape)

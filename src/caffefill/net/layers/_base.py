@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
+from ...errors import NeededInput
 from ..registry import LayerContext
 from ..spec import BlobSpec, Shape
 
@@ -99,13 +100,16 @@ def check_op(
     expr: str,
     message: str,
     note: str = "",
+    *,
+    needed_input: NeededInput | None = None,
 ) -> None:
-    """CHECK_EQ/NE/LT/LE/GT/GE: ``expr`` is the C++ text, e.g. ``"num_output_ > 0"``."""
+    """CHECK_EQ/NE/LT/LE/GT/GE: ``expr`` is the C++ text, e.g. ``"num_output_ > 0"``
+    (``needed_input``: the top an ``--input`` shape would get past the check)."""
     if not _OPS[op](lhs, rhs):
         text = f"Check failed: {expr} ({fmt(lhs)} vs. {fmt(rhs)})"
         if note:
             text += f" {note}"
-        raise ctx.error(message, caffe_message=text)
+        raise ctx.error(message, caffe_message=text, needed_input=needed_input)
 
 
 def canonical_axis(ctx: LayerContext, shape: Sequence[int], axis: int, what: str = "axis") -> int:
@@ -185,30 +189,24 @@ def blob_counts(
     def fail(expr: str, a: int, b: int, note: str, message: str) -> None:
         raise ctx.error(message, caffe_message=f"Check failed: {expr} ({a} vs. {b}) {note}")
 
-    if exact_bottom >= 0 and exact_bottom != nb:
-        fail("ExactNumBottomBlobs() == bottom.size()", exact_bottom, nb,
-             f"{type_name} Layer takes {exact_bottom} bottom blob(s) as input.",
-             f"{type_name} takes {exact_bottom} bottom blob(s), got {nb}")
-    if min_bottom >= 0 and min_bottom > nb:
-        fail("MinBottomBlobs() <= bottom.size()", min_bottom, nb,
-             f"{type_name} Layer takes at least {min_bottom} bottom blob(s) as input.",
-             f"{type_name} takes at least {min_bottom} bottom blob(s), got {nb}")
-    if max_bottom >= 0 and max_bottom < nb:
-        fail("MaxBottomBlobs() >= bottom.size()", max_bottom, nb,
-             f"{type_name} Layer takes at most {max_bottom} bottom blob(s) as input.",
-             f"{type_name} takes at most {max_bottom} bottom blob(s), got {nb}")
-    if exact_top >= 0 and exact_top != nt:
-        fail("ExactNumTopBlobs() == top.size()", exact_top, nt,
-             f"{type_name} Layer produces {exact_top} top blob(s) as output.",
-             f"{type_name} produces {exact_top} top blob(s), got {nt}")
-    if min_top >= 0 and min_top > nt:
-        fail("MinTopBlobs() <= top.size()", min_top, nt,
-             f"{type_name} Layer produces at least {min_top} top blob(s) as output.",
-             f"{type_name} produces at least {min_top} top blob(s), got {nt}")
-    if max_top >= 0 and max_top < nt:
-        fail("MaxTopBlobs() >= top.size()", max_top, nt,
-             f"{type_name} Layer produces at most {max_top} top blob(s) as output.",
-             f"{type_name} produces at most {max_top} top blob(s), got {nt}")
+    # Bottoms, then tops: (C++ side, count, exact, min, max, verb, C++ noun).
+    sides = (("Bottom", nb, exact_bottom, min_bottom, max_bottom, "takes", "input"),
+             ("Top", nt, exact_top, min_top, max_top, "produces", "output"))
+    for side, n, exact, least, most, verb, noun in sides:
+        blobs = f"{side.lower()} blob(s)"
+        size = f"{side.lower()}.size()"
+        if exact >= 0 and exact != n:
+            fail(f"ExactNum{side}Blobs() == {size}", exact, n,
+                 f"{type_name} Layer {verb} {exact} {blobs} as {noun}.",
+                 f"{type_name} {verb} {exact} {blobs}, got {n}")
+        if least >= 0 and least > n:
+            fail(f"Min{side}Blobs() <= {size}", least, n,
+                 f"{type_name} Layer {verb} at least {least} {blobs} as {noun}.",
+                 f"{type_name} {verb} at least {least} {blobs}, got {n}")
+        if most >= 0 and most < n:
+            fail(f"Max{side}Blobs() >= {size}", most, n,
+                 f"{type_name} Layer {verb} at most {most} {blobs} as {noun}.",
+                 f"{type_name} {verb} at most {most} {blobs}, got {n}")
     if equal and nb != nt:
         fail("bottom.size() == top.size()", nb, nt,
              f"{type_name} Layer produces one top blob as output for each bottom blob input.",

@@ -56,6 +56,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
+from ...errors import NeededInput, NetError
 from ...fillers import FILLERS, unknown_type_error
 from ..registry import LayerContext, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
@@ -95,20 +96,23 @@ def user_shape(ctx: LayerContext, index: int) -> Shape | None:
     return None
 
 
-def missing(ctx: LayerContext, index: int, hint: str = "N,C,H,W") -> Exception:
-    """The error for a top whose shape lives outside the prototxt."""
+def missing(ctx: LayerContext, index: int, dims: str = "N,C,H,W", one: str = "") -> NetError:
+    """The error for a top whose shape lives outside the prototxt (``one``: what
+    a ``C,H,W`` shape describes, "record" or "image", when one is accepted too)."""
     tops = list(ctx.param.top)
     name = tops[index] if index < len(tops) else f"{ctx.name}[{index}]"
+    hint = f"{dims} (or C,H,W for one {one})" if one else dims
     return ctx.error(
         f"the shape of top '{name}' comes from {ctx.type}'s data source, which caffefill "
-        f"does not read: pass --input {name}={hint}"
+        f"does not read: pass --input {name}={hint}",
+        needed_input=NeededInput(name, dims, one_record=bool(one)),
     )
 
 
-def _given(ctx: LayerContext, index: int, hint: str = "N,C,H,W") -> Shape:
+def _given(ctx: LayerContext, index: int, dims: str = "N,C,H,W") -> Shape:
     shape = user_shape(ctx, index)
     if shape is None:
-        raise missing(ctx, index, hint)
+        raise missing(ctx, index, dims)
     return reshape_check(ctx, shape)
 
 
@@ -132,7 +136,7 @@ def _datum_top(
     elif known is not None:
         c, h, w = known
     else:
-        raise missing(ctx, index, "N,C,H,W (or C,H,W for one record)")
+        raise missing(ctx, index, one="record")
     check_op(ctx, c, ">", 0, "datum_channels > 0",
              f"records of '{ctx.name}' must have channels, got {c}")
     if resize is not None and h > 0 and w > 0:
@@ -257,7 +261,7 @@ def memory_data(ctx: LayerContext) -> LayerSetup:
                  "memory_data_param needs positive batch_size, channels, height and width "
                  f"(got {show(dims)}), or pass --input {ctx.param.top[0]}=N,C,H,W",
                  "batch_size, channels, height, and width must be specified and positive in "
-                 "memory_data_param")
+                 "memory_data_param", needed_input=NeededInput(ctx.param.top[0], "N,C,H,W"))
         data = reshape_check(ctx, dims)
     return LayerSetup(tops=[data, _label_top(ctx, 1, (data[0],))],
                       draws=seed_draws(ctx, prefetching=False))
@@ -319,6 +323,15 @@ def annotated_data(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops, draws=seed_draws(ctx))
 
 
+def _set_together(ctx: LayerContext, param: str, first: str, a: int, second: str, b: int
+                  ) -> None:
+    """CHECK that two sizes (new_height and new_width, ...) are both 0 or both positive."""
+    check(ctx, (a == 0 and b == 0) or (a > 0 and b > 0),
+          f"{param}.{first} and {second} must be set together",
+          f"({first} == 0 && {second} == 0) || ({first} > 0 && {second} > 0) Current "
+          f"implementation requires {first} and {second} to be set at the same time.")
+
+
 @register("ImageData")
 def image_data(ctx: LayerContext) -> LayerSetup:
     """ImageDataLayer: images of unknown size unless resized or cropped (then
@@ -326,10 +339,7 @@ def image_data(ctx: LayerContext) -> LayerSetup:
     blob_counts(ctx, "ImageData", exact_bottom=0, exact_top=2)
     p = ctx.param.image_data_param
     nh, nw = i32(p.new_height), i32(p.new_width)
-    check(ctx, (nh == 0 and nw == 0) or (nh > 0 and nw > 0),
-          "image_data_param.new_height and new_width must be set together",
-          "(new_height == 0 && new_width == 0) || (new_height > 0 && new_width > 0) Current "
-          "implementation requires new_height and new_width to be set at the same time.")
+    _set_together(ctx, "image_data_param", "new_height", nh, "new_width", nw)
     batch = i32(p.batch_size)
     check_op(ctx, batch, ">", 0, "batch_size > 0", "image_data_param.batch_size must be positive",
              "Positive batch size required")
@@ -402,7 +412,7 @@ def _seg_size(ctx: LayerContext, new_hw: tuple[int, int], crop: tuple[int, int],
         elif (crop[0] > 0 and crop[1] > 0) or new_hw[0] > 0:
             c, h, w = 3 if is_color else 1, new_hw[0], new_hw[1]
         else:
-            raise missing(ctx, 0, "N,C,H,W (or C,H,W for one image)")
+            raise missing(ctx, 0, one="image")
         if crop[0] > 0 and crop[1] > 0:
             h, w = crop
         data = reshape_check(ctx, (batch, c, h, w))
@@ -418,16 +428,9 @@ def dense_image_data(ctx: LayerContext) -> LayerSetup:
     blob_counts(ctx, "DenseImageData", exact_bottom=0, exact_top=2)
     p = ctx.param.dense_image_data_param
     nh, nw = i32(p.new_height), i32(p.new_width)
-    check(ctx, (nh == 0 and nw == 0) or (nh > 0 and nw > 0),
-          "dense_image_data_param.new_height and new_width must be set together",
-          "(new_height == 0 && new_width == 0) || (new_height > 0 && new_width > 0) Current "
-          "implementation requires new_height and new_width to be set at the same time.")
+    _set_together(ctx, "dense_image_data_param", "new_height", nh, "new_width", nw)
     chh, cww = i32(p.crop_height), i32(p.crop_width)
-    check(ctx, (chh == 0 and cww == 0) or (chh > 0 and cww > 0),
-          "dense_image_data_param.crop_height and crop_width must be set together",
-          "(crop_height == 0 && crop_width == 0) || (crop_height > 0 && crop_width > 0) "
-          "Current implementation requires crop_height and crop_width to be set at the same "
-          "time.")
+    _set_together(ctx, "dense_image_data_param", "crop_height", chh, "crop_width", cww)
     crop_size = i32(ctx.param.transform_param.crop_size)
     crop = (crop_size, crop_size) if crop_size > 0 else (chh, cww)
     return LayerSetup(tops=_seg_size(ctx, (nh, nw), crop, p.is_color, i32(p.batch_size)),

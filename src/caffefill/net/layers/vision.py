@@ -186,6 +186,17 @@ def _pooled(size: int, pad: int, kernel: int, stride: int, ceil_mode: bool) -> i
     return int(rounded) + 1
 
 
+def _one_or_pair(ctx: LayerContext, p: pb.PoolingParameter, name: str, note: str) -> None:
+    """PoolingLayer's CHECK that ``name`` or both ``name_h`` and ``name_w`` are given
+    (or none of them)."""
+    h, w = f"{name}_h", f"{name}_w"
+    check(ctx, (not p.HasField(name) and p.HasField(h) and p.HasField(w))
+          or (not p.HasField(h) and not p.HasField(w)),
+          f"give pooling_param.{name}, or both {h} and {w}",
+          f"(!pool_param.has_{name}() && pool_param.has_{h}() && pool_param.has_{w}()) || "
+          f"(!pool_param.has_{h}() && !pool_param.has_{w}()) {note}")
+
+
 def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape) -> Shape:
     """PoolingLayer::LayerSetUp + Reshape for ``bottom``."""
     if p.global_pooling:
@@ -207,19 +218,8 @@ def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape) -> S
               "pool_param.has_kernel_size() || (pool_param.has_kernel_h() && "
               "pool_param.has_kernel_w()) For non-square filters both kernel_h and kernel_w "
               "are required.")
-    check(ctx, (not p.HasField("pad") and p.HasField("pad_h") and p.HasField("pad_w"))
-          or (not p.HasField("pad_h") and not p.HasField("pad_w")),
-          "give pooling_param.pad, or both pad_h and pad_w",
-          "(!pool_param.has_pad() && pool_param.has_pad_h() && pool_param.has_pad_w()) || "
-          "(!pool_param.has_pad_h() && !pool_param.has_pad_w()) pad is pad OR pad_h and "
-          "pad_w are required.")
-    check(ctx, (not p.HasField("stride") and p.HasField("stride_h") and p.HasField("stride_w"))
-          or (not p.HasField("stride_h") and not p.HasField("stride_w")),
-          "give pooling_param.stride, or both stride_h and stride_w",
-          "(!pool_param.has_stride() && pool_param.has_stride_h() && "
-          "pool_param.has_stride_w()) || (!pool_param.has_stride_h() && "
-          "!pool_param.has_stride_w()) Stride is stride OR stride_h and stride_w are "
-          "required.")
+    _one_or_pair(ctx, p, "pad", "pad is pad OR pad_h and pad_w are required.")
+    _one_or_pair(ctx, p, "stride", "Stride is stride OR stride_h and stride_w are required.")
     if p.global_pooling:
         kh, kw = legacy(ctx, bottom, 2), legacy(ctx, bottom, 3)
     elif p.HasField("kernel_size"):
