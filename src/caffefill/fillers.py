@@ -435,10 +435,10 @@ def plan_pieces(param: FillerParameter, shape: Sequence[int],
     blob of ``shape`` and return the function that fills consecutive pieces
     of the flat blob, in order; None for the others (positive_unitball, a
     sparse gaussian, bilinear), which must fill the whole blob at once."""
-    if param.type == "gaussian":
-        return _plan_dense_gaussian(param, shape, profile) if param.sparse == -1 else None
-    plan = _PLANS.get(param.type)
-    return None if plan is None else plan(param, shape, profile)
+    if not fills_by_piece(param):
+        return None
+    plan = _plan_dense_gaussian if param.type == "gaussian" else _PLANS[param.type]
+    return plan(param, shape, profile)
 
 
 def fills_by_piece(param: FillerParameter) -> bool:

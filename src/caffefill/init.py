@@ -24,7 +24,7 @@ import numpy as np
 
 from . import __version__, streaming
 from .errors import CaffefillError
-from .fillers import check_drawless, fill_blob, plan_pieces
+from .fillers import FillerParameter, check_drawless, fill_blob, plan_pieces
 from .net.load import load_net, phase_name
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
@@ -196,7 +196,8 @@ class _DrawAhead:
                         self._wait_for_room(None)
                         for blob in _whole_layer(model, layer, self._rng, self._profile,
                                                  owners, kept):
-                            self._hand_over_whole(blob)
+                            self._hand_over_whole(layer, blob.index, blob.shape,
+                                                  functools.partial(np.asarray, blob.array))
                 except CaffefillError as exc:
                     self._ready.put(_located(exc, model, layer))
                     return
@@ -209,15 +210,14 @@ class _DrawAhead:
     def _stream_layer(self, layer: NetLayer) -> None:
         for index, spec in enumerate(layer.blobs):
             if spec.filler is None:
-                self._hand_over_whole(FilledBlob(layer, index, spec.shape,
-                                                 np.zeros(spec.shape, dtype=np.float32)))
+                self._hand_over_whole(layer, index, spec.shape,
+                                      functools.partial(np.zeros, spec.shape, dtype=np.float32))
                 continue
             piece_fill = plan_pieces(spec.filler, spec.shape, self._profile)
             if piece_fill is None:  # fills the whole blob at once
-                self._wait_for_room(4 * spec.count)
-                array = np.empty(spec.shape, dtype=np.float32)
-                fill_blob(spec.filler, array, self._rng, self._profile)
-                self._hand_over_whole(FilledBlob(layer, index, spec.shape, array), counted=True)
+                self._hand_over_whole(layer, index, spec.shape,
+                                      functools.partial(self._fill_whole, spec.filler,
+                                                        spec.shape))
                 continue
             count = spec.count
             self._ready.put((layer, index, spec.shape, -(-count // self._most), False))
@@ -229,13 +229,20 @@ class _DrawAhead:
                 piece_fill(self._rng, piece)
                 self._ready.put((piece, functools.partial(self._free.put, buffer)))
 
-    def _hand_over_whole(self, blob: FilledBlob, *, counted: bool = False) -> None:
-        """One whole array as a blob of one piece."""
-        nbytes = 4 * blob.count
-        if not counted:
-            self._wait_for_room(nbytes)
-        self._ready.put((blob.layer, blob.index, blob.shape, 1, True))
-        self._ready.put((blob.array.reshape(-1), functools.partial(self._room, nbytes)))
+    def _fill_whole(self, filler: FillerParameter, shape: tuple[int, ...]) -> np.ndarray:
+        array = np.empty(shape, dtype=np.float32)
+        fill_blob(filler, array, self._rng, self._profile)
+        return array
+
+    def _hand_over_whole(self, layer: NetLayer, index: int, shape: tuple[int, ...],
+                         make: Callable[[], np.ndarray]) -> None:
+        """One whole array, made by ``make`` once there is room for it, as a
+        blob of one piece."""
+        nbytes = 4 * math.prod(shape)
+        self._wait_for_room(nbytes)
+        array = make()  # before the header: a refusal reaches the reader in its place
+        self._ready.put((layer, index, shape, 1, True))
+        self._ready.put((array.reshape(-1), functools.partial(self._room, nbytes)))
 
     def _wait_for_room(self, nbytes: int | None) -> None:
         """Wait until ``nbytes`` more of whole arrays may be held (None: until

@@ -55,14 +55,18 @@ class ByteSink(Protocol):
     def write(self, data: bytes | bytearray | memoryview, /) -> object: ...
 
 
-def write_npy_stream(out: ByteSink, blob: BlobLike) -> None:
-    """A blob as a .npy stream (``len(npy_header(shape)) + 4 * count`` bytes):
-    the header, then its values piece by piece, each written straight from
-    its buffer (no copy)."""
-    out.write(npy_header(blob.shape))
+def write_values(out: ByteSink, blob: BlobLike) -> None:
+    """A blob's values as little-endian float32, piece by piece, each written
+    straight from its buffer (no copy of the blob)."""
     for piece in blob.pieces():
         if piece.size:
             out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))
+
+
+def write_npy_stream(out: ByteSink, blob: BlobLike) -> None:
+    """A blob as a .npy stream: :func:`npy_header`, then :func:`write_values`."""
+    out.write(npy_header(blob.shape))
+    write_values(out, blob)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, WriteError
-from .base import BlobLike, ReadBudget, Weights, meta_dict
+from .base import BlobLike, ReadBudget, Weights, meta_dict, write_values
 
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
 _BLOBS_FIELD = pb.LayerParameter.DESCRIPTOR.fields_by_name["blobs"].number  # 7
@@ -154,10 +154,7 @@ def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: i
         blob = next(stream)
         out.write(_delimited_header(_BLOBS_FIELD, length))
         out.write(data_head)
-        # Written piece by piece, straight from the buffers: no copy of the blob.
-        for piece in blob.pieces():
-            if piece.size:
-                out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))
+        write_values(out, blob)
         out.write(shape_tail)
     out.write(tail)
 

@@ -23,7 +23,7 @@ from .base import (
     npy_header,
     read_npy,
     split_key,
-    write_npy_stream,
+    write_values,
 )
 from .zipstore import StoredZip
 
@@ -45,9 +45,10 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
     with open(path, "wb") as out:
         archive = StoredZip(out)
         for blob in blobs:
-            size = len(npy_header(blob.shape)) + 4 * blob.count
-            with archive.member(f"{blob.key}.npy", size) as member:
-                write_npy_stream(member, blob)
+            header = npy_header(blob.shape)
+            with archive.member(f"{blob.key}.npy", len(header) + 4 * blob.count) as member:
+                member.write(header)
+                write_values(member, blob)
         text = io.BytesIO()
         np.lib.format.write_array(text, np.array(json.dumps(meta, sort_keys=True)),
                                   allow_pickle=False)
