@@ -168,3 +168,30 @@ def test_make_reference_without_pycaffe_exits_2(tmp_path: Path) -> None:
                              str(LENET), "--seed", "1", "-o", str(tmp_path / "ref")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and "pycaffe" in result.stderr
+
+
+def test_python_dash_m_caffefill_runs_the_cli() -> None:
+    result = subprocess.run([sys.executable, "-m", "caffefill", "--version"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == f"caffefill {caffefill.__version__}"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_before_or_after_the_command_shows_the_traceback(
+        tmp_path: Path, where: str) -> None:
+    net = tmp_path / "bad.prototxt"
+    net.write_text(LENET.read_text().replace('type: "xavier"', 'type: "nosuch"', 1))
+    command = ["init", str(net), "-o", str(tmp_path / "w.npz"), "--seed", "1"]
+    result = run(*(["--debug", *command] if where == "before" else [*command, "--debug"]))
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    plain = run(*command)
+    assert plain.returncode == 2 and "Traceback" not in plain.stderr
+
+
+def test_the_audit_does_not_import_the_cli() -> None:
+    code = ("import sys, caffefill.audit.engine, caffefill.audit.context; "
+            "print(any(m.startswith('caffefill.cli') for m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "rules.md"
 sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
 
-from caffefill.audit.cli import NOTE_EXPLANATION  # noqa: E402
+from caffefill.audit.finding import NOTE_EXPLANATION  # noqa: E402
 from caffefill.audit.rule import Rule  # noqa: E402
 from caffefill.audit.rules import RULES  # noqa: E402
 

@@ -13,6 +13,18 @@ _RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 #: The code of the audit's own notes (``note`` severity).
 NOTE_CODE = "CF000"
 
+#: What ``caffefill audit --explain CF000`` prints (and docs/rules.md shows).
+NOTE_EXPLANATION = f"""{NOTE_CODE} note
+
+The audit's own notes, not findings about the net: which rules were skipped
+for a file and why (a data layer whose shape needs --input NAME=N,C,H,W, an
+unknown layer type, a net Caffe refuses to set up - see CF100), or a rule
+that failed.  In text output they read `path: note: ...`; in JSON they are
+objects with code "{NOTE_CODE}" and severity "note"; in SARIF they are tool
+execution notifications.  They never change the exit status.  Hide them
+with --ignore {NOTE_CODE}.
+"""
+
 
 def severity_rank(severity: str) -> int:
     """0 for errors, 1 for warnings, 2 for info, 3 for notes."""

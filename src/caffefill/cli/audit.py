@@ -1,8 +1,10 @@
-"""``caffefill audit``: the command line of the audit.
+"""``caffefill audit``: find fillers that will sabotage training.
 
 Exit status: 0 when no finding is at or above ``--fail-on`` (default
 ``error``), 1 when some are, 2 on a usage error or a file that cannot be
 read (its one-line error goes to stderr; the other files are still audited).
+The rules, the engine and the net model load only when audit runs, so the
+other commands do not pay for them at start-up.
 """
 
 from __future__ import annotations
@@ -13,23 +15,15 @@ import sys
 from typing import Any
 
 from ..errors import CaffefillError
-from .finding import NOTE_CODE, SEVERITIES, at_least
-
-# The rules, the engine and the net model load only when audit runs, so the
-# other commands do not pay for them at start-up.
-
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
-
-NOTE_EXPLANATION = f"""{NOTE_CODE} note
-
-The audit's own notes, not findings about the net: which rules were skipped
-for a file and why (a data layer whose shape needs --input NAME=N,C,H,W, an
-unknown layer type, a net Caffe refuses to set up - see CF100), or a rule
-that failed.  In text output they read `path: note: ...`; in JSON they are
-objects with code "{NOTE_CODE}" and severity "note"; in SARIF they are tool
-execution notifications.  They never change the exit status.  Hide them
-with --ignore {NOTE_CODE}.
-"""
+from .options import (
+    EXIT_ERROR,
+    EXIT_FOUND,
+    EXIT_OK,
+    add_common_args,
+    add_profile_args,
+    add_state_args,
+    inputs,
+)
 
 
 def _threshold(text: str) -> float:
@@ -42,10 +36,7 @@ def _threshold(text: str) -> float:
     return value
 
 
-def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
-    """Add the ``audit`` subcommand to the CLI's subparsers."""
-    from ..cli import add_profile_args, parse_input
-
+def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "audit", help="find fillers that will sabotage training (a linter for prototxt)",
         description="Check every filler of one or more nets: what Caffe would refuse, what "
@@ -54,6 +45,7 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
         epilog="Suppress a finding with a comment '# caffefill: ignore[CF201]' on its line or "
                "on the line of its layer's 'layer {'.  Exit status: 0 no finding at or above "
                "--fail-on, 1 findings, 2 usage or read error.")
+    add_common_args(p)
     p.add_argument("paths", nargs="*", metavar="PATH", help="prototxt files or directories")
     p.add_argument("--format", choices=["text", "json", "sarif"], default="text",
                    help="output format (default text)")
@@ -63,16 +55,10 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
                    help="skip these codes or prefixes, comma-separated")
     p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
                    help="lowest severity that makes the exit status 1 (default error)")
-    p.add_argument("--phase", default="TRAIN", type=str.upper, choices=["TRAIN", "TEST"],
-                   help="net phase to audit (default TRAIN: fillers matter for training)")
-    p.add_argument("--stage", action="append", default=[], dest="stages",
-                   help="a NetState stage (repeatable)")
-    p.add_argument("--level", type=int, default=0, help="NetState level (default 0)")
-    p.add_argument("--input", action="append", default=[], type=parse_input, dest="inputs",
-                   metavar="NAME=N,C,H,W",
-                   help="shape of a data layer's top (repeatable); without it the rules "
-                        "that need shapes are skipped for nets with Data/ImageData/HDF5Data/"
-                        "Python inputs")
+    add_state_args(p, "TRAIN", "net phase to audit (default TRAIN: fillers matter for training)",
+                   "shape of a data layer's top (repeatable); without it the rules "
+                   "that need shapes are skipped for nets with Data/ImageData/HDF5Data/"
+                   "Python inputs")
     p.add_argument("--signal-threshold", type=_threshold, default=100.0, metavar="X",
                    help="CF202 reports the signal when its scale changes more than X times "
                         "(default 100)")
@@ -81,12 +67,12 @@ def add_audit_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
     p.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     add_profile_args(p)
-    p.set_defaults(func=cmd_audit)
-    return p
+    p.set_defaults(func=run)
 
 
 def _explain(code: str) -> int:
-    from .rules import rule_for
+    from ..audit.finding import NOTE_CODE, NOTE_EXPLANATION
+    from ..audit.rules import rule_for
 
     if code.strip().upper() == NOTE_CODE:
         print(NOTE_EXPLANATION, end="")
@@ -101,7 +87,7 @@ def _explain(code: str) -> int:
 
 
 def _list_rules() -> int:
-    from .rules import RULES
+    from ..audit.rules import RULES
 
     width = max(len(rule.name) for rule in RULES)
     for rule in RULES:
@@ -109,12 +95,12 @@ def _list_rules() -> int:
     return EXIT_OK
 
 
-def cmd_audit(args: argparse.Namespace) -> int:
-    from .context import AuditOptions
-    from .engine import Selection, audit_path, collect
-    from .report import render_json, render_sarif, render_text
-
+def run(args: argparse.Namespace) -> int:
     """Run the audit for the parsed arguments; returns the exit status."""
+    from ..audit.context import AuditOptions
+    from ..audit.engine import Selection, audit_path, collect
+    from ..audit.finding import SEVERITIES, at_least
+    from ..audit.report import render_json, render_sarif, render_text
     from ..profiles import resolve
 
     if args.explain:
@@ -132,7 +118,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"caffefill audit: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     options = AuditOptions(phase=args.phase, stages=tuple(args.stages), level=args.level,
-                           inputs=dict(args.inputs), profile=profile,
+                           inputs=inputs(args), profile=profile,
                            signal_threshold=args.signal_threshold)
     files, missing = collect(args.paths)
     status = EXIT_OK
@@ -159,4 +145,4 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return status
     failing = any(f.severity in SEVERITIES[:3] and at_least(f.severity, args.fail_on)
                   for r in reports for f in r.findings)
-    return EXIT_FINDINGS if failing else EXIT_OK
+    return EXIT_FOUND if failing else EXIT_OK

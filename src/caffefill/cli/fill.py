@@ -1,0 +1,77 @@
+"""``caffefill fill``: one filler on one blob shape."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CaffefillError
+from .options import (
+    EXIT_OK,
+    add_common_args,
+    add_memory_arg,
+    add_profile_args,
+    memory_limit,
+    parse_dims,
+    parse_seed,
+)
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "fill", help="one filler on one blob",
+        description="Run one Caffe filler on one blob shape.")
+    add_common_args(p)
+    p.add_argument("--filler", help='FillerParameter text, e.g. \'type: "msra"\'')
+    p.add_argument("--type", help="filler type (instead of --filler)")
+    for name in ("value", "min", "max", "mean", "std"):
+        p.add_argument(f"--{name}", type=float)
+    p.add_argument("--sparse", type=int)
+    p.add_argument("--variance-norm", choices=["FAN_IN", "FAN_OUT", "AVERAGE"])
+    p.add_argument("--shape", required=True, type=parse_dims, help="blob shape, e.g. 64,3,7,7")
+    p.add_argument("--seed", type=parse_seed, required=True)
+    p.add_argument("-o", "--output", help="write the values to this .npy file")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    add_memory_arg(p, "blobs estimated to")
+    add_profile_args(p)
+    p.set_defaults(func=run)
+
+
+def _filler_text(args: argparse.Namespace) -> str:
+    if args.filler is not None:
+        return str(args.filler)
+    if args.type is None:
+        raise CaffefillError("give --filler TEXT or --type NAME")
+    parts = [f'type: "{args.type}"']
+    for name in ("value", "min", "max", "mean", "std", "sparse"):
+        value = getattr(args, name)
+        if value is not None:
+            parts.append(f"{name}: {value}")
+    if args.variance_norm:
+        parts.append(f"variance_norm: {args.variance_norm}")
+    return " ".join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..fillers import check_shape, fill
+    from ..memory import check_blob_memory
+    from ..writers.atomic import atomic_output, check_target
+
+    text = _filler_text(args)
+    if args.output:
+        check_target(Path(args.output), args.force)
+    check_blob_memory(check_shape(args.shape), memory_limit(args))
+    values = fill(text, args.shape, seed=args.seed, caffe=args.caffe, boost=args.boost)
+    if args.output:
+        with atomic_output(Path(args.output), force=args.force) as temp, open(temp, "wb") as f:
+            np.save(f, values, allow_pickle=False)
+    with np.errstate(all="ignore"):  # inf or NaN values (a constant inf, say)
+        mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
+        std = float(values.std(dtype=np.float64)) if values.size else 0.0
+    target = f" -> {args.output}" if args.output else ""
+    print(f"{text} shape={list(values.shape)} count={values.size} mean={mean:.6g} "
+          f"std={std:.6g}{target}")
+    return EXIT_OK

@@ -1,0 +1,123 @@
+"""What the commands share: exit codes, argument types, option groups, defaults."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..profiles import DEFAULT_BOOST, DEFAULT_CAFFE
+
+#: Exit status: success; differences (diff) or findings (audit); bad input or usage.
+EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
+
+PROFILE_HELP = (
+    "Caffe build to reproduce. --caffe 1.0 (the release, and forks such as SSD) or master "
+    "(BVLC master after 2018); --boost X.Y, the Boost Caffe was linked against: find it with "
+    "`ldd $(which caffe) | grep boost` (libboost_*.so.1.XX.0) or from the OS (Ubuntu 14.04: "
+    "1.54, 16.04: 1.58, 18.04: 1.65, 20.04: 1.71, 22.04: 1.74).")
+
+#: What --max-memory defaults to, in words (see :func:`memory_limit`).
+MEMORY_DEFAULT = "half of the memory available: RAM, or a container's or ulimit's limit"
+
+
+def parse_dims(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a shape: {text!r} (expected e.g. 64,3,7,7)") from None
+    if any(d < 0 for d in dims):
+        raise argparse.ArgumentTypeError(f"negative dimension in {text!r}")
+    return dims
+
+
+def parse_input(text: str) -> tuple[str, tuple[int, ...]]:
+    name, sep, dims = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=N,C,H,W, got {text!r}")
+    return name, parse_dims(dims)
+
+
+def parse_seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer seed: {text!r}") from None
+    if not 0 <= value <= 0xFFFFFFFF:
+        raise argparse.ArgumentTypeError(f"seed {value} is outside 0..4294967295")
+    return value
+
+
+def parse_memory(text: str) -> int:
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
+    scale = 1
+    if raw and raw[-1] in units:
+        scale = units[raw[-1]]
+        raw = raw[:-1]
+    try:
+        return int(float(raw) * scale)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8G, 512M)") from None
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes after its name as well (``init ... --debug``).
+
+    SUPPRESS keeps a subcommand from resetting what was given before its name."""
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+
+
+def add_profile_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("Caffe build", PROFILE_HELP)
+    group.add_argument("--caffe", default=DEFAULT_CAFFE, choices=["1.0", "master"],
+                       help=f"Caffe filler code (default {DEFAULT_CAFFE})")
+    group.add_argument("--boost", default=DEFAULT_BOOST, metavar="X.Y",
+                       help=f"Boost version Caffe was built with (default {DEFAULT_BOOST})")
+
+
+def add_memory_arg(parser: argparse.ArgumentParser, refused: str) -> None:
+    """``--max-memory SIZE``: refuse ``refused`` (what the estimate counts) past SIZE."""
+    parser.add_argument("--max-memory", type=parse_memory, default=None, metavar="SIZE",
+                        help=f"refuse {refused} need more memory (default: {MEMORY_DEFAULT})")
+
+
+def memory_limit(args: argparse.Namespace) -> int:
+    """The byte cap of ``--max-memory``, or its default."""
+    if args.max_memory is not None:
+        return int(args.max_memory)
+    from ..memory import available_memory
+
+    return available_memory() // 2
+
+
+def add_state_args(parser: argparse.ArgumentParser, phase: str, phase_help: str,
+                   input_help: str) -> None:
+    """The NetState (phase, stages, level) and the shapes of tops fed from outside."""
+    parser.add_argument("--phase", default=phase, type=str.upper, choices=["TRAIN", "TEST"],
+                        help=phase_help)
+    parser.add_argument("--stage", action="append", default=[], dest="stages",
+                        help="a NetState stage (repeatable)")
+    parser.add_argument("--level", type=int, default=0, help="NetState level (default 0)")
+    parser.add_argument("--input", action="append", default=[], type=parse_input,
+                        dest="inputs", metavar="NAME=N,C,H,W", help=input_help)
+
+
+def add_net_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prototxt", help="the net definition (.prototxt)")
+    add_state_args(parser, "TEST", "net phase (default TEST)",
+                   "shape of a top whose shape comes from outside the prototxt "
+                   "(Data, ImageData, HDF5Data, Python ...); repeatable")
+    parser.add_argument("--strict", action="store_true",
+                        help="unknown prototxt fields are errors, not warnings")
+
+
+def inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
+    return dict(args.inputs)
+
+
+def print_warnings(warnings: Sequence[object]) -> None:
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
