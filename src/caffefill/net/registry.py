@@ -1,23 +1,42 @@
 """The layer registry: one entry per layer type string.
 
-An entry is a function ``setup(ctx) -> LayerSetup`` that computes, exactly
-as Caffe's ``LayerSetUp`` + ``Reshape`` would, the layer's top shapes and
-its learnable blobs with their fillers.  Built-in entries live in
-``caffefill.net.layers``; users add their own types with::
+An entry (:class:`LayerEntry`) holds everything caffefill knows about a layer
+type, in one place:
 
-    from caffefill.net.registry import register, LayerSetup
+* ``setup(ctx) -> LayerSetup`` computes, exactly as Caffe's ``LayerSetUp`` +
+  ``Reshape`` would, the layer's top shapes and its learnable blobs with
+  their fillers;
+* ``traits`` (:class:`Traits`) say what the layer is for the audit and the
+  signal model: its role (a linear weight layer, a ReLU-like activation, a
+  layer that only moves data, a loss, ...), whether its bottoms after the
+  first are side inputs, and which ``*_param`` fields of LayerParameter it
+  reads;
+* ``forward`` is the layer's forward pass for the PyTorch engine, or None
+  when the engine has none for the type (see :data:`ForwardFn`).
 
-    @register("MyLayer")
+Built-in entries live in ``caffefill.net.layers``; users add their own types
+with::
+
+    from caffefill.net.registry import LayerSetup, Traits, register
+
+    @register("MyLayer", traits=Traits("move"))
     def my_layer(ctx):
         (bottom,) = ctx.bottoms
         return LayerSetup(tops=[bottom])
+
+A type registered without ``traits`` gets :data:`DEFAULT_TRAITS` (role
+``"unknown"``): the audit then treats it as it treats a ``Python`` layer (the
+walk to the next activation goes through it; the signal model starts a fresh
+scale after it, since it cannot tell what the layer does to its input).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
@@ -62,23 +81,114 @@ class LayerContext:
 
 SetupFn = Callable[[LayerContext], LayerSetup]
 
-REGISTRY: dict[str, SetupFn] = {}
+#: A layer's forward pass in the PyTorch engine (``caffefill.torch``), which
+#: defines how it is called; typed loosely here so that the registry does not
+#: import torch.
+ForwardFn = Callable[..., Any]
+
+#: What a layer is to the audit and the signal model:
+#:
+#: * ``source``: no bottoms; its tops are the net's inputs (Input, DummyData);
+#: * ``labelled_source``: a data layer whose first top is images and whose
+#:   other tops are labels (Data, ImageData, ...);
+#: * ``linear``: its weight blob 0 multiplies its input (Convolution,
+#:   InnerProduct, ...);
+#: * ``relu``: a ReLU-like activation (passes about half of a symmetric input);
+#: * ``saturating``: a saturating activation (Sigmoid, TanH);
+#: * ``normalizing``: puts its output back on a fixed scale (BatchNorm, MVN);
+#: * ``anchor``: sets its output's scale itself (Embed, recurrent layers);
+#: * ``move``: its outputs are its inputs' values, moved (Split, Reshape, Crop);
+#: * ``pass``: combines or rescales its inputs without learned channel mixing
+#:   and without changing the kind of activation (Pooling, Eltwise, Dropout);
+#: * ``transform``: changes the values in some other way (LRN, Power, Exp, ...);
+#: * ``sink``: its outputs carry no signal on to later layers (Accuracy, Silence);
+#: * ``loss``: a loss;
+#: * ``unknown``: caffefill cannot tell (Python, a user type without traits).
+Role = Literal["source", "labelled_source", "linear", "relu", "saturating", "normalizing",
+               "anchor", "move", "pass", "transform", "sink", "loss", "unknown"]
+ROLES: tuple[str, ...] = get_args(Role)
 
 
-def register(*type_names: str) -> Callable[[SetupFn], SetupFn]:
-    """Decorator: register ``fn`` as the setup of each given layer type."""
+@dataclass(frozen=True)
+class Traits:
+    """What a layer type is for the audit and the signal model.
+
+    ``role``: see :data:`Role`.  ``signal``: the name of the step the signal
+    model (``caffefill.audit.signal``) applies to the layer's input level,
+    or None for the role's default (a ``linear`` layer multiplies by fan-in x
+    E[w^2], a ``move`` keeps the level, anything else starts a fresh scale).
+    ``side_inputs``: the bottoms after the first only give positions or a
+    shape (ROIs, a crop reference), not values that flow into the output.
+    ``reads``: the ``*_param`` fields of LayerParameter the layer reads.
+    """
+
+    role: Role = "unknown"
+    signal: str | None = None
+    side_inputs: bool = False
+    reads: tuple[str, ...] = ()
+
+
+#: The traits of a type registered without any: the audit treats it like a
+#: Python layer.
+DEFAULT_TRAITS = Traits()
+
+
+@dataclass(frozen=True)
+class LayerEntry:
+    """One layer type: its set-up, its traits and its forward (None: none yet)."""
+
+    type: str
+    setup: SetupFn
+    traits: Traits = DEFAULT_TRAITS
+    forward: ForwardFn | None = None
+
+
+REGISTRY: dict[str, LayerEntry] = {}
+
+
+def register(*type_names: str, traits: Traits | None = None,
+             forward: ForwardFn | None = None) -> Callable[[SetupFn], SetupFn]:
+    """Decorator: register ``fn`` as the setup of each given layer type, with
+    ``traits`` (default :data:`DEFAULT_TRAITS`) and ``forward``."""
 
     def decorate(fn: SetupFn) -> SetupFn:
         for type_name in type_names:
-            REGISTRY[type_name] = fn
+            REGISTRY[type_name] = LayerEntry(type_name, fn, traits or DEFAULT_TRAITS, forward)
         return fn
 
     return decorate
 
 
-def lookup(type_name: str) -> SetupFn | None:
+def set_forward(*type_names: str) -> Callable[[ForwardFn], ForwardFn]:
+    """Decorator: make ``fn`` the forward of each given (registered) layer type."""
+
+    def decorate(fn: ForwardFn) -> ForwardFn:
+        for type_name in type_names:
+            found = entry(type_name)
+            if found is None:
+                raise KeyError(f"layer type '{type_name}' is not registered")
+            REGISTRY[type_name] = dataclasses.replace(found, forward=fn)
+        return fn
+
+    return decorate
+
+
+def entry(type_name: str) -> LayerEntry | None:
+    """The registry entry of ``type_name`` (None: not registered)."""
     _load_builtins()
     return REGISTRY.get(type_name)
+
+
+def lookup(type_name: str) -> SetupFn | None:
+    """The setup of ``type_name`` (None: not registered)."""
+    found = entry(type_name)
+    return None if found is None else found.setup
+
+
+def traits_of(type_name: str) -> Traits:
+    """The traits of ``type_name`` (:data:`DEFAULT_TRAITS` when it is not registered)."""
+    found = entry(type_name)
+    return DEFAULT_TRAITS if found is None else found.traits
 
 
 def known_types() -> list[str]:
@@ -86,13 +196,27 @@ def known_types() -> list[str]:
     return sorted(REGISTRY)
 
 
-def nearest_type(type_name: str) -> str | None:
-    types = known_types()
-    lowered = {t.lower(): t for t in types}
-    if type_name.lower() in lowered:
-        return lowered[type_name.lower()]
-    close = difflib.get_close_matches(type_name, types, n=1, cutoff=0.5)
+def types_where(test: Callable[[Traits], bool]) -> frozenset[str]:
+    """The registered types whose traits pass ``test`` (a snapshot: types
+    registered later are not in it)."""
+    _load_builtins()
+    return frozenset(name for name, found in REGISTRY.items() if test(found.traits))
+
+
+def nearest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The choice ``name`` most likely means: the same name in other case,
+    else the closest by difflib (None: nothing close enough)."""
+    options: Sequence[str] = list(choices)
+    lowered = {choice.lower(): choice for choice in options}
+    if name.lower() in lowered:
+        return lowered[name.lower()]
+    close = difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
     return close[0] if close else None
+
+
+def nearest_type(type_name: str) -> str | None:
+    """The registered layer type ``type_name`` most likely means."""
+    return nearest(type_name, known_types(), cutoff=0.5)
 
 
 _loaded = False
