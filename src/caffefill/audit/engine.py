@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..errors import CaffefillError
 from .context import AuditContext, AuditOptions, load_context
@@ -144,22 +143,69 @@ def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHI
     return audit_text(path, text, options, selection)
 
 
-def collect(paths: Iterable[str]) -> tuple[list[str], list[str]]:
-    """The files to audit (directories: every ``*.prototxt`` below, sorted) and the
-    paths that do not exist or cannot be listed."""
+def _is_prototxt(path: str) -> bool:
+    return path.endswith(".prototxt")
+
+
+def _never(path: str) -> bool:
+    return False
+
+
+def collect(paths: Iterable[str], *, wanted: Callable[[str], bool] = _is_prototxt,
+            skip_dir: Callable[[str], bool] = _never) -> tuple[list[str], list[str]]:
+    """The files to audit and the paths that do not exist or cannot be listed.
+
+    A file named in ``paths`` is always audited; folders are walked (sorted,
+    without recursion, so any depth works; a symlinked folder is entered
+    once, so links that loop end) for the files ``wanted`` accepts, skipping
+    the folders ``skip_dir`` names."""
     files: list[str] = []
     missing: list[str] = []
     for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            try:
-                found = sorted(str(p) for p in path.rglob("*.prototxt") if p.is_file())
-            except OSError:
+        if os.path.isdir(raw):
+            if not _walk(raw, wanted, skip_dir, files):
                 missing.append(raw)
-                continue
-            files.extend(found)
-        elif path.exists():
+        elif os.path.exists(raw):
             files.append(os.fspath(raw))
         else:
             missing.append(raw)
     return list(dict.fromkeys(files)), missing
+
+
+def _walk(top: str, wanted: Callable[[str], bool], skip_dir: Callable[[str], bool],
+          files: list[str]) -> bool:
+    """Append the wanted files under ``top``, sorted by path; False when ``top``
+    cannot be listed."""
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    stack = [top]
+    first = True
+    while stack:
+        folder = stack.pop()
+        try:
+            info = os.stat(folder)
+            if (info.st_dev, info.st_ino) in seen:
+                continue
+            seen.add((info.st_dev, info.st_ino))
+            with os.scandir(folder) as entries:
+                children = list(entries)
+        except OSError:
+            if first:
+                return False
+            continue
+        first = False
+        subfolders = []
+        for entry in children:
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                if not skip_dir(entry.path):
+                    subfolders.append(entry.path)
+            elif is_file and wanted(entry.path):
+                found.append(entry.path)
+        stack.extend(subfolders)
+    files.extend(sorted(found))
+    return True

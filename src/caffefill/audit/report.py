@@ -131,3 +131,71 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
         }],
     }
     return json.dumps(log, indent=2)
+
+
+def _github_escape(text: str, *, prop: bool = False) -> str:
+    """GitHub's workflow-command escaping (``%``, CR, LF; also ``:`` and ``,``
+    in properties), then the remaining control characters as ``\\xNN``."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    if prop:
+        text = text.replace(":", "%3A").replace(",", "%2C")
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
+                   else f"\\u{ord(c):04x}" for c in text)
+
+
+_GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice", "note": "notice"}
+
+
+def render_github(reports: Sequence[FileReport]) -> str:
+    """One GitHub Actions annotation (``::error file=...,line=...::message``) per
+    finding and per file that could not be read."""
+    lines = []
+    for report in reports:
+        if report.error is not None:
+            lines.append(f"::error file={_github_escape(report.path, prop=True)},"
+                         f"title=caffefill::{_github_escape(report.error)}")
+        for f in report.findings:
+            props = [f"file={_github_escape(f.path, prop=True)}"]
+            if f.line is not None:
+                props.append(f"line={f.line}")
+                if f.column is not None:
+                    props.append(f"col={f.column}")
+            title = f.code if f.layer is None else f"{f.code} [{f.layer}]"
+            props.append(f"title={_github_escape(title, prop=True)}")
+            lines.append(f"::{_GITHUB_LEVEL[f.severity]} {','.join(props)}::"
+                         f"{_github_escape(f.message)}")
+    return "\n".join(lines)
+
+
+def render_statistics(reports: Sequence[FileReport]) -> str:
+    """The number of findings per code, most frequent first (``--statistics``)."""
+    counts = Counter((f.code, f.severity) for r in reports for f in r.findings
+                     if f.severity != "note")
+    names = {rule.code: rule.name for rule in RULES}
+    rows = sorted(counts.items(), key=lambda item: (-item[1], item[0][0]))
+    width = max((len(str(n)) for n in counts.values()), default=1)
+    return "\n".join(f"{n:>{width}}  {code}  {severity:<7}  {names.get(code, '')}"
+                     for (code, severity), n in rows)
+
+
+def render(reports: Sequence[FileReport], fmt: str, *, show_fixes: bool = False,
+           quiet: bool = False, statistics: bool = False) -> str:
+    """The output of ``caffefill audit`` in format ``fmt`` (``--quiet`` drops the
+    summary line and the notes of the text format; ``--statistics`` counts
+    findings per code instead of listing them)."""
+    if statistics:
+        if fmt == "json":
+            counts = Counter(f.code for r in reports for f in r.findings if f.severity != "note")
+            return json.dumps([{"code": code, "count": n} for code, n in counts.most_common()],
+                              indent=2)
+        return render_statistics(reports)
+    if fmt == "json":
+        return render_json(reports)
+    if fmt == "sarif":
+        return render_sarif(reports)
+    if fmt == "github":
+        return render_github(reports)
+    if quiet:
+        return "\n".join(f.text(show_fix=show_fixes) for r in reports for f in r.findings
+                         if f.severity != "note")
+    return render_text(reports, show_fixes=show_fixes)

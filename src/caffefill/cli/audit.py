@@ -41,25 +41,45 @@ def add_parser(sub: Any) -> None:
         "audit", help="find fillers that will sabotage training (a linter for prototxt)",
         description="Check every filler of one or more nets: what Caffe would refuse, what "
                     "cannot learn, what is silently ignored, and what will make the signal "
-                    "vanish or explode.  Directories are searched for *.prototxt.",
+                    "vanish or explode.  Directories are searched for *.prototxt (or the "
+                    "configuration's include globs); '-' reads standard input.  Settings "
+                    "come from the nearest caffefill.toml, .caffefill.toml or pyproject.toml "
+                    "[tool.caffefill] upward from each file; options here take precedence.",
         epilog="Suppress a finding with a comment '# caffefill: ignore[CF201]' on its line or "
                "on the line of its layer's 'layer {'.  Exit status: 0 no finding at or above "
                "--fail-on, 1 findings, 2 usage or read error.")
     add_common_args(p)
-    p.add_argument("paths", nargs="*", metavar="PATH", help="prototxt files or directories")
-    p.add_argument("--format", choices=["text", "json", "sarif"], default="text",
-                   help="output format (default text)")
+    p.add_argument("paths", nargs="*", metavar="PATH",
+                   help="prototxt files or directories ('-': standard input)")
+    p.add_argument("--format", choices=["text", "json", "sarif", "github"], default="text",
+                   help="output format (default text; github: workflow annotations)")
     p.add_argument("--select", action="append", default=[], metavar="CODES",
-                   help="only these codes or prefixes, comma-separated (e.g. CF1,CF201)")
+                   help="only these codes or prefixes, comma-separated (e.g. CF1,CF201); "
+                        "replaces the configuration's select")
+    p.add_argument("--extend-select", action="append", default=[], metavar="CODES",
+                   help="codes or prefixes to add to the selection")
     p.add_argument("--ignore", action="append", default=[], metavar="CODES",
-                   help="skip these codes or prefixes, comma-separated")
-    p.add_argument("--fail-on", choices=["error", "warning", "info"], default="error",
+                   help="skip these codes or prefixes, comma-separated (adds to the "
+                        "configuration's ignore)")
+    p.add_argument("--fail-on", choices=["error", "warning", "info"], default=None,
                    help="lowest severity that makes the exit status 1 (default error)")
-    add_state_args(p, "TRAIN", "net phase to audit (default TRAIN: fillers matter for training)",
+    p.add_argument("--exit-zero", action="store_true",
+                   help="exit 0 even when there are findings (2 still means a usage or "
+                        "read error)")
+    p.add_argument("--statistics", action="store_true",
+                   help="print the number of findings per code instead of the findings")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print the findings and nothing else (no summary, no notes)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="use this configuration file for every path (no discovery)")
+    p.add_argument("--isolated", action="store_true", help="ignore every configuration file")
+    p.add_argument("--stdin-filename", metavar="PATH", default=None,
+                   help="the name to report (and to match globs against) for '-'")
+    add_state_args(p, None, "net phase to audit (default TRAIN: fillers matter for training)",
                    "shape of a data layer's top (repeatable); without it the rules "
                    "that need shapes are skipped for nets with Data/ImageData/HDF5Data/"
                    "Python inputs")
-    p.add_argument("--signal-threshold", type=_threshold, default=100.0, metavar="X",
+    p.add_argument("--signal-threshold", type=_threshold, default=None, metavar="X",
                    help="CF202 reports the signal when its scale changes more than X times "
                         "(default 100)")
     p.add_argument("--show-fixes", action="store_true",
@@ -95,12 +115,20 @@ def _list_rules() -> int:
     return EXIT_OK
 
 
+def _error(message: str) -> int:
+    print(f"caffefill audit: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the audit for the parsed arguments; returns the exit status."""
+    from pathlib import Path
+
+    from ..audit.config import ConfigFinder, load_config, merge_codes
     from ..audit.context import AuditOptions
-    from ..audit.engine import Selection, audit_path, collect
+    from ..audit.engine import FileReport, Selection, audit_path, audit_text, collect
     from ..audit.finding import SEVERITIES, at_least
-    from ..audit.report import render_json, render_sarif, render_text
+    from ..audit.report import render
     from ..profiles import resolve
 
     if args.explain:
@@ -108,41 +136,65 @@ def run(args: argparse.Namespace) -> int:
     if args.list_rules:
         return _list_rules()
     if not args.paths:
-        print("caffefill audit: error: give at least one PATH (or --explain CODE, "
-              "--list-rules)", file=sys.stderr)
-        return EXIT_ERROR
+        return _error("give at least one PATH (or --explain CODE, --list-rules)")
     try:
-        selection = Selection.parse(args.select, args.ignore)
         profile = resolve(args.caffe, args.boost)
+        Selection.parse([*args.select, *args.extend_select], args.ignore)
+        fixed = load_config(Path(args.config)) if args.config else None
+        if args.config and fixed is None:
+            return _error(f"{args.config}: no [tool.caffefill] table in it")
     except CaffefillError as exc:
-        print(f"caffefill audit: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    options = AuditOptions(phase=args.phase, stages=tuple(args.stages), level=args.level,
-                           inputs=inputs(args), profile=profile,
-                           signal_threshold=args.signal_threshold)
-    files, missing = collect(args.paths)
+        return _error(str(exc))
+    finder = ConfigFinder(fixed=fixed, isolated=args.isolated)
+    stdin_name = args.stdin_filename or "-"
+    try:
+        files, missing = collect([p for p in args.paths if p != "-"],
+                                 wanted=lambda path: finder.for_path(path).included(path),
+                                 skip_dir=lambda path: finder.for_path(path).excluded(path))
+    except CaffefillError as exc:
+        return _error(str(exc))
     status = EXIT_OK
     for path in missing:
         print(f"{path}: error: no such file or directory (or it cannot be listed)",
               file=sys.stderr)
         status = EXIT_ERROR
+    if "-" in args.paths:
+        files.append("-")
     if not files and not missing:
-        print("caffefill audit: warning: no .prototxt files found", file=sys.stderr)
-    reports = []
+        print("caffefill audit: warning: no files to audit found", file=sys.stderr)
+    reports: list[FileReport] = []
+    failing = False
     for path in files:
-        report = audit_path(path, options, selection)
+        shown = stdin_name if path == "-" else path
+        try:
+            config = finder.for_path(shown)
+            select, ignore = merge_codes(config, args.select, args.extend_select,
+                                         args.ignore, shown)
+            selection = Selection.parse(select, ignore)
+        except CaffefillError as exc:
+            return _error(str(exc))
+        options = AuditOptions(
+            phase=args.phase or config.phase or "TRAIN",
+            stages=tuple(args.stages) or config.stages or (),
+            level=args.level if args.level is not None else (config.level or 0),
+            inputs={**config.inputs_for(shown), **inputs(args)}, profile=profile,
+            signal_threshold=args.signal_threshold or config.signal_threshold or 100.0)
+        if path == "-":
+            report = audit_text(shown, sys.stdin.read(), options, selection)
+        else:
+            report = audit_path(path, options, selection)
         if report.error is not None:
             print(report.error, file=sys.stderr)
             status = EXIT_ERROR
+        fail_on = args.fail_on or config.fail_on or "error"
+        failing = failing or any(
+            f.severity in SEVERITIES[:3] and at_least(f.severity, fail_on)
+            for f in report.findings)
         reports.append(report)
-    if args.format == "json":
-        print(render_json(reports))
-    elif args.format == "sarif":
-        print(render_sarif(reports))
-    else:
-        print(render_text(reports, show_fixes=args.show_fixes))
+    output = render(reports, args.format, show_fixes=args.show_fixes, quiet=args.quiet,
+                    statistics=args.statistics)
+    if output:
+        print(output)
     if status == EXIT_ERROR:
         return status
-    failing = any(f.severity in SEVERITIES[:3] and at_least(f.severity, args.fail_on)
-                  for r in reports for f in r.findings)
-    return EXIT_FOUND if failing else EXIT_OK
+    return EXIT_FOUND if failing and not args.exit_zero else EXIT_OK

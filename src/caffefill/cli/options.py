@@ -93,14 +93,18 @@ def memory_limit(args: argparse.Namespace) -> int:
     return available_memory() // 2
 
 
-def add_state_args(parser: argparse.ArgumentParser, phase: str, phase_help: str,
+def add_state_args(parser: argparse.ArgumentParser, phase: str | None, phase_help: str,
                    input_help: str) -> None:
-    """The NetState (phase, stages, level) and the shapes of tops fed from outside."""
+    """The NetState (phase, stages, level) and the shapes of tops fed from outside.
+
+    ``phase`` None leaves ``--phase`` and ``--level`` None when not given (a
+    configuration file then decides; see ``caffefill.audit.config``)."""
     parser.add_argument("--phase", default=phase, type=str.upper, choices=["TRAIN", "TEST"],
                         help=phase_help)
     parser.add_argument("--stage", action="append", default=[], dest="stages",
                         help="a NetState stage (repeatable)")
-    parser.add_argument("--level", type=int, default=0, help="NetState level (default 0)")
+    parser.add_argument("--level", type=int, default=None if phase is None else 0,
+                        help="NetState level (default 0)")
     parser.add_argument("--input", action="append", default=[], type=parse_input,
                         dest="inputs", metavar="NAME=N,C,H,W", help=input_help)
 
