@@ -248,14 +248,23 @@ def test_standard_input_with_a_file_name(project: Path, capsys: pytest.CaptureFi
 
 def test_a_very_deep_folder_tree_and_a_symlink_loop(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = tmp_path
     monkeypatch.chdir(tmp_path)
-    rel = "."
-    for _ in range(1100):  # deeper than Python's recursion limit
-        rel = os.path.join(rel, "d")
-        os.mkdir(rel)
-    shutil.copy(AUDIT / "clean.prototxt", os.path.join(rel, "deep.prototxt"))
-    os.symlink("..", os.path.join("d", "loop"))
-    files, missing = collect([str(folder)])
-    assert missing == []
-    assert len(files) == 1 and files[0].endswith("deep.prototxt")
+    depth = 1100  # deeper than Python's recursion limit
+    deepest = os.path.join(".", *["d"] * depth)
+    for level in range(1, depth + 1):  # os.makedirs recurses too
+        os.mkdir(os.path.join(".", *["d"] * level))
+    try:
+        shutil.copy(AUDIT / "clean.prototxt", os.path.join(deepest, "deep.prototxt"))
+        os.symlink("..", os.path.join("d", "loop"))
+        files, missing = collect([str(tmp_path)])
+        assert missing == []
+        assert len(files) == 1 and files[0].endswith("deep.prototxt")
+    finally:
+        # shutil.rmtree (and pytest's clean-up with it) recurses: take the tree
+        # down from the bottom.
+        if os.path.lexists(os.path.join("d", "loop")):
+            os.unlink(os.path.join("d", "loop"))
+        if os.path.exists(os.path.join(deepest, "deep.prototxt")):
+            os.unlink(os.path.join(deepest, "deep.prototxt"))
+        for level in range(depth, 0, -1):
+            os.rmdir(os.path.join(".", *["d"] * level))
