@@ -49,7 +49,7 @@ from caffefill.memory import estimate_bytes
 from caffefill.net.filter import filter_net
 from caffefill.net.model import build_model
 from caffefill.net.reader import read_net
-from caffefill.net.registry import LayerContext, known_types, lookup
+from caffefill.net.registry import LayerContext, known_types, lookup, traits_of
 from caffefill.net.spec import FillDraw, draw_runs
 from caffefill.net.splits import insert_splits
 from caffefill.net.upgrade import message_to_text, upgrade_net, upgraded_text
@@ -609,27 +609,9 @@ def fill_message(draw: st.DrawFn, message: Any, depth: int = 0, max_fields: int 
             setattr(message, fd.name, _scalar(draw, fd))
 
 
-_PARAM_OVERRIDES = {
-    "Convolution": ["convolution_param"], "Deconvolution": ["convolution_param"],
-    "DepthwiseConvolution": ["convolution_param"], "ConvolutionDepthwise": ["convolution_param"],
-    "Im2col": ["convolution_param"], "LSTM": ["recurrent_param"], "RNN": ["recurrent_param"],
-    "Normalize": ["norm_param"], "ImageSegData": ["image_data_param", "transform_param"],
-    "SoftmaxWithLoss": ["softmax_param", "loss_param"], "AnnotatedData": ["data_param",
-                                                                          "transform_param"],
-    "Data": ["data_param", "transform_param"], "VideoData": ["data_param", "transform_param"],
-    "ImageData": ["image_data_param", "transform_param"],
-    "WindowData": ["window_data_param", "transform_param"],
-    "SmoothL1Loss": ["smooth_l1_loss_param"], "Clip": ["clip_param"],
-}
-
-
 def param_fields_for(type_name: str) -> list[str]:
-    """The LayerParameter sub-message(s) a layer type reads."""
-    if type_name in _PARAM_OVERRIDES:
-        return _PARAM_OVERRIDES[type_name]
-    key = type_name.lower()
-    return [fd.name for fd in pb.LayerParameter.DESCRIPTOR.fields
-            if fd.name.endswith("_param") and fd.name[:-6].replace("_", "") == key]
+    """The LayerParameter sub-message(s) a layer type reads (its traits say)."""
+    return list(traits_of(type_name).reads)
 
 
 _SHAPE_DIMS = st.one_of(st.integers(1, 6), st.sampled_from([1, 2, 3, 4, 8, 16, 32, 1000]),

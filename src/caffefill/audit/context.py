@@ -28,18 +28,13 @@ from ..net.filter import FilteredNet, filter_net
 from ..net.load import phase_value
 from ..net.model import NetLayer, NetModel, build_model
 from ..net.reader import FillerBlock, SourceNet, read_net
+from ..net.registry import Traits, traits_of
 from ..net.spec import BlobSpec, Shape
 from ..net.upgrade import UpgradedNet, upgrade_net
 from ..profiles import DEFAULT_PROFILE, Profile
 
 #: Blob roles that hold a layer's weights (what mixes its inputs into its outputs).
 WEIGHT_ROLES = ("weight",)
-
-#: Layer types whose outputs carry no signal on to later layers.
-SINK_TYPES = frozenset({
-    "Accuracy", "ArgMax", "Silence", "SegAccuracy", "DetectionOutput", "DetectionEvaluate",
-    "PriorBox", "HDF5Output",
-})
 
 _PLACEHOLDER_SIDE = 224
 _MAX_RETRIES = 64
@@ -296,9 +291,17 @@ class AuditContext:
         """The type as written (a placeholder layer keeps its unknown type)."""
         return self.original_types.get(layer.index, layer.type)
 
+    def traits(self, layer: NetLayer) -> Traits:
+        """What the layer's type is to the audit (a placeholder layer's unknown
+        type has the default traits)."""
+        return traits_of(self.layer_type(layer))
+
     def is_loss(self, layer: NetLayer) -> bool:
+        """A loss by its traits, by its type's name (a type caffefill does not
+        know), or by a non-zero ``loss_weight``."""
         t = self.layer_type(layer)
-        return t.endswith("Loss") or any(w != 0 for w in layer.param.loss_weight)
+        return self.traits(layer).role == "loss" or t.endswith("Loss") or \
+            any(w != 0 for w in layer.param.loss_weight)
 
     def has_loss(self) -> bool:
         return self.model is not None and any(self.is_loss(layer) for layer in self.model.layers)

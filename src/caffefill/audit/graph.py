@@ -9,31 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from ..net.model import NetLayer
-from .context import SINK_TYPES, AuditContext
+from .context import AuditContext
 
-#: Activations that pass half of a symmetric input (the msra family).
-RELU_TYPES = frozenset({"ReLU", "PReLU", "ELU", "Swish"})
-#: Saturating activations (the xavier family).
-SATURATING_TYPES = frozenset({"Sigmoid", "TanH"})
-#: Layers that put the activations back on a fixed scale.
-NORMALIZING_TYPES = frozenset({"BatchNorm", "BN", "MVN", "Normalize"})
-#: Layers that neither mix channels with learned weights nor change the kind
-#: of activation (the walk to the next activation goes through them).
-PASS_TYPES = frozenset({
-    "Split", "Dropout", "Reshape", "Flatten", "Crop", "Concat", "Slice", "Pooling",
-    "Eltwise", "Scale", "Bias", "Permute", "Upsample", "Interp", "ROIPooling",
-    "PSROIPooling", "Tile", "Python",
-})
-
-
-#: Layer types whose bottoms after the first only give positions or a shape.
-SIDE_INPUT_TYPES = frozenset({"ROIPooling", "PSROIPooling", "Crop", "Interp", "Upsample"})
+#: The roles of the layers the walk to the next activation goes through (when
+#: they have no weights): they neither mix channels with learned weights nor
+#: change the kind of activation (a layer caffefill cannot tell goes through too).
+PASS_ROLES = frozenset({"move", "pass", "unknown"})
 
 
 def data_bottoms(ctx: AuditContext, layer: NetLayer) -> list[str]:
     """The bottoms whose values flow into the layer's output (not ROIs, masks,
     or shape references)."""
-    if ctx.layer_type(layer) in SIDE_INPUT_TYPES:
+    if ctx.traits(layer).side_inputs:
         return layer.bottoms[:1]
     return list(layer.bottoms)
 
@@ -60,7 +47,7 @@ def learns_weights(ctx: AuditContext, layer: NetLayer) -> bool:
 
 
 def _ends_signal(ctx: AuditContext, layer: NetLayer) -> bool:
-    return ctx.is_loss(layer) or ctx.layer_type(layer) in SINK_TYPES
+    return ctx.is_loss(layer) or ctx.traits(layer).role == "sink"
 
 
 def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
@@ -84,15 +71,13 @@ def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
     or None (no activation before the next weight layer).
     """
     def passes(current: NetLayer) -> bool:
-        return ctx.layer_type(current) in PASS_TYPES and not ctx.weight_blobs(current)
+        return ctx.traits(current).role in PASS_ROLES and not ctx.weight_blobs(current)
 
     for current in walk(ctx, layer, passes):
-        kind = ctx.layer_type(current)
-        if kind in RELU_TYPES:
-            return "relu"
-        if kind in SATURATING_TYPES:
-            return "saturating"
-        if kind in NORMALIZING_TYPES:
+        role = ctx.traits(current).role
+        if role in ("relu", "saturating"):
+            return role
+        if role == "normalizing":
             return "normalized"
     return None
 
@@ -100,9 +85,8 @@ def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
 def activation_family(ctx: AuditContext) -> str:
     """"relu" when the net's activations are mostly ReLU-like, else "saturating"."""
     assert ctx.model is not None
-    relu = sum(1 for layer in ctx.model.layers if ctx.layer_type(layer) in RELU_TYPES)
-    saturating = sum(1 for layer in ctx.model.layers
-                     if ctx.layer_type(layer) in SATURATING_TYPES)
+    roles = [ctx.traits(layer).role for layer in ctx.model.layers]
+    relu, saturating = roles.count("relu"), roles.count("saturating")
     return "saturating" if saturating > relu else "relu"
 
 

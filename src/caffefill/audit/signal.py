@@ -47,26 +47,11 @@ from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError
 from ..filler_stats import filler_std
 from ..net.model import NetLayer
-from .context import SINK_TYPES, AuditContext, BlobRef
-from .graph import NORMALIZING_TYPES
+from .context import AuditContext, BlobRef
 
-#: Layer types whose outputs are their inputs, moved around.
-MOVE_TYPES = frozenset({
-    "Split", "Reshape", "Flatten", "Crop", "Slice", "Permute", "Tile", "Upsample", "Interp",
-    "ROIPooling", "PSROIPooling", "Im2col", "BatchReindex", "Filter", "Bias",
-})
-#: Layer types whose weight blob 0 multiplies their input (fan-in x E[w^2]).
-LINEAR_TYPES = frozenset({
-    "Convolution", "Deconvolution", "InnerProduct", "DepthwiseConvolution",
-    "ConvolutionDepthwise",
-})
-#: Data layers whose tops after the first are labels.
-LABELLED_SOURCES = frozenset({
-    "Data", "ImageData", "WindowData", "AnnotatedData", "VideoData", "DenseImageData",
-    "ImageSegData", "MemoryData",
-})
-#: Layers whose outputs are bounded or set by themselves (a fresh anchor).
-ANCHOR_TYPES = frozenset({"Embed", "LSTM", "RNN", "LSTMUnit"}) | NORMALIZING_TYPES
+#: The roles whose layers start a fresh anchor (their outputs are bounded or
+#: set by themselves).
+ANCHOR_ROLES = frozenset({"anchor", "normalizing"})
 
 
 @dataclass(frozen=True)
@@ -387,16 +372,13 @@ def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
     return deepest.with_moment(moment, all(level.nonneg for level in ins))
 
 
+#: The steps by name; a layer type names its step in its traits (``Traits.step``).
 STEPS: dict[str, Step] = {
-    "ReLU": _relu, "PReLU": _prelu, "ELU": _half, "Sigmoid": _sigmoid, "TanH": _tanh,
-    "AbsVal": _absval, "Dropout": _dropout, "Power": _power, "Pooling": _pooling,
-    "LRN": _lrn, "MVN": _mvn, "Normalize": _normalize, "Scale": _scale,
-    "Eltwise": _eltwise, "Concat": _concat,
+    "linear": _linear, "same": _same, "relu": _relu, "prelu": _prelu, "half": _half,
+    "sigmoid": _sigmoid, "tanh": _tanh, "absval": _absval, "dropout": _dropout,
+    "power": _power, "pooling": _pooling, "lrn": _lrn, "mvn": _mvn, "normalize": _normalize,
+    "scale": _scale, "eltwise": _eltwise, "concat": _concat,
 }
-for _type in LINEAR_TYPES:
-    STEPS[_type] = _linear
-for _type in MOVE_TYPES:
-    STEPS[_type] = _same
 
 
 @dataclass(frozen=True)
@@ -420,21 +402,21 @@ def propagate(ctx: AuditContext) -> Iterator[LayerLevels]:
 
 def _tops(ctx: AuditContext, layer: NetLayer, levels: dict[str, Level | None]
           ) -> list[Level | None]:
-    kind = ctx.layer_type(layer)
+    traits = ctx.traits(layer)
     count = len(layer.tops)
-    if ctx.is_loss(layer) or kind in SINK_TYPES or kind in ("Softmax", "Reduction"):
+    if ctx.is_loss(layer) or traits.step == "none":
         return [None] * count
     if not layer.bottoms:
-        if kind in LABELLED_SOURCES:
+        if traits.role == "labelled_source":
             return [data_level(layer)] + [None] * (count - 1)
         return [ANCHOR] * count
     ins = [levels.get(name) for name in layer.bottoms]
     known = [level for level in ins if level is not None]
     if not known:
         return [None] * count
-    if ins[0] is None or kind in ANCHOR_TYPES or layer.index in ctx.placeholder_layers:
+    if ins[0] is None or traits.role in ANCHOR_ROLES or layer.index in ctx.placeholder_layers:
         return [ANCHOR] * count
-    step = STEPS.get(kind)
+    step = STEPS.get(traits.step or "")
     if step is None:
         return [ANCHOR] * count
     level = step(ctx, layer, [lv if lv is not None else ANCHOR for lv in ins])

@@ -114,9 +114,9 @@ class Traits:
     """What a layer type is for the audit and the signal model.
 
     ``role``: see :data:`Role`.  ``signal``: the name of the step the signal
-    model (``caffefill.audit.signal``) applies to the layer's input level,
-    or None for the role's default (a ``linear`` layer multiplies by fan-in x
-    E[w^2], a ``move`` keeps the level, anything else starts a fresh scale).
+    model (``caffefill.audit.signal``) applies to the layer's input level
+    ("relu", "pooling", ...; "none": its tops carry no signal), or None for
+    the role's default (:attr:`step`).
     ``side_inputs``: the bottoms after the first only give positions or a
     shape (ROIs, a crop reference), not values that flow into the output.
     ``reads``: the ``*_param`` fields of LayerParameter the layer reads.
@@ -127,6 +127,16 @@ class Traits:
     side_inputs: bool = False
     reads: tuple[str, ...] = ()
 
+    @property
+    def step(self) -> str | None:
+        """The signal model's step: ``signal``, else the role's default (a
+        ``linear`` layer multiplies by fan-in x E[w^2], a ``move`` keeps the
+        level, a ``sink`` or ``loss`` carries no signal; None: the signal
+        model starts a fresh scale after the layer)."""
+        return self.signal if self.signal is not None else _ROLE_STEPS.get(self.role)
+
+
+_ROLE_STEPS = {"linear": "linear", "move": "same", "sink": "none", "loss": "none"}
 
 #: The traits of a type registered without any: the audit treats it like a
 #: Python layer.

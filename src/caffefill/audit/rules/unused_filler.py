@@ -4,25 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ...net.registry import known_types, traits_of
 from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule
-
-#: The layer types that read each parameter message holding fillers (BVLC
-#: Caffe and the forks caffefill models).
-READERS: dict[str, frozenset[str]] = {
-    "convolution_param": frozenset({"Convolution", "Deconvolution", "Im2col",
-                                    "DepthwiseConvolution", "ConvolutionDepthwise"}),
-    "inner_product_param": frozenset({"InnerProduct"}),
-    "embed_param": frozenset({"Embed"}),
-    "recurrent_param": frozenset({"LSTM", "RNN"}),
-    "scale_param": frozenset({"Scale"}),
-    "bias_param": frozenset({"Bias"}),
-    "prelu_param": frozenset({"PReLU"}),
-    "norm_param": frozenset({"Normalize"}),
-    "bn_param": frozenset({"BN"}),
-    "dummy_data_param": frozenset({"DummyData"}),
-}
 
 
 class UnusedFiller(Rule):
@@ -66,18 +51,21 @@ class UnusedFiller(Rule):
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         used = {(b.block.line, b.block.column) for b in ctx.blobs() if b.block is not None}
+        # The parameter messages some layer type reads (fillers in others are
+        # not checked: only a fork caffefill does not model reads them).
+        readers = {name for t in known_types() for name in traits_of(t).reads}
         for block in ctx.src.filler_blocks:
             if not block.known or (block.line, block.column) in used:
                 continue
             parts = block.field_path.split(".")
-            if len(parts) != 2 or parts[0] not in READERS:
+            if len(parts) != 2 or parts[0] not in readers:
                 continue
             owner, field = parts
             layer = ctx.layer_for_block(block)
             if layer is None or layer.index in ctx.placeholder_layers:
                 continue
             kind = ctx.layer_type(layer)
-            if kind not in READERS[owner]:
+            if owner not in ctx.traits(layer).reads:
                 reason = f"a {kind} layer does not read {owner}"
             elif field == "bias_filler" and not getattr(getattr(layer.param, owner),
                                                         "bias_term", True):

@@ -9,7 +9,7 @@ same order, and the same refusals.
 from __future__ import annotations
 
 from ..._proto import caffefill_pb2 as pb
-from ..registry import LayerContext, register
+from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
     MAX_BLOB_AXES,
@@ -37,7 +37,7 @@ from ._base import (
 # ----------------------------------------------------------------- learnable
 
 
-@register("InnerProduct")
+@register("InnerProduct", traits=Traits("linear", reads=("inner_product_param",)))
 def inner_product(ctx: LayerContext) -> LayerSetup:
     """InnerProductLayer: weight [N, K] (or [K, N] when transposed), bias [N]."""
     blob_counts(ctx, "InnerProduct", exact_bottom=1, exact_top=1)
@@ -56,7 +56,7 @@ def inner_product(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[top], blobs=blobs)
 
 
-@register("Embed")
+@register("Embed", traits=Traits("anchor", reads=("embed_param",)))
 def embed(ctx: LayerContext) -> LayerSetup:
     """EmbedLayer: weight [input_dim, num_output], bias [num_output]."""
     blob_counts(ctx, "Embed", exact_bottom=1, exact_top=1)
@@ -111,7 +111,7 @@ def _check_broadcast(ctx: LayerContext, bottom: Shape, param_shape: Shape, axis_
                  f"{what}->shape({i})")
 
 
-@register("Bias")
+@register("Bias", traits=Traits("pass", signal="same", reads=("bias_param",)))
 def bias(ctx: LayerContext) -> LayerSetup:
     """BiasLayer: a learned bias over bottom[0] from ``axis`` (unless a 2nd bottom)."""
     blob_counts(ctx, "Bias", min_bottom=1, max_bottom=2, exact_top=1)
@@ -128,7 +128,7 @@ def bias(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[bottom], blobs=blobs)
 
 
-@register("Scale")
+@register("Scale", traits=Traits("pass", signal="scale", reads=("scale_param",)))
 def scale(ctx: LayerContext) -> LayerSetup:
     """ScaleLayer: a learned scale (default constant 1) and, with bias_term, a
     bias filled by an internal Bias layer from ``scale_param.bias_filler``."""
@@ -151,7 +151,7 @@ def scale(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[bottom], blobs=blobs)
 
 
-@register("PReLU")
+@register("PReLU", traits=Traits("relu", signal="prelu", reads=("prelu_param",)))
 def prelu(ctx: LayerContext) -> LayerSetup:
     """PReLULayer: slopes [C] (a scalar when channel_shared), default 0.25."""
     blob_counts(ctx, "PReLU", exact_bottom=1, exact_top=1)
@@ -166,7 +166,7 @@ def prelu(ctx: LayerContext) -> LayerSetup:
         blob(shape, filler(p, "filler", "prelu_param.filler", constant(0.25)), "slope")])
 
 
-@register("BatchNorm")
+@register("BatchNorm", traits=Traits("normalizing", reads=("batch_norm_param",)))
 def batch_norm(ctx: LayerContext) -> LayerSetup:
     """BatchNormLayer: mean [C], variance [C], moving-average factor [1], all
     zero-filled without drawing."""
@@ -185,7 +185,7 @@ def batch_norm(ctx: LayerContext) -> LayerSetup:
     ])
 
 
-@register("Parameter")
+@register("Parameter", traits=Traits("source", reads=("parameter_param",)))
 def parameter(ctx: LayerContext) -> LayerSetup:
     """ParameterLayer: one blob of ``parameter_param.shape``, not filled (zeros)."""
     blob_counts(ctx, "Parameter", exact_bottom=0, exact_top=1)
@@ -196,7 +196,7 @@ def parameter(ctx: LayerContext) -> LayerSetup:
 # ----------------------------------------------------------------- shapes
 
 
-@register("Reshape")
+@register("Reshape", traits=Traits("move", reads=("reshape_param",)))
 def reshape(ctx: LayerContext) -> LayerSetup:
     """ReshapeLayer: ``shape`` with 0 (copy) and -1 (infer) over axis/num_axes."""
     blob_counts(ctx, "Reshape", exact_bottom=1, exact_top=1)
@@ -260,7 +260,7 @@ def reshape(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[top_shape])
 
 
-@register("Flatten")
+@register("Flatten", traits=Traits("move", reads=("flatten_param",)))
 def flatten(ctx: LayerContext) -> LayerSetup:
     """FlattenLayer: axes [axis, end_axis] collapse into one."""
     blob_counts(ctx, "Flatten", exact_bottom=1, exact_top=1)
@@ -275,7 +275,7 @@ def flatten(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[top])
 
 
-@register("Concat")
+@register("Concat", traits=Traits("pass", signal="concat", reads=("concat_param",)))
 def concat(ctx: LayerContext) -> LayerSetup:
     """ConcatLayer: all inputs equal except along the concat axis."""
     blob_counts(ctx, "Concat", min_bottom=1, exact_top=1)
@@ -314,7 +314,7 @@ def concat(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, top)])
 
 
-@register("Slice")
+@register("Slice", traits=Traits("move", reads=("slice_param",)))
 def slice_layer(ctx: LayerContext) -> LayerSetup:
     """SliceLayer: split one axis at ``slice_point``s (or evenly)."""
     blob_counts(ctx, "Slice", exact_bottom=1, min_top=1)
@@ -367,7 +367,7 @@ def slice_layer(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, t) for t in tops])
 
 
-@register("Eltwise")
+@register("Eltwise", traits=Traits("pass", signal="eltwise", reads=("eltwise_param",)))
 def eltwise(ctx: LayerContext) -> LayerSetup:
     """EltwiseLayer: all inputs must have the same shape."""
     blob_counts(ctx, "Eltwise", min_bottom=2, exact_top=1)
@@ -392,7 +392,7 @@ def eltwise(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[first])
 
 
-@register("Tile")
+@register("Tile", traits=Traits("move", reads=("tile_param",)))
 def tile(ctx: LayerContext) -> LayerSetup:
     """TileLayer: repeat along ``axis``."""
     blob_counts(ctx, "Tile", exact_bottom=1, exact_top=1)
@@ -408,7 +408,7 @@ def tile(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, top)])
 
 
-@register("Reduction")
+@register("Reduction", traits=Traits("transform", signal="none", reads=("reduction_param",)))
 def reduction(ctx: LayerContext) -> LayerSetup:
     """ReductionLayer: keeps the axes before ``axis``."""
     blob_counts(ctx, "Reduction", exact_bottom=1, exact_top=1)
@@ -417,7 +417,7 @@ def reduction(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[tuple(bottom[:axis])])
 
 
-@register("ArgMax")
+@register("ArgMax", traits=Traits("sink", reads=("argmax_param",)))
 def argmax(ctx: LayerContext) -> LayerSetup:
     """ArgMaxLayer: top_k indices (and values) per instance or along ``axis``."""
     blob_counts(ctx, "ArgMax", exact_bottom=1, exact_top=1)
@@ -448,7 +448,7 @@ def argmax(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[tuple(shape)])
 
 
-@register("Softmax")
+@register("Softmax", traits=Traits("transform", signal="none", reads=("softmax_param",)))
 def softmax(ctx: LayerContext) -> LayerSetup:
     """SoftmaxLayer: same shape."""
     blob_counts(ctx, "Softmax", exact_bottom=1, exact_top=1)
@@ -457,7 +457,7 @@ def softmax(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[bottom])
 
 
-@register("Split")
+@register("Split", traits=Traits("move"))
 def split(ctx: LayerContext) -> LayerSetup:
     """SplitLayer: every top is a copy of the bottom (never in place)."""
     blob_counts(ctx, "Split", exact_bottom=1, min_top=1)
@@ -466,14 +466,14 @@ def split(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[bottom] * num_tops(ctx))
 
 
-@register("Silence")
+@register("Silence", traits=Traits("sink"))
 def silence(ctx: LayerContext) -> LayerSetup:
     """SilenceLayer: swallows its bottoms."""
     blob_counts(ctx, "Silence", min_bottom=1, exact_top=0)
     return LayerSetup(tops=[])
 
 
-@register("MVN")
+@register("MVN", traits=Traits("normalizing", signal="mvn", reads=("mvn_param",)))
 def mvn(ctx: LayerContext) -> LayerSetup:
     """MVNLayer: the top is the input's legacy 4-D shape."""
     blob_counts(ctx, "MVN", exact_bottom=1, exact_top=1)
@@ -481,7 +481,7 @@ def mvn(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[nchw(ctx, bottom)])
 
 
-@register("BatchReindex")
+@register("BatchReindex", traits=Traits("move", side_inputs=True))
 def batch_reindex(ctx: LayerContext) -> LayerSetup:
     """BatchReindexLayer: bottom[0] rows picked by the 1-D bottom[1]."""
     blob_counts(ctx, "BatchReindex", exact_bottom=2, exact_top=1)
@@ -491,7 +491,7 @@ def batch_reindex(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[(index[0], *data[1:])])
 
 
-@register("Filter")
+@register("Filter", traits=Traits("move"))
 def filter_layer(ctx: LayerContext) -> LayerSetup:
     """FilterLayer: tops like bottoms[:-1] (all rows at setup)."""
     blob_counts(ctx, "Filter", min_bottom=2, min_top=1)
@@ -512,14 +512,14 @@ def filter_layer(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=list(ctx.bottoms[:-1]))
 
 
-@register("HDF5Output")
+@register("HDF5Output", traits=Traits("sink", reads=("hdf5_output_param",)))
 def hdf5_output(ctx: LayerContext) -> LayerSetup:
     """HDF5OutputLayer: writes data and label; no tops."""
     blob_counts(ctx, "HDF5Output", exact_bottom=2, exact_top=0)
     return LayerSetup(tops=[])
 
 
-@register("LSTMUnit")
+@register("LSTMUnit", traits=Traits("anchor"))
 def lstm_unit(ctx: LayerContext) -> LayerSetup:
     """LSTMUnitLayer: (c_prev [1,N,H], gates [1,N,4H], cont [1,N]) -> c, h."""
     blob_counts(ctx, "LSTMUnit", exact_bottom=3, exact_top=2)
@@ -543,18 +543,26 @@ def lstm_unit(ctx: LayerContext) -> LayerSetup:
 
 # ----------------------------------------------------------------- neurons
 
-NEURONS = ("AbsVal", "BNLL", "Dropout", "ELU", "Exp", "Log", "Power", "ReLU", "Sigmoid",
-           "TanH", "Threshold", "Swish", "Clip")
-
-
 def _neuron(ctx: LayerContext) -> LayerSetup:
     """NeuronLayer: one bottom, one top of the same shape."""
     blob_counts(ctx, ctx.type, exact_bottom=1, exact_top=1)
     return LayerSetup(tops=[ctx.bottoms[0]])
 
 
-for _name in NEURONS:
-    register(_name)(_neuron)
+register("ReLU", traits=Traits("relu", signal="relu", reads=("relu_param",)))(_neuron)
+register("ELU", traits=Traits("relu", signal="half", reads=("elu_param",)))(_neuron)
+register("Swish", traits=Traits("relu", reads=("swish_param",)))(_neuron)
+register("Sigmoid", traits=Traits("saturating", signal="sigmoid", reads=("sigmoid_param",))
+         )(_neuron)
+register("TanH", traits=Traits("saturating", signal="tanh", reads=("tanh_param",)))(_neuron)
+register("Dropout", traits=Traits("pass", signal="dropout", reads=("dropout_param",)))(_neuron)
+register("AbsVal", traits=Traits("transform", signal="absval"))(_neuron)
+register("Power", traits=Traits("transform", signal="power", reads=("power_param",)))(_neuron)
+register("BNLL", traits=Traits("transform"))(_neuron)
+register("Exp", traits=Traits("transform", reads=("exp_param",)))(_neuron)
+register("Log", traits=Traits("transform", reads=("log_param",)))(_neuron)
+register("Threshold", traits=Traits("transform", reads=("threshold_param",)))(_neuron)
+register("Clip", traits=Traits("transform", reads=("clip_param",)))(_neuron)
 
 
 # ----------------------------------------------------------------- losses
@@ -594,7 +602,7 @@ def _labels_match(ctx: LayerContext, type_name: str, axis_field: int, axis_name:
     return axis
 
 
-@register("SoftmaxWithLoss")
+@register("SoftmaxWithLoss", traits=Traits("loss", reads=("softmax_param", "loss_param")))
 def softmax_with_loss(ctx: LayerContext) -> LayerSetup:
     """SoftmaxWithLossLayer: scalar loss (+ the softmax output as 2nd top)."""
     tops = loss_tops(ctx, "SoftmaxWithLoss", max_top=2, extra=[ctx.bottoms[0]]
@@ -603,7 +611,7 @@ def softmax_with_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("InfogainLoss")
+@register("InfogainLoss", traits=Traits("loss", reads=("infogain_loss_param", "loss_param")))
 def infogain_loss(ctx: LayerContext) -> LayerSetup:
     """InfogainLossLayer: H from a file or a third bottom."""
     tops = loss_tops(ctx, "InfogainLoss", exact_bottom=-1, min_bottom=2, max_bottom=3,
@@ -626,7 +634,7 @@ def infogain_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("EuclideanLoss")
+@register("EuclideanLoss", traits=Traits("loss"))
 def euclidean_loss(ctx: LayerContext) -> LayerSetup:
     """EuclideanLossLayer: inputs of the same per-item size."""
     tops = loss_tops(ctx, "EuclideanLoss")
@@ -637,7 +645,7 @@ def euclidean_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("SigmoidCrossEntropyLoss")
+@register("SigmoidCrossEntropyLoss", traits=Traits("loss", reads=("loss_param",)))
 def sigmoid_cross_entropy_loss(ctx: LayerContext) -> LayerSetup:
     """SigmoidCrossEntropyLossLayer: inputs of the same count."""
     tops = loss_tops(ctx, "SigmoidCrossEntropyLoss")
@@ -648,13 +656,13 @@ def sigmoid_cross_entropy_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("HingeLoss")
+@register("HingeLoss", traits=Traits("loss", reads=("hinge_loss_param",)))
 def hinge_loss(ctx: LayerContext) -> LayerSetup:
     """HingeLossLayer."""
     return LayerSetup(tops=loss_tops(ctx, "HingeLoss"))
 
 
-@register("MultinomialLogisticLoss")
+@register("MultinomialLogisticLoss", traits=Traits("loss"))
 def multinomial_logistic_loss(ctx: LayerContext) -> LayerSetup:
     """MultinomialLogisticLossLayer: one label per item."""
     tops = loss_tops(ctx, "MultinomialLogisticLoss")
@@ -665,7 +673,7 @@ def multinomial_logistic_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("ContrastiveLoss")
+@register("ContrastiveLoss", traits=Traits("loss", reads=("contrastive_loss_param",)))
 def contrastive_loss(ctx: LayerContext) -> LayerSetup:
     """ContrastiveLossLayer: two [N, C, 1, 1] features and a [N, 1, 1, 1] similarity."""
     tops = loss_tops(ctx, "ContrastiveLoss", exact_bottom=3)
@@ -683,7 +691,7 @@ def contrastive_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("Accuracy")
+@register("Accuracy", traits=Traits("sink", reads=("accuracy_param",)))
 def accuracy(ctx: LayerContext) -> LayerSetup:
     """AccuracyLayer: scalar accuracy (+ per-class accuracy [C])."""
     blob_counts(ctx, "Accuracy", exact_bottom=2, min_top=1, max_top=2)

@@ -58,7 +58,7 @@ import numpy as np
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput, NetError
 from ...fillers import FILLERS, unknown_type_error
-from ..registry import LayerContext, register
+from ..registry import LayerContext, Traits, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
     blob_counts,
@@ -161,10 +161,16 @@ def _crop(t: pb.TransformationParameter) -> tuple[int, int]:
     return i32(t.crop_h), i32(t.crop_w)
 
 
+def _labelled(*params: str) -> Traits:
+    """A data layer's traits: images first, then labels, from ``params`` and
+    its ``transform_param``."""
+    return Traits("labelled_source", reads=(*params, "transform_param"))
+
+
 # ----------------------------------------------------------------- in-prototxt
 
 
-@register("Input")
+@register("Input", traits=Traits("source", reads=("input_param",)))
 def input_layer(ctx: LayerContext) -> LayerSetup:
     """InputLayer: ``input_param.shape`` once, once per top, or from ``--input``."""
     blob_counts(ctx, "Input", exact_bottom=0, min_top=1)
@@ -186,7 +192,7 @@ def input_layer(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("DummyData")
+@register("DummyData", traits=Traits("source", reads=("dummy_data_param",)))
 def dummy_data(ctx: LayerContext) -> LayerSetup:
     """DummyDataLayer: shapes from the prototxt; at setup Caffe runs one
     forward pass that fills only the tops whose filler is ``constant`` (the
@@ -247,7 +253,7 @@ def _known_fillers(p: pb.DummyDataParameter) -> None:
             raise unknown_type_error(f.type)
 
 
-@register("MemoryData")
+@register("MemoryData", traits=_labelled("memory_data_param"))
 def memory_data(ctx: LayerContext) -> LayerSetup:
     """MemoryDataLayer: [batch_size, channels, height, width] and [batch_size]."""
     blob_counts(ctx, "MemoryData", exact_bottom=0, exact_top=2)
@@ -270,7 +276,7 @@ def memory_data(ctx: LayerContext) -> LayerSetup:
 # ----------------------------------------------------------------- data sources
 
 
-@register("Data")
+@register("Data", traits=_labelled("data_param"))
 def data_layer(ctx: LayerContext) -> LayerSetup:
     """DataLayer (LMDB/LevelDB): records of unknown C,H,W; label [batch_size]."""
     blob_counts(ctx, "Data", exact_bottom=0, min_top=1, max_top=2)
@@ -303,7 +309,7 @@ def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int,
     return resize
 
 
-@register("AnnotatedData")
+@register("AnnotatedData", traits=_labelled("data_param", "annotated_data_param"))
 def annotated_data(ctx: LayerContext) -> LayerSetup:
     """SSD AnnotatedDataLayer: data like Data's (after resize_param); the label
     is [1, 1, boxes, 8] for annotated records (one box assumed unless given),
@@ -332,7 +338,7 @@ def _set_together(ctx: LayerContext, param: str, first: str, a: int, second: str
           f"implementation requires {first} and {second} to be set at the same time.")
 
 
-@register("ImageData")
+@register("ImageData", traits=_labelled("image_data_param"))
 def image_data(ctx: LayerContext) -> LayerSetup:
     """ImageDataLayer: images of unknown size unless resized or cropped (then
     C is 3 for is_color, else 1); label [batch_size]."""
@@ -354,7 +360,7 @@ def image_data(ctx: LayerContext) -> LayerSetup:
                                        else ""))
 
 
-@register("WindowData")
+@register("WindowData", traits=_labelled("window_data_param"))
 def window_data(ctx: LayerContext) -> LayerSetup:
     """WindowDataLayer: [batch_size, C, crop_size, crop_size] (C from the
     window file: give ``--input data=C,H,W`` or the full shape); label
@@ -370,7 +376,7 @@ def window_data(ctx: LayerContext) -> LayerSetup:
                       draws=seed_draws(ctx, extra=window_rng, reason="window prefetch rng"))
 
 
-@register("VideoData")
+@register("VideoData", traits=_labelled("data_param", "video_data_param"))
 def video_data(ctx: LayerContext) -> LayerSetup:
     """SSD VideoDataLayer: frames of unknown size; label [batch_size]."""
     blob_counts(ctx, "VideoData", exact_bottom=0, min_top=1)
@@ -383,7 +389,7 @@ def video_data(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops, draws=seed_draws(ctx))
 
 
-@register("HDF5Data")
+@register("HDF5Data", traits=Traits("source", reads=("hdf5_data_param",)))
 def hdf5_data(ctx: LayerContext) -> LayerSetup:
     """HDF5DataLayer: one top per dataset, [batch_size, dataset dims...]; the
     shapes are in the HDF5 files, so every top needs ``--input``."""
@@ -394,7 +400,7 @@ def hdf5_data(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[_given(ctx, i, "N,...") for i in range(len(ctx.param.top))])
 
 
-@register("Python")
+@register("Python", traits=Traits("unknown", reads=("python_param",)))
 def python_layer(ctx: LayerContext) -> LayerSetup:
     """PythonLayer: its Python code sets the top shapes; every top needs
     ``--input``.  (Python layers' own blobs, if any, are not modelled.)"""
@@ -422,7 +428,7 @@ def _seg_size(ctx: LayerContext, new_hw: tuple[int, int], crop: tuple[int, int],
     return tops
 
 
-@register("DenseImageData")
+@register("DenseImageData", traits=_labelled("dense_image_data_param"))
 def dense_image_data(ctx: LayerContext) -> LayerSetup:
     """SegNet DenseImageDataLayer: image [b, C, h, w] and label image [b, 1, h, w]."""
     blob_counts(ctx, "DenseImageData", exact_bottom=0, exact_top=2)
@@ -437,7 +443,7 @@ def dense_image_data(ctx: LayerContext) -> LayerSetup:
                       draws=seed_draws(ctx, extra=int(bool(p.shuffle)), reason="shuffle"))
 
 
-@register("ImageSegData")
+@register("ImageSegData", traits=_labelled("image_data_param"))
 def image_seg_data(ctx: LayerContext) -> LayerSetup:
     """PSPNet/DeepLab ImageSegDataLayer: image, label image, and image sizes
     [b, 1, 1, 2] (Caffe adds the third top when it is not named)."""

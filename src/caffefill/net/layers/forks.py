@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
-from ..registry import LayerContext, register
+from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
     blob,
@@ -39,7 +39,7 @@ from .vision import convolution_setup
 # ----------------------------------------------------------------- SSD
 
 
-@register("Normalize")
+@register("Normalize", traits=Traits("normalizing", signal="normalize", reads=("norm_param",)))
 def normalize(ctx: LayerContext) -> LayerSetup:
     """SSD NormalizeLayer: scale [C] (a scalar when channel_shared), default 1."""
     blob_counts(ctx, "Normalize", exact_bottom=1, exact_top=1)
@@ -55,7 +55,7 @@ def normalize(ctx: LayerContext) -> LayerSetup:
              "scale")])
 
 
-@register("PriorBox")
+@register("PriorBox", traits=Traits("sink", reads=("prior_box_param",)))
 def prior_box(ctx: LayerContext) -> LayerSetup:
     """SSD PriorBoxLayer: [1, 2, H * W * num_priors * 4]."""
     blob_counts(ctx, "PriorBox", exact_top=1)
@@ -122,7 +122,7 @@ def prior_box(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, (1, 2, size))])
 
 
-@register("Permute")
+@register("Permute", traits=Traits("move", reads=("permute_param",)))
 def permute(ctx: LayerContext) -> LayerSetup:
     """SSD PermuteLayer: axes reordered; unnamed axes keep their order after."""
     blob_counts(ctx, "Permute", exact_bottom=1, exact_top=1)
@@ -161,7 +161,7 @@ def _detection_counts(ctx: LayerContext, what: str, num_classes: int, share_loca
              "Number of priors must match number of confidence predictions.")
 
 
-@register("DetectionOutput")
+@register("DetectionOutput", traits=Traits("sink", reads=("detection_output_param",)))
 def detection_output(ctx: LayerContext) -> LayerSetup:
     """SSD DetectionOutputLayer: [1, 1, 1, 7] at setup (the kept-box count is
     only known after NMS)."""
@@ -178,7 +178,7 @@ def detection_output(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[(1, 1, 1, 7)])
 
 
-@register("DetectionEvaluate")
+@register("DetectionEvaluate", traits=Traits("sink", reads=("detection_evaluate_param",)))
 def detection_evaluate(ctx: LayerContext) -> LayerSetup:
     """SSD DetectionEvaluateLayer: [1, 1, positive classes + detections, 5]."""
     blob_counts(ctx, "DetectionEvaluate", exact_top=1)
@@ -205,7 +205,7 @@ def detection_evaluate(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, (1, 1, positive + legacy(ctx, det, 2), 5))])
 
 
-@register("MultiBoxLoss")
+@register("MultiBoxLoss", traits=Traits("loss", reads=("multibox_loss_param", "loss_param")))
 def multibox_loss(ctx: LayerContext) -> LayerSetup:
     """SSD MultiBoxLossLayer: scalar loss over (loc, conf, priors, ground truth)."""
     tops = loss_tops(ctx, "MultiBoxLoss", exact_bottom=4)
@@ -237,7 +237,7 @@ def multibox_loss(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops)
 
 
-@register("SmoothL1Loss")
+@register("SmoothL1Loss", traits=Traits("loss", reads=("smooth_l1_loss_param",)))
 def smooth_l1_loss(ctx: LayerContext) -> LayerSetup:
     """SmoothL1LossLayer (Fast R-CNN, SSD and R-FCN variants): scalar loss,
     optional per-item loss [N, 1, H, W]; weights must match the input."""
@@ -260,7 +260,7 @@ def smooth_l1_loss(ctx: LayerContext) -> LayerSetup:
 _PSPNET_BN_FIELDS = ("slope_filler", "bias_filler", "momentum", "eps", "frozen", "engine")
 
 
-@register("BN")
+@register("BN", traits=Traits("normalizing", reads=("bn_param",)))
 def bn(ctx: LayerContext) -> LayerSetup:
     """``BN``: SegNet's (scale and shift [1, C, 1, 1] from scale_filler and
     shift_filler) unless PSPNet's own fields are used (slope_filler,
@@ -296,7 +296,7 @@ def bn(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=tops, blobs=blobs)
 
 
-@register("Upsample")
+@register("Upsample", traits=Traits("move", side_inputs=True, reads=("upsample_param",)))
 def upsample(ctx: LayerContext) -> LayerSetup:
     """SegNet UpsampleLayer: max-unpooling to upsample_h x upsample_w, or the
     input times scale (minus 1 with pad_out)."""
@@ -340,7 +340,7 @@ def upsample(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, (data[0], data[1], out_h, out_w))])
 
 
-@register("Interp")
+@register("Interp", traits=Traits("move", side_inputs=True, reads=("interp_param",)))
 def interp(ctx: LayerContext) -> LayerSetup:
     """PSPNet InterpLayer: bilinear resize by shrink/zoom factors or to height x width."""
     blob_counts(ctx, "Interp", exact_bottom=1, exact_top=1)
@@ -382,7 +382,7 @@ def interp(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, (n, c, out_h, out_w))])
 
 
-@register("SegAccuracy")
+@register("SegAccuracy", traits=Traits("sink", reads=("seg_accuracy_param",)))
 def seg_accuracy(ctx: LayerContext) -> LayerSetup:
     """PSPNet SegAccuracyLayer: [1, 1, 1, 3]."""
     blob_counts(ctx, "SegAccuracy", exact_bottom=2, exact_top=1)
@@ -404,7 +404,7 @@ def seg_accuracy(ctx: LayerContext) -> LayerSetup:
 # ----------------------------------------------------------------- R-CNN family
 
 
-@register("ROIPooling")
+@register("ROIPooling", traits=Traits("move", side_inputs=True, reads=("roi_pooling_param",)))
 def roi_pooling(ctx: LayerContext) -> LayerSetup:
     """Fast R-CNN ROIPoolingLayer: [R, C, pooled_h, pooled_w]."""
     blob_counts(ctx, "ROIPooling", min_bottom=2, max_bottom=2, min_top=1, max_top=1)
@@ -418,7 +418,7 @@ def roi_pooling(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[(legacy(ctx, rois, 0), legacy(ctx, feat, 1), ph, pw)])
 
 
-@register("PSROIPooling")
+@register("PSROIPooling", traits=Traits("move", side_inputs=True, reads=("psroi_pooling_param",)))
 def psroi_pooling(ctx: LayerContext) -> LayerSetup:
     """R-FCN PSROIPoolingLayer: [R, output_dim, group_size, group_size]."""
     blob_counts(ctx, "PSROIPooling", min_bottom=2, max_bottom=2, min_top=1, max_top=1)
@@ -437,7 +437,7 @@ def psroi_pooling(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[(legacy(ctx, rois, 0), dim, group, group)])
 
 
-@register("BoxAnnotatorOHEM")
+@register("BoxAnnotatorOHEM", traits=Traits("sink", reads=("box_annotator_ohem_param",)))
 def box_annotator_ohem(ctx: LayerContext) -> LayerSetup:
     """R-FCN BoxAnnotatorOHEMLayer: labels [N, 1, H, W], bbox weights [N, B, H, W]."""
     blob_counts(ctx, "BoxAnnotatorOHEM", exact_bottom=4, exact_top=2)
@@ -461,13 +461,13 @@ def box_annotator_ohem(ctx: LayerContext) -> LayerSetup:
 # ----------------------------------------------------------------- depthwise
 
 
-@register("DepthwiseConvolution")
+@register("DepthwiseConvolution", traits=Traits("linear", reads=("convolution_param",)))
 def depthwise_convolution(ctx: LayerContext) -> LayerSetup:
     """DepthwiseConvolution (a ConvolutionLayer subclass): Convolution's blobs."""
     return convolution_setup(ctx, False, "DepthwiseConvolution")
 
 
-@register("ConvolutionDepthwise")
+@register("ConvolutionDepthwise", traits=Traits("linear", reads=("convolution_param",)))
 def convolution_depthwise(ctx: LayerContext) -> LayerSetup:
     """ConvolutionDepthwiseLayer: weight [C, 1, kh, kw], bias [C] (C = input
     channels; num_output and group are not read)."""

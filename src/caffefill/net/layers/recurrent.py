@@ -26,7 +26,7 @@ Eltwise, TanH, LSTMUnit, Concat, Split, Reduction) own no blobs.
 from __future__ import annotations
 
 from ..._proto import caffefill_pb2 as pb
-from ..registry import LayerContext, register
+from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, DrawRuns, FillDraw, LayerSetup, Shape
 from ._base import (
     blob_counts,
@@ -126,13 +126,13 @@ def _unrolled(type_name: str, t_steps: int, out: int, hidden: int, k_in: int, k_
     return LayerSetup(tops=tops, blobs=blobs, draws=draws)
 
 
-@register("LSTM")
+@register("LSTM", traits=Traits("anchor", reads=("recurrent_param",)))
 def lstm(ctx: LayerContext) -> LayerSetup:
     """LSTMLayer (see the module docstring for its unrolled fills)."""
     return _recurrent(ctx, "LSTM", 2, 4)
 
 
-@register("RNN")
+@register("RNN", traits=Traits("anchor", reads=("recurrent_param",)))
 def rnn(ctx: LayerContext) -> LayerSetup:
     """RNNLayer (see the module docstring for its unrolled fills)."""
     return _recurrent(ctx, "RNN", 1, 1)

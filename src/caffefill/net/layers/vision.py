@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
-from ..registry import LayerContext, register
+from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
     blob,
@@ -149,19 +149,19 @@ def convolution_setup(ctx: LayerContext, deconv: bool, type_name: str) -> LayerS
     return LayerSetup(tops=[top] * len(ctx.bottoms), blobs=blobs)
 
 
-@register("Convolution")
+@register("Convolution", traits=Traits("linear", reads=("convolution_param",)))
 def convolution(ctx: LayerContext) -> LayerSetup:
     """ConvolutionLayer: weight [num_output, C/group, k...], bias [num_output]."""
     return convolution_setup(ctx, False, "Convolution")
 
 
-@register("Deconvolution")
+@register("Deconvolution", traits=Traits("linear", reads=("convolution_param",)))
 def deconvolution(ctx: LayerContext) -> LayerSetup:
     """DeconvolutionLayer: weight [C, num_output/group, k...], bias [num_output]."""
     return convolution_setup(ctx, True, "Deconvolution")
 
 
-@register("Im2col")
+@register("Im2col", traits=Traits("move", reads=("convolution_param",)))
 def im2col(ctx: LayerContext) -> LayerSetup:
     """Im2colLayer: channels x prod(kernel), spatial axes as a convolution's."""
     blob_counts(ctx, "Im2col", exact_bottom=1, exact_top=1)
@@ -283,7 +283,7 @@ def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape) -> S
     return reshape_check(ctx, (n, c, out_h, out_w))
 
 
-@register("Pooling")
+@register("Pooling", traits=Traits("pass", signal="pooling", reads=("pooling_param",)))
 def pooling(ctx: LayerContext) -> LayerSetup:
     """PoolingLayer: ceil-rounded output, clipped so the last window starts inside."""
     p = ctx.param.pooling_param
@@ -307,7 +307,7 @@ def _spp_level(ctx: LayerContext, level: int, h: int, w: int,
     return pooling_shape(ctx, p, bottom)
 
 
-@register("SPP")
+@register("SPP", traits=Traits("transform", reads=("spp_param",)))
 def spp(ctx: LayerContext) -> LayerSetup:
     """SPPLayer: pyramid of poolings, flattened and concatenated."""
     blob_counts(ctx, "SPP", exact_bottom=1, exact_top=1)
@@ -334,7 +334,7 @@ def spp(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[reshape_check(ctx, (n, total))])
 
 
-@register("LRN")
+@register("LRN", traits=Traits("transform", signal="lrn", reads=("lrn_param",)))
 def lrn(ctx: LayerContext) -> LayerSetup:
     """LRNLayer: same 4-D shape; local_size must be odd."""
     blob_counts(ctx, "LRN", exact_bottom=1, exact_top=1)
@@ -350,7 +350,7 @@ def lrn(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[bottom])
 
 
-@register("Crop")
+@register("Crop", traits=Traits("move", side_inputs=True, reads=("crop_param",)))
 def crop(ctx: LayerContext) -> LayerSetup:
     """CropLayer: bottom[0] cropped to bottom[1]'s size from ``axis`` on."""
     blob_counts(ctx, "Crop", exact_bottom=2, exact_top=1)
