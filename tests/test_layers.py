@@ -594,3 +594,30 @@ def test_rcnn_layers() -> None:
     assert s.tops == [()]
     e = refused('name: "l" type: "SmoothL1Loss" top: "l"', (1, 36, 38, 63), (1, 35, 38, 63))
     assert "SmoothL1Loss" in e.message
+
+
+# ----------------------------------------------------------------- windows
+
+
+@pytest.mark.parametrize(("text", "bottom", "kernel", "stride"), [
+    ('type: "Convolution" convolution_param { num_output: 2 kernel_size: 3 stride: 2 }',
+     (1, 3, 9, 9), (3, 3), (2, 2)),
+    ('type: "Deconvolution" convolution_param { num_output: 2 kernel_h: 4 kernel_w: 2 '
+     "stride_h: 2 stride_w: 1 }", (1, 3, 5, 5), (4, 2), (2, 1)),
+    ('type: "Convolution" convolution_param { num_output: 2 kernel_size: 1 kernel_size: 2 '
+     "kernel_size: 3 stride: 3 }", (1, 3, 6, 6, 6), (1, 2, 3), (3, 3, 3)),
+    ('type: "ConvolutionDepthwise" convolution_param { kernel_size: 3 stride: 2 }',
+     (1, 3, 9, 9), (3, 3), (2, 2)),
+    ('type: "Pooling" pooling_param { pool: MAX kernel_size: 3 stride: 2 }',
+     (1, 3, 9, 9), (3, 3), (2, 2)),
+    ('type: "Pooling" pooling_param { pool: AVE kernel_h: 2 kernel_w: 4 stride_h: 1 '
+     "stride_w: 2 }", (1, 3, 9, 9), (2, 4), (1, 2)),
+    ('type: "Pooling" pooling_param { pool: AVE global_pooling: true }',
+     (1, 3, 7, 5), (7, 5), (1, 1)),
+])
+def test_the_setup_records_the_sliding_window(text: str, bottom: tuple[int, ...],
+                                              kernel: tuple[int, ...],
+                                              stride: tuple[int, ...]) -> None:
+    setup = run(f'name: "w" bottom: "x" {text}', bottom)
+    assert setup.window is not None
+    assert (setup.window.kernel, setup.window.stride) == (kernel, stride)

@@ -182,28 +182,13 @@ def weight_moment(filler: pb.FillerParameter | None, shape: Sequence[int],
     return value if value > 0 and math.isfinite(value) else None
 
 
-def conv_strides(p: pb.ConvolutionParameter, axes: int) -> list[int]:
-    """A convolution's stride along each of its ``axes`` spatial axes."""
-    if p.HasField("stride_h") or p.HasField("stride_w"):
-        return [max(int(p.stride_h), 1), max(int(p.stride_w), 1)][:axes] + [1] * (axes - 2)
-    given = [max(int(s), 1) for s in p.stride]
-    if not given:
-        return [1] * axes
-    if len(given) == 1:
-        return given * axes
-    return (given + [1] * axes)[:axes]
-
-
 def fan_in(layer: NetLayer, blob: BlobRef) -> float:
     """How many inputs one output unit of a weight layer really sums over."""
     shape = blob.spec.shape
-    if layer.type == "Deconvolution" and len(shape) >= 2:
-        p = layer.param.convolution_param
-        group = max(int(p.group), 1)
-        kernel = shape[2:]
-        strides = conv_strides(p, len(kernel))
+    if layer.type == "Deconvolution" and len(shape) >= 2 and layer.window is not None:
+        group = max(int(layer.param.convolution_param.group), 1)
         value = float(shape[0]) / group
-        for k, s in zip(kernel, strides):
+        for k, s in zip(shape[2:], layer.window.stride):
             value *= float(k) / s
         return value
     if layer.type == "InnerProduct" and layer.param.inner_product_param.transpose:
@@ -284,21 +269,9 @@ def _power(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None
     return ANCHOR
 
 
-def _pool_size(layer: NetLayer) -> int:
-    p = layer.param.pooling_param
-    bottom = layer.bottom_shapes[0] if layer.bottom_shapes else ()
-    if p.global_pooling:
-        return max(math.prod(bottom[2:]), 1) if len(bottom) > 2 else 1
-    if p.HasField("kernel_h") or p.HasField("kernel_w"):
-        return max(int(p.kernel_h) * int(p.kernel_w), 1)
-    size = int(p.kernel_size) if p.HasField("kernel_size") else 1
-    axes = max(len(bottom) - 2, 1)
-    return max(int(size ** axes), 1)
-
-
 def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     method = layer.param.pooling_param.pool
-    k = _pool_size(layer)
+    k = max(math.prod(layer.window.kernel), 1) if layer.window is not None else 1
     level = ins[0]
     if method == pb.PoolingParameter.MAX:
         return level.scaled(max_gain(min(k, 4096), level.nonneg))

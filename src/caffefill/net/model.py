@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
 from .registry import LayerContext, lookup, nearest_type
-from .spec import BlobSpec, Draw, DrawRuns, Shape
+from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
 
 INT_MAX = 2**31 - 1
 
@@ -52,6 +52,8 @@ class NetLayer:
     # Per blob: (owner layer index, owner blob index) when the blob is shared
     # from an earlier blob, else None (this layer owns it).
     owners: list[tuple[int, int] | None] = field(default_factory=list)
+    # A convolution's or pooling layer's kernel and stride (see LayerSetup.window).
+    window: Window | None = None
 
     @property
     def learnable(self) -> bool:
@@ -316,6 +318,7 @@ def build_model(
             draws=_draws(setup.draw_sequence()),
             param_specs=spec_names,
             owners=owners,
+            window=setup.window,
         ))
     known = {t for layer in layers for t in layer.tops}
     known |= {layer.name for layer in layers if len(layer.param.top) == 1}

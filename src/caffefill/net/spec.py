@@ -134,17 +134,28 @@ def draw_runs(draws: Sequence[Draw]) -> list[tuple[tuple[Draw, ...], int]]:
     return [((draw,), 1) for draw in draws]
 
 
+@dataclass(frozen=True)
+class Window:
+    """The window a convolution or pooling layer slides over its input's
+    spatial axes, as its setup read it: kernel size and stride per axis."""
+
+    kernel: Shape
+    stride: Shape
+
+
 @dataclass
 class LayerSetup:
     """What one layer's setup produces: top shapes, blobs, and its draws.
 
     When ``draws`` is None, the draws are one FillDraw per blob with a
-    filler, in blob order (what almost every layer does).
+    filler, in blob order (what almost every layer does).  ``window``: the
+    kernel and stride of a convolution or pooling layer.
     """
 
     tops: list[Shape]
     blobs: list[BlobSpec] = field(default_factory=list)
     draws: Sequence[Draw] | None = None
+    window: Window | None = None
 
     def draw_sequence(self) -> Sequence[Draw]:
         if self.draws is not None:

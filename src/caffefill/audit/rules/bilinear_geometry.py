@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule
-from ..signal import conv_strides
 
 
 class BilinearGeometry(Rule):
@@ -47,13 +46,12 @@ class BilinearGeometry(Rule):
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         for blob, _ in ctx.filled_blobs("bilinear"):
             layer = blob.layer
-            if layer.type != "Deconvolution":
+            if layer.type != "Deconvolution" or layer.window is None:
                 continue
             kernel = blob.spec.shape[2:]
             if len(set(kernel)) != 1:
                 continue  # not a square kernel: CF107
-            strides = conv_strides(layer.param.convolution_param, len(kernel))
-            for k, f in zip(kernel, strides):
+            for k, f in zip(kernel, layer.window.stride):
                 want = 2 * f - f % 2
                 if k != want:
                     fix = f"use kernel_size: {want} with stride: {f}"

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, Traits, register
-from ..spec import BlobSpec, LayerSetup, Shape
+from ..spec import BlobSpec, LayerSetup, Shape, Window
 from ._base import (
     blob,
     blob_counts,
@@ -508,4 +508,5 @@ def convolution_depthwise(ctx: LayerContext) -> LayerSetup:
             f"ConvolutionDepthwise output is empty: input {h}x{w}, kernel {kh}x{kw}, pad "
             f"{ph}x{pw}, stride {sh}x{sw} give {out_h}x{out_w}",
             caffe_message=f"Check failed: shape[i] > 0 ({min(out_h, out_w)} vs. 0)")
-    return LayerSetup(tops=[reshape_check(ctx, (n, c, out_h, out_w))], blobs=blobs)
+    return LayerSetup(tops=[reshape_check(ctx, (n, c, out_h, out_w))], blobs=blobs,
+                      window=Window((kh, kw), (sh, sw)))

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, Traits, register
-from ..spec import BlobSpec, LayerSetup, Shape
+from ..spec import BlobSpec, LayerSetup, Shape, Window
 from ._base import (
     blob,
     blob_counts,
@@ -146,7 +146,8 @@ def convolution_setup(ctx: LayerContext, deconv: bool, type_name: str) -> LayerS
               "All inputs must have the same shape.")
     spatial = _conv_out(ctx, g, bottom, deconv)
     top = reshape_check(ctx, (*bottom[:g.channel_axis], num_output, *spatial))
-    return LayerSetup(tops=[top] * len(ctx.bottoms), blobs=blobs)
+    return LayerSetup(tops=[top] * len(ctx.bottoms), blobs=blobs,
+                      window=Window(tuple(g.kernel), tuple(g.stride)))
 
 
 @register("Convolution", traits=Traits("linear", reads=("convolution_param",)))
@@ -197,8 +198,10 @@ def _one_or_pair(ctx: LayerContext, p: pb.PoolingParameter, name: str, note: str
           f"(!pool_param.has_{h}() && !pool_param.has_{w}()) {note}")
 
 
-def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape) -> Shape:
-    """PoolingLayer::LayerSetUp + Reshape for ``bottom``."""
+def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape
+                  ) -> tuple[Shape, Window]:
+    """PoolingLayer::LayerSetUp + Reshape for ``bottom``: the top's shape and the
+    pooling window."""
     if p.global_pooling:
         check(ctx, not (p.HasField("kernel_size") or p.HasField("kernel_h")
                         or p.HasField("kernel_w")),
@@ -280,7 +283,7 @@ def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape) -> S
             f"pooling output is empty: input {h}x{w}, kernel {kh}x{kw}, pad {ph}x{pw}, "
             f"stride {sh}x{sw} give {out_h}x{out_w}",
             caffe_message=f"Check failed: shape[i] > 0 ({min(out_h, out_w)} vs. 0)")
-    return reshape_check(ctx, (n, c, out_h, out_w))
+    return reshape_check(ctx, (n, c, out_h, out_w)), Window((kh, kw), (sh, sw))
 
 
 @register("Pooling", traits=Traits("pass", signal="pooling", reads=("pooling_param",)))
@@ -289,8 +292,8 @@ def pooling(ctx: LayerContext) -> LayerSetup:
     p = ctx.param.pooling_param
     blob_counts(ctx, "Pooling", exact_bottom=1, min_top=1,
                 max_top=2 if p.pool == pb.PoolingParameter.MAX else 1)
-    top = pooling_shape(ctx, p, ctx.bottoms[0])
-    return LayerSetup(tops=[top] * len(ctx.param.top))
+    top, window = pooling_shape(ctx, p, ctx.bottoms[0])
+    return LayerSetup(tops=[top] * len(ctx.param.top), window=window)
 
 
 def _spp_level(ctx: LayerContext, level: int, h: int, w: int,
@@ -304,7 +307,7 @@ def _spp_level(ctx: LayerContext, level: int, h: int, w: int,
     p.kernel_h, p.kernel_w = kh, kw
     p.stride_h, p.stride_w = kh, kw
     p.pool = pool
-    return pooling_shape(ctx, p, bottom)
+    return pooling_shape(ctx, p, bottom)[0]
 
 
 @register("SPP", traits=Traits("transform", reads=("spp_param",)))
