@@ -507,7 +507,7 @@ def test_damaged_weights_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixt
     target = {"npz": "a.npz", "caffemodel": "a.caffemodel", "npy": "a_npy/", "h5": "a.h5"}[fmt]
     assert main(["init", str(net), "-o", f"{tmp_path}/{target}", "--seed", "1", "--quiet"]) == 0
     good = tmp_path / target.rstrip("/")
-    file = good / "ip.0.npy" if fmt == "npy" else good
+    file = good / "ip%2F0.npy" if fmt == "npy" else good
     data = file.read_bytes()
     capsys.readouterr()
     for damaged in (b"", data[: len(data) // 2], data[:40] + b"\xff" * 40 + data[80:]):

@@ -89,9 +89,12 @@ def test_failed_replace_keeps_old_file(tmp_path: Path, monkeypatch: pytest.Monke
     target = tmp_path / "w.caffemodel"
     target.write_bytes(b"old")
 
-    def no_space(src: Any, dst: Any) -> None:
+    def no_space(*args: Any) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    from caffefill.writers import atomic
+
+    monkeypatch.setattr(atomic, "_rename2", no_space)
     monkeypatch.setattr(os, "replace", no_space)
     with pytest.raises(WriteError, match="No space left"):
         write_weights(target, prepared.blobs(), prepared.meta(), prepared.model, force=True)

@@ -9,13 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from .. import __version__
+from .. import __version__, interrupt
 from ..errors import CaffefillError, one_line
 from .options import EXIT_ERROR, add_common_args
 
@@ -44,41 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------ entry
 
 
-class Terminated(BaseException):
-    """SIGTERM or SIGHUP arrived: unwind like Ctrl-C, so no partial output stays."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-
-
-def _terminate(signum: int, frame: Any) -> None:
-    raise Terminated(signum)
-
-
-@contextlib.contextmanager
-def _termination_unwinds() -> Iterator[None]:
-    """While a command runs, SIGTERM/SIGHUP raise :class:`Terminated` (their default
-    kills the process on the spot, leaving a temporary file behind).  Only default
-    handlers are replaced, and only in the main thread; they are restored after."""
-    replaced: list[tuple[int, Any]] = []
-    if threading.current_thread() is threading.main_thread():
-        for name in ("SIGTERM", "SIGHUP"):
-            signum = getattr(signal, name, None)
-            if signum is not None and signal.getsignal(signum) == signal.SIG_DFL:
-                replaced.append((signum, signal.signal(signum, _terminate)))
-    try:
-        yield
-    finally:
-        for signum, previous in replaced:
-            signal.signal(signum, previous)
+def _stopped() -> str:
+    """What an interrupted run leaves: nothing, or the outputs it had completed."""
+    written = interrupt.written()
+    if not written:
+        return "nothing was written"
+    return f"{', '.join(one_line(w) for w in written)} had been written in full before"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _termination_unwinds():
+        with interrupt.handling():
             return int(args.func(args))
     except CaffefillError as exc:
         if args.debug:
@@ -86,11 +61,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"caffefill: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
-        print("caffefill: interrupted; nothing was written", file=sys.stderr)
+        print(f"caffefill: interrupted; {_stopped()}", file=sys.stderr)
         return 130
-    except Terminated as exc:
-        print(f"caffefill: terminated (signal {exc.signum}); nothing was written",
-              file=sys.stderr)
+    except interrupt.Terminated as exc:
+        print(f"caffefill: terminated (signal {exc.signum}); {_stopped()}", file=sys.stderr)
         return 128 + exc.signum
     except BrokenPipeError:
         # The reader of stdout went away (`caffefill show ... | head`): stop quietly,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,6 +15,8 @@ from .options import (
     add_profile_args,
     memory_limit,
     parse_dims,
+    parse_float,
+    parse_int32,
     parse_seed,
 )
 
@@ -28,8 +29,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--filler", help='FillerParameter text, e.g. \'type: "msra"\'')
     p.add_argument("--type", help="filler type (instead of --filler)")
     for name in ("value", "min", "max", "mean", "std"):
-        p.add_argument(f"--{name}", type=float)
-    p.add_argument("--sparse", type=int)
+        p.add_argument(f"--{name}", type=parse_float)
+    p.add_argument("--sparse", type=parse_int32)
     p.add_argument("--variance-norm", choices=["FAN_IN", "FAN_OUT", "AVERAGE"])
     p.add_argument("--shape", required=True, type=parse_dims, help="blob shape, e.g. 64,3,7,7")
     p.add_argument("--seed", type=parse_seed, required=True)
@@ -62,11 +63,11 @@ def run(args: argparse.Namespace) -> int:
 
     text = _filler_text(args)
     if args.output:
-        check_target(Path(args.output), args.force)
+        check_target(args.output, args.force)
     check_blob_memory(check_shape(args.shape), memory_limit(args))
     values = fill(text, args.shape, seed=args.seed, caffe=args.caffe, boost=args.boost)
     if args.output:
-        with atomic_output(Path(args.output), force=args.force) as temp, open(temp, "wb") as f:
+        with atomic_output(args.output, force=args.force) as temp, open(temp, "wb") as f:
             np.save(f, values, allow_pickle=False)
     with np.errstate(all="ignore"):  # inf or NaN values (a constant inf, say)
         mean = float(values.mean(dtype=np.float64)) if values.size else 0.0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -21,6 +22,35 @@ PROFILE_HELP = (
 MEMORY_DEFAULT = "half of the memory available: RAM, or a container's or ulimit's limit"
 
 
+INT32_MAX = 2**31 - 1
+FLOAT32_MAX = 3.4028234663852886e38
+#: The largest --max-memory taken (1 EiB): past it a size is a typo, not a machine.
+MAX_MEMORY = 2**60
+
+
+def parse_int32(text: str) -> int:
+    """An integer Caffe holds in an int32 (``--level``, ``--sparse``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is outside Caffe's int32 range")
+    return value
+
+
+def parse_float(text: str) -> float:
+    """A float Caffe holds in a float32 (the filler options): finite and in range."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a finite number a float32 can hold (at most {FLOAT32_MAX:.6g})")
+    return value
+
+
 def parse_dims(text: str) -> tuple[int, ...]:
     try:
         dims = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
@@ -29,6 +59,8 @@ def parse_dims(text: str) -> tuple[int, ...]:
             f"not a shape: {text!r} (expected e.g. 64,3,7,7)") from None
     if any(d < 0 for d in dims):
         raise argparse.ArgumentTypeError(f"negative dimension in {text!r}")
+    if any(d > INT32_MAX for d in dims):
+        raise argparse.ArgumentTypeError(f"a dimension of {text!r} is past Caffe's int32 limit")
     return dims
 
 
@@ -57,9 +89,13 @@ def parse_memory(text: str) -> int:
         scale = units[raw[-1]]
         raw = raw[:-1]
     try:
-        return int(float(raw) * scale)
+        value = float(raw) * scale
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8G, 512M)") from None
+    if not math.isfinite(value) or value < 1 or value > MAX_MEMORY:
+        raise argparse.ArgumentTypeError(
+            f"not a usable size: {text!r} (a positive size up to 1 EiB, e.g. 8G, 512M)")
+    return int(value)
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -103,7 +139,7 @@ def add_state_args(parser: argparse.ArgumentParser, phase: str | None, phase_hel
                         help=phase_help)
     parser.add_argument("--stage", action="append", default=[], dest="stages",
                         help="a NetState stage (repeatable)")
-    parser.add_argument("--level", type=int, default=None if phase is None else 0,
+    parser.add_argument("--level", type=parse_int32, default=None if phase is None else 0,
                         help="NetState level (default 0)")
     parser.add_argument("--input", action="append", default=[], type=parse_input,
                         dest="inputs", metavar="NAME=N,C,H,W", help=input_help)

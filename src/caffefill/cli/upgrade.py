@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from .options import EXIT_OK, add_common_args
@@ -27,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     src = read_net(args.prototxt)
     upgraded = upgrade_net(src)
     text = upgraded_text(upgraded)
-    with atomic_output(Path(args.output), force=args.force) as temp:
+    with atomic_output(args.output, force=args.force) as temp:
         temp.write_text(text, encoding="utf-8")
     what = upgraded.was_legacy or "current"
     print(f"{args.output}: upgraded from {what} syntax, {len(upgraded.param.layer)} layers")

@@ -54,11 +54,9 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
 
 def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
     """Check the target before any work is done; raises WriteError."""
-    target = Path(str(path).rstrip("/") or str(path))
     if fmt == "h5":
         format_module("h5").require()
-    check_target(target, force)
-    return target
+    return check_target(path, force, directory=(fmt == "npy"))
 
 
 def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta: dict[str, Any],

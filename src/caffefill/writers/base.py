@@ -15,7 +15,9 @@ from typing import IO, Any, Protocol
 import numpy as np
 from google.protobuf.message import DecodeError
 
+from .. import interrupt
 from ..errors import CaffefillError
+from .names import split_key as split_key  # the readers' blob names: one rule, in .names
 
 
 class BlobLike(Protocol):
@@ -57,8 +59,10 @@ class ByteSink(Protocol):
 
 def write_values(out: ByteSink, blob: BlobLike) -> None:
     """A blob's values as little-endian float32, piece by piece, each written
-    straight from its buffer (no copy of the blob)."""
+    straight from its buffer (no copy of the blob).  A stop asked for
+    (:mod:`caffefill.interrupt`) is honoured between pieces."""
     for piece in blob.pieces():
+        interrupt.check()
         if piece.size:
             out.write(np.ascontiguousarray(piece, dtype="<f4").data.cast("B"))
 
@@ -75,14 +79,6 @@ class Weights:
 
     params: OrderedDict[str, list[np.ndarray]]
     meta: dict[str, Any] = field(default_factory=dict)
-
-
-def split_key(key: str) -> tuple[str, int]:
-    """``'inception_3a/1x1/0'`` -> ``('inception_3a/1x1', 0)``."""
-    layer, sep, index = key.rpartition("/")
-    if not sep or not index.isdigit():
-        raise CaffefillError(f"not a <layer>/<index> weight key: {key!r}")
-    return layer, int(index)
 
 
 #: What the libraries that decode a weights file (zipfile, numpy's .npy header

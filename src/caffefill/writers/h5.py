@@ -4,7 +4,12 @@ as attributes of the root.  Needs the optional h5py (``pip install .[h5]``)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
+import subprocess
+import sys
+import tempfile
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -12,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupt
 from ..errors import CaffefillError, WriteError
-from .base import NUMERIC_KINDS, BlobLike, ReadBudget, Weights, meta_dict
+from .base import NUMERIC_KINDS, BlobLike, ReadBudget, Weights, meta_dict, write_values
+from .names import split_key
 
 
 def _h5py() -> Any:
@@ -47,29 +54,48 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    try:
-        _write(path, blobs, meta)
-    except RuntimeError as exc:
-        # HDF5 reports some I/O failures (a full disk when the file is closed) as
-        # RuntimeError: they are write errors like any OSError.
-        raise OSError(f"HDF5: {exc}") from exc
-
-
-def _write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any]) -> None:
-    h5py = _h5py()
-    with h5py.File(path, "w") as handle:
-        data = handle.create_group("data")
-        handle.create_group("diff")
-        order: list[str] = []
-        for blob in blobs:
-            layer = blob.key.rpartition("/")[0]
-            if layer not in data:
-                data.create_group(layer)
-                order.append(layer)
-            data[layer].create_dataset(str(blob.index), data=np.ascontiguousarray(blob.array))
-        handle.attrs["caffefill_meta"] = json.dumps(meta, sort_keys=True)
-        # HDF5 lists groups by name; keep the net's layer order for reading back.
-        handle.attrs["caffefill_layer_order"] = json.dumps(order)
+    """Write through a child process (:mod:`caffefill.writers.h5_child`): HDF5
+    failing at close (a full disk) cannot crash this process, and a signal
+    never lands inside h5py here.  Raises OSError when the file is not complete."""
+    _h5py()
+    child = Path(__file__).with_name("h5_child.py")
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen([sys.executable, str(child), str(path)], stdin=subprocess.PIPE,
+                                stdout=subprocess.DEVNULL, stderr=errors,
+                                start_new_session=True)
+        assert proc.stdin is not None
+        done = False
+        try:
+            order: list[str] = []
+            try:
+                for blob in blobs:
+                    interrupt.check()
+                    layer, index = split_key(blob.key)
+                    if not order or order[-1] != layer:
+                        order.append(layer)
+                    header = {"layer": layer, "index": index, "shape": list(blob.shape)}
+                    proc.stdin.write(json.dumps(header).encode() + b"\n")
+                    write_values(proc.stdin, blob)
+                end = {"meta": json.dumps(meta, sort_keys=True), "order": order}
+                proc.stdin.write(json.dumps(end).encode() + b"\n")
+                proc.stdin.close()
+            except BrokenPipeError:  # the child stopped: its status says why
+                pass
+            status = proc.wait()
+            done = True
+        finally:
+            if not done:
+                proc.kill()
+                proc.wait()
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        if status != 0:
+            errors.seek(0)
+            lines = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
+            why = lines[-1] if status == 2 and lines else (
+                f"the HDF5 writer died of signal {-status}" if status < 0 else
+                f"the HDF5 writer failed (status {status})")
+            raise OSError(errno.EIO, f"HDF5: {why}")
 
 
 def read(path: Path, budget: ReadBudget | None = None) -> Weights:

@@ -1,13 +1,13 @@
 """A folder of ``.npy`` files, one per blob, plus ``meta.json`` naming each file's
-layer and blob index.  File names are derived from layer names with every
-character outside ``[A-Za-z0-9_.-]`` escaped, so no layer name can reach
-outside the folder."""
+layer and blob index.  A file is named by :func:`caffefill.writers.names.file_name`
+(the blob's ``<layer>/<index>`` name, escaped): one file per blob, and no layer
+name can reach outside the folder.  Reading follows ``meta.json``, so folders
+written under earlier names (``conv1.0.npy``) read back too."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,29 +15,35 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import CaffefillError
+from .. import interrupt
+from ..errors import CaffefillError, WriteError
+from .atomic import META_FILE
 from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, write_npy_stream
+from .names import file_name, split_key
 
-META_FILE = "meta.json"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
-
-
-def file_name(layer: str, index: int) -> str:
-    safe = _UNSAFE.sub(lambda m: f"%{ord(m.group(0)):02X}" if ord(m.group(0)) < 256
-                       else f"%u{ord(m.group(0)):04X}", layer)
-    if safe.startswith("."):
-        safe = "%2E" + safe[1:]
-    return f"{safe}.{index}.npy"
+__all__ = ["META_FILE", "file_name", "read", "write"]
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     files = []
+    owners: dict[str, str] = {}
     for blob in blobs:
-        layer = blob.key.rpartition("/")[0]
-        name = file_name(layer, blob.index)
-        with open(path / name, "wb") as out:
+        interrupt.check()
+        layer, index = split_key(blob.key)
+        name = file_name(layer, index)
+        try:
+            # Never over a file of this run: a file system that folds case (or
+            # normalises Unicode) could map two names to one file.
+            out = open(path / name, "xb")  # noqa: SIM115 - closed just below
+        except FileExistsError:
+            raise WriteError(
+                f"blobs {owners.get(name.casefold(), '?')!r} and {blob.key!r} would share the file "
+                f"{name!r} on this file system (it does not tell their names apart); write "
+                f".npz or .caffemodel instead", layer=layer) from None
+        with out:
             write_npy_stream(out, blob)
-        files.append({"layer": layer, "index": blob.index, "file": name})
+        owners[name.casefold()] = blob.key
+        files.append({"layer": layer, "index": index, "file": name})
     document = dict(meta)
     document["blobs"] = files
     (path / META_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n",

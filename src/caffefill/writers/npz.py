@@ -1,5 +1,6 @@
-"""``.npz``: one ``<layer>/<index>`` array per blob (pycaffe's net.params[layer][index])
-plus a ``__meta__`` JSON string.  Streamed: one blob in memory at a time."""
+"""``.npz``: one array per blob, named ``<layer>/<index>`` (pycaffe's
+net.params[layer][index]; the rule of :mod:`caffefill.writers.names`) plus a
+``__meta__`` JSON string.  Streamed: one blob in memory at a time."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import interrupt
 from ..errors import WriteError
 from .base import (
     BlobLike,
@@ -25,6 +27,7 @@ from .base import (
     split_key,
     write_values,
 )
+from .names import blob_key
 from .zipstore import StoredZip
 
 META_KEY = "__meta__"
@@ -45,8 +48,10 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
     with open(path, "wb") as out:
         archive = StoredZip(out)
         for blob in blobs:
+            interrupt.check()
             header = npy_header(blob.shape)
-            with archive.member(f"{blob.key}.npy", len(header) + 4 * blob.count) as member:
+            name = blob_key(*split_key(blob.key)) + ".npy"
+            with archive.member(name, len(header) + 4 * blob.count) as member:
                 member.write(header)
                 write_values(member, blob)
         text = io.BytesIO()

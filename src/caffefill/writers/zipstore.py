@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .. import _core
+from ..errors import WriteError
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")  # local file header, without name and extra
 _CENTRAL = struct.Struct("<IHHHHHHIIIHHHHHII")  # central directory header
@@ -75,6 +76,7 @@ class StoredZip:
     def __init__(self, out: BinaryIO) -> None:
         self._out = out
         self._entries: list[_Entry] = []
+        self._names: set[bytes] = set()
         now = time.localtime()
         self._time = (now.tm_hour << 11) | (now.tm_min << 5) | (now.tm_sec // 2)
         self._date = (max(now.tm_year - 1980, 0) << 9) | (now.tm_mon << 5) | now.tm_mday
@@ -87,6 +89,9 @@ class StoredZip:
             encoded, flags = name.encode("ascii"), 0
         except UnicodeEncodeError:
             encoded, flags = name.encode("utf-8"), _UTF8_NAME
+        if encoded in self._names:  # a second member of one name would hide the first
+            raise WriteError(f"two blobs would both be named {name!r} in the archive")
+        self._names.add(encoded)
         entry = _Entry(encoded, flags, size, self._out.tell())
         extra = struct.pack("<HHQQ", 1, 16, size, size)
         self._out.write(_LOCAL.pack(0x04034B50, _VERSION, flags, 0, self._time, self._date, 0,
