@@ -495,3 +495,39 @@ def test_meta_json_of_a_npy_folder_names_its_files(tmp_path: Path) -> None:
     out = write_weights(f"{tmp_path}/w/", prepared.blobs(), prepared.meta(), prepared.model)
     document = json.loads((out / "meta.json").read_text())
     assert sorted(e["file"] for e in document["blobs"]) == ["ip%2F0.npy", "ip%2F1.npy"]
+
+
+# ------------------------------------------------------------------ standard output
+
+
+@pytest.mark.parametrize("fmt", ["npz", "caffemodel"])
+def test_standard_output_when_asked(tmp_path: Path, fmt: str) -> None:
+    prototxt = net(tmp_path, BIG.replace("2048", "300"))
+    argv = [sys.executable, "-m", "caffefill", "init", str(prototxt), "--seed", "5", "--quiet"]
+    piped = subprocess.run([*argv, "-o", "-", "--format", fmt], capture_output=True,
+                           timeout=120, env=subprocess_env())
+    assert piped.returncode == 0, piped.stderr
+    assert b"20 blobs" in piped.stderr  # the summary goes to stderr: stdout holds the weights
+    (tmp_path / f"piped.{fmt}").write_bytes(piped.stdout)
+    subprocess.run([*argv, "-o", str(tmp_path / f"file.{fmt}")], check=True,
+                   capture_output=True, timeout=120, env=subprocess_env())
+    if fmt == "caffemodel":  # written in order either way: the same bytes
+        assert piped.stdout == (tmp_path / "file.caffemodel").read_bytes()
+    else:  # the CRC-32s follow each member (data descriptors), as zip allows
+        import zipfile
+
+        with zipfile.ZipFile(tmp_path / "piped.npz") as archive:
+            assert archive.testzip() is None
+    a, b = load_weights(tmp_path / f"piped.{fmt}"), load_weights(tmp_path / f"file.{fmt}")
+    assert list(a.params) == list(b.params) and a.meta == b.meta
+    for layer, arrays in a.params.items():
+        for x, y in zip(arrays, b.params[layer]):
+            assert x.tobytes() == y.tobytes()
+
+
+@pytest.mark.parametrize("extra", [[], ["--format", "h5"], ["--format", "npy"]])
+def test_standard_output_needs_a_streaming_format(tmp_path: Path, extra: list[str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    line = refused(capsys, "init", str(net(tmp_path)), "-o", "-", "--seed", "1", *extra)
+    assert "standard output" in line
+    assert capsys.readouterr().out == ""

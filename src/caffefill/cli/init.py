@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> None:
     add_common_args(p)
     add_net_args(p)
     p.add_argument("-o", "--output", required=True,
-                   help="output: .npz, .caffemodel, .h5, or a folder (npy files)")
+                   help="output: .npz, .caffemodel, .h5, a folder (npy files), or - for "
+                        "standard output (with --format npz or caffemodel)")
     p.add_argument("--format", choices=["npz", "npy", "caffemodel", "h5"],
                    help="output format (default: from the extension)")
     p.add_argument("--seed", type=parse_seed,
@@ -84,5 +85,6 @@ def run(args: argparse.Namespace) -> int:
     target = write_weights(args.output, blobs, prepared.meta(), model, fmt=fmt, force=args.force)
     print(f"{target}: {total_blobs} blobs, {total_values:,} values, seed {prepared.seed}, "
           f"phase {prepared.phase}, caffe {prepared.profile.caffe}, "
-          f"boost {prepared.profile.boost}")
+          f"boost {prepared.profile.boost}",
+          file=sys.stderr if args.output == "-" else sys.stdout)  # stdout holds the weights
     return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
@@ -33,6 +34,12 @@ def format_module(fmt: str) -> ModuleType:
     return importlib.import_module(f"{__name__}.{fmt}")
 
 
+#: The output name that means standard output (``-o -``).
+STDOUT = "-"
+#: Formats written strictly in order, so they can go to standard output.
+STREAMING = ("npz", "caffemodel")
+
+
 def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> str:
     """The format named, or the one the path's extension implies."""
     if explicit is not None:
@@ -41,6 +48,9 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
             raise CaffefillError(f"unknown format {explicit!r}: use one of {', '.join(FORMATS)}")
         return key
     text = str(path)
+    if text == STDOUT:
+        raise WriteError("writing to standard output (-o -) needs --format "
+                         f"{' or --format '.join(STREAMING)}")
     lowered = text.lower()
     for name, extensions in FORMATS.items():
         if lowered.endswith(extensions):
@@ -54,6 +64,14 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
 
 def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
     """Check the target before any work is done; raises WriteError."""
+    if str(path) == STDOUT:
+        if fmt not in STREAMING:
+            raise WriteError(f"{fmt} cannot be written to standard output (-o -): only "
+                             f"{' and '.join(STREAMING)} are written in one pass")
+        if sys.stdout.isatty():
+            raise WriteError("standard output is a terminal: redirect it to a file or a pipe "
+                             "to write weights there")
+        return Path(STDOUT)
     if fmt == "h5":
         format_module("h5").require()
     return check_target(path, force, directory=(fmt == "npy"))
@@ -66,6 +84,15 @@ def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta:
     target = prepare_output(path, fmt, force)
     module = format_module(fmt)
     check_model(fmt, model)
+    if str(path) == STDOUT:
+        out = sys.stdout.buffer
+        try:
+            module.write_stream(out, blobs, meta, model)
+            out.flush()
+        except OSError as exc:
+            raise WriteError(f"cannot write to standard output ({exc.strerror or exc}); what "
+                             f"was sent is incomplete", path=STDOUT) from None
+        return target
     try:
         with atomic_output(target, force=force, directory=(fmt == "npy")) as temp:
             module.write(temp, blobs, meta, model)

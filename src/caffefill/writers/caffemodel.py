@@ -131,15 +131,20 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
+    with open(path, "wb") as out:
+        write_stream(out, blobs, meta, model)
+
+
+def write_stream(out: BinaryIO, blobs: Iterable[BlobLike], meta: dict[str, Any],
+                 model: Any) -> None:
+    """The file's bytes, strictly in order (to a file, or to standard output)."""
     check_size(model)
     stream: Iterator[BlobLike] = iter(blobs)
-    with open(path, "wb") as out:
-        name = pb.NetParameter(name=model.param.name).SerializeToString()
-        out.write(name)
-        for layer in model.layers:
-            _write_layer(out, layer, stream, model.phase)
-        out.write(pb.NetParameter(caffefill_meta=json.dumps(meta, sort_keys=True))
-                  .SerializeToString())
+    out.write(pb.NetParameter(name=model.param.name).SerializeToString())
+    for layer in model.layers:
+        _write_layer(out, layer, stream, model.phase)
+    out.write(pb.NetParameter(caffefill_meta=json.dumps(meta, sort_keys=True))
+              .SerializeToString())
 
 
 def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: int) -> None:

@@ -10,7 +10,7 @@ import zipfile
 from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -46,20 +46,29 @@ def check_model(model: Any) -> None:
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     with open(path, "wb") as out:
-        archive = StoredZip(out)
-        for blob in blobs:
-            interrupt.check()
-            header = npy_header(blob.shape)
-            name = blob_key(*split_key(blob.key)) + ".npy"
-            with archive.member(name, len(header) + 4 * blob.count) as member:
-                member.write(header)
-                write_values(member, blob)
-        text = io.BytesIO()
-        np.lib.format.write_array(text, np.array(json.dumps(meta, sort_keys=True)),
-                                  allow_pickle=False)
-        with archive.member(f"{META_KEY}.npy", len(text.getvalue())) as member:
-            member.write(text.getvalue())
-        archive.close()
+        _write(StoredZip(out), blobs, meta)
+
+
+def write_stream(out: BinaryIO, blobs: Iterable[BlobLike], meta: dict[str, Any],
+                 model: Any) -> None:
+    """The same archive, written strictly in order (to standard output)."""
+    _write(StoredZip(out, stream=True), blobs, meta)
+
+
+def _write(archive: StoredZip, blobs: Iterable[BlobLike], meta: dict[str, Any]) -> None:
+    for blob in blobs:
+        interrupt.check()
+        header = npy_header(blob.shape)
+        name = blob_key(*split_key(blob.key)) + ".npy"
+        with archive.member(name, len(header) + 4 * blob.count) as member:
+            member.write(header)
+            write_values(member, blob)
+    text = io.BytesIO()
+    np.lib.format.write_array(text, np.array(json.dumps(meta, sort_keys=True)),
+                              allow_pickle=False)
+    with archive.member(f"{META_KEY}.npy", len(text.getvalue())) as member:
+        member.write(text.getvalue())
+    archive.close()
 
 
 def read(path: Path, budget: ReadBudget | None = None) -> Weights:

@@ -30,6 +30,7 @@ _END = struct.Struct("<IHHHHIIH")  # end of central directory record
 _VERSION = 45  # ZIP64
 _MADE_BY = (3 << 8) | _VERSION  # Unix
 _UTF8_NAME = 0x800
+_DATA_DESCRIPTOR = 0x8
 _FILE_MODE = 0o600 << 16  # what zipfile gives a member written through ZipFile.open
 _MAX32 = 0xFFFFFFFF
 
@@ -46,10 +47,26 @@ class _Entry:
     crc: int = 0
 
 
+class _Counted:
+    """A stream that cannot seek (standard output, a pipe), with its position counted."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._position = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self._out.write(data)
+        self._position += memoryview(data).nbytes
+        return memoryview(data).nbytes
+
+    def tell(self) -> int:
+        return self._position
+
+
 class Member:
     """One member being written: :meth:`write` its bytes, exactly the size declared."""
 
-    def __init__(self, out: BinaryIO, entry: _Entry) -> None:
+    def __init__(self, out: BinaryIO | _Counted, entry: _Entry) -> None:
         self._out = out
         self._entry = entry
         self._written = 0
@@ -64,6 +81,10 @@ class Member:
         if self._written != self._entry.size:
             raise RuntimeError(f"zip member {self._entry.name!r}: {self._written} bytes "
                                f"written, {self._entry.size} declared")
+        if isinstance(self._out, _Counted):  # the CRC-32 follows, in a data descriptor
+            self._out.write(struct.pack("<IIQQ", 0x08074B50, self._entry.crc, self._entry.size,
+                                        self._entry.size))
+            return
         self._out.seek(self._entry.offset + 14)  # the local header's CRC-32 field
         self._out.write(struct.pack("<I", self._entry.crc))
         self._out.seek(0, 2)
@@ -71,10 +92,15 @@ class Member:
 
 class StoredZip:
     """Writes members one after another to ``out`` (a seekable binary file,
-    empty, positioned at its start); :meth:`close` writes the directory."""
+    empty, positioned at its start); :meth:`close` writes the directory.
 
-    def __init__(self, out: BinaryIO) -> None:
-        self._out = out
+    With ``stream``, ``out`` is written strictly in order (standard output, a
+    pipe): each member's CRC-32 follows its bytes in a data descriptor (flag
+    bit 3), as zip allows when the writer cannot seek back."""
+
+    def __init__(self, out: BinaryIO, *, stream: bool = False) -> None:
+        self._out: BinaryIO | _Counted = _Counted(out) if stream else out
+        self._descriptor = _DATA_DESCRIPTOR if stream else 0
         self._entries: list[_Entry] = []
         self._names: set[bytes] = set()
         now = time.localtime()
@@ -92,6 +118,7 @@ class StoredZip:
         if encoded in self._names:  # a second member of one name would hide the first
             raise WriteError(f"two blobs would both be named {name!r} in the archive")
         self._names.add(encoded)
+        flags |= self._descriptor
         entry = _Entry(encoded, flags, size, self._out.tell())
         extra = struct.pack("<HHQQ", 1, 16, size, size)
         self._out.write(_LOCAL.pack(0x04034B50, _VERSION, flags, 0, self._time, self._date, 0,
