@@ -531,3 +531,36 @@ def test_standard_output_needs_a_streaming_format(tmp_path: Path, extra: list[st
     line = refused(capsys, "init", str(net(tmp_path)), "-o", "-", "--seed", "1", *extra)
     assert "standard output" in line
     assert capsys.readouterr().out == ""
+
+
+def _mount_tmpfs(folder: Path, size: int) -> bool:
+    folder.mkdir()
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return False
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                            capture_output=True)
+    return result.returncode == 0
+
+
+@pytest.mark.parametrize("target", ["w.npz", "w.caffemodel", "w_npy/", "w.h5"])
+def test_full_disk(tmp_path: Path, target: str) -> None:
+    if target == "w.h5":
+        pytest.importorskip("h5py")
+    prototxt = net(tmp_path, BIG.replace("2048", "256"))  # 2.6 MB of weights
+    disk = tmp_path / "disk"
+    if not _mount_tmpfs(disk, 1 << 20):
+        pytest.skip("mounting a small tmpfs needs root and a kernel that lets us")
+    try:
+        (disk / "keep.npz").write_bytes(b"old")
+        for out, force in ((target, []), ("keep.npz", ["--force"])):
+            result = subprocess.run(
+                [sys.executable, "-m", "caffefill", "init", str(prototxt), "-o",
+                 f"{disk}/{out}", "--seed", "1", "--quiet", *force], capture_output=True,
+                text=True, timeout=120, env=subprocess_env())
+            assert result.returncode == 2, result.stderr
+            assert len(result.stderr.splitlines()) == 1, result.stderr
+            assert "No space left on device" in result.stderr or "HDF5" in result.stderr
+            assert sorted(p.name for p in disk.iterdir()) == ["keep.npz"]
+        assert (disk / "keep.npz").read_bytes() == b"old"
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
