@@ -546,3 +546,55 @@ layer { name: "data" type: "Data" top: "data" top: "label"
     # The same layer on a unit-scaled input leaves 0.005 of it.
     (found,) = only(INPUT + body, "CF202")
     assert "1/192" in found.message
+
+
+# ---------------------------------------------------------------- CF110, CF111
+
+
+def test_cf110_unknown_field_is_an_error_with_the_field_it_meant() -> None:
+    net = INPUT + conv("conv1", "data", 'type: "gaussian" weight_std: 0.01') + head("conv1")
+    (finding,) = only(net, "CF110")
+    assert finding.severity == "error" and finding.layer == "conv1"
+    assert "unknown field 'weight_std' in FillerParameter" in finding.message
+    assert "did you mean 'std'?" in finding.message
+    assert codes(INPUT + conv("conv1", "data", 'type: "gaussian" std: 0.01') + head("conv1")
+                 ).count("CF110") == 0
+
+
+def test_cf110_allow_list_by_name_or_by_message() -> None:
+    net = INPUT + conv("conv1", "data", 'type: "msra" my_gain: 2') + head("conv1")
+    assert only(net, "CF110")
+    assert not only(net, "CF110", allow_fields=("my_gain",))
+    assert not only(net, "CF110", allow_fields=("FillerParameter.my_gain",))
+    assert only(net, "CF110", allow_fields=("LayerParameter.my_gain",))
+
+
+def test_cf110_fork_fields_caffefill_knows_stay_quiet() -> None:
+    ssd = INPUT + ('layer { name: "norm" type: "Normalize" bottom: "data" top: "norm" '
+                   'norm_param { across_spatial: false scale_filler { type: "constant" '
+                   'value: 20 } channel_shared: false } }\n')
+    assert not only(ssd, "CF110")
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("Axpy", "it comes from SENet's Caffe"),
+    ("Convolutoin", "did you mean 'Convolution'?"),
+])
+def test_cf111_unknown_layer_type_names_the_fork_or_the_typo(kind: str, expected: str) -> None:
+    net = INPUT + conv("conv1", "data", relu=False) + (
+        f'layer {{ name: "odd" type: "{kind}" bottom: "conv1" top: "odd" }}\n') + head("odd")
+    (finding,) = only(net, "CF111")
+    assert finding.severity == "error" and finding.layer == "odd"
+    assert expected in finding.message
+    # The rules run past the unknown layer (shape rules skipped, with a note).
+    assert any(f.code == "CF000" and "shape rules skipped" in f.message for f in audit(net))
+
+
+def test_cf111_no_far_fetched_suggestion() -> None:
+    net = INPUT + ('layer { name: "odd" type: "Reorg" bottom: "data" top: "odd" }\n')
+    (finding,) = only(net, "CF111")
+    assert "did you mean" not in finding.message
+    assert "YOLOv2" in finding.message
+    net = INPUT + ('layer { name: "odd" type: "Zebra" bottom: "data" top: "odd" }\n')
+    (finding,) = only(net, "CF111")
+    assert "did you mean" not in finding.message and "comes from" not in finding.message

@@ -268,3 +268,16 @@ def test_a_very_deep_folder_tree_and_a_symlink_loop(tmp_path: Path,
             os.unlink(os.path.join(deepest, "deep.prototxt"))
         for level in range(depth, 0, -1):
             os.rmdir(os.path.join(".", *["d"] * level))
+
+
+def test_allow_fields_silences_unknown_fields(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    text = (AUDIT / "clean.prototxt").read_text()
+    net = tmp_path / "fork.prototxt"
+    net.write_text(text.replace('type: "msra"', 'type: "msra" fork_gain: 2', 1))
+    assert 'fork_gain' in net.read_text()
+    status, out, _ = run(capsys, str(net))
+    assert codes(out) == ["CF110"] and status == 1
+    (tmp_path / "caffefill.toml").write_text('allow-fields = ["FillerParameter.fork_gain"]\n')
+    status, out, _ = run(capsys, str(net))
+    assert codes(out) == [] and status == 0

@@ -50,6 +50,8 @@ class AuditOptions:
     inputs: Mapping[str, Sequence[int]] = field(default_factory=dict)
     profile: Profile = DEFAULT_PROFILE
     signal_threshold: float = 100.0
+    #: Unknown fields not to report (CF110): ``name`` or ``Message.name``.
+    allow_fields: Sequence[str] = ()
 
 
 @dataclass(frozen=True)

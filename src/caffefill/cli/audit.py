@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
             stages=tuple(args.stages) or config.stages or (),
             level=args.level if args.level is not None else (config.level or 0),
             inputs={**config.inputs_for(shown), **inputs(args)}, profile=profile,
-            signal_threshold=args.signal_threshold or config.signal_threshold or 100.0)
+            signal_threshold=args.signal_threshold or config.signal_threshold or 100.0,
+            allow_fields=config.allow_fields)
         if path == "-":
             report = audit_text(shown, sys.stdin.read(), options, selection)
         else:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
-from .registry import LayerContext, lookup, nearest_type
+from .registry import LayerContext, lookup, unknown_type_hint
 from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
 
 INT_MAX = 2**31 - 1
@@ -187,9 +187,7 @@ def build_model(
                 f"specified either 0 or bottom_size times ")
         setup_fn = lookup(lp.type)
         if setup_fn is None:
-            hint = nearest_type(lp.type)
-            suggestion = f"; did you mean '{hint}'?" if hint else ""
-            raise error(f"unknown layer type '{lp.type}'{suggestion}",
+            raise error(f"unknown layer type '{lp.type}'{unknown_type_hint(lp.type)}",
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
                         f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
         bottom_shapes: list[Shape] = []

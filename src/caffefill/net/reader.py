@@ -85,6 +85,9 @@ class ReadWarning:
     message: str
     hint: str | None = None
     layer: str | None = None
+    #: For an unknown field: its name and the message type it was written in.
+    field: str | None = None
+    message_type: str | None = None
 
     def __str__(self) -> str:
         """``path:line:column: [layer 'x': ]message[ (hint)]`` (no "warning:" prefix)."""
@@ -698,7 +701,12 @@ def _suggest(name: str, choices: list[str]) -> str | None:
     if name.lower() in lowered:
         return lowered[name.lower()]
     close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    return close[0] if close else None
+    if close:
+        return close[0]
+    # A known name inside a longer one (``weight_std`` for ``std``), when only one fits.
+    parts = set(name.lower().split("_"))
+    inside = [c for c in choices if c.lower() in parts or "_" in c and c.lower() in name.lower()]
+    return inside[0] if len(inside) == 1 else None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -767,7 +775,8 @@ class _Binder:
         if self.strict:
             raise self.error(message + (f" ({hint})" if hint else ""), node.line, node.column)
         self.warnings.append(ReadWarning(self.path, node.line, node.column, message, hint,
-                                         self.layer.name if self.layer else None))
+                                         self.layer.name if self.layer else None,
+                                         node.name, descriptor.name))
 
     # binding
     def bind(self, block: Block, message: Message) -> None:

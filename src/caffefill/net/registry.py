@@ -225,8 +225,44 @@ def nearest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
 
 
 def nearest_type(type_name: str) -> str | None:
-    """The registered layer type ``type_name`` most likely means."""
-    return nearest(type_name, known_types(), cutoff=0.5)
+    """The registered layer type ``type_name`` most likely means (only close
+    matches: a typo, not a different layer)."""
+    return nearest(type_name, known_types(), cutoff=0.75)
+
+
+#: Layer types of Caffe forks that caffefill does not model, with the fork
+#: (or family of forks) they come from.  Only for messages: register such a
+#: type to set it up (see the module's docstring).
+FORK_TYPES: Mapping[str, str] = {
+    "Axpy": "SENet's Caffe (hujie-frank/SENet)",
+    "ShuffleChannel": "ShuffleNet's Caffe forks",
+    "Reorg": "the YOLOv2 Caffe ports",
+    "Region": "the YOLOv2 Caffe ports",
+    "Yolo": "the YOLOv3 Caffe ports",
+    "Correlation": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "Correlation1D": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "Resample": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "FlowWarp": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "ChannelNorm": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "DataAugmentation": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "L1Loss": "FlowNet's Caffe (lmb-freiburg/flownet2)",
+    "ROIAlign": "the Mask R-CNN Caffe ports",
+    "SpatialTransformer": "the spatial transformer Caffe fork",
+    "DeformableConvolution": "the Deformable ConvNets Caffe ports",
+    "CPMData": "Convolutional Pose Machines' Caffe (shihenw/caffe)",
+    "Proposal": "the Faster R-CNN C++ proposal-layer forks",
+}
+
+
+def unknown_type_hint(type_name: str) -> str:
+    """What to add to "unknown layer type 'X'": the fork it comes from, or
+    the registered type it most likely means ("" when neither)."""
+    fork = FORK_TYPES.get(type_name)
+    if fork is not None:
+        return (f"; it comes from {fork}, whose layers caffefill does not model "
+                f"(register it: see caffefill.net.registry)")
+    hint = nearest_type(type_name)
+    return f"; did you mean '{hint}'?" if hint else ""
 
 
 _loaded = False

@@ -30,7 +30,9 @@ from .sparse_out_of_range import SparseOutOfRange
 from .sparse_without_gaussian import SparseWithoutGaussian
 from .transposed_fans import TransposedFans
 from .uniform_min_above_max import UniformMinAboveMax
+from .unknown_field import UnknownField
 from .unknown_filler_type import UnknownFillerType
+from .unknown_layer_type import UnknownLayerType
 from .unused_filler import UnusedFiller
 from .weights_from_caffemodel import WeightsFromCaffemodel
 from .xavier_before_relu import XavierBeforeRelu
@@ -38,7 +40,7 @@ from .xavier_before_relu import XavierBeforeRelu
 RULES: tuple[type[Rule], ...] = tuple(sorted((
     CaffeAborts, MissingWeightFiller, ConstantWeights, UnknownFillerType,
     SparseWithoutGaussian, SparseOutOfRange, UniformMinAboveMax, BilinearBadKernel,
-    LegacyAxesFill, NonpositiveStd,
+    LegacyAxesFill, NonpositiveStd, UnknownField, UnknownLayerType,
     IgnoredFillerField, SignalScale, BilinearMisuse, BilinearGeometry, SharedFillerMismatch,
     TransposedFans, FrozenRandomFiller, UnusedFiller, DefaultUnitStd, OneSidedWeights,
     XavierBeforeRelu, MsraBeforeSaturating, LegacySyntax, BilinearProfile, NdFansProfile,
