@@ -281,3 +281,46 @@ def test_allow_fields_silences_unknown_fields(tmp_path: Path,
     (tmp_path / "caffefill.toml").write_text('allow-fields = ["FillerParameter.fork_gain"]\n')
     status, out, _ = run(capsys, str(net))
     assert codes(out) == [] and status == 0
+
+
+# ------------------------------------------------------------ inputs
+
+
+DECLARED = """name: "declared"
+layer { name: "data" type: "Input" top: "data"
+        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+        convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "msra" } } }
+"""
+
+
+def test_input_never_overrides_a_declared_shape(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import caffefill
+
+    net = tmp_path / "declared.prototxt"
+    net.write_text(DECLARED)
+    plain = caffefill.init_net(net, seed=5)
+    given = caffefill.init_net(net, seed=5, inputs={"data": (3, 256, 256)})
+    assert [a.shape for a in given["conv"]] == [(4, 3, 3, 3), (4,)]
+    assert all((a == b).all() for a, b in zip(plain["conv"], given["conv"]))
+    status = main(["show", str(net), "--input", "data=2,1,5,5", "--json"])
+    out, err = capsys.readouterr()
+    assert status == 0 and "[4, 3, 3, 3]" in json.dumps(json.loads(out))
+    assert "--input data is not used" in err
+    status, out, _ = run(capsys, "--input", "data=3,256,256", str(net))
+    assert "CF100" not in out and status == 0
+
+
+def test_data_layers_with_a_crop_get_an_assumed_shape_and_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = run(capsys, str(AUDIT / "needs_input.prototxt"))
+    assert "shape rules skipped" in out  # no crop: nothing to assume
+    text = (AUDIT / "needs_input.prototxt").read_text().replace(
+        "transform_param { scale: 0.00390625 }",
+        "transform_param { scale: 0.00390625 crop_size: 32 }")
+    path = tmp_path / "needs_input_crop.prototxt"
+    path.write_text(text)
+    _, out, _ = run(capsys, str(path))
+    assert "shape rules skipped" not in out
+    assert "shapes assumed for the data layers: data=3,32,32" in out

@@ -120,6 +120,9 @@ class AuditContext:
     #: Why the structure (first) and shape (second) tiers are missing, if they are.
     structure_problem: str | None = None
     shape_problem: str | None = None
+    #: Input shapes the audit assumed for data layers (``top -> C,H,W``: three
+    #: channels at the size the layer crops or resizes to), said in a note.
+    assumed_inputs: dict[str, Shape] = field(default_factory=dict)
     #: Layers whose type was unknown (set up as pass-through placeholders).
     placeholder_layers: set[int] = field(default_factory=set)
     original_types: dict[int, str] = field(default_factory=dict)
@@ -374,6 +377,11 @@ def _set_up(ctx: AuditContext) -> None:
         ctx.setup_error = first
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
+    assumed = _assume_record_shapes(ctx, inputs, first)
+    if assumed is not None:
+        ctx.model, ctx.assumed_inputs = assumed
+        ctx.shapes_exact = True
+        return
     ctx.shape_problem = _problem_text(first)
     last: CaffefillError = first
     # Image-like placeholders with 3 channels, then 1; last, let layers that the
@@ -388,6 +396,48 @@ def _set_up(ctx: AuditContext) -> None:
             return
     ctx.structure_problem = (f"{ctx.shape_problem}; with placeholder shapes the net still "
                              f"cannot be set up: {_short(last)}")
+
+
+def _record_side(layer: pb.LayerParameter) -> tuple[int, int] | None:
+    """The (height, width) every record of a data layer ends up at when the
+    prototxt says it (a crop, or ImageData's resize), else None."""
+    t = layer.transform_param
+    if t.crop_size:
+        return int(t.crop_size), int(t.crop_size)
+    if t.crop_h and t.crop_w:
+        return int(t.crop_h), int(t.crop_w)
+    if t.HasField("resize_param") and t.resize_param.height and t.resize_param.width:
+        return int(t.resize_param.height), int(t.resize_param.width)  # SSD's resize
+    p = layer.image_data_param
+    if p.new_height and p.new_width:
+        return int(p.new_height), int(p.new_width)
+    return None
+
+
+def _assume_record_shapes(ctx: AuditContext, inputs: Mapping[str, Shape],
+                          exc: CaffefillError) -> tuple[NetModel, dict[str, Shape]] | None:
+    """Set the net up assuming 3-channel records for every data layer whose
+    crop or resize gives the record's size; None when any missing shape is
+    not of that kind (or the net still fails)."""
+    assert ctx.filtered is not None
+    given = dict(inputs)
+    assumed: dict[str, Shape] = {}
+    by_name = {layer.name: layer for layer in ctx.filtered.param.layer}
+    for _ in range(_MAX_RETRIES):
+        needed = _needed_input(exc)
+        layer = by_name.get(exc.layer or "")
+        side = _record_side(layer) if layer is not None else None
+        if needed is None or not needed.one_record or side is None or needed.top in given:
+            return None
+        assumed[needed.top] = given[needed.top] = (3, *side)
+        try:
+            model = build_model(ctx.filtered.param, phase=ctx.phase, inputs=given,
+                                path=ctx.path, positions=ctx.filtered.positions)
+        except CaffefillError as again:
+            exc = again
+            continue
+        return model, assumed
+    return None
 
 
 def _short(exc: CaffefillError) -> str:

@@ -111,6 +111,12 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
         except Exception as exc:  # a rule's bug must not stop the audit
             notes.append(_note(ctx.path, f"rule {rule_class.code} failed: "
                                          f"{type(exc).__name__}: {exc} (please report it)"))
+    if ctx.assumed_inputs:
+        shapes = ", ".join(f"{top}={','.join(str(d) for d in shape)}"
+                           for top, shape in ctx.assumed_inputs.items())
+        notes.append(_note(ctx.path, f"shapes assumed for the data layers: {shapes} (3 "
+                                     f"channels at the crop or resize size the prototxt "
+                                     f"gives); pass --input to override"))
     if skipped["structure"]:
         codes = ", ".join(sorted(skipped["structure"] + skipped["shapes"]))
         notes.append(_note(ctx.path, f"structure and shape rules skipped "

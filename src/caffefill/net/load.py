@@ -14,7 +14,7 @@ from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError
 from .filter import filter_net
 from .model import NetModel, build_model
-from .reader import SourceNet, read_net
+from .reader import ReadWarning, SourceNet, read_net
 from .splits import insert_splits
 from .upgrade import upgrade_net
 
@@ -62,4 +62,9 @@ def load_net(
     split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
     model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
                         positions=[p if p is not None else (0, 0) for p in positions])
+    for name in model.unused_inputs:
+        src.warnings.append(ReadWarning(
+            src.path, 1, 1, f"--input {name} is not used: no top of this net by that name "
+                            f"takes its shape from outside the prototxt (a shape the "
+                            f"prototxt declares wins)"))
     return src, model

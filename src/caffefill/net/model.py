@@ -153,7 +153,7 @@ def build_model(
     ``positions`` gives each layer's (line, column) in the source file, for
     error messages.
     """
-    given = {str(k): tuple(int(d) for d in v) for k, v in (inputs or {}).items()}
+    given = _Given({str(k): tuple(int(d) for d in v) for k, v in (inputs or {}).items()})
     if len(param.layers) > 0:
         raise NetError("this net uses the V1 'layers' field: upgrade it to V2 first", path=path)
     if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
@@ -318,11 +318,24 @@ def build_model(
             owners=owners,
             window=setup.window,
         ))
-    known = {t for layer in layers for t in layer.tops}
-    known |= {layer.name for layer in layers if len(layer.param.top) == 1}
-    unused = sorted(k for k in given if k not in known)
+    # Given shapes no layer asked for: names of no top, or tops whose shape the
+    # prototxt declares (an Input layer's own shape wins over --input).
+    unused = sorted(k for k in given if k not in given.asked)
     return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes,
                     unused_inputs=unused)
+
+
+class _Given(dict[str, Shape]):
+    """The user's input shapes, remembering which names the layers asked for."""
+
+    def __init__(self, shapes: Mapping[str, Shape]) -> None:
+        super().__init__(shapes)
+        self.asked: set[str] = set()
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.asked.add(key)
+        return super().__contains__(key)
 
 
 def _draws(draws: Sequence[Draw]) -> Sequence[Draw]:

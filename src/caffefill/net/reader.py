@@ -705,7 +705,7 @@ def _suggest(name: str, choices: list[str]) -> str | None:
         return close[0]
     # A known name inside a longer one (``weight_std`` for ``std``), when only one fits.
     parts = set(name.lower().split("_"))
-    inside = [c for c in choices if c.lower() in parts or "_" in c and c.lower() in name.lower()]
+    inside = [c for c in choices if c.lower() in parts or ("_" in c and c.lower() in name.lower())]
     return inside[0] if len(inside) == 1 else None
 
 

@@ -172,7 +172,8 @@ def _labelled(*params: str) -> Traits:
 
 @register("Input", traits=Traits("source", reads=("input_param",)))
 def input_layer(ctx: LayerContext) -> LayerSetup:
-    """InputLayer: ``input_param.shape`` once, once per top, or from ``--input``."""
+    """InputLayer: ``input_param.shape`` once, once per top, or (when it declares
+    none) from ``--input``."""
     blob_counts(ctx, "Input", exact_bottom=0, min_top=1)
     shapes = list(ctx.param.input_param.shape)
     ntop = len(ctx.param.top)
@@ -182,13 +183,14 @@ def input_layer(ctx: LayerContext) -> LayerSetup:
           f"once, once per top blob, or not at all: {ntop} tops vs. {len(shapes)} shapes.")
     tops = []
     for i in range(ntop):
-        given = user_shape(ctx, i)
-        if given is not None:
-            tops.append(reshape_check(ctx, given))
-        elif shapes:
+        # A shape the prototxt declares wins: --input only fills in what is missing.
+        if shapes:
             tops.append(reshape_check(ctx, shapes[0 if len(shapes) == 1 else i].dim))
-        else:
+            continue
+        given = user_shape(ctx, i)
+        if given is None:
             raise missing(ctx, i)
+        tops.append(reshape_check(ctx, given))
     return LayerSetup(tops=tops)
 
 
