@@ -324,3 +324,35 @@ def test_data_layers_with_a_crop_get_an_assumed_shape_and_a_note(
     _, out, _ = run(capsys, str(path))
     assert "shape rules skipped" not in out
     assert "shapes assumed for the data layers: data=3,32,32" in out
+
+
+# ------------------------------------------------------------ suppressions
+
+
+def test_file_level_suppression(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = tmp_path / "net.prototxt"
+    net.write_text("# caffefill: ignore-file[CF201, CF3]\n" + (AUDIT / "bad.prototxt").read_text())
+    _, out, _ = run(capsys, str(net))
+    assert codes(out) == ["CF103"]
+
+
+def test_a_suppression_that_silences_nothing_is_reported(tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    text = (AUDIT / "clean.prototxt").read_text().splitlines()
+    text[0] += "  # caffefill: ignore[CF103]"
+    net = tmp_path / "net.prototxt"
+    net.write_text("\n".join(text) + "\n# caffefill: ignore-file[CF2]\n")
+    status, out, _ = run(capsys, str(net))
+    found = [line for line in out.splitlines() if " CF210 " in line]
+    assert len(found) == 2 and status == 0
+    assert found[0].startswith(f"{net}:1:1: CF210 warning") and "ignore[CF103]" in found[0]
+    assert "ignore-file[CF2]" in found[1]
+    # Not when the rules it names did not run.
+    _, out, _ = run(capsys, "--select", "CF1,CF210", str(net))
+    assert [line for line in out.splitlines() if " CF210 " in line] == found[:1]
+    # A used one is not reported, and CF210 itself can be silenced.
+    _, out, _ = run(capsys, str(AUDIT / "suppressed.prototxt"))
+    assert "CF210" not in out
+    _, out, _ = run(capsys, "--ignore", "CF210", str(net))
+    assert "CF210" not in out

@@ -11,7 +11,8 @@ from .context import AuditContext, AuditOptions, load_context
 from .finding import NOTE_CODE, Finding
 from .rule import Rule
 from .rules import RULES
-from .suppress import is_suppressed, suppressions
+from .rules.unused_suppression import UnusedSuppression
+from .suppress import Directive, matching_directive, suppressions
 
 ALL_CODES = (NOTE_CODE, *(rule.code for rule in RULES))
 
@@ -126,8 +127,19 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
         notes.append(_note(ctx.path, f"shape rules skipped ({ctx.missing_reason('shapes')}): "
                                      f"{codes}"))
     table = suppressions(ctx.text)
-    kept = sorted((f for f in findings if not is_suppressed(f, table)),
-                  key=Finding.sort_key)
+    kept: list[Finding] = []
+    used: set[Directive] = set()
+    for found in findings:
+        directive = matching_directive(found, table)
+        if directive is None:
+            kept.append(found)
+        else:
+            used.add(directive)
+    if selection.wants(UnusedSuppression.code):
+        ran = {rule.code for rule in rules if selection.wants(rule.code)
+               and ctx.has(rule.tier) and not (rule.partly_shapes and not ctx.has("shapes"))}
+        kept.extend(UnusedSuppression.unused(ctx, table, used, ran))
+    kept.sort(key=Finding.sort_key)
     if not selection.wants(NOTE_CODE):
         notes = []
     return kept + notes

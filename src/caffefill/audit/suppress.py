@@ -2,17 +2,24 @@
 
 A comment silences the listed codes (or code prefixes, such as ``CF2``) for
 findings on its own line, and for every finding of a layer when it is on
-the line where the layer's entry opens (``layer {``).
+the line where the layer's entry opens (``layer {``).  ``# caffefill:
+ignore-file[CODES]``, on any line, silences them in the whole file.  A
+directive code that silenced nothing, although every rule it names ran, is
+itself reported (CF210).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from .finding import Finding
 
-_DIRECTIVE = re.compile(r"caffefill\s*:\s*ignore\s*\[([^\]]*)\]", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"caffefill\s*:\s*ignore(-file)?\s*\[([^\]]*)\]", re.IGNORECASE)
+
+#: The key of the file-level codes in a suppression table.
+WHOLE_FILE = 0
 
 
 def _comment(line: str) -> str | None:
@@ -34,30 +41,48 @@ def _comment(line: str) -> str | None:
     return None
 
 
-def suppressions(text: str) -> dict[int, frozenset[str]]:
-    """The codes silenced on each (1-based) line of ``text``."""
-    table: dict[int, frozenset[str]] = {}
+@dataclass(frozen=True)
+class Directive:
+    """One code of one ``# caffefill: ignore[...]`` (or ``ignore-file[...]``) comment."""
+
+    line: int
+    code: str
+    whole_file: bool = False
+
+
+def suppressions(text: str) -> dict[int, frozenset[Directive]]:
+    """The directives on each (1-based) line of ``text``; the file-level ones
+    also under :data:`WHOLE_FILE`."""
+    table: dict[int, set[Directive]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         if "#" not in line:
             continue
         comment = _comment(line)
         if comment is None:
             continue
-        codes: set[str] = set()
         for match in _DIRECTIVE.finditer(comment):
-            codes.update(c.strip().upper() for c in match.group(1).split(",") if c.strip())
-        if codes:
-            table[number] = frozenset(codes)
-    return table
+            whole = bool(match.group(1))
+            for part in match.group(2).split(","):
+                if part.strip():
+                    directive = Directive(number, part.strip().upper(), whole)
+                    table.setdefault(WHOLE_FILE if whole else number, set()).add(directive)
+    return {line: frozenset(found) for line, found in table.items()}
 
 
-def is_suppressed(finding: Finding, table: dict[int, frozenset[str]]) -> bool:
-    """Whether a comment on the finding's line or its layer's line silences it."""
-    lines: Iterable[int | None] = (finding.line, *finding.suppress_lines)
+def matching_directive(finding: Finding, table: dict[int, frozenset[Directive]]
+                       ) -> Directive | None:
+    """The directive that silences ``finding`` (a comment on its line, on its
+    layer's line, or a file-level one), or None."""
+    lines: Iterable[int | None] = (finding.line, *finding.suppress_lines, WHOLE_FILE)
     for line in lines:
         if line is None:
             continue
-        for code in table.get(line, ()):
-            if finding.code.startswith(code):
-                return True
-    return False
+        for directive in sorted(table.get(line, ()), key=lambda d: d.code):
+            if finding.code.startswith(directive.code):
+                return directive
+    return None
+
+
+def is_suppressed(finding: Finding, table: dict[int, frozenset[Directive]]) -> bool:
+    """Whether a directive silences ``finding``."""
+    return matching_directive(finding, table) is not None

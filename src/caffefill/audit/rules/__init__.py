@@ -34,6 +34,7 @@ from .unknown_field import UnknownField
 from .unknown_filler_type import UnknownFillerType
 from .unknown_layer_type import UnknownLayerType
 from .unused_filler import UnusedFiller
+from .unused_suppression import UnusedSuppression
 from .weights_from_caffemodel import WeightsFromCaffemodel
 from .xavier_before_relu import XavierBeforeRelu
 
@@ -44,7 +45,7 @@ RULES: tuple[type[Rule], ...] = tuple(sorted((
     IgnoredFillerField, SignalScale, BilinearMisuse, BilinearGeometry, SharedFillerMismatch,
     TransposedFans, FrozenRandomFiller, UnusedFiller, DefaultUnitStd, OneSidedWeights,
     XavierBeforeRelu, MsraBeforeSaturating, LegacySyntax, BilinearProfile, NdFansProfile,
-    WeightsFromCaffemodel,
+    WeightsFromCaffemodel, UnusedSuppression,
 ), key=lambda rule: rule.code))
 
 BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in RULES}
