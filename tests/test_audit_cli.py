@@ -132,13 +132,16 @@ def test_inline_suppression(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_suppression_parsing() -> None:
-    from caffefill.audit.suppress import suppressions
+    from caffefill.audit.suppress import WHOLE_FILE, Directive, suppressions
 
     table = suppressions('a # caffefill: ignore[CF201]\n'
                          'name: "x # caffefill: ignore[CF101]"\n'
                          "b #caffefill:ignore[ cf1 , CF305 ]\n"
-                         "c # caffefill: ignore[]\n")
-    assert table == {1: frozenset({"CF201"}), 3: frozenset({"CF1", "CF305"})}
+                         "c # caffefill: ignore[]\n"
+                         "# caffefill: ignore-file[CF3]\n")
+    assert table == {1: frozenset({Directive(1, "CF201")}),
+                     3: frozenset({Directive(3, "CF1"), Directive(3, "CF305")}),
+                     WHOLE_FILE: frozenset({Directive(5, "CF3", whole_file=True)})}
 
 
 def test_notes_for_skipped_rules(capsys: pytest.CaptureFixture[str]) -> None:
