@@ -191,7 +191,9 @@ def _check_sarif(log: dict[str, Any]) -> None:
     driver = run_["tool"]["driver"]
     assert driver["name"] == "caffefill" and isinstance(driver["version"], str)
     ids = [rule["id"] for rule in driver["rules"]]
-    assert ids == [rule.code for rule in RULES]
+    assert ids == [*(rule.code for rule in RULES), "CF000"]
+    base = run_["originalUriBaseIds"]["SRCROOT"]["uri"]
+    assert base.startswith("file:///") and base.endswith("/")
     for rule in driver["rules"]:
         assert rule["shortDescription"]["text"]
         assert rule["help"]["text"] and rule["help"]["markdown"]
@@ -202,9 +204,12 @@ def _check_sarif(log: dict[str, Any]) -> None:
         assert result["level"] in ("error", "warning", "note", "none")
         assert isinstance(result["message"]["text"], str) and result["message"]["text"]
         assert result["locations"]
+        assert len(result["partialFingerprints"]["caffefill/v1"]) == 32
         for location in result["locations"]:
             physical = location["physicalLocation"]
-            assert isinstance(physical["artifactLocation"]["uri"], str)
+            artifact = physical["artifactLocation"]
+            assert isinstance(artifact["uri"], str)
+            assert artifact.get("uriBaseId") == "SRCROOT" or artifact["uri"].startswith("file:")
             region = physical.get("region")
             if region is not None:
                 assert region["startLine"] >= 1 and region.get("startColumn", 1) >= 1
@@ -241,6 +246,27 @@ def test_sarif_with_a_read_error(capsys: pytest.CaptureFixture[str]) -> None:
     invocation = log["runs"][0]["invocations"][0]
     assert invocation["executionSuccessful"] is False
     assert invocation["toolExecutionNotifications"][0]["level"] == "error"
+    (result,) = log["runs"][0]["results"]  # the unreadable file is a result too
+    assert result["ruleId"] == "CF000" and result["level"] == "error"
+
+
+def test_sarif_uris_are_relative_and_fingerprints_survive_line_moves(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nets").mkdir()
+    text = (AUDIT / "bad.prototxt").read_text()
+    (tmp_path / "nets" / "a b.prototxt").write_text(text)
+    _, out, _ = run(capsys, "--format", "sarif", "nets")
+    first = json.loads(out)["runs"][0]["results"]
+    artifact = first[0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert artifact == {"uri": "nets/a%20b.prototxt", "uriBaseId": "SRCROOT"}
+    (tmp_path / "nets" / "a b.prototxt").write_text("# a new first line\n" + text)
+    _, out, _ = run(capsys, "--format", "sarif", "nets")
+    moved = json.loads(out)["runs"][0]["results"]
+    assert [r["partialFingerprints"] for r in moved] == [r["partialFingerprints"] for r in first]
+    assert [r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in moved] == \
+        [r["locations"][0]["physicalLocation"]["region"]["startLine"] + 1 for r in first]
 
 
 # ---------------------------------------------------------------- documentation

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import PurePath
@@ -11,7 +13,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from .engine import FileReport
-from .finding import Finding
+from .finding import NOTE_CODE, NOTE_EXPLANATION, Finding
 from .rules import RULES
 
 SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
@@ -51,12 +53,31 @@ def render_json(reports: Sequence[FileReport]) -> str:
     return json.dumps([f.as_dict() for r in reports for f in r.findings], indent=2)
 
 
-def _uri(path: str) -> str:
-    return quote(PurePath(path).as_posix(), safe="/:")
+#: The base the SARIF log's relative URIs resolve against: the folder the
+#: audit ran in (``originalUriBaseIds``), as code-scanning services expect.
+SARIF_BASE = "SRCROOT"
+
+
+def _artifact(path: str) -> dict[str, Any]:
+    """An artifactLocation: relative to :data:`SARIF_BASE` for files under the
+    working folder, else an absolute ``file:`` URI."""
+    absolute = os.path.abspath(path)
+    base = os.getcwd()
+    if os.path.commonpath([absolute, base]) == base:
+        rel = PurePath(os.path.relpath(absolute, base)).as_posix()
+        return {"uri": quote(rel, safe="/"), "uriBaseId": SARIF_BASE}
+    return {"uri": PurePath(absolute).as_uri()}
+
+
+def _fingerprint(finding: Finding) -> str:
+    """Stable across line moves: the rule, the file, the layer and the message."""
+    key = "\0".join((finding.code, os.path.relpath(os.path.abspath(finding.path)),
+                      finding.layer or "", finding.message))
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def _location(finding: Finding) -> dict[str, Any]:
-    physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.path)}}
+    physical: dict[str, Any] = {"artifactLocation": _artifact(finding.path)}
     if finding.line is not None:
         region: dict[str, int] = {"startLine": finding.line}
         if finding.column is not None:
@@ -85,6 +106,14 @@ def sarif_rules() -> list[dict[str, Any]]:
     return out
 
 
+def _note_descriptor() -> dict[str, Any]:
+    """The descriptor of CF000, the audit's own notes (a file it could not read)."""
+    return {"id": NOTE_CODE, "name": "audit-note",
+            "shortDescription": {"text": "the audit's own note: a file it could not read"},
+            "help": {"text": NOTE_EXPLANATION, "markdown": NOTE_EXPLANATION},
+            "defaultConfiguration": {"level": "error"}}
+
+
 def render_sarif(reports: Sequence[FileReport]) -> str:
     """One SARIF 2.1.0 log with one run; notes and read errors are tool notifications."""
     index = {rule.code: i for i, rule in enumerate(RULES)}
@@ -92,12 +121,15 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
     notifications: list[dict[str, Any]] = []
     for report in reports:
         if report.error is not None:
-            notifications.append({
-                "level": "error",
-                "message": {"text": report.error},
-                "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": _uri(report.path)}}}],
-            })
+            where = {"physicalLocation": {"artifactLocation": _artifact(report.path)}}
+            notifications.append({"level": "error", "message": {"text": report.error},
+                                  "locations": [where]})
+            # Also a result, so that code-scanning views list the unreadable file.
+            results.append({"ruleId": NOTE_CODE, "ruleIndex": len(RULES), "level": "error",
+                            "message": {"text": report.error}, "locations": [where],
+                            "partialFingerprints": {"caffefill/v1": hashlib.sha256(
+                                report.error.encode("utf-8", "surrogatepass")
+                            ).hexdigest()[:32]}})
         for f in report.findings:
             if f.severity == "note":
                 notifications.append({"level": "note", "message": {"text": f.message},
@@ -108,6 +140,7 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
                 "level": _SARIF_LEVEL[f.severity],
                 "message": {"text": f.message},
                 "locations": [_location(f)],
+                "partialFingerprints": {"caffefill/v1": _fingerprint(f)},
             }
             if f.code in index:
                 result["ruleIndex"] = index[f.code]
@@ -121,8 +154,9 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
             "tool": {"driver": {
                 "name": "caffefill",
                 "version": __version__,
-                "rules": sarif_rules(),
+                "rules": [*sarif_rules(), _note_descriptor()],
             }},
+            "originalUriBaseIds": {SARIF_BASE: {"uri": PurePath(os.getcwd()).as_uri() + "/"}},
             "invocations": [{
                 "executionSuccessful": all(r.error is None for r in reports),
                 "toolExecutionNotifications": notifications,
