@@ -19,6 +19,7 @@ a note says why.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -283,14 +284,20 @@ class AuditContext:
         return self._readers.get(name, [])
 
     def consumers(self, layer: NetLayer) -> list[NetLayer]:
-        """The later layers that read one of ``layer``'s tops."""
+        """The later layers that read one of ``layer``'s tops as this layer left it:
+        up to and including the next layer that rewrites the top in place (the
+        readers after that one read its output)."""
         assert self.model is not None
         found: dict[int, None] = {}
+        layers = self.model.layers
         for top in layer.tops:
-            for index in self.readers(top):
-                if index > layer.index:
-                    found[index] = None
-        return [self.model.layers[i] for i in sorted(found)]
+            readers = self.readers(top)
+            for at in range(bisect.bisect_right(readers, layer.index), len(readers)):
+                index = readers[at]
+                found[index] = None
+                if top in layers[index].tops:
+                    break
+        return [layers[i] for i in sorted(found)]
 
     def layer_type(self, layer: NetLayer) -> str:
         """The type as written (a placeholder layer keeps its unknown type)."""

@@ -1,12 +1,12 @@
 """Questions about the net's graph that several rules ask.
 
-All of them walk forward from a layer through the layers that read its tops
-(``AuditContext.consumers``), in net order.
+All of them look forward from a layer through the layers that read its tops
+(``AuditContext.consumers``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 from ..net.model import NetLayer
 from .context import AuditContext
@@ -25,20 +25,34 @@ def data_bottoms(ctx: AuditContext, layer: NetLayer) -> list[str]:
     return list(layer.bottoms)
 
 
-def walk(ctx: AuditContext, start: NetLayer, through: Callable[[NetLayer], bool]
-         ) -> Iterator[NetLayer]:
-    """Every layer downstream of ``start`` in net order, each once, going on past
-    a layer only when ``through(layer)`` is true."""
-    pending = {layer.index: layer for layer in ctx.consumers(start)}
-    done: set[int] = set()
-    while pending:
-        layer = pending.pop(min(pending))
-        done.add(layer.index)
-        yield layer
-        if through(layer):
-            for nxt in ctx.consumers(layer):
-                if nxt.index not in done:
-                    pending[nxt.index] = nxt
+def first_reached(ctx: AuditContext, key: str, through: Callable[[NetLayer], bool],
+                  hit: Callable[[NetLayer], bool]) -> dict[int, int | None]:
+    """For every layer, the first layer (lowest index) downstream of it that is a
+    ``hit``, going on past a layer only when ``through(layer)`` is true; None
+    when there is none.
+
+    One pass over the layers from the last to the first: a layer's answer is
+    the lowest among its consumers that are hits and the answers of its
+    consumers that let the walk through, so the work grows with the number of
+    edges, not with layers times the length of the walk from each.  Cached in
+    ``ctx.cache[key]``.
+    """
+    cached = ctx.cache.get(key)
+    if isinstance(cached, dict):
+        return cached
+    assert ctx.model is not None
+    found: dict[int, int | None] = {}
+    for layer in reversed(ctx.model.layers):
+        best: int | None = None
+        for nxt in ctx.consumers(layer):
+            candidates = (nxt.index if hit(nxt) else None,
+                          found.get(nxt.index) if through(nxt) else None)
+            for candidate in candidates:
+                if candidate is not None and (best is None or candidate < best):
+                    best = candidate
+        found[layer.index] = best
+    ctx.cache[key] = found
+    return found
 
 
 def learns_weights(ctx: AuditContext, layer: NetLayer) -> bool:
@@ -57,10 +71,13 @@ def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
     to losses or out of the net: each output unit gets its own gradient from
     the loss, so identical starting weights are no problem there.
     """
-    for current in walk(ctx, layer, lambda other: not _ends_signal(ctx, other)):
-        if not _ends_signal(ctx, current) and learns_weights(ctx, current):
-            return False
-    return True
+    def through(other: NetLayer) -> bool:
+        return not _ends_signal(ctx, other)
+
+    def trained(other: NetLayer) -> bool:
+        return through(other) and learns_weights(ctx, other)
+
+    return first_reached(ctx, "graph.trained_after", through, trained)[layer.index] is None
 
 
 def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
@@ -73,13 +90,18 @@ def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
     def passes(current: NetLayer) -> bool:
         return ctx.traits(current).role in PASS_ROLES and not ctx.weight_blobs(current)
 
-    for current in walk(ctx, layer, passes):
-        role = ctx.traits(current).role
-        if role in ("relu", "saturating"):
-            return role
-        if role == "normalizing":
-            return "normalized"
-    return None
+    def activation(current: NetLayer) -> bool:
+        return ctx.traits(current).role in _ACTIVATION_ROLES
+
+    assert ctx.model is not None
+    first = first_reached(ctx, "graph.activation_after", passes, activation)[layer.index]
+    if first is None:
+        return None
+    return _ACTIVATION_ROLES[ctx.traits(ctx.model.layers[first]).role]
+
+
+#: The roles that end the walk to the next activation, and what each answers.
+_ACTIVATION_ROLES = {"relu": "relu", "saturating": "saturating", "normalizing": "normalized"}
 
 
 def activation_family(ctx: AuditContext) -> str:

@@ -54,18 +54,49 @@ from .context import AuditContext, BlobRef
 ANCHOR_ROLES = frozenset({"anchor", "normalizing"})
 
 
+@dataclass(frozen=True, eq=False)
+class Trail:
+    """The weight layers met since the anchor, newest first: one layer and the
+    factor it put on the standard deviation, then the trail before it.
+
+    A linked list, so that a layer extends its input's trail in constant time
+    and memory and every blob shares the part of its trail it has in common
+    with the others (a tuple per blob would make a long chain quadratic).
+    Compared by identity.
+    """
+
+    layer: int  # the layer's index in the net
+    name: str
+    factor: float
+    before: Trail | None = None
+
+    def steps(self) -> list[Trail]:
+        """The trail's entries, oldest first."""
+        out: list[Trail] = []
+        node: Trail | None = self
+        while node is not None:
+            out.append(node)
+            node = node.before
+        out.reverse()
+        return out
+
+    def __repr__(self) -> str:  # the default would recurse through the whole trail
+        return f"Trail({self.name!r} x{self.factor:.3g}, ...)"
+
+
 @dataclass(frozen=True)
 class Level:
     """The estimated scale of one blob.
 
     ``moment`` is E[x^2] relative to the anchor; ``nonneg`` whether the
     values are non-negative (after a ReLU); ``trail`` the weight layers met
-    since the anchor, with the factor each put on the standard deviation.
+    since the anchor (None: none), with the factor each put on the standard
+    deviation.
     """
 
     moment: float
     nonneg: bool = False
-    trail: tuple[tuple[str, float], ...] = ()
+    trail: Trail | None = None
     #: The standard deviation at the anchor.
     base: float = 1.0
 
@@ -108,7 +139,7 @@ def data_level(layer: NetLayer) -> Level:
     std = (PIXEL_STD_CENTERED if centered else PIXEL_STD_RAW) * float(t.scale)
     if not std > 0 or not math.isfinite(std):
         return ANCHOR
-    return Level(std * std, False, (), std)
+    return Level(std * std, False, None, std)
 
 
 # ---------------------------------------------------------------- helpers
@@ -216,8 +247,8 @@ def _linear(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
         return ANCHOR
     gain = fan_in(layer, blob) * moment
     level = ins[0]
-    return Level(level.moment * gain, False, (*level.trail, (layer.name, math.sqrt(gain))),
-                 level.base)
+    return Level(level.moment * gain, False,
+                 Trail(layer.index, layer.name, math.sqrt(gain), level.trail), level.base)
 
 
 def _relu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:

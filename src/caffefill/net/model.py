@@ -198,11 +198,14 @@ def build_model(
                             f"Unknown bottom blob '{b_name}' (layer '{lp.name}', bottom index "
                             f"{b_index})")
             bottom_shapes.append(shapes[b_name])
+        bottoms = list(lp.bottom)
+        earlier_tops: set[str] = set()
         for t_index, t_name in enumerate(lp.top):
-            in_place = t_index < len(lp.bottom) and lp.bottom[t_index] == t_name
-            if not in_place and (t_name in shapes or t_name in lp.top[:t_index]):
+            in_place = t_index < len(bottoms) and bottoms[t_index] == t_name
+            if not in_place and (t_name in shapes or t_name in earlier_tops):
                 raise error(f"top blob '{t_name}' is produced by more than one layer",
                             f"Top blob '{t_name}' produced by multiple sources.")
+            earlier_tops.add(t_name)
 
         ctx = LayerContext(
             param=lp,

@@ -8,7 +8,7 @@ from ..context import AuditContext
 from ..finding import Finding
 from ..graph import activation_family
 from ..rule import Rule
-from ..signal import Level, outside, propagate
+from ..signal import Level, Trail, outside, propagate
 
 
 def _ratio_text(ratio: float) -> str:
@@ -18,11 +18,13 @@ def _ratio_text(ratio: float) -> str:
     return f"1/{1.0 / ratio:.3g}" if ratio > 0 else "0"
 
 
-def _trail_text(level: Level, limit: int = 6) -> str:
-    parts = [f"{name} x{factor:.2g}" for name, factor in level.trail]
-    if len(parts) > limit:
-        parts = [*parts[: limit - 2], "...", *parts[-2:]]
-    return ", ".join(parts)
+def _trail_text(steps: list[Trail], limit: int = 6) -> str:
+    if len(steps) > limit:
+        shown: list[Trail | None] = [*steps[: limit - 2], None, *steps[-2:]]
+    else:
+        shown = list(steps)
+    return ", ".join("..." if step is None else f"{step.name} x{step.factor:.2g}"
+                     for step in shown)
 
 
 class SignalScale(Rule):
@@ -84,9 +86,10 @@ class SignalScale(Rule):
 
     def _report(self, ctx: AuditContext, crossing: str, level: Level, threshold: float
                 ) -> Finding:
-        assert ctx.model is not None
-        last = level.trail[-1][0]
-        layer = ctx.model.layer(last)
+        assert ctx.model is not None and level.trail is not None
+        steps = level.trail.steps()
+        layer = ctx.model.layers[level.trail.layer]
+        last = layer.name
         relu = activation_family(ctx) == "relu"
         better = "msra" if relu else "xavier"
         ratio = level.ratio
@@ -97,10 +100,10 @@ class SignalScale(Rule):
             scale += f", input std ~{level.base:.3g}"
         message = (f"the forward signal {direction} past {threshold:g}x by layer '{last}'"
                    f"{after}: activations are ~{_ratio_text(ratio)} of the input's scale "
-                   f"({scale}; estimated std factor per weight layer: {_trail_text(level)})")
+                   f"({scale}; estimated std factor per weight layer: {_trail_text(steps)})")
         fillers = []
-        for name, _ in level.trail:
-            weights = ctx.weight_blobs(ctx.model.layer(name))
+        for step in steps:
+            weights = ctx.weight_blobs(ctx.model.layers[step.layer])
             if weights:
                 filler = ctx.owner_blob(weights[0]).filler
                 fillers.append(filler.type if filler is not None else "")
