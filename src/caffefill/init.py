@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__, streaming
+from . import __version__, interrupt, streaming
 from .errors import CaffefillError
 from .fillers import FillerParameter, check_drawless, fill_blob, plan_pieces
 from .net.load import load_net, phase_name
@@ -106,7 +106,8 @@ class _AheadBlob(FilledBlob):
 
 
 class _Stop(Exception):
-    """The reader went away: the worker stops between two pieces."""
+    """The reader went away, or a stop was requested (:mod:`caffefill.interrupt`):
+    the worker stops between two pieces or two draws."""
 
 
 class _DrawAhead:
@@ -146,11 +147,9 @@ class _DrawAhead:
         try:
             while True:
                 self._let_go()
-                item = self._ready.get()
+                item = self._next()
                 if item is None:
                     return
-                if isinstance(item, BaseException):
-                    raise item
                 blob = _AheadBlob(*item, source=self)
                 yield blob
                 blob.skip()
@@ -161,12 +160,19 @@ class _DrawAhead:
     def next_piece(self) -> np.ndarray:
         """The next piece of the current blob (letting go of the one before)."""
         self._let_go()
-        item = self._ready.get()
-        if isinstance(item, BaseException):
-            raise item
-        piece, self._release = item
+        piece, self._release = self._next()
         assert isinstance(piece, np.ndarray)
         return piece
+
+    def _next(self) -> Any:
+        """The worker's next item; raises what it handed over instead (an error,
+        or, when it stopped for a stop request, that request)."""
+        item = self._ready.get()
+        if isinstance(item, _Stop):
+            interrupt.check()
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
     def _let_go(self) -> None:
         if self._release is not None:
@@ -195,14 +201,16 @@ class _DrawAhead:
                     else:
                         self._wait_for_room(None)
                         for blob in _whole_layer(model, layer, self._rng, self._profile,
-                                                 owners, kept):
+                                                 owners, kept, self._check):
                             self._hand_over_whole(layer, blob.index, blob.shape,
                                                   functools.partial(np.asarray, blob.array))
                 except CaffefillError as exc:
                     self._ready.put(_located(exc, model, layer))
                     return
             self._ready.put(None)
-        except _Stop:
+        except _Stop as stop:
+            if interrupt.requested() is not None:  # wakes a reader waiting for an item
+                self._ready.put(stop)
             return
         except BaseException as exc:  # handed to the reader, who raises it
             self._ready.put(exc)
@@ -223,11 +231,17 @@ class _DrawAhead:
             self._ready.put((layer, index, spec.shape, -(-count // self._most), False))
             for start in range(0, count, self._most):
                 buffer = self._free.get()
-                if buffer is None or self._stopping:
+                if buffer is None:
                     raise _Stop
+                self._check()
                 piece = buffer[: min(self._most, count - start)]
                 piece_fill(self._rng, piece)
                 self._ready.put((piece, functools.partial(self._free.put, buffer)))
+
+    def _check(self) -> None:
+        """Stop here if the reader went away or a stop was requested."""
+        if self._stopping or interrupt.requested() is not None:
+            raise _Stop
 
     def _fill_whole(self, filler: FillerParameter, shape: tuple[int, ...]) -> np.ndarray:
         array = np.empty(shape, dtype=np.float32)
@@ -296,18 +310,22 @@ def _drawn_in_place(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterato
     kept: dict[tuple[int, int], np.ndarray] = {}
     for layer in model.layers:
         try:
-            yield from _whole_layer(model, layer, rng, profile, owners, kept)
+            yield from _whole_layer(model, layer, rng, profile, owners, kept,
+                                    interrupt.check)
         except CaffefillError as exc:
             raise _located(exc, model, layer) from None
 
 
 def _whole_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG, profile: Profile,
                  owners: set[tuple[int, int]],
-                 kept: dict[tuple[int, int], np.ndarray]) -> Iterator[FilledBlob]:
+                 kept: dict[tuple[int, int], np.ndarray],
+                 check: Callable[[], None]) -> Iterator[FilledBlob]:
     """One layer's draws, then its blobs as whole arrays; ``kept`` holds the
-    blobs of ``owners`` for the layers that share them."""
+    blobs of ``owners`` for the layers that share them.  ``check`` runs before
+    every draw and between the pieces of a large fill (it raises to stop)."""
     produced: dict[int, np.ndarray] = {}
     for draw in layer.draws:
+        check()
         if isinstance(draw, RandDraw):
             rng.discard(draw.count)
             continue
@@ -315,7 +333,7 @@ def _whole_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG, profile: Profi
         if draw.blob is None and check_drawless(draw.filler, draw.shape):
             continue  # values thrown away and nothing drawn: only the checks count
         array = np.empty(draw.shape, dtype=np.float32)
-        fill_blob(draw.filler, array, rng, profile)
+        _fill_in_pieces(draw.filler, array, rng, profile, check)
         if draw.blob is not None:
             produced[draw.blob] = array
         del array  # a thrown-away fill is freed before the next one is allocated
@@ -331,6 +349,21 @@ def _whole_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG, profile: Profi
             kept[(layer.index, index)] = array
         yield FilledBlob(layer, index, spec.shape, array)
         del array
+
+
+def _fill_in_pieces(filler: FillerParameter, array: np.ndarray, rng: CaffeRNG,
+                    profile: Profile, check: Callable[[], None]) -> None:
+    """``fill_blob``, piece by piece with ``check()`` between the pieces when the
+    blob is large and its filler draws one value per position (the same values)."""
+    flat = array.reshape(-1)
+    most = streaming.PIECE_VALUES
+    piece_fill = plan_pieces(filler, array.shape, profile) if flat.size > most else None
+    if piece_fill is None:
+        fill_blob(filler, array, rng, profile)
+        return
+    for start in range(0, flat.size, most):
+        check()
+        piece_fill(rng, flat[start:start + most])
 
 
 class InitResult(OrderedDict[str, list[np.ndarray]]):
