@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import one_line
+
 #: Severities from the most to the least serious.  ``note`` is not a finding
 #: about the net but about the audit itself (rules it could not run).
 SEVERITIES = ("error", "warning", "info", "note")
@@ -74,7 +76,12 @@ class Finding:
         }
 
     def text(self, *, show_fix: bool = False) -> str:
-        """``path:line:col: CODE severity [layer] message`` (one line)."""
+        """``path:line:col: CODE severity [layer] message`` (one line: characters that
+        could break the line or drive a terminal, in names from the file or in the
+        file's own name, are escaped as in every error message)."""
+        return one_line(self._text(show_fix))
+
+    def _text(self, show_fix: bool) -> str:
         if self.severity == "note":
             where = self.path if self.line is None else f"{self.path}:{self.line}:{self.column}"
             return f"{where}: note: {self.message}"

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..errors import one_line
 from .engine import FileReport
 from .finding import NOTE_CODE, NOTE_EXPLANATION, Finding
 from .rules import RULES
@@ -169,12 +170,12 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
 
 def _github_escape(text: str, *, prop: bool = False) -> str:
     """GitHub's workflow-command escaping (``%``, CR, LF; also ``:`` and ``,``
-    in properties), then the remaining control characters as ``\\xNN``."""
+    in properties), then the remaining characters that are not printable as
+    every text output escapes them (:func:`~caffefill.errors.one_line`)."""
     text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
     if prop:
         text = text.replace(":", "%3A").replace(",", "%2C")
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" if ord(c) < 256
-                   else f"\\u{ord(c):04x}" for c in text)
+    return one_line(text)
 
 
 _GITHUB_LEVEL = {"error": "error", "warning": "warning", "info": "notice", "note": "notice"}

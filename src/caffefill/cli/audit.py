@@ -14,7 +14,7 @@ import math
 import sys
 from typing import Any
 
-from ..errors import CaffefillError
+from ..errors import CaffefillError, one_line
 from .options import (
     EXIT_ERROR,
     EXIT_FOUND,
@@ -99,7 +99,7 @@ def _explain(code: str) -> int:
         return EXIT_OK
     rule = rule_for(code)
     if rule is None:
-        print(f"caffefill: error: unknown rule code '{code}' (see --list-rules)",
+        print(one_line(f"caffefill: error: unknown rule code '{code}' (see --list-rules)"),
               file=sys.stderr)
         return EXIT_ERROR
     print(rule.explain(), end="")
@@ -116,7 +116,7 @@ def _list_rules() -> int:
 
 
 def _error(message: str) -> int:
-    print(f"caffefill audit: error: {message}", file=sys.stderr)
+    print(one_line(f"caffefill audit: error: {message}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(exc))
     status = EXIT_OK
     for path in missing:
-        print(f"{path}: error: no such file or directory (or it cannot be listed)",
+        print(one_line(f"{path}: error: no such file or directory (or it cannot be listed)"),
               file=sys.stderr)
         status = EXIT_ERROR
     if "-" in args.paths:
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             report = audit_path(path, options, selection)
         if report.error is not None:
-            print(report.error, file=sys.stderr)
+            print(one_line(report.error), file=sys.stderr)
             status = EXIT_ERROR
         fail_on = args.fail_on or config.fail_on or "error"
         failing = failing or any(

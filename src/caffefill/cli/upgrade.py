@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import one_line
 from .options import EXIT_OK, add_common_args
 
 
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     with atomic_output(args.output, force=args.force) as temp:
         temp.write_text(text, encoding="utf-8")
     what = upgraded.was_legacy or "current"
-    print(f"{args.output}: upgraded from {what} syntax, {len(upgraded.param.layer)} layers")
-    for note in upgraded.notes:
-        print(f"  {note}")
+    print(one_line(f"{args.output}: upgraded from {what} syntax, "
+                   f"{len(upgraded.param.layer)} layers"))
+    for note in upgraded.notes:  # notes name layers of the file
+        print(f"  {one_line(note)}")
     return EXIT_OK
