@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..lines import split_lines
 from .finding import Finding
 
 _DIRECTIVE = re.compile(r"caffefill\s*:\s*ignore(-file)?\s*\[([^\]]*)\]", re.IGNORECASE)
@@ -54,7 +55,7 @@ def suppressions(text: str) -> dict[int, frozenset[Directive]]:
     """The directives on each (1-based) line of ``text``; the file-level ones
     also under :data:`WHOLE_FILE`."""
     table: dict[int, set[Directive]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(split_lines(text), start=1):
         if "#" not in line:
             continue
         comment = _comment(line)

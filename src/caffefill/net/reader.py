@@ -25,7 +25,6 @@ Lines and columns are 1-based; columns count characters (a tab is one).
 
 from __future__ import annotations
 
-import bisect
 import difflib
 import functools
 import hashlib
@@ -43,6 +42,7 @@ from google.protobuf.message import Message
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ParseError, one_line
+from ..lines import LineIndex, line_start
 
 __all__ = [
     "MAX_BYTES",
@@ -170,17 +170,13 @@ _STRING_PIECE = re.compile(r"[^\\\n]+|\\(?:[0-7]{1,3}|x[0-9A-Fa-f]{1,2}|u[0-9A-F
                            r"U[0-9A-Fa-f]{8}|.)?", re.DOTALL)
 
 
-class _Source:
+class _Source(LineIndex):
     """The text of one file plus what it takes to turn offsets into lines."""
 
     def __init__(self, text: str, path: str) -> None:
+        super().__init__(text)
         self.text = text
         self.path = path
-        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
-
-    def position(self, offset: int) -> Position:
-        line = bisect.bisect_right(self.line_starts, offset)
-        return line, offset - self.line_starts[line - 1] + 1
 
     def error(self, message: str, offset: int) -> ParseError:
         line, column = self.position(offset)
@@ -605,9 +601,8 @@ def _decode(data: bytes | str, path: str) -> str:
         try:
             data.encode("utf-8")
         except UnicodeEncodeError as exc:
-            head = data[:exc.start]
-            line = head.count("\n") + 1
-            column = exc.start - (head.rfind("\n") + 1) + 1
+            line, start = line_start(data, exc.start)
+            column = exc.start - start + 1
             raise ParseError("text is not valid UTF-8 (unpaired surrogate)", path=path,
                              line=line, column=column) from exc
         text = data
@@ -615,10 +610,8 @@ def _decode(data: bytes | str, path: str) -> str:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            before = data[:exc.start]
-            line = before.count(b"\n") + 1
-            line_start = before.rfind(b"\n") + 1
-            column = len(before[line_start:].decode("utf-8", "replace")) + 1
+            line, start = line_start(data, exc.start)
+            column = len(data[start:exc.start].decode("utf-8", "replace")) + 1
             raise ParseError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x}) on line {line}",
                              path=path, line=line, column=column) from exc
     if text.startswith("\ufeff"):
