@@ -49,7 +49,18 @@ def _stopped() -> str:
     return f"{', '.join(one_line(w) for w in written)} had been written in full before"
 
 
+def _fill_closed_streams() -> None:
+    """A standard stream that was closed (``2>&-``, cron, a daemon) is None in
+    Python: read from and write to the null device instead, so that nothing has
+    to check, and so that no file the run opens takes the free descriptor 0, 1
+    or 2 (where a library's own messages would land in it)."""
+    for name, mode in (("stdin", "r"), ("stdout", "w"), ("stderr", "w")):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, mode, encoding="utf-8"))  # noqa: SIM115
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _fill_closed_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
