@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import os
 import re
@@ -914,17 +915,63 @@ def check_fill_cli(filler_text: str, shape_text: str) -> str:
     return f"fill:{status}"
 
 
+#: The text of the audit's note for a rule that raised (an internal error too).
+RULE_FAILED = "(please report it)"
+
+
 def check_audit(data: bytes) -> str:
-    """``caffefill audit FILE``: findings or an error, never the catch-all."""
+    """``caffefill audit FILE``: findings or an error, never the catch-all, and no
+    rule that fails (the note the engine writes for one counts as an internal error)."""
     with tempfile.TemporaryDirectory(prefix="caffefill-fuzz-") as tmp:
         net = Path(tmp) / "net.prototxt"
         net.write_bytes(data)
         argv = ["audit", str(net)]
         with bounded():
-            status, _, err = run_cli(argv)
+            status, out, err = run_cli(argv)
         if "internal error" in err or "Traceback" in err or status not in (0, 1, 2):
             raise Bug("audit failed", f"exit {status}: {err.strip()}")
+        failed = [line for line in out.splitlines() if RULE_FAILED in line]
+        if failed:
+            raise Bug("an audit rule failed", failed[0])
         return f"audit:{status}"
+
+
+def check_audit_and_show(text: str) -> str:
+    """``audit`` (see :func:`check_audit`) and ``show`` / ``show --json`` on one net:
+    no internal error, and strict JSON."""
+    outcome = check_audit(text.encode("utf-8", "replace"))
+    with tempfile.TemporaryDirectory(prefix="caffefill-fuzz-") as tmp:
+        net = Path(tmp) / "net.prototxt"
+        net.write_text(text, encoding="utf-8", errors="replace")
+        for argv in (["show", str(net)], ["show", "--json", str(net)]):
+            with bounded():
+                status, out, err = run_cli(argv)
+            check_cli_output(argv, status, err)
+            if status == 0 and "--json" in argv:
+                try:
+                    json.loads(out, parse_constant=_refuse_constant)
+                except ValueError as exc:
+                    raise Bug("show --json is not strict JSON", str(exc)) from None
+    return outcome
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} in the output")
+
+
+@st.composite
+def numeric_mutations(draw: st.DrawFn) -> str:
+    """A net of the repository with one to three of its numbers (any numeric
+    field) set to an extreme value the schema accepts or rejects."""
+    text = draw(st.sampled_from(CORPUS))
+    tokens = _tokens(text)
+    numbers = [k for k, tok in enumerate(tokens) if _NUMBER_RE.match(tok)]
+    extremes = st.one_of(st.sampled_from(INTERESTING_INTS).map(str),
+                         st.sampled_from(INTERESTING_FLOATS).map(repr))
+    for _ in range(draw(st.integers(1, 3))):
+        if numbers:
+            tokens[numbers[draw(st.integers(0, len(numbers) - 1))]] = draw(extremes)
+    return "".join(tokens)
 
 
 _WEIGHT_NET = (

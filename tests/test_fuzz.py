@@ -153,6 +153,31 @@ def test_cli_show_upgrade_init(data: bytes) -> None:
     fuzzing.check_cli(data)
 
 
+@fuzz_settings(0.4, deadline_ms=20000)
+@given(fuzzing.numeric_mutations())
+def test_audit_and_show_on_extreme_numbers(text: str) -> None:
+    # Every numeric field of the test nets, set to values at and past the
+    # schema's limits: no internal error and no failing audit rule.
+    fuzzing.check_audit_and_show(text)
+
+
+@pytest.mark.parametrize("field", ["beta: 3.4e38", "beta: -3.4e38", "k: -1 alpha: 1e-9",
+                                   "alpha: 3.4e38 beta: 0.5", "k: 3.4e38 beta: 3.4e38"])
+def test_lrn_with_extreme_parameters_is_audited(field: str) -> None:
+    net = (LRN_NET.replace("local_size: 5", f"local_size: 5 {field}"))
+    fuzzing.check_audit_and_show(net)
+
+
+LRN_NET = """layer { name: "in" type: "Input" top: "x"
+  input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "c" type: "Convolution" bottom: "x" top: "y" convolution_param {
+  num_output: 8 kernel_size: 3 weight_filler { type: "gaussian" std: 0.01 } } }
+layer { name: "n" type: "LRN" bottom: "y" top: "z" lrn_param { local_size: 5 } }
+layer { name: "c2" type: "Convolution" bottom: "z" top: "w" convolution_param {
+  num_output: 8 kernel_size: 3 weight_filler { type: "gaussian" std: 0.01 } } }
+"""
+
+
 @fuzz_settings(0.6)
 @given(st.one_of(fuzzing.token_soups(), fuzzing.fillers().map(str)),
        st.lists(st.sampled_from(["0", "1", "3", "-1", "x", "", "2147483647", " 4",
@@ -192,3 +217,14 @@ def test_long_runs_have_a_tool() -> None:
                             env={**os.environ, "PYTHONPATH": str(PACKAGE_ROOT)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "total:" in result.stdout and "0 distinct bug kind(s)" in result.stdout
+
+
+def test_show_json_writes_null_for_numbers_that_are_not_finite(tmp_path: Path) -> None:
+    import json
+
+    net = tmp_path / "net.prototxt"
+    net.write_text(LRN_NET.replace("std: 0.01", "std: 3.4028236e+38", 1), encoding="utf-8")
+    status, out, _ = fuzzing.run_cli(["show", "--json", str(net)])
+    assert status == 0
+    blobs = json.loads(out, parse_constant=lambda name: pytest.fail(f"{name} in the output"))
+    assert blobs["blobs"][0]["std"] is None

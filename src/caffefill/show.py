@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -82,14 +83,26 @@ def model_phase(model: Any) -> str:
     return phase_name(model.phase)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every float that is not finite (a std of inf or NaN) as None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def render_json(model: Any, rows: list[BlobRow]) -> str:
+    """Strict JSON: a number that is not finite (inf, NaN) is written as null."""
     total = sum(r.count for r in rows)
     document: dict[str, Any] = {
         "net": model.param.name,
         "path": model.path,
         "phase": model_phase(model),
-        "blobs": [asdict(r) for r in rows],
+        "blobs": [_finite(asdict(r)) for r in rows],
         "total_values": total,
         "total_bytes": 4 * total,
     }
-    return json.dumps(document, indent=2)
+    return json.dumps(document, indent=2, allow_nan=False)

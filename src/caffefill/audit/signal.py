@@ -314,8 +314,14 @@ def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
 
 def _lrn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.lrn_param
-    m = ins[0].moment
-    denominator = (float(p.k) + float(p.alpha) * m) ** (2.0 * float(p.beta))
+    base = float(p.k) + float(p.alpha) * ins[0].moment
+    exponent = 2.0 * float(p.beta)
+    if not base > 0 or not math.isfinite(exponent):
+        return ANCHOR  # (a negative base to a fractional power is not a real number)
+    try:
+        denominator = base ** exponent
+    except OverflowError:  # float ** raises where * gives inf (beta: 3.4e38)
+        denominator = math.inf
     if not denominator > 0:
         return ANCHOR
     return ins[0].scaled(1.0 / denominator)
