@@ -98,6 +98,16 @@ def test_force_refuses_the_users_folder(tmp_path: Path,
         assert tree(project) == before
 
 
+def test_force_never_replaces_the_input_net(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    prototxt = net(tmp_path)
+    for output in (str(prototxt), f"{tmp_path}/./net.prototxt"):
+        line = refused(capsys, "init", str(prototxt), "-o", output, "--format", "npz",
+                       "--seed", "1", "--force")
+        assert "input" in line
+    assert prototxt.read_text() == NET
+
+
 def test_force_refuses_a_folder_for_a_file_format(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "w.npz"
@@ -507,7 +517,8 @@ def test_standard_output_when_asked(tmp_path: Path, fmt: str) -> None:
     piped = subprocess.run([*argv, "-o", "-", "--format", fmt], capture_output=True,
                            timeout=120, env=subprocess_env())
     assert piped.returncode == 0, piped.stderr
-    assert b"20 blobs" in piped.stderr  # the summary goes to stderr: stdout holds the weights
+    # The summary goes to stderr: stdout holds the weights.
+    assert b"standard output: 20 blobs" in piped.stderr
     (tmp_path / f"piped.{fmt}").write_bytes(piped.stdout)
     subprocess.run([*argv, "-o", str(tmp_path / f"file.{fmt}")], check=True,
                    capture_output=True, timeout=120, env=subprocess_env())

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     from ..writers import detect_format, prepare_output, write_weights
 
     fmt = detect_format(args.output, args.format)
-    prepare_output(args.output, fmt, args.force)
+    prepare_output(args.output, fmt, args.force, inputs=[args.prototxt])
     prepared = prepare_net(args.prototxt, phase=args.phase, seed=args.seed, stages=args.stages,
                            level=args.level, inputs=inputs(args), caffe=args.caffe,
                            boost=args.boost, strict=args.strict)
@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     show = not args.quiet and sys.stderr.isatty()
     blobs = _progress(prepared.blobs(lazy=True), total_values, total_blobs, show)
     target = write_weights(args.output, blobs, prepared.meta(), model, fmt=fmt, force=args.force)
-    print(f"{target}: {total_blobs} blobs, {total_values:,} values, seed {prepared.seed}, "
+    where = "standard output" if args.output == "-" else target
+    print(f"{where}: {total_blobs} blobs, {total_values:,} values, seed {prepared.seed}, "
           f"phase {prepared.phase}, caffe {prepared.profile.caffe}, "
           f"boost {prepared.profile.boost}",
           file=sys.stderr if args.output == "-" else sys.stdout)  # stdout holds the weights

@@ -8,6 +8,7 @@ makes every write atomic; :func:`load_weights` reads any of them back.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -62,8 +63,10 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
         f"a folder name ending in '/', or --format")
 
 
-def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
-    """Check the target before any work is done; raises WriteError."""
+def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool, *,
+                   inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
+    """Check the target before any work is done; raises WriteError.  The
+    ``inputs`` of the run (the prototxt) are never replaced, even with force."""
     if str(path) == STDOUT:
         if fmt not in STREAMING:
             raise WriteError(f"{fmt} cannot be written to standard output (-o -): only "
@@ -74,7 +77,15 @@ def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool) -> Path:
         return Path(STDOUT)
     if fmt == "h5":
         format_module("h5").require()
-    return check_target(path, force, directory=(fmt == "npy"))
+    target = check_target(path, force, directory=(fmt == "npy"))
+    for source in inputs:
+        if source is None:
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(target, source):
+                raise WriteError(f"the output is this run's input {os.fspath(source)!r}; "
+                                 f"--force does not replace it", path=str(target))
+    return target
 
 
 def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta: dict[str, Any],
