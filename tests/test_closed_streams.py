@@ -60,3 +60,4 @@ def test_an_error_without_stderr_still_exits_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert result.stdout == b""  # the error does not move to stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+

@@ -7,6 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 
+from ..errors import one_line
 from ..profiles import DEFAULT_BOOST, DEFAULT_CAFFE
 
 #: Exit status: success; differences (diff) or findings (audit); bad input or usage.
@@ -158,6 +159,25 @@ def inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:
     return dict(args.inputs)
 
 
+#: Warnings printed per unknown field name (the rest are counted at the end).
+WARNINGS_PER_FIELD = 3
+
+
 def print_warnings(warnings: Sequence[object]) -> None:
+    """One line per warning, but at most :data:`WARNINGS_PER_FIELD` for one unknown
+    field name (in one message type); then a count of those not shown."""
+    left_out: dict[tuple[str, str], int] = {}
+    shown: dict[tuple[str, str], int] = {}
     for warning in warnings:
+        name = getattr(warning, "field", None)
+        if name is not None:
+            key = (str(name), str(getattr(warning, "message_type", None) or ""))
+            shown[key] = shown.get(key, 0) + 1
+            if shown[key] > WARNINGS_PER_FIELD:
+                left_out[key] = left_out.get(key, 0) + 1
+                continue
         print(f"warning: {warning}", file=sys.stderr)
+    for (name, where), count in left_out.items():
+        inside = f" in {where}" if where else ""
+        print(one_line(f"warning: {count:,} more of unknown field '{name}'{inside} not shown"),
+              file=sys.stderr)
