@@ -93,6 +93,7 @@ def _targets() -> dict[str, tuple[st.SearchStrategy[Any], Callable[[Any], str]]]
         "audit": (st.one_of(fuzzing.structured_nets(), fuzzing.mutated_prototxts(),
                             fuzzing.token_soups()).map(lambda t: t.encode("utf-8", "replace")),
                   fuzzing.check_audit),
+        "numbers": (fuzzing.numeric_mutations(), fuzzing.check_audit_and_show),
         "cli": (st.one_of(fuzzing.structured_nets(), fuzzing.mutated_prototxts(),
                           fuzzing.token_soups()).map(lambda t: t.encode("utf-8", "replace")),
                 fuzzing.check_cli),
