@@ -33,13 +33,13 @@ scale after it, since it cannot tell what the layer does to its input).
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
+from ..messages import nearest
 from .spec import LayerSetup, Shape
 
 PHASE_TRAIN = pb.TRAIN
@@ -211,17 +211,6 @@ def types_where(test: Callable[[Traits], bool]) -> frozenset[str]:
     registered later are not in it)."""
     _load_builtins()
     return frozenset(name for name, found in REGISTRY.items() if test(found.traits))
-
-
-def nearest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """The choice ``name`` most likely means: the same name in other case,
-    else the closest by difflib (None: nothing close enough)."""
-    options: Sequence[str] = list(choices)
-    lowered = {choice.lower(): choice for choice in options}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
-    return close[0] if close else None
 
 
 def nearest_type(type_name: str) -> str | None:
