@@ -60,10 +60,6 @@ class NetLayer:
     def learnable(self) -> bool:
         return bool(self.blobs)
 
-    def param_count(self) -> int:
-        """Values in this layer's blobs."""
-        return sum(b.count for b in self.blobs)
-
 
 @dataclass
 class NetModel:

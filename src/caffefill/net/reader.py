@@ -192,10 +192,6 @@ def _describe(token: _Token) -> str:
     return f"'{text}'" if token.kind != _STRING else text
 
 
-def _tokenize(src: _Source) -> list[_Token]:
-    return list(_tokens(src))
-
-
 def _tokens(src: _Source) -> Iterator[_Token]:
     """The tokens of ``src``, made one at a time as the parser asks (so a broken
     file is refused at its first error without tokenizing the rest, and the

@@ -42,9 +42,6 @@ from ..errors import ErrorKind, NeededInput, NetError
 from ..messages import nearest
 from .spec import LayerSetup, Shape
 
-PHASE_TRAIN = pb.TRAIN
-PHASE_TEST = pb.TEST
-
 
 @dataclass
 class LayerContext:
@@ -52,7 +49,7 @@ class LayerContext:
 
     param: pb.LayerParameter
     bottoms: list[Shape]
-    phase: int = PHASE_TEST
+    phase: int = pb.TEST
     # Shapes given by the user for tops whose shape lives outside the prototxt,
     # keyed by top name (or by layer name for a single-top layer).
     inputs: Mapping[str, Shape] = field(default_factory=dict)
@@ -204,13 +201,6 @@ def traits_of(type_name: str) -> Traits:
 def known_types() -> list[str]:
     _load_builtins()
     return sorted(REGISTRY)
-
-
-def types_where(test: Callable[[Traits], bool]) -> frozenset[str]:
-    """The registered types whose traits pass ``test`` (a snapshot: types
-    registered later are not in it)."""
-    _load_builtins()
-    return frozenset(name for name, found in REGISTRY.items() if test(found.traits))
 
 
 def nearest_type(type_name: str) -> str | None:

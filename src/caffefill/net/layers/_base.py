@@ -143,13 +143,6 @@ def nchw(ctx: LayerContext, shape: Sequence[int]) -> tuple[int, int, int, int]:
             legacy(ctx, shape, 2), legacy(ctx, shape, 3))
 
 
-def require_axes(ctx: LayerContext, shape: Sequence[int], n: int, note: str, what: str = "input"
-                 ) -> None:
-    """CHECK_EQ(n, bottom->num_axes())."""
-    check_op(ctx, n, "==", len(shape), f"{n} == bottom[0]->num_axes()",
-             f"{what} must have exactly {n} axes, got {show(shape)}", note)
-
-
 def blob_counts(
     ctx: LayerContext,
     type_name: str,
