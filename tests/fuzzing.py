@@ -43,6 +43,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import strategies as st
 
 from caffefill._proto import caffefill_pb2 as pb
+from caffefill._proto import is_repeated
 from caffefill.errors import CaffefillError
 from caffefill.fillers import DRAWLESS, FILLERS, fill
 from caffefill.init import iter_blobs
@@ -550,13 +551,6 @@ def _small_ints(low: int, high: int) -> st.SearchStrategy[int]:
     return st.one_of(st.integers(max(low, -2), min(high, 9)), st.sampled_from(picks))
 
 
-def _is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)
-    if flag is not None:
-        return bool(flag)
-    return bool(fd.label == FieldDescriptor.LABEL_REPEATED)
-
-
 _SKIP_FIELDS = {"blobs", "name", "type", "bottom", "top", "layer", "layers"}
 
 
@@ -596,7 +590,7 @@ def fill_message(draw: st.DrawFn, message: Any, depth: int = 0, max_fields: int 
         is_message = fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP)
         if is_message and depth >= 3:
             continue
-        if _is_repeated(fd):
+        if is_repeated(fd):
             for _ in range(draw(st.integers(0, 3))):
                 if is_message:
                     fill_message(draw, getattr(message, fd.name).add(), depth + 1, 3)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
-from .registry import LayerContext, lookup, unknown_type_hint
+from ..messages import check_failed, glog_number, shape_string, show_shape
+from .registry import LayerContext, entry, unknown_type_hint
 from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
 
 INT_MAX = 2**31 - 1
@@ -58,10 +59,6 @@ class NetLayer:
     @property
     def learnable(self) -> bool:
         return bool(self.blobs)
-
-    def param_count(self) -> int:
-        """Values in this layer's blobs."""
-        return sum(b.count for b in self.blobs)
 
 
 @dataclass
@@ -109,18 +106,6 @@ class NetModel:
         raise KeyError(name)
 
 
-def _show(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
-
-
-def _shape_string(shape: Sequence[int]) -> str:
-    return "".join(f"{int(d)} " for d in shape) + f"({math.prod(shape)})"
-
-
-def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 #: The multipliers Net::AppendParam keeps per learnable param, with the C++
 #: array it keeps them in (for the CHECK text).
 _SHARED_MULTS = (("lr_mult", "params_lr_"), ("decay_mult", "params_weight_decay_"))
@@ -128,14 +113,12 @@ _SHARED_MULTS = (("lr_mult", "params_lr_"), ("decay_mult", "params_weight_decay_
 
 @dataclass
 class _ParamState:
-    """Net::AppendParam's bookkeeping for one learnable (owned) param: the
-    multipliers given so far (by field name)."""
+    """Net::AppendParam's bookkeeping for one learnable (owned) param: its
+    blob and the multipliers given so far (by field name)."""
 
+    spec: BlobSpec
+    layer_name: str
     mults: dict[str, float]
-
-    @classmethod
-    def of(cls, ps: pb.ParamSpec) -> _ParamState:
-        return cls({f: float(getattr(ps, f)) for f, _ in _SHARED_MULTS if ps.HasField(f)})
 
 
 def build_model(
@@ -153,73 +136,74 @@ def build_model(
     ``positions`` gives each layer's (line, column) in the source file, for
     error messages.
     """
-    given = _Given({str(k): tuple(int(d) for d in v) for k, v in (inputs or {}).items()})
     if len(param.layers) > 0:
         raise NetError("this net uses the V1 'layers' field: upgrade it to V2 first", path=path)
     if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
         raise NetError("this net declares net-level inputs ('input' fields): upgrade them to an "
                        "Input layer first", path=path)
+    return _NetBuilder(param, phase, inputs or {}, path, positions).build()
 
-    layers: list[NetLayer] = []
-    shapes: dict[str, Shape] = {}
-    blob_owners: dict[str, int] = {}  # blob name -> producing layer (for messages)
-    names_index: dict[str, tuple[int, int]] = {}
-    param_state: dict[tuple[int, int], _ParamState] = {}
-    owner_layer_names: dict[str, int] = {}
 
-    for index, lp in enumerate(param.layer):
-        line, column = positions[index] if positions is not None and index < len(positions) \
-            else (None, None)
+class _NetBuilder:
+    """Net::Init, layer by layer: AppendBottom, AppendTop, the layer's setup,
+    AppendParam."""
+
+    def __init__(self, param: pb.NetParameter, phase: int, inputs: Mapping[str, Sequence[int]],
+                 path: str | None, positions: Sequence[tuple[int, int]] | None) -> None:
+        self.param = param
+        self.phase = int(phase)
+        self.given = _Given({str(k): tuple(int(d) for d in v) for k, v in inputs.items()})
+        self.path = path
+        self.positions = positions
+        self.layers: list[NetLayer] = []
+        self.shapes: dict[str, Shape] = {}  # every blob's current shape, by name
+        self.params_by_name: dict[str, tuple[int, int]] = {}  # ParamSpec name -> its owner
+        self.params: dict[tuple[int, int], _ParamState] = {}  # each owned param
+        self.owner_layer_names: dict[str, int] = {}  # layer name -> the layer owning blobs
+
+    def build(self) -> NetModel:
+        for index, lp in enumerate(self.param.layer):
+            self.layers.append(self.append_layer(index, lp))
+        # Given shapes no layer asked for: names of no top, or tops whose shape the
+        # prototxt declares (an Input layer's own shape wins over --input).
+        unused = sorted(k for k in self.given if k not in self.given.asked)
+        return NetModel(param=self.param, phase=self.phase, path=self.path, layers=self.layers,
+                        blob_shapes=self.shapes, unused_inputs=unused)
+
+    def append_layer(self, index: int, lp: pb.LayerParameter) -> NetLayer:
+        line, column = self.positions[index] if self.positions is not None and \
+            index < len(self.positions) else (None, None)
 
         def error(message: str, caffe_message: str | None = None, *,
-                  kind: ErrorKind | None = None,
-                  _name: str = lp.name, _line: int | None = line, _col: int | None = column
-                  ) -> NetError:
-            return NetError(message, path=path, line=_line, column=_col, layer=_name,
+                  kind: ErrorKind | None = None) -> NetError:
+            return NetError(message, path=self.path, line=line, column=column, layer=lp.name,
                             caffe_message=caffe_message, kind=kind)
 
         if len(lp.propagate_down) > 0 and len(lp.propagate_down) != len(lp.bottom):
             raise error(
                 f"propagate_down must be given 0 or {len(lp.bottom)} times (once per bottom), "
                 f"got {len(lp.propagate_down)}",
-                f"Check failed: layer_param.propagate_down_size() == layer_param.bottom_size() "
-                f"({len(lp.propagate_down)} vs. {len(lp.bottom)}) propagate_down param must be "
-                f"specified either 0 or bottom_size times ")
-        setup_fn = lookup(lp.type)
-        if setup_fn is None:
+                check_failed("layer_param.propagate_down_size() == layer_param.bottom_size()",
+                             len(lp.propagate_down), len(lp.bottom),
+                             "propagate_down param must be specified either 0 or bottom_size "
+                             "times "))
+        found = entry(lp.type)
+        if found is None:
             raise error(f"unknown layer type '{lp.type}'{unknown_type_hint(lp.type)}",
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
                         f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
-        bottom_shapes: list[Shape] = []
-        for b_index, b_name in enumerate(lp.bottom):
-            if b_name not in shapes:
-                raise error(f"unknown bottom blob '{b_name}' (layer '{lp.name}', bottom index "
-                            f"{b_index})",
-                            f"Unknown bottom blob '{b_name}' (layer '{lp.name}', bottom index "
-                            f"{b_index})")
-            bottom_shapes.append(shapes[b_name])
-        bottoms = list(lp.bottom)
+        bottom_shapes = [self.append_bottom(lp, i, error) for i in range(len(lp.bottom))]
         earlier_tops: set[str] = set()
-        for t_index, t_name in enumerate(lp.top):
-            in_place = t_index < len(bottoms) and bottoms[t_index] == t_name
-            if not in_place and (t_name in shapes or t_name in earlier_tops):
-                raise error(f"top blob '{t_name}' is produced by more than one layer",
-                            f"Top blob '{t_name}' produced by multiple sources.")
-            earlier_tops.add(t_name)
+        for t_index in range(len(lp.top)):
+            self.append_top(lp, t_index, earlier_tops, error)
 
-        ctx = LayerContext(
-            param=lp,
-            bottoms=bottom_shapes,
-            phase=int(lp.phase) if lp.HasField("phase") else int(phase),
-            inputs=given,
-            path=path,
-            line=line,
-            column=column,
-        )
+        ctx = LayerContext(param=lp, bottoms=bottom_shapes,
+                           phase=int(lp.phase) if lp.HasField("phase") else self.phase,
+                           inputs=self.given, path=self.path, line=line, column=column)
         try:
-            setup = setup_fn(ctx)
+            setup = found.setup(ctx)
         except CaffefillError as exc:
-            raise exc.located(path=path, line=line, column=column, layer=lp.name) from None
+            raise exc.located(path=self.path, line=line, column=column, layer=lp.name) from None
         except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
             raise error(f"cannot set up this {lp.type} layer: {type(exc).__name__}: {exc}"
                         ) from exc
@@ -231,101 +215,108 @@ def build_model(
         top_names = list(lp.top) + ["(automatic)"] * (len(top_shapes) - len(lp.top))
         for t_name, shape in zip(top_names, top_shapes):
             _check_shape(error, shape, f"top '{t_name}'")
-        for b_index, spec in enumerate(setup.blobs):
+        blobs = list(setup.blobs)
+        for b_index, spec in enumerate(blobs):
             _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
                          learnable=True)
-
-        blobs = list(setup.blobs)
         if len(lp.param) > len(blobs):
             raise error(
                 f"{len(lp.param)} param specs for a layer with {len(blobs)} learnable blob(s)",
-                f"Check failed: param_size <= num_param_blobs ({len(lp.param)} vs. "
-                f"{len(blobs)}) Too many params specified for layer {lp.name}")
+                check_failed("param_size <= num_param_blobs", len(lp.param), len(blobs),
+                             f"Too many params specified for layer {lp.name}"))
         if blobs:
-            if lp.name in owner_layer_names:
-                other = owner_layer_names[lp.name]
-                raise error(
-                    f"layer name '{lp.name}' is already used by layer {other} "
-                    f"({param.layer[other].type}), which also has learnable blobs: their "
-                    f"weights would collide in the output; rename one of them")
-            owner_layer_names[lp.name] = index
-
-        spec_names: list[str] = []
-        owners: list[tuple[int, int] | None] = []
-        for b_index, spec in enumerate(blobs):
-            ps = lp.param[b_index] if b_index < len(lp.param) else pb.ParamSpec()
-            name = str(ps.name)
-            spec_names.append(name)
-            if not name or name not in names_index:
-                owners.append(None)
-                if name:
-                    names_index[name] = (index, b_index)
-                param_state[(index, b_index)] = _ParamState.of(ps)
-                continue
-            owner = names_index[name]
-            owner_layer = layers[owner[0]] if owner[0] < index else None
-            owner_spec = owner_layer.blobs[owner[1]] if owner_layer else blobs[owner[1]]
-            owner_name = owner_layer.name if owner_layer else lp.name
-            if ps.share_mode == pb.ParamSpec.PERMISSIVE:
-                if owner_spec.count != spec.count:
-                    raise error(
-                        f"cannot share param '{name}' owned by layer '{owner_name}': it has "
-                        f"{owner_spec.count} values {_show(owner_spec.shape)}, this layer needs "
-                        f"{spec.count} {_show(spec.shape)}",
-                        f"Check failed: this_blob->count() == owner_blob->count() "
-                        f"({spec.count} vs. {owner_spec.count}) Cannot share param '{name}' "
-                        f"owned by layer '{owner_name}' with layer '{lp.name}'; count mismatch."
-                        f"  Owner layer param shape is {_shape_string(owner_spec.shape)}; "
-                        f"sharing layer shape is {_shape_string(spec.shape)}")
-            elif tuple(owner_spec.shape) != tuple(spec.shape):
-                raise error(
-                    f"cannot share param '{name}' owned by layer '{owner_name}': its shape is "
-                    f"{_show(owner_spec.shape)}, this layer expects {_show(spec.shape)}",
-                    f"Check failed: this_blob->shape() == owner_blob->shape() Cannot share "
-                    f"param '{name}' owned by layer '{owner_name}' with layer '{lp.name}'; "
-                    f"shape mismatch.  Owner layer param shape is "
-                    f"{_shape_string(owner_spec.shape)}; sharing layer expects shape "
-                    f"{_shape_string(spec.shape)}")
-            mults = param_state[owner].mults
-            for mult, array in _SHARED_MULTS:
-                if not ps.HasField(mult):
-                    continue
-                value, first = float(getattr(ps, mult)), mults.get(mult)
-                if first is not None and value != first:
-                    raise error(
-                        f"shared param '{name}' has {mult} {_fmt(value)} here but "
-                        f"{_fmt(first)} where it was first given",
-                        f"Check failed: param_spec->{mult}() == {array}[learnable_param_id] "
-                        f"({_fmt(value)} vs. {_fmt(first)}) Shared param '{name}' has "
-                        f"mismatched {mult}.")
-                mults[mult] = value
-            owners.append(owner)
-
+            self.claim_layer_name(index, lp, error)
+        owners = [self.append_param(index, lp, b_index, spec, error)
+                  for b_index, spec in enumerate(blobs)]
         for t_name, shape in zip(lp.top, top_shapes):
-            shapes[t_name] = shape
-            blob_owners[t_name] = index
-        layers.append(NetLayer(
-            index=index,
-            name=str(lp.name),
-            type=str(lp.type),
-            param=lp,
-            line=line,
-            column=column,
-            bottoms=list(lp.bottom),
-            tops=top_names,
-            bottom_shapes=bottom_shapes,
-            top_shapes=top_shapes,
-            blobs=blobs,
-            draws=_draws(setup.draw_sequence()),
-            param_specs=spec_names,
-            owners=owners,
-            window=setup.window,
-        ))
-    # Given shapes no layer asked for: names of no top, or tops whose shape the
-    # prototxt declares (an Input layer's own shape wins over --input).
-    unused = sorted(k for k in given if k not in given.asked)
-    return NetModel(param=param, phase=int(phase), path=path, layers=layers, blob_shapes=shapes,
-                    unused_inputs=unused)
+            self.shapes[t_name] = shape
+        return NetLayer(
+            index=index, name=str(lp.name), type=str(lp.type), param=lp, line=line,
+            column=column, bottoms=list(lp.bottom), tops=top_names, bottom_shapes=bottom_shapes,
+            top_shapes=top_shapes, blobs=blobs, draws=_draws(setup.draw_sequence()),
+            param_specs=[str(lp.param[i].name) if i < len(lp.param) else ""
+                         for i in range(len(blobs))],
+            owners=owners, window=setup.window)
+
+    def append_bottom(self, lp: pb.LayerParameter, b_index: int,
+                      error: Callable[..., NetError]) -> Shape:
+        """Net::AppendBottom: the bottom must be a blob some earlier layer made."""
+        b_name = lp.bottom[b_index]
+        if b_name not in self.shapes:
+            where = f"'{b_name}' (layer '{lp.name}', bottom index {b_index})"
+            raise error(f"unknown bottom blob {where}", f"Unknown bottom blob {where}")
+        return self.shapes[b_name]
+
+    def append_top(self, lp: pb.LayerParameter, t_index: int, earlier_tops: set[str],
+                   error: Callable[..., NetError]) -> None:
+        """Net::AppendTop: a top is new, or computed in place over the same bottom
+        (``earlier_tops``: the layer's tops before this one, added to)."""
+        t_name = lp.top[t_index]
+        in_place = t_index < len(lp.bottom) and lp.bottom[t_index] == t_name
+        if not in_place and (t_name in self.shapes or t_name in earlier_tops):
+            raise error(f"top blob '{t_name}' is produced by more than one layer",
+                        f"Top blob '{t_name}' produced by multiple sources.")
+        earlier_tops.add(t_name)
+
+    def claim_layer_name(self, index: int, lp: pb.LayerParameter,
+                         error: Callable[..., NetError]) -> None:
+        """Two layers owning blobs under one name would collide in the output files."""
+        if lp.name in self.owner_layer_names:
+            other = self.owner_layer_names[lp.name]
+            raise error(
+                f"layer name '{lp.name}' is already used by layer {other} "
+                f"({self.param.layer[other].type}), which also has learnable blobs: their "
+                f"weights would collide in the output; rename one of them")
+        self.owner_layer_names[lp.name] = index
+
+    def append_param(self, index: int, lp: pb.LayerParameter, b_index: int, spec: BlobSpec,
+                     error: Callable[..., NetError]) -> tuple[int, int] | None:
+        """Net::AppendParam: the blob's owner when it shares a named param (after
+        Caffe's shape/count and multiplier checks), else None (it owns itself)."""
+        ps = lp.param[b_index] if b_index < len(lp.param) else pb.ParamSpec()
+        name = str(ps.name)
+        if not name or name not in self.params_by_name:
+            if name:
+                self.params_by_name[name] = (index, b_index)
+            mults = {f: float(getattr(ps, f)) for f, _ in _SHARED_MULTS if ps.HasField(f)}
+            self.params[(index, b_index)] = _ParamState(spec, str(lp.name), mults)
+            return None
+        owner = self.params_by_name[name]
+        state = self.params[owner]
+        owner_spec, owner_name = state.spec, state.layer_name
+        if ps.share_mode == pb.ParamSpec.PERMISSIVE:
+            if owner_spec.count != spec.count:
+                raise error(
+                    f"cannot share param '{name}' owned by layer '{owner_name}': it has "
+                    f"{owner_spec.count} values {show_shape(owner_spec.shape)}, this layer "
+                    f"needs {spec.count} {show_shape(spec.shape)}",
+                    check_failed("this_blob->count() == owner_blob->count()", spec.count,
+                                 owner_spec.count,
+                                 f"Cannot share param '{name}' owned by layer '{owner_name}' "
+                                 f"with layer '{lp.name}'; count mismatch.  Owner layer param "
+                                 f"shape is {shape_string(owner_spec.shape)}; sharing layer "
+                                 f"shape is {shape_string(spec.shape)}"))
+        elif tuple(owner_spec.shape) != tuple(spec.shape):
+            raise error(
+                f"cannot share param '{name}' owned by layer '{owner_name}': its shape is "
+                f"{show_shape(owner_spec.shape)}, this layer expects {show_shape(spec.shape)}",
+                f"Check failed: this_blob->shape() == owner_blob->shape() Cannot share "
+                f"param '{name}' owned by layer '{owner_name}' with layer '{lp.name}'; "
+                f"shape mismatch.  Owner layer param shape is "
+                f"{shape_string(owner_spec.shape)}; sharing layer expects shape "
+                f"{shape_string(spec.shape)}")
+        for mult, array in _SHARED_MULTS:
+            if not ps.HasField(mult):
+                continue
+            value, first = float(getattr(ps, mult)), state.mults.get(mult)
+            if first is not None and value != first:
+                raise error(
+                    f"shared param '{name}' has {mult} {glog_number(value)} here but "
+                    f"{glog_number(first)} where it was first given",
+                    check_failed(f"param_spec->{mult}() == {array}[learnable_param_id]", value,
+                                 first, f"Shared param '{name}' has mismatched {mult}."))
+            state.mults[mult] = value
+        return owner
 
 
 class _Given(dict[str, Shape]):
@@ -357,11 +348,11 @@ def _check_shape(make: Callable[..., NetError], shape: Sequence[int], what: str,
         if d <= 0:
             kind = "learnable blob" if learnable else "blob"
             raise make(
-                f"{what} has shape {_show(dims)}: every dim of a {kind} must be positive",
+                f"{what} has shape {show_shape(dims)}: every dim of a {kind} must be positive",
                 f"Check failed: shape[i] >= 0 ({d} vs. 0)" if d < 0 else None)
     total = math.prod(dims)
     if total > INT_MAX:
         raise make(
-            f"{what} has shape {_show(dims)} = {total} values, past Caffe's int32 limit "
+            f"{what} has shape {show_shape(dims)} = {total} values, past Caffe's int32 limit "
             f"({INT_MAX})",
             "Check failed: shape[i] <= INT_MAX / count_ blob size exceeds INT_MAX")

@@ -25,7 +25,6 @@ Lines and columns are 1-based; columns count characters (a tab is one).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import hashlib
 import math
@@ -41,8 +40,10 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from .._proto import caffefill_pb2 as pb
+from .._proto import is_repeated
 from ..errors import ParseError, one_line
 from ..lines import LineIndex, line_start
+from ..messages import nearest
 
 __all__ = [
     "MAX_BYTES",
@@ -189,10 +190,6 @@ def _describe(token: _Token) -> str:
         return "end of file"
     text = token.text if len(token.text) <= 40 else token.text[:37] + "..."
     return f"'{text}'" if token.kind != _STRING else text
-
-
-def _tokenize(src: _Source) -> list[_Token]:
-    return list(_tokens(src))
 
 
 def _tokens(src: _Source) -> Iterator[_Token]:
@@ -674,13 +671,6 @@ _LEGACY_HINTS = {
 }
 
 
-def _is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)
-    if flag is not None:
-        return bool(flag)
-    return bool(fd.label == FieldDescriptor.LABEL_REPEATED)  # older protobuf
-
-
 def _type_name(fd: FieldDescriptor) -> str:
     if fd.type == FieldDescriptor.TYPE_ENUM:
         return f"enum {fd.enum_type.name}"
@@ -690,12 +680,9 @@ def _type_name(fd: FieldDescriptor) -> str:
 
 
 def _suggest(name: str, choices: list[str]) -> str | None:
-    lowered = {c.lower(): c for c in choices}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.6)
-    if close:
-        return close[0]
+    close = nearest(name, choices)
+    if close is not None:
+        return close
     # A known name inside a longer one (``weight_std`` for ``std``), when only one fits.
     parts = set(name.lower().split("_"))
     inside = [c for c in choices if c.lower() in parts or ("_" in c and c.lower() in name.lower())]
@@ -784,7 +771,7 @@ class _Binder:
                 if self.layer is not None:
                     self._scan_unknown(node)
                 continue
-            repeated = _is_repeated(fd)
+            repeated = is_repeated(fd)
             if node.in_list and not repeated:
                 raise self.error(f"field '{node.name}' of {descriptor.name} is not repeated; "
                                  f"a list [ ... ] is not allowed", node.line, node.column)

@@ -33,17 +33,14 @@ scale after it, since it cannot tell what the layer does to its input).
 from __future__ import annotations
 
 import dataclasses
-import difflib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
+from ..messages import nearest
 from .spec import LayerSetup, Shape
-
-PHASE_TRAIN = pb.TRAIN
-PHASE_TEST = pb.TEST
 
 
 @dataclass
@@ -52,7 +49,7 @@ class LayerContext:
 
     param: pb.LayerParameter
     bottoms: list[Shape]
-    phase: int = PHASE_TEST
+    phase: int = pb.TEST
     # Shapes given by the user for tops whose shape lives outside the prototxt,
     # keyed by top name (or by layer name for a single-top layer).
     inputs: Mapping[str, Shape] = field(default_factory=dict)
@@ -204,24 +201,6 @@ def traits_of(type_name: str) -> Traits:
 def known_types() -> list[str]:
     _load_builtins()
     return sorted(REGISTRY)
-
-
-def types_where(test: Callable[[Traits], bool]) -> frozenset[str]:
-    """The registered types whose traits pass ``test`` (a snapshot: types
-    registered later are not in it)."""
-    _load_builtins()
-    return frozenset(name for name, found in REGISTRY.items() if test(found.traits))
-
-
-def nearest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
-    """The choice ``name`` most likely means: the same name in other case,
-    else the closest by difflib (None: nothing close enough)."""
-    options: Sequence[str] = list(choices)
-    lowered = {choice.lower(): choice for choice in options}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
-    return close[0] if close else None
 
 
 def nearest_type(type_name: str) -> str | None:

@@ -165,7 +165,3 @@ class LayerSetup:
             for index, blob in enumerate(self.blobs)
             if blob.filler is not None
         ]
-
-
-def shape_of(dims: Sequence[int]) -> Shape:
-    return tuple(int(d) for d in dims)

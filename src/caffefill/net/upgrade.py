@@ -33,6 +33,7 @@ from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from .._proto import caffefill_pb2 as pb
+from .._proto import is_repeated
 from ..errors import NetError
 from .reader import Position, ReadWarning, SourceNet
 
@@ -581,16 +582,9 @@ def _c_convert(value: object, target: FieldDescriptor) -> object:
 
 def _has(message: Message, name: str) -> bool:
     fd = message.DESCRIPTOR.fields_by_name[name]
-    if _is_repeated(fd):
+    if is_repeated(fd):
         return len(getattr(message, name)) > 0
     return bool(message.HasField(name))
-
-
-def _is_repeated(fd: FieldDescriptor) -> bool:
-    flag = getattr(fd, "is_repeated", None)
-    if flag is not None:
-        return bool(flag)
-    return bool(fd.label == FieldDescriptor.LABEL_REPEATED)
 
 
 def upgrade_net(src: SourceNet | pb.NetParameter) -> UpgradedNet:
@@ -667,7 +661,7 @@ def message_to_text(message: Message) -> str:
     def emit(msg: Message, depth: int) -> None:
         indent = "  " * depth
         for fd, value in msg.ListFields():
-            values = list(value) if _is_repeated(fd) else [value]
+            values = list(value) if is_repeated(fd) else [value]
             for item in values:
                 if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
                     lines.append(f"{indent}{fd.name} {{")

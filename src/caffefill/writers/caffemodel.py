@@ -21,6 +21,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from .._proto import caffefill_pb2 as pb
+from .._proto import is_repeated
 from ..errors import CaffefillError, WriteError
 from .base import BlobLike, ReadBudget, Weights, meta_dict, write_values
 
@@ -70,14 +71,6 @@ def _blob_header(shape: Sequence[int]) -> tuple[bytes, bytes, int]:
     return data_head, tail, length
 
 
-def _is_repeated(desc: Any) -> bool:
-    """FieldDescriptor.is_repeated (newer protobuf) or label (older)."""
-    flag = getattr(desc, "is_repeated", None)
-    if flag is not None:
-        return bool(flag)
-    return bool(desc.label == desc.LABEL_REPEATED)
-
-
 def _layer_parts(param: Any, phase: int) -> tuple[bytes, bytes]:
     """The layer's own fields before and after ``blobs`` (field 7)."""
     layer = pb.LayerParameter()
@@ -91,7 +84,7 @@ def _layer_parts(param: Any, phase: int) -> tuple[bytes, bytes]:
         target = head if desc.number < _BLOBS_FIELD else tail
         target_field = getattr(target, desc.name)
         source_field = getattr(layer, desc.name)
-        if _is_repeated(desc):
+        if is_repeated(desc):
             if desc.message_type is not None:
                 for item in source_field:
                     target_field.add().CopyFrom(item)

@@ -7,6 +7,6 @@ Swish and Clip from BVLC master) and the fork types caffefill knows
 
 from __future__ import annotations
 
-from . import common, data, forks, recurrent, vision
+from . import data, forks, learnable, loss, neuron, recurrent, shape, vision
 
-__all__ = ["common", "data", "forks", "recurrent", "vision"]
+__all__ = ["data", "forks", "learnable", "loss", "neuron", "recurrent", "shape", "vision"]

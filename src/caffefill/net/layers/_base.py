@@ -16,6 +16,8 @@ import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput
+from ...messages import check_failed, show_shape
+from ...messages import shape_string as shape_string
 from ..registry import LayerContext
 from ..spec import BlobSpec, Shape
 
@@ -52,35 +54,16 @@ def cmod(a: int, b: int) -> int:
     return a - b * cdiv(a, b)
 
 
-def fmt(value: object) -> str:
-    """A value as glog prints it in a CHECK message."""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e16:
-            return str(int(value))
-        return f"{value:g}"
-    return str(value)
-
-
 # ----------------------------------------------------------------- shapes
+
+#: A shape for people (``[2, 3, 4]``), as every message of the entries shows it.
+show = show_shape
 
 
 def count(shape: Sequence[int], start: int = 0, end: int | None = None) -> int:
     """Blob::count(start, end): the product of dims in ``[start, end)``."""
     stop = len(shape) if end is None else end
     return math.prod(int(d) for d in shape[start:stop])
-
-
-def shape_string(shape: Sequence[int]) -> str:
-    """Blob::shape_string(): ``"2 3 4 (24)"``."""
-    dims = "".join(f"{int(d)} " for d in shape)
-    return f"{dims}({count(shape)})"
-
-
-def show(shape: Sequence[int]) -> str:
-    """A shape for people: ``[2, 3, 4]``."""
-    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
 
 
 # ----------------------------------------------------------------- checks
@@ -106,10 +89,8 @@ def check_op(
     """CHECK_EQ/NE/LT/LE/GT/GE: ``expr`` is the C++ text, e.g. ``"num_output_ > 0"``
     (``needed_input``: the top an ``--input`` shape would get past the check)."""
     if not _OPS[op](lhs, rhs):
-        text = f"Check failed: {expr} ({fmt(lhs)} vs. {fmt(rhs)})"
-        if note:
-            text += f" {note}"
-        raise ctx.error(message, caffe_message=text, needed_input=needed_input)
+        raise ctx.error(message, caffe_message=check_failed(expr, lhs, rhs, note),
+                        needed_input=needed_input)
 
 
 def canonical_axis(ctx: LayerContext, shape: Sequence[int], axis: int, what: str = "axis") -> int:
@@ -160,13 +141,6 @@ def nchw(ctx: LayerContext, shape: Sequence[int]) -> tuple[int, int, int, int]:
     """(num, channels, height, width) through the legacy accessors."""
     return (legacy(ctx, shape, 0), legacy(ctx, shape, 1),
             legacy(ctx, shape, 2), legacy(ctx, shape, 3))
-
-
-def require_axes(ctx: LayerContext, shape: Sequence[int], n: int, note: str, what: str = "input"
-                 ) -> None:
-    """CHECK_EQ(n, bottom->num_axes())."""
-    check_op(ctx, n, "==", len(shape), f"{n} == bottom[0]->num_axes()",
-             f"{what} must have exactly {n} axes, got {show(shape)}", note)
 
 
 def blob_counts(

@@ -1,4 +1,4 @@
-"""Layers that produce the net's inputs.
+"""Layers that produce the net's inputs (and HDF5Output, which writes data out).
 
 ``Input``, ``DummyData`` and ``MemoryData`` carry their shapes in the
 prototxt (for ``Input`` and ``MemoryData`` a shape given by the user
@@ -467,3 +467,10 @@ def image_seg_data(ctx: LayerContext) -> LayerSetup:
     tops.append(_label_top(ctx, 2, (tops[0][0], 1, 1, 2)))
     extra = int(bool(p.shuffle)) + int(p.rand_skip > 0)
     return LayerSetup(tops=tops, draws=seed_draws(ctx, extra=extra, reason="shuffle/rand_skip"))
+
+
+@register("HDF5Output", traits=Traits("sink", reads=("hdf5_output_param",)))
+def hdf5_output(ctx: LayerContext) -> LayerSetup:
+    """HDF5OutputLayer: writes data and label; no tops."""
+    blob_counts(ctx, "HDF5Output", exact_bottom=2, exact_top=0)
+    return LayerSetup(tops=[])

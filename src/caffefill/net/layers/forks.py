@@ -33,7 +33,8 @@ from ._base import (
     reshape_check,
     show,
 )
-from .common import loss_tops
+from .learnable import per_channel
+from .loss import loss_tops
 from .vision import convolution_setup
 
 # ----------------------------------------------------------------- SSD
@@ -42,17 +43,10 @@ from .vision import convolution_setup
 @register("Normalize", traits=Traits("normalizing", signal="normalize", reads=("norm_param",)))
 def normalize(ctx: LayerContext) -> LayerSetup:
     """SSD NormalizeLayer: scale [C] (a scalar when channel_shared), default 1."""
-    blob_counts(ctx, "Normalize", exact_bottom=1, exact_top=1)
-    (bottom,) = ctx.bottoms
-    check_op(ctx, len(bottom), ">=", 2, "bottom[0]->num_axes() >= 2",
-             f"Normalize needs an input with at least 2 axes, got {show(bottom)}",
-             "Number of axes of bottom blob must be >=2.")
     p = ctx.param.norm_param
-    channels = legacy(ctx, bottom, 1)
-    shape: Shape = () if p.channel_shared else (channels,)
-    return LayerSetup(tops=[bottom], blobs=[
-        blob(shape, filler(p, "scale_filler", "norm_param.scale_filler", constant(1.0)),
-             "scale")])
+    return per_channel(ctx, p.channel_shared,
+                       filler(p, "scale_filler", "norm_param.scale_filler", constant(1.0)),
+                       "scale")
 
 
 @register("PriorBox", traits=Traits("sink", reads=("prior_box_param",)))

@@ -1,4 +1,5 @@
-"""LSTM and RNN: Caffe builds and sets up an internal unrolled net.
+"""LSTM and RNN (Caffe builds and sets up an internal unrolled net), and the
+LSTMUnit layer they unroll into.
 
 RecurrentLayer::LayerSetUp builds a NetParameter with one InnerProduct per
 weight use (``x_transform``, then per time step ``t = 1..T`` the hidden
@@ -136,3 +137,25 @@ def lstm(ctx: LayerContext) -> LayerSetup:
 def rnn(ctx: LayerContext) -> LayerSetup:
     """RNNLayer (see the module docstring for its unrolled fills)."""
     return _recurrent(ctx, "RNN", 1, 1)
+
+
+@register("LSTMUnit", traits=Traits("anchor"))
+def lstm_unit(ctx: LayerContext) -> LayerSetup:
+    """LSTMUnitLayer: (c_prev [1,N,H], gates [1,N,4H], cont [1,N]) -> c, h."""
+    blob_counts(ctx, "LSTMUnit", exact_bottom=3, exact_top=2)
+    c_prev, gates, cont = ctx.bottoms
+    check(ctx, len(c_prev) >= 2, f"LSTMUnit's bottom 0 must be [1, N, H], got {show(c_prev)}",
+          "bottom[0]->num_axes() >= 2")
+    n = c_prev[1]
+    for i, b in enumerate(ctx.bottoms):
+        want = 2 if i == 2 else 3
+        check_op(ctx, want, "==", len(b), "bottom[i]->num_axes()",
+                 f"LSTMUnit's bottom {i} must have {want} axes, got {show(b)}")
+        check_op(ctx, 1, "==", b[0], "1 == bottom[i]->shape(0)",
+                 f"LSTMUnit's bottom {i} must hold a single time step, got {show(b)}")
+        check_op(ctx, n, "==", b[1], "num_instances == bottom[i]->shape(1)",
+                 f"LSTMUnit's bottom {i} {show(b)} does not have {n} streams")
+    check_op(ctx, 4 * c_prev[2], "==", gates[2], "4 * hidden_dim_ == bottom[1]->shape(2)",
+             f"LSTMUnit's gate input {show(gates)} must be 4x the cell size {c_prev[2]}")
+    del cont
+    return LayerSetup(tops=[c_prev, c_prev])
