@@ -124,13 +124,13 @@ static void test_float_tables(void)
 {
     int ok = 1;
     for (int i = 0; i < 128; i++) {
-        ok &= normal_fx[i] == (float)normal_x[i] * (1.0f / 16777216.0f);
-        ok &= (double)normal_fx[i] == (double)(float)normal_x[i] / 16777216.0;
-        float t = normal_fthr[i];
+        ok &= normal_fpair[i][0] == (float)normal_x[i] * (1.0f / 16777216.0f);
+        ok &= (double)normal_fpair[i][0] == (double)(float)normal_x[i] / 16777216.0;
+        float t = normal_fpair[i][1];
         ok &= (double)t >= normal_x[i + 1];
         ok &= (double)nextafterf(t, -1.0f) < normal_x[i + 1];
     }
-    CHECK(ok, "normal_fx / normal_fthr do not match normal_x");
+    CHECK(ok, "normal_fpair does not match normal_x");
 }
 
 /*
@@ -163,19 +163,30 @@ static int same_stream(const cf_mt19937 *a, const cf_mt19937 *b)
 static void compare_normal(uint32_t seed, uint32_t skip, size_t n, size_t piece, float mean,
                            float sigma, float *got, float *want)
 {
-    cf_mt19937 a, b;
-    cf_mt_seed(&a, seed);
-    cf_mt_discard(&a, skip);
-    b = a;
-    for (size_t i = 0; i < n; i++)
-        want[i] = cf_normal_ziggurat164(&a) * sigma + mean;
-    for (size_t done = 0; done < n; done += piece)
-        cf_fill_normal164(&b, got + done, piece < n - done ? piece : n - done, mean, sigma);
-    size_t bad = first_difference(got, want, n);
-    CHECK(bad == n, "bulk normal seed %u skip %u n %zu piece %zu sigma %g: first difference at %zu",
-          (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
-    CHECK(same_stream(&a, &b), "bulk normal seed %u n %zu piece %zu: stream position differs",
-          (unsigned)seed, n, piece);
+    static const cf_normal_kind kinds[2] = {CF_NORMAL_ZIGGURAT_164, CF_NORMAL_ZIGGURAT_156};
+    for (int k = 0; k < 2; k++) {
+        cf_normal_kind kind = kinds[k];
+        cf_mt19937 a, b;
+        cf_mt_seed(&a, seed);
+        cf_mt_discard(&a, skip);
+        b = a;
+        for (size_t i = 0; i < n; i++)
+            want[i] = (kind == CF_NORMAL_ZIGGURAT_156 ? cf_normal_ziggurat156(&a)
+                                                      : cf_normal_ziggurat164(&a)) *
+                          sigma +
+                      mean;
+        for (size_t done = 0; done < n; done += piece)
+            cf_fill_normal_ziggurat(&b, got + done, piece < n - done ? piece : n - done, mean,
+                                    sigma, kind);
+        size_t bad = first_difference(got, want, n);
+        CHECK(bad == n,
+              "bulk normal kind %d seed %u skip %u n %zu piece %zu sigma %g: first difference "
+              "at %zu",
+              (int)kind, (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
+        CHECK(same_stream(&a, &b),
+              "bulk normal kind %d seed %u n %zu piece %zu: stream position differs", (int)kind,
+              (unsigned)seed, n, piece);
+    }
 }
 
 static void compare_uniform(uint32_t seed, size_t n, size_t piece, float lo, float hi,

@@ -37,9 +37,11 @@ static inline float cf_uniform_real_one(cf_mt19937 *mt, float lo, float hi, floa
 /* Standard normal draw of Boost >= 1.64 (unit_normal_distribution<float>). */
 float cf_normal_ziggurat164(cf_mt19937 *mt);
 
-/* n values of unit * sigma + mean with the Boost >= 1.64 normal: the same
- * values and stream use as n calls of cf_normal_ziggurat164 (bulk path). */
-void cf_fill_normal164(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
+/* n values of unit * sigma + mean with a ziggurat normal (kind 1.64 or
+ * 1.56): the same values and stream use as n calls of cf_normal_ziggurat164
+ * or cf_normal_ziggurat156 (bulk path). */
+void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
+                             cf_normal_kind kind);
 
 /* n values of cf_uniform_real_one(mt, lo, hi, span), or of twice it when
  * `doubled` (Boost's halved wide range), with the same stream use (bulk path). */

@@ -27,17 +27,14 @@ void cf_fill_gaussian(cf_mt19937 *mt, float *out, size_t n, float mean, float si
                       cf_normal_kind kind)
 {
     switch (kind) {
-    case CF_NORMAL_ZIGGURAT_156:
-        /* Boost 1.56 - 1.63: normal_distribution returns unit * sigma + mean. */
-        for (size_t i = 0; i < n; i++)
-            out[i] = cf_normal_ziggurat156(mt) * sigma + mean;
-        break;
     case CF_NORMAL_BOX_MULLER:
         cf_fill_box_muller(mt, out, n, mean, sigma);
         break;
+    case CF_NORMAL_ZIGGURAT_156:
     case CF_NORMAL_ZIGGURAT_164:
     default:
-        cf_fill_normal164(mt, out, n, mean, sigma);
+        /* normal_distribution returns unit * sigma + mean. */
+        cf_fill_normal_ziggurat(mt, out, n, mean, sigma, kind);
         break;
     }
 }
