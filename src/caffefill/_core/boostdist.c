@@ -212,21 +212,64 @@ float cf_normal_ziggurat156(cf_mt19937 *mt)
     return value;
 }
 
+/* pi rounded to float, as Boost's result_type(3.14159...) constant. */
+#define BOX_MULLER_TWO_PI (2.0f * (float)3.14159265358979323846)
+
+/* The pair (r1, r2) of uniforms: the cosine value to out[0] and, when
+ * `both`, the cached sine value to out[1]. */
+static inline void box_muller_pair(float r1, float r2, float *out, int both, float mean,
+                                   float sigma)
+{
+    float rho = sqrtf(-2.0f * logf(1.0f - r2));
+    float angle = BOX_MULLER_TWO_PI * r1;
+    out[0] = rho * cosf(angle) * sigma + mean;
+    if (both)
+        out[1] = rho * sinf(angle) * sigma + mean;
+}
+
+/*
+ * The bulk Box-Muller: a pair takes two words unless a uniform must be
+ * redrawn (a word of 2^32 - 128 or more), so the pairs of a run of words
+ * without such a word are known in advance; each step below then runs over
+ * the whole run, which lets the libm calls of different pairs overlap
+ * instead of waiting on each other.  Runs with a redraw, and pairs whose
+ * words straddle two blocks, take the one-pair-at-a-time path.
+ */
 void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
 {
-    /* pi rounded to float, as Boost's result_type(3.14159...) constant. */
-    const float two_pi = 2.0f * (float)3.14159265358979323846;
+    enum { RUN = CF_MT_N / 2 };
+    float r1[RUN], r2[RUN], rho[RUN];
     size_t i = 0;
     while (i < n) {
-        /* A pair: r1 gives the angle, r2 the radius, drawn in that order. */
-        float r1 = cf_uniform01(mt);
-        float r2 = cf_uniform01(mt);
-        float rho = sqrtf(-2.0f * logf(1.0f - r2));
-        float angle = two_pi * r1;
-        /* First the cosine value, then (if still wanted) the cached sine one. */
-        out[i++] = rho * cosf(angle) * sigma + mean;
-        if (i < n)
-            out[i++] = rho * sinf(angle) * sigma + mean;
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        size_t pairs = (size_t)(CF_MT_N - mt->pos) / 2, wanted = (n - i + 1) / 2;
+        if (pairs > wanted)
+            pairs = wanted;
+        const uint32_t *key = mt->key + mt->pos;
+        int redraw = 0;
+        for (size_t k = 0; k < pairs; k++) {
+            r1[k] = uniform01_of(cf_mt_temper(key[2 * k]));
+            r2[k] = uniform01_of(cf_mt_temper(key[2 * k + 1]));
+            redraw |= !(r1[k] < 1.0f) | !(r2[k] < 1.0f);
+        }
+        if (pairs == 0 || redraw) { /* one pair, one word at a time */
+            float a = cf_uniform01(mt);
+            float b = cf_uniform01(mt);
+            box_muller_pair(a, b, out + i, i + 1 < n, mean, sigma);
+            i += i + 1 < n ? 2 : 1;
+            continue;
+        }
+        mt->pos += (int)(2 * pairs);
+        for (size_t k = 0; k < pairs; k++)
+            rho[k] = sqrtf(-2.0f * logf(1.0f - r2[k]));
+        for (size_t k = 0; k < pairs; k++) {
+            float angle = BOX_MULLER_TWO_PI * r1[k];
+            float c = cosf(angle), s = sinf(angle);
+            out[i++] = rho[k] * c * sigma + mean;
+            if (i < n)
+                out[i++] = rho[k] * s * sigma + mean;
+        }
     }
 }
 
@@ -363,6 +406,15 @@ static void uniform_phase1_portable(const uint32_t *key, size_t first, size_t m,
         dst[j] = uniform_candidate(cf_mt_temper(key[j]), lo, hi, span, doubled, &redraw);
         mask[j >> 6] |= (uint64_t)redraw << (j & 63);
     }
+}
+
+/* data[j] *= bernoulli(p) for words key[j], first <= j < m (threshold =
+ * p * 2^32 as Boost computes it). */
+static void bernoulli_portable(const uint32_t *key, size_t first, size_t m, float *data,
+                               float threshold)
+{
+    for (size_t j = first; j < m; j++)
+        data[j] *= (float)((float)cf_mt_temper(key[j]) <= threshold);
 }
 
 /* Phase 3's copy for words [from, to): the candidates whose keep bit is set,
@@ -511,6 +563,26 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
         mask[j >> 6] |= (uint64_t)(unsigned)_mm256_movemask_ps(redraw) << (j & 63);
     }
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
+}
+
+/* bernoulli_portable eight lanes at a time ((float)u exactly as in
+ * uniform_phase1_avx2; the mask multiplies by 1.0f or 0.0f). */
+__attribute__((target("avx2"))) static void bernoulli_avx2(const uint32_t *key, size_t m,
+                                                            float *data, float threshold)
+{
+    const __m256 two16 = _mm256_set1_ps(65536.0f), one = _mm256_set1_ps(1.0f),
+                 limit = _mm256_set1_ps(threshold);
+    const __m256i low16 = _mm256_set1_epi32(0xffff);
+    size_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256i u = temper8(key + j);
+        __m256 f = _mm256_add_ps(
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 16)), two16),
+            _mm256_cvtepi32_ps(_mm256_and_si256(u, low16)));
+        __m256 bit = _mm256_and_ps(_mm256_cmp_ps(f, limit, _CMP_LE_OQ), one);
+        _mm256_storeu_ps(data + j, _mm256_mul_ps(_mm256_loadu_ps(data + j), bit));
+    }
+    bernoulli_portable(key, j, m, data, threshold);
 }
 
 /* 1 when the AVX2 path is in use: the CPU has it and cf_bulk_simd allows it. */
@@ -703,5 +775,26 @@ void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float 
             j = f + 1;
         }
         mt->pos += (int)m;
+    }
+}
+
+void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p)
+{
+    const float threshold = p * 4294967296.0f;
+    size_t done = 0;
+    while (done < n) {
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        size_t m = (size_t)(CF_MT_N - mt->pos);
+        if (m > n - done)
+            m = n - done;
+#ifdef CF_HAVE_AVX2_PATH
+        if (use_avx2())
+            bernoulli_avx2(mt->key + mt->pos, m, data + done, threshold);
+        else
+#endif
+            bernoulli_portable(mt->key + mt->pos, 0, m, data + done, threshold);
+        mt->pos += (int)m;
+        done += m;
     }
 }

@@ -48,6 +48,11 @@ void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, f
 void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
                           int doubled);
 
+/* data[i] *= bernoulli_distribution<float>(p) for n values, p > 0 (each
+ * draw takes one word): the same values and stream use as n calls of
+ * cf_bernoulli_one (bulk path). */
+void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p);
+
 /* The bulk paths use AVX2 when the CPU has it (x86-64 builds without
  * -DCF_NO_SIMD; the MT twist too, always).  enable = 0 forces the
  * portable code, 1 allows AVX2 again, -1 only asks; returns 1 when AVX2 is
