@@ -25,6 +25,7 @@ last line has every ratio.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import subprocess
@@ -93,9 +94,11 @@ def build_baseline(workdir: str) -> str | None:
     return binary
 
 
-def run_baseline(binary: str, name: str, repeat: int) -> tuple[float, tuple[int, int]]:
-    """(best CPU seconds, checksums of the last fill) of the baseline for one filler."""
-    out = subprocess.run([binary, name, str(ROWS * COLS), str(ROWS), str(repeat), str(SEED)],
+def run_baseline(binary: str, name: str, repeat: int, count: int = ROWS * COLS,
+                 rows: int = ROWS) -> tuple[float, tuple[int, int]]:
+    """(best CPU seconds, checksums of the last fill) of the baseline for one
+    filler on a blob of ``count`` values in ``rows`` rows."""
+    out = subprocess.run([binary, name, str(count), str(rows), str(repeat), str(SEED)],
                          capture_output=True, text=True, check=True).stdout.split()
     return float(out[0]), (int(out[1]), int(out[2]))
 
@@ -118,7 +121,7 @@ def main() -> None:
         for name, text in FILLERS.items():
             param = parse_filler(text)
             rng = caffefill.CaffeRNG(SEED)
-            t_ours = cpu_best(args.repeat, lambda p=param, r=rng: fill_blob(p, blob, r, profile))
+            t_ours = cpu_best(args.repeat, functools.partial(fill_blob, param, blob, rng, profile))
             line = (f"{name:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
                     f"{t_ours / t_memset:5.1f}x memset's time")
             if binary is not None:
@@ -132,9 +135,8 @@ def main() -> None:
         for label, boost in OLD_NORMALS:
             param = parse_filler(FILLERS["gaussian"])
             rng = caffefill.CaffeRNG(SEED)
-            profile = resolve("1.0", boost)
-            t_ours = cpu_best(args.repeat, lambda p=param, r=rng, pr=profile:
-                              fill_blob(p, blob, r, pr))
+            old = resolve("1.0", boost)
+            t_ours = cpu_best(args.repeat, functools.partial(fill_blob, param, blob, rng, old))
             print(f"{label:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
                   f"{t_ours / t_memset:5.1f}x memset's time (no baseline)")
             ratios.append(f"boost{boost}/memset={t_ours / t_memset:.1f}")
