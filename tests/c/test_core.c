@@ -124,13 +124,13 @@ static void test_float_tables(void)
 {
     int ok = 1;
     for (int i = 0; i < 128; i++) {
-        ok &= normal_fx[i] == (float)normal_x[i] * (1.0f / 16777216.0f);
-        ok &= (double)normal_fx[i] == (double)(float)normal_x[i] / 16777216.0;
-        float t = normal_fthr[i];
+        ok &= normal_fpair[i][0] == (float)normal_x[i] * (1.0f / 16777216.0f);
+        ok &= (double)normal_fpair[i][0] == (double)(float)normal_x[i] / 16777216.0;
+        float t = normal_fpair[i][1];
         ok &= (double)t >= normal_x[i + 1];
         ok &= (double)nextafterf(t, -1.0f) < normal_x[i + 1];
     }
-    CHECK(ok, "normal_fx / normal_fthr do not match normal_x");
+    CHECK(ok, "normal_fpair does not match normal_x");
 }
 
 /*
@@ -163,19 +163,30 @@ static int same_stream(const cf_mt19937 *a, const cf_mt19937 *b)
 static void compare_normal(uint32_t seed, uint32_t skip, size_t n, size_t piece, float mean,
                            float sigma, float *got, float *want)
 {
-    cf_mt19937 a, b;
-    cf_mt_seed(&a, seed);
-    cf_mt_discard(&a, skip);
-    b = a;
-    for (size_t i = 0; i < n; i++)
-        want[i] = cf_normal_ziggurat164(&a) * sigma + mean;
-    for (size_t done = 0; done < n; done += piece)
-        cf_fill_normal164(&b, got + done, piece < n - done ? piece : n - done, mean, sigma);
-    size_t bad = first_difference(got, want, n);
-    CHECK(bad == n, "bulk normal seed %u skip %u n %zu piece %zu sigma %g: first difference at %zu",
-          (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
-    CHECK(same_stream(&a, &b), "bulk normal seed %u n %zu piece %zu: stream position differs",
-          (unsigned)seed, n, piece);
+    static const cf_normal_kind kinds[2] = {CF_NORMAL_ZIGGURAT_164, CF_NORMAL_ZIGGURAT_156};
+    for (int k = 0; k < 2; k++) {
+        cf_normal_kind kind = kinds[k];
+        cf_mt19937 a, b;
+        cf_mt_seed(&a, seed);
+        cf_mt_discard(&a, skip);
+        b = a;
+        for (size_t i = 0; i < n; i++)
+            want[i] = (kind == CF_NORMAL_ZIGGURAT_156 ? cf_normal_ziggurat156(&a)
+                                                      : cf_normal_ziggurat164(&a)) *
+                          sigma +
+                      mean;
+        for (size_t done = 0; done < n; done += piece)
+            cf_fill_normal_ziggurat(&b, got + done, piece < n - done ? piece : n - done, mean,
+                                    sigma, kind);
+        size_t bad = first_difference(got, want, n);
+        CHECK(bad == n,
+              "bulk normal kind %d seed %u skip %u n %zu piece %zu sigma %g: first difference "
+              "at %zu",
+              (int)kind, (unsigned)seed, (unsigned)skip, n, piece, (double)sigma, bad);
+        CHECK(same_stream(&a, &b),
+              "bulk normal kind %d seed %u n %zu piece %zu: stream position differs", (int)kind,
+              (unsigned)seed, n, piece);
+    }
 }
 
 static void compare_uniform(uint32_t seed, size_t n, size_t piece, float lo, float hi,
@@ -198,6 +209,55 @@ static void compare_uniform(uint32_t seed, size_t n, size_t piece, float lo, flo
     CHECK(bad == n, "bulk uniform seed %u n %zu piece %zu [%g, %g]: first difference at %zu",
           (unsigned)seed, n, piece, (double)lo, (double)hi, bad);
     CHECK(same_stream(&a, &b), "bulk uniform seed %u n %zu piece %zu: stream position differs",
+          (unsigned)seed, n, piece);
+}
+
+static void compare_bernoulli(uint32_t seed, uint32_t skip, size_t n, size_t piece, float p,
+                              float *got, float *want)
+{
+    cf_mt19937 a, b;
+    cf_mt_seed(&a, seed);
+    cf_mt_discard(&a, skip);
+    b = a;
+    for (size_t i = 0; i < n; i++) {
+        /* values of both signs, so that a dropped one must be +0 or -0 as 0 * x gives */
+        want[i] = got[i] = (float)((int)(i % 7) - 3) * 0.5f;
+        want[i] *= (float)cf_bernoulli_one(&a, p);
+    }
+    for (size_t done = 0; done < n; done += piece)
+        cf_mask_bernoulli(&b, got + done, piece < n - done ? piece : n - done, p);
+    size_t bad = first_difference(got, want, n);
+    CHECK(bad == n, "bulk bernoulli seed %u skip %u n %zu piece %zu p %g: first difference at %zu",
+          (unsigned)seed, (unsigned)skip, n, piece, (double)p, bad);
+    CHECK(same_stream(&a, &b), "bulk bernoulli seed %u n %zu piece %zu: stream position differs",
+          (unsigned)seed, n, piece);
+}
+
+/* Box-Muller: Caffe's fresh distribution per call pairs values from the
+ * start of each call; an odd call discards its last pair's sine value. */
+static void compare_box_muller(uint32_t seed, uint32_t skip, size_t n, size_t piece,
+                               float *got, float *want)
+{
+    const float two_pi = 2.0f * (float)3.14159265358979323846;
+    cf_mt19937 a, b;
+    cf_mt_seed(&a, seed);
+    cf_mt_discard(&a, skip);
+    b = a;
+    for (size_t done = 0; done < n; done += piece) {
+        size_t end = piece < n - done ? done + piece : n;
+        for (size_t i = done; i < end; i += 2) {
+            float r1 = cf_uniform01(&a), r2 = cf_uniform01(&a);
+            float rho = sqrtf(-2.0f * logf(1.0f - r2)), angle = two_pi * r1;
+            want[i] = rho * cosf(angle) * 0.5f + 1.0f;
+            if (i + 1 < end)
+                want[i + 1] = rho * sinf(angle) * 0.5f + 1.0f;
+        }
+        cf_fill_box_muller(&b, got + done, end - done, 1.0f, 0.5f);
+    }
+    size_t bad = first_difference(got, want, n);
+    CHECK(bad == n, "bulk box-muller seed %u skip %u n %zu piece %zu: first difference at %zu",
+          (unsigned)seed, (unsigned)skip, n, piece, bad);
+    CHECK(same_stream(&a, &b), "bulk box-muller seed %u n %zu piece %zu: stream position differs",
           (unsigned)seed, n, piece);
 }
 
@@ -227,12 +287,26 @@ static void test_bulk_paths(void)
                 compare_normal(seeds[s], 0, n, n ? n : 1, 0.25f * (float)s, sigma, got, want);
                 compare_normal(seeds[s], 601, n, n ? n : 1, -1.0f, sigma, got, want);
                 compare_uniform(seeds[s], n, n ? n : 1, -0.05f, 0.05f, got, want);
+                compare_bernoulli(seeds[s], (uint32_t)k * 37, n, n ? n : 1,
+                                  k % 3 == 0 ? 1.0f : 0.3f / (float)(1 + k % 4), got, want);
             }
         for (size_t p = 0; p < sizeof pieces / sizeof *pieces; p++) {
             compare_normal(1701U, 0, 20000, pieces[p], 0.0f, 1.0f, got, want);
             compare_normal(7U, 13, 2000, pieces[p], 0.5f, 0.01f, got, want);
             compare_uniform(1701U, 20000, pieces[p], -3.0f, 7.0f, got, want);
+            compare_bernoulli(3U, 11, 20000, pieces[p], 0.5f, got, want);
+            compare_box_muller(5U, 7, 5001, pieces[p], got, want);
         }
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+            compare_box_muller(1701U, (uint32_t)k, sizes[k], sizes[k] ? sizes[k] : 1, got, want);
+        /* Word 30,482,231 of seed 1701 is 2^32 - 128 or more: a uniform01
+         * made from it must be redrawn.  Around it, in both pairings. */
+        for (uint32_t back = 300; back <= 301; back++) {
+            compare_box_muller(1701U, 30482231U - back, 1000, 1000, got, want);
+            compare_normal(1701U, 30482231U - back, 1000, 1000, 0.0f, 1.0f, got, want);
+        }
+        compare_bernoulli(1701U, 0, 5000, 5000, 0.0f, got, want);
+        compare_bernoulli(1701U, 0, 5000, 5000, 1e-9f, got, want);
         /* Large, in one call and across calls. */
         compare_normal(1701U, 0, BULK_MAX, BULK_MAX, 0.0f, 0.01f, got, want);
         compare_normal(5U, 300, BULK_MAX, 1300001, 1.0f, 2.0f, got, want);
@@ -253,6 +327,27 @@ static void test_kernels(void)
     float ball[12] = {1, 1, 2, 4, 1, 1, 1, 1, 3, 3, 3, 3};
     cf_normalize_rows(ball, 3, 4);
     CHECK(ball[3] == 0.5f && ball[4] == 0.25f && ball[11] == 0.25f, "normalize_rows");
+
+    /* Rows summed side by side give each row's own in-order float sum. */
+    static const size_t shapes[][2] = {{1, 5}, {7, 3}, {8, 1}, {9, 130}, {17, 64}, {40, 7}};
+    float rows[40 * 130], plain[40 * 130];
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t r = shapes[s][0], dim = shapes[s][1];
+        cf_mt19937 mt;
+        cf_mt_seed(&mt, (uint32_t)s);
+        cf_fill_uniform(&mt, rows, r * dim, 0.0f, 1.0f);
+        memcpy(plain, rows, r * dim * sizeof *rows);
+        for (size_t i = 0; i < r; i++) {
+            float sum = 0.0f;
+            for (size_t j = 0; j < dim; j++)
+                sum += plain[i * dim + j];
+            for (size_t j = 0; j < dim; j++)
+                plain[i * dim + j] /= sum;
+        }
+        cf_normalize_rows(rows, r, dim);
+        CHECK(first_difference(rows, plain, r * dim) == r * dim, "normalize_rows %zu x %zu", r,
+              dim);
+    }
 
     /* 4x4 bilinear (2x upsampling): profile 0.25 0.75 0.75 0.25. */
     float k[16];

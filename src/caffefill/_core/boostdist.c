@@ -11,15 +11,28 @@
 
 #include "ziggurat_tables.h"
 
+/* Inlined even where GCC would not: the bulk loops are compiled once per
+ * instruction set, with everything they call in the hot path inside. */
+#if defined(__GNUC__)
+#define CF_INLINE static inline __attribute__((always_inline))
+#else
+#define CF_INLINE static inline
+#endif
+
 /* 2^-24: scales the 24 high bits of a draw to [0, 1). */
 #define TWO_POW_M24 (1.0f / 16777216.0f)
 
-float cf_uniform01(cf_mt19937 *mt)
+/* uniform_01<float>'s value for one word (1.0 when the draw must be redone). */
+static inline float uniform01_of(uint32_t u)
 {
     /* factor = 1 / (float(2^32 - 1) + 1); float(2^32 - 1) rounds to 2^32. */
-    const float factor = 1.0f / ((float)4294967295U + 1.0f);
+    return (float)u * (1.0f / ((float)4294967295U + 1.0f));
+}
+
+float cf_uniform01(cf_mt19937 *mt)
+{
     for (;;) {
-        float r = (float)cf_mt_next(mt) * factor;
+        float r = uniform01_of(cf_mt_next(mt));
         if (r < 1.0f)
             return r;
     }
@@ -71,43 +84,71 @@ static float normal_tail164(cf_mt19937 *mt)
 }
 
 /*
- * The rest of a try whose word `u` (already taken from the stream) failed
- * the fast test: the tail for box 0, else the slow path.  Returns 1 and the
- * value in *value when the try accepts, 0 when it rejects.
+ * The slow-path test of Boost >= 1.64 for a try whose word `u` failed the
+ * fast test in box i = 1..127 (not the tail), with the height fraction y01
+ * that the try drew next.  Returns 1 when the try accepts, 0 when it
+ * rejects; *value is set to the signed unit value the try gives if it
+ * accepts.
  */
-static inline int normal164_slow(cf_mt19937 *mt, uint32_t u, float *value)
+CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
 {
     int box = (int)(u & 0xffU);
     float sign = (float)((box & 1) * 2 - 1);
     int i = box >> 1;
     float x = draw_fraction(u) * (float)normal_x[i];
-    if (i == 0) {
-        *value = normal_tail164(mt) * sign;
-        return 1;
-    }
-    float y01 = cf_uniform01(mt);
     float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
     float xi = (float)normal_x[i];
     float yi = (float)normal_y[i];
     float chord = (float)(normal_x[i] - normal_x[i + 1]) * y01 - (xi - x);
     float tangent = y - (yi + (xi - x) * yi * xi);
-    float above_ubound, above_lbound;
-    if (normal_x[i] >= 1.0) { /* convex part of the curve */
-        above_ubound = chord;
-        above_lbound = tangent;
-    } else { /* concave part */
-        above_lbound = chord;
-        above_ubound = tangent;
-    }
-    if (above_ubound < 0.0f && (above_lbound < 0.0f || y < expf(-(x * x / 2.0f)))) {
-        *value = x * sign;
-        return 1;
-    }
-    return 0;
+    /* Where the curve is convex (x_i >= 1) the chord lies above it and the
+     * tangent below; where it is concave, the other way round. */
+    int convex = normal_x[i] >= 1.0;
+    int under_ubound = (convex ? chord : tangent) < 0.0f;
+    int under_lbound = (convex ? tangent : chord) < 0.0f;
+    *value = x * sign;
+    if (under_ubound & !under_lbound) /* between the bounds: the curve decides */
+        return y < expf(-(x * x / 2.0f));
+    return under_ubound;
 }
 
-/* One complete try on word u: the fast test, then the slow path if needed. */
-static inline int normal164_try(cf_mt19937 *mt, uint32_t u, float *value)
+/* Boost 1.56 - 1.63's slow-path test (same arguments and result): the
+ * height is compared with exp(-x*x/2) directly. */
+CF_INLINE int normal156_box(uint32_t u, float y01, float *value)
+{
+    int box = (int)(u & 0xffU);
+    float sign = (float)((box & 1) * 2 - 1);
+    int i = box >> 1;
+    float x = draw_fraction(u) * (float)normal_x[i];
+    float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
+    *value = x * sign;
+    return y < expf(-x * x / 2.0f);
+}
+
+/* The normal's tail beyond x[1] in 1.56 - 1.63 (defined below). */
+static float normal_tail156(cf_mt19937 *mt);
+
+/*
+ * The rest of a try of the given ziggurat whose word `u` (already taken
+ * from the stream) failed the fast test: the tail for box 0, else the slow
+ * path.  Returns 1 and the value in *value when the try accepts, 0 when it
+ * rejects.
+ */
+static inline int normal_slow(cf_mt19937 *mt, uint32_t u, float *value, cf_normal_kind kind)
+{
+    if (((u >> 1) & 0x7fU) == 0) {
+        float sign = (float)((int)(u & 1U) * 2 - 1);
+        *value = (kind == CF_NORMAL_ZIGGURAT_156 ? normal_tail156(mt) : normal_tail164(mt)) * sign;
+        return 1;
+    }
+    float y01 = cf_uniform01(mt);
+    return kind == CF_NORMAL_ZIGGURAT_156 ? normal156_box(u, y01, value)
+                                          : normal164_box(u, y01, value);
+}
+
+/* One complete try on word u: the fast test (the same for both
+ * ziggurats), then the slow path if needed. */
+static inline int normal_try(cf_mt19937 *mt, uint32_t u, float *value, cf_normal_kind kind)
 {
     int box = (int)(u & 0xffU);
     int i = box >> 1;
@@ -117,24 +158,26 @@ static inline int normal164_try(cf_mt19937 *mt, uint32_t u, float *value)
         *value = x * (float)((box & 1) * 2 - 1);
         return 1;
     }
-    return normal164_slow(mt, u, value);
+    return normal_slow(mt, u, value, kind);
 }
 
 float cf_normal_ziggurat164(cf_mt19937 *mt)
 {
     float value;
-    while (!normal164_try(mt, cf_mt_next(mt), &value))
+    while (!normal_try(mt, cf_mt_next(mt), &value, CF_NORMAL_ZIGGURAT_164))
         ;
     return value;
 }
 
 /* A unit normal whose first word `u` is known to fail the fast test. */
-static float normal164_after_fast_fail(cf_mt19937 *mt, uint32_t u)
+CF_INLINE float normal_after_fast_fail(cf_mt19937 *mt, uint32_t u, cf_normal_kind kind)
 {
     float value;
-    if (normal164_slow(mt, u, &value))
+    if (normal_slow(mt, u, &value, kind))
         return value;
-    return cf_normal_ziggurat164(mt);
+    while (!normal_try(mt, cf_mt_next(mt), &value, kind))
+        ;
+    return value;
 }
 
 /*
@@ -158,89 +201,137 @@ static float normal_tail156(cf_mt19937 *mt)
     }
 }
 
+/* Boost 1.56 - 1.63: the fast path is the same as 1.64's (same word split,
+ * same tables); the slow path tests y against exp(-x*x/2) directly and the
+ * tail draws its exponentials as -log(1 - u). */
 float cf_normal_ziggurat156(cf_mt19937 *mt)
 {
-    for (;;) {
-        /* The fast path is the same as 1.64's (same word split, same tables). */
-        uint32_t u = cf_mt_next(mt);
-        int box = (int)(u & 0xffU);
-        float sign = (float)((box & 1) * 2 - 1);
-        int i = box >> 1;
-        float x = draw_fraction(u) * (float)normal_x[i];
-        if ((double)x < normal_x[i + 1])
-            return x * sign;
-        if (i == 0)
-            return normal_tail156(mt) * sign;
-        /* Slow path: one uniform height in the box, tested against the curve. */
-        float y = (float)normal_y[i] + cf_uniform01(mt) * (float)(normal_y[i + 1] - normal_y[i]);
-        if (y < expf(-x * x / 2.0f))
-            return x * sign;
-    }
+    float value;
+    while (!normal_try(mt, cf_mt_next(mt), &value, CF_NORMAL_ZIGGURAT_156))
+        ;
+    return value;
 }
 
+/* pi rounded to float, as Boost's result_type(3.14159...) constant. */
+#define BOX_MULLER_TWO_PI (2.0f * (float)3.14159265358979323846)
+
+/* The pair (r1, r2) of uniforms: the cosine value to out[0] and, when
+ * `both`, the cached sine value to out[1]. */
+static inline void box_muller_pair(float r1, float r2, float *out, int both, float mean,
+                                   float sigma)
+{
+    float rho = sqrtf(-2.0f * logf(1.0f - r2));
+    float angle = BOX_MULLER_TWO_PI * r1;
+    out[0] = rho * cosf(angle) * sigma + mean;
+    if (both)
+        out[1] = rho * sinf(angle) * sigma + mean;
+}
+
+/*
+ * The bulk Box-Muller: a pair takes two words unless a uniform must be
+ * redrawn (a word of 2^32 - 128 or more), so the pairs of a run of words
+ * without such a word are known in advance; each step below then runs over
+ * the whole run, which lets the libm calls of different pairs overlap
+ * instead of waiting on each other.  Runs with a redraw, and pairs whose
+ * words straddle two blocks, take the one-pair-at-a-time path.
+ */
 void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
 {
-    /* pi rounded to float, as Boost's result_type(3.14159...) constant. */
-    const float two_pi = 2.0f * (float)3.14159265358979323846;
+    enum { RUN = CF_MT_N / 2 };
+    float r1[RUN], r2[RUN], rho[RUN];
     size_t i = 0;
     while (i < n) {
-        /* A pair: r1 gives the angle, r2 the radius, drawn in that order. */
-        float r1 = cf_uniform01(mt);
-        float r2 = cf_uniform01(mt);
-        float rho = sqrtf(-2.0f * logf(1.0f - r2));
-        float angle = two_pi * r1;
-        /* First the cosine value, then (if still wanted) the cached sine one. */
-        out[i++] = rho * cosf(angle) * sigma + mean;
-        if (i < n)
-            out[i++] = rho * sinf(angle) * sigma + mean;
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        size_t pairs = (size_t)(CF_MT_N - mt->pos) / 2, wanted = (n - i + 1) / 2;
+        if (pairs > wanted)
+            pairs = wanted;
+        const uint32_t *key = mt->key + mt->pos;
+        int redraw = 0;
+        for (size_t k = 0; k < pairs; k++) {
+            r1[k] = uniform01_of(cf_mt_temper(key[2 * k]));
+            r2[k] = uniform01_of(cf_mt_temper(key[2 * k + 1]));
+            redraw |= !(r1[k] < 1.0f) | !(r2[k] < 1.0f);
+        }
+        if (pairs == 0 || redraw) { /* one pair, one word at a time */
+            float a = cf_uniform01(mt);
+            float b = cf_uniform01(mt);
+            box_muller_pair(a, b, out + i, i + 1 < n, mean, sigma);
+            i += i + 1 < n ? 2 : 1;
+            continue;
+        }
+        mt->pos += (int)(2 * pairs);
+        for (size_t k = 0; k < pairs; k++)
+            rho[k] = sqrtf(-2.0f * logf(1.0f - r2[k]));
+        for (size_t k = 0; k < pairs; k++) {
+            float angle = BOX_MULLER_TWO_PI * r1[k];
+            float c = cosf(angle), s = sinf(angle);
+            out[i++] = rho[k] * c * sigma + mean;
+            if (i < n)
+                out[i++] = rho[k] * s * sigma + mean;
+        }
     }
 }
 
 /*
- * Bulk fills: two phases per block of engine words.
+ * Bulk fills, one engine block (at most 624 words) at a time.
  *
- * Most words end a draw on their own: about 98.8 % of normal tries take the
+ * Most words end a draw on their own: about 97.2 % of normal tries take the
  * fast path, and a uniform_real draw is redrawn only when it rounds up to
- * the upper bound.  The candidate value of word p (the value it gives if it
- * ends the draw on the fast path) depends on word p alone.  So:
+ * the upper bound.  What word p gives if it ends the draw on the fast path
+ * (its candidate) depends on word p alone, and so does what a normal try
+ * starting at p gives on the slow path when it takes word p + 1 as its
+ * height.  So, for a block:
  *
- *   phase 1  for every word of the engine's current block (from pos on, at
- *            most as many as values still wanted) compute its candidate into
- *            the output, where it lands if every word succeeds, and set a bit
- *            in a mask for each word that does not succeed.  No branches, no
+ *   phase 1  for every word of the block (from pos on, at most as many as
+ *            values still wanted) compute its candidate and set a bit in
+ *            `fail` for each word that fails the fast test.  No branches, no
  *            order: this part is vectorised (AVX2 when the CPU has it).
- *   phase 2  walk the block in stream order: copy each run of good
- *            candidates down to its final place (a value lands at or before
- *            its phase-1 slot, as every value takes at least one word), and
- *            at each flagged word run the scalar algorithm from that word
- *            (it reads the word again, then the extra words it needs), then
- *            carry on at the first word it left unconsumed.
+ *   phase 2  (normal) for every failed word, run the slow-path test with the
+ *            next word as its height; the value replaces the candidate and a
+ *            bit in `accept` says whether the try gives it.  Tries that need
+ *            more (the tail, a height that must be redrawn, a height past
+ *            the words of this block) get a bit in `hard` instead.
+ *   phase 3  walk the failed words in stream order: one that starts a try
+ *            takes the next word as its height, so that word gives no value;
+ *            the result is a `keep` bit per word.  Then copy the kept
+ *            candidates, in order, to the output.  At a hard try the scalar
+ *            code runs from that word (it reads the word again, then the
+ *            extra words it needs) and the walk resumes at the first word
+ *            left unconsumed.
  *
  * The words are read in place from the engine block and consumed by moving
  * mt->pos, so the engine state is exact at every point and unconsumed words
- * stay for the next call.  A slow path that runs past the block end twists
- * a new block (mt->refills changes); the rest of the old candidates are then
- * void and phase 1 starts again on the new block.
+ * stay for the next call.  A hard try that runs past the block end twists
+ * a new block (mt->refills changes); the rest of the old block's candidates
+ * are then void and phase 1 starts again on the new block.
  */
 #define BLOCK_MASK_WORDS ((CF_MT_N + 63) / 64)
 
-/* The first flagged word at or after j, or m when there is none before m
- * (or j itself when j >= m already). */
-static size_t next_flagged(const uint64_t *mask, size_t j, size_t m)
+static inline size_t lowest_bit(uint64_t w)
+{
+#if defined(__GNUC__)
+    return (size_t)__builtin_ctzll(w);
+#else
+    size_t j = 0;
+    while (!(w & 1U)) {
+        w >>= 1;
+        j++;
+    }
+    return j;
+#endif
+}
+
+/* The first set bit at or after j, or m when there is none before m (or j
+ * itself when j >= m already). */
+static size_t next_set(const uint64_t *mask, size_t j, size_t m)
 {
     if (j >= m)
         return j;
     while (j < m) {
         uint64_t w = mask[j >> 6] >> (j & 63);
         if (w) {
-#if defined(__GNUC__)
-            j += (size_t)__builtin_ctzll(w);
-#else
-            while (!(w & 1U)) {
-                w >>= 1;
-                j++;
-            }
-#endif
+            j += lowest_bit(w);
             return j < m ? j : m;
         }
         j = (j | 63) + 1;
@@ -248,15 +339,25 @@ static size_t next_flagged(const uint64_t *mask, size_t j, size_t m)
     return m;
 }
 
+/* The bits [from, to) of the w-th word of a block mask. */
+static inline uint64_t range_bits(size_t w, size_t from, size_t to)
+{
+    size_t lo = w * 64, hi = lo + 64;
+    if (from >= hi || to <= lo || from >= to)
+        return 0;
+    size_t a = from > lo ? from - lo : 0, b = to < hi ? to - lo : 64;
+    return (b - a == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (b - a)) - 1)) << a;
+}
+
 /* The normal fast path for one tempered word: value = (+-x) * sigma + mean,
  * *slow set when the try fails.  Same arithmetic as cf_normal_ziggurat164,
  * via the float tables (see ziggurat_tables.h for why they are exact):
- * x = u24 * normal_fx[i] and x < normal_fthr[i] for (double)x < x_{i+1}. */
+ * x = u24 * fx[i] and x < thr[i] for (double)x < x_{i+1}. */
 static inline float normal_candidate(uint32_t u, float mean, float sigma, int *slow)
 {
     int i = (int)((u >> 1) & 0x7fU);
-    float x = (float)(u >> 8) * normal_fx[i];
-    *slow = !(x < normal_fthr[i]);
+    float x = (float)(u >> 8) * normal_fpair[i][0];
+    *slow = !(x < normal_fpair[i][1]);
     /* x * sign: flip the sign bit when the box's low bit is 0, exactly
      * what multiplying by -1.0f does (including for +0). */
     uint32_t x_bits;
@@ -276,14 +377,24 @@ static inline float uniform_candidate(uint32_t u, float lo, float hi, float span
     return doubled ? 2.0f * r : r;
 }
 
-/* Phase 1 for words key[j], first <= j < m: candidate to dst[j], flag to bit j of mask. */
-static void normal_phase1_portable(const uint32_t *key, size_t first, size_t m, float *dst,
-                                   uint64_t *mask, float mean, float sigma)
+/* One block of the bulk normal: the words, their candidates and bits.
+ * Arrays have 8 spare entries so vector code may read whole vectors. */
+typedef struct {
+    uint32_t tu[CF_MT_N + 8]; /* tempered words */
+    float cand[CF_MT_N + 8];  /* candidate (fast path) or slow-path value */
+    uint64_t fail[BLOCK_MASK_WORDS], accept[BLOCK_MASK_WORDS], hard[BLOCK_MASK_WORDS],
+        keep[BLOCK_MASK_WORDS];
+} normal_block;
+
+/* Phase 1 for words key[j], first <= j < m. */
+static void normal_phase1_portable(const uint32_t *key, size_t first, size_t m, normal_block *b,
+                                   float mean, float sigma)
 {
     for (size_t j = first; j < m; j++) {
         int slow;
-        dst[j] = normal_candidate(cf_mt_temper(key[j]), mean, sigma, &slow);
-        mask[j >> 6] |= (uint64_t)slow << (j & 63);
+        b->tu[j] = cf_mt_temper(key[j]);
+        b->cand[j] = normal_candidate(b->tu[j], mean, sigma, &slow);
+        b->fail[j >> 6] |= (uint64_t)slow << (j & 63);
     }
 }
 
@@ -297,9 +408,45 @@ static void uniform_phase1_portable(const uint32_t *key, size_t first, size_t m,
     }
 }
 
+/* data[j] *= bernoulli(p) for words key[j], first <= j < m (threshold =
+ * p * 2^32 as Boost computes it). */
+static void bernoulli_portable(const uint32_t *key, size_t first, size_t m, float *data,
+                               float threshold)
+{
+    for (size_t j = first; j < m; j++)
+        data[j] *= (float)((float)cf_mt_temper(key[j]) <= threshold);
+}
+
+/* Phase 3's copy for words [from, to): the candidates whose keep bit is set,
+ * to out from *done on. */
+static void pack_portable(const normal_block *b, size_t from, size_t to, float *out,
+                          size_t *done)
+{
+    size_t d = *done;
+    for (size_t j = next_set(b->keep, from, to); j < to; j = next_set(b->keep, j + 1, to))
+        out[d++] = b->cand[j];
+    *done = d;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
 #include <immintrin.h>
 #define CF_HAVE_AVX2_PATH 1
+
+/* pack_lut[k]: the positions of the set bits of the byte k, lowest first,
+ * one per byte (the permutation that moves kept lanes to the front). */
+static uint64_t pack_lut[256];
+
+__attribute__((constructor)) static void build_pack_lut(void)
+{
+    for (unsigned k = 0; k < 256; k++) {
+        uint64_t lanes = 0;
+        unsigned r = 0;
+        for (unsigned lane = 0; lane < 8; lane++)
+            if (k >> lane & 1U)
+                lanes |= (uint64_t)lane << (8 * r++);
+        pack_lut[k] = lanes;
+    }
+}
 
 /* Eight words of the block tempered at once (cf_mt_temper). */
 __attribute__((target("avx2"))) static inline __m256i temper8(const uint32_t *key)
@@ -316,38 +463,77 @@ __attribute__((target("avx2"))) static inline __m256i temper8(const uint32_t *ke
 /*
  * normal_phase1_portable eight lanes at a time.  Every step is the same
  * IEEE single operation as in normal_candidate (u >> 8 < 2^24 converts
- * exactly as a signed int; separate multiply and add, no FMA).  The table
- * entries are fetched by a plain scalar pass between two vector passes:
- * on the AMD cores this was measured on, that beats vgatherdps.
+ * exactly as a signed int; separate multiply and add, no FMA).  A first
+ * pass tempers the words and stores their box numbers; the second fetches
+ * the table pairs with one plain 8-byte load per word: on the AMD cores
+ * this was measured on, that beats vgatherdps, vpgatherdq, and fetching
+ * in the same pass.
  */
 __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *key, size_t m,
-                                                                float *dst, uint64_t *mask,
-                                                                float mean, float sigma)
+                                                                normal_block *b, float mean,
+                                                                float sigma)
 {
     const __m256 vmean = _mm256_set1_ps(mean), vsigma = _mm256_set1_ps(sigma);
-    const __m256i one = _mm256_set1_epi32(1);
-    uint32_t tu[CF_MT_N];
-    float tfx[CF_MT_N], tth[CF_MT_N];
-    size_t m8 = m & ~(size_t)7;
-    for (size_t j = 0; j < m8; j += 8)
-        _mm256_storeu_si256((__m256i *)(tu + j), temper8(key + j));
-    for (size_t j = 0; j < m8; j++) {
-        uint32_t i = (tu[j] >> 1) & 0x7fU;
-        tfx[j] = normal_fx[i];
-        tth[j] = normal_fthr[i];
+    const __m256i one = _mm256_set1_epi32(1), box = _mm256_set1_epi32(0x7f);
+    uint32_t ix[CF_MT_N];
+    size_t m8 = m & ~(size_t)7, j;
+    for (j = 0; j < m8; j += 8) {
+        __m256i u = temper8(key + j);
+        _mm256_storeu_si256((__m256i *)(b->tu + j), u);
+        _mm256_storeu_si256((__m256i *)(ix + j), _mm256_and_si256(_mm256_srli_epi32(u, 1), box));
     }
-    size_t j = 0;
-    for (; j < m8; j += 8) {
-        __m256i u = _mm256_loadu_si256((const __m256i *)(tu + j));
-        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)),
-                                 _mm256_loadu_ps(tfx + j));
-        __m256 slow = _mm256_cmp_ps(x, _mm256_loadu_ps(tth + j), _CMP_NLT_UQ);
+    for (j = 0; j < m8; j += 8) {
+        /* The {fx, thr} pairs of lanes 0-3 in p0, 4-7 in p1; split into fx
+         * and thr (the shuffles leave lanes in the order 0 1 4 5 2 3 6 7,
+         * the 64-bit permute puts them back). */
+        __m128i q[4];
+        for (int k = 0; k < 4; k++) {
+            uint64_t lo, hi;
+            memcpy(&lo, normal_fpair[ix[j + 2 * k]], sizeof lo);
+            memcpy(&hi, normal_fpair[ix[j + 2 * k + 1]], sizeof hi);
+            q[k] = _mm_set_epi64x((long long)hi, (long long)lo);
+        }
+        __m256i u = _mm256_loadu_si256((const __m256i *)(b->tu + j));
+        __m256 p0 = _mm256_castsi256_ps(_mm256_set_m128i(q[1], q[0]));
+        __m256 p1 = _mm256_castsi256_ps(_mm256_set_m128i(q[3], q[2]));
+        __m256 fx = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(p0, p1, 0x88)), 0xd8));
+        __m256 thr = _mm256_castpd_ps(
+            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(p0, p1, 0xdd)), 0xd8));
+        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)), fx);
+        __m256 slow = _mm256_cmp_ps(x, thr, _CMP_NLT_UQ);
         __m256i flip = _mm256_slli_epi32(_mm256_andnot_si256(u, one), 31);
         x = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(x), flip));
-        _mm256_storeu_ps(dst + j, _mm256_add_ps(_mm256_mul_ps(x, vsigma), vmean));
-        mask[j >> 6] |= (uint64_t)(unsigned)_mm256_movemask_ps(slow) << (j & 63);
+        _mm256_storeu_ps(b->cand + j, _mm256_add_ps(_mm256_mul_ps(x, vsigma), vmean));
+        b->fail[j >> 6] |= (uint64_t)(unsigned)_mm256_movemask_ps(slow) << (j & 63);
     }
-    normal_phase1_portable(key, j, m, dst, mask, mean, sigma);
+    normal_phase1_portable(key, j, m, b, mean, sigma);
+}
+
+/* pack_portable eight words at a time: each group's kept lanes are moved to
+ * the front with one permute (pack_lut) and stored whole; the next group's
+ * store starts right after the kept ones.  The last groups, where a whole
+ * store would pass the n values of out, go through a small buffer. */
+__attribute__((target("avx2,popcnt"))) static void pack_avx2(const normal_block *b, size_t from,
+                                                              size_t to, float *out,
+                                                              size_t *done, size_t n)
+{
+    size_t d = *done;
+    for (size_t g = from & ~(size_t)7; g < to; g += 8) {
+        unsigned k = (unsigned)(b->keep[g >> 6] >> (g & 63)) & 0xffU;
+        __m256i lanes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&pack_lut[k]));
+        __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(b->cand + g), lanes);
+        size_t kept = (size_t)__builtin_popcount(k);
+        if (n - d >= 8) {
+            _mm256_storeu_ps(out + d, v);
+        } else {
+            float tail[8];
+            _mm256_storeu_ps(tail, v);
+            memcpy(out + d, tail, kept * sizeof *out);
+        }
+        d += kept;
+    }
+    *done = d;
 }
 
 /*
@@ -379,6 +565,26 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
 }
 
+/* bernoulli_portable eight lanes at a time ((float)u exactly as in
+ * uniform_phase1_avx2; the mask multiplies by 1.0f or 0.0f). */
+__attribute__((target("avx2"))) static void bernoulli_avx2(const uint32_t *key, size_t m,
+                                                            float *data, float threshold)
+{
+    const __m256 two16 = _mm256_set1_ps(65536.0f), one = _mm256_set1_ps(1.0f),
+                 limit = _mm256_set1_ps(threshold);
+    const __m256i low16 = _mm256_set1_epi32(0xffff);
+    size_t j = 0;
+    for (; j + 8 <= m; j += 8) {
+        __m256i u = temper8(key + j);
+        __m256 f = _mm256_add_ps(
+            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 16)), two16),
+            _mm256_cvtepi32_ps(_mm256_and_si256(u, low16)));
+        __m256 bit = _mm256_and_ps(_mm256_cmp_ps(f, limit, _CMP_LE_OQ), one);
+        _mm256_storeu_ps(data + j, _mm256_mul_ps(_mm256_loadu_ps(data + j), bit));
+    }
+    bernoulli_portable(key, j, m, data, threshold);
+}
+
 /* 1 when the AVX2 path is in use: the CPU has it and cf_bulk_simd allows it. */
 static int simd_wanted = 1;
 
@@ -401,77 +607,143 @@ int cf_bulk_simd(int enable)
 #endif
 }
 
-/* Phase 1 for the m words key[0..m) (mask cleared here). */
-static void normal_phase1(const uint32_t *key, size_t m, float *dst, uint64_t *mask, float mean,
-                          float sigma)
+/* Phase 2 for the m words of the block: the slow-path test of each failed
+ * word as the start of a try, with the next word as its height.  A try in
+ * box 0 (the tail), or whose height must be redrawn or lies past the block
+ * (b->tu[m] is set so that it must be redrawn), is hard. */
+CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal_kind kind)
 {
-    memset(mask, 0, BLOCK_MASK_WORDS * sizeof *mask);
-#ifdef CF_HAVE_AVX2_PATH
-    if (use_avx2()) {
-        normal_phase1_avx2(key, m, dst, mask, mean, sigma);
-        return;
+    for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
+        uint64_t accept = 0, hard = 0;
+        for (uint64_t bits = b->fail[w]; bits; bits &= bits - 1) {
+            size_t k = lowest_bit(bits), j = w * 64 + k;
+            uint32_t u = b->tu[j];
+            float y01 = uniform01_of(b->tu[j + 1]);
+            float value;
+            int accepted = kind == CF_NORMAL_ZIGGURAT_156 ? normal156_box(u, y01, &value)
+                                                          : normal164_box(u, y01, &value);
+            b->cand[j] = value * sigma + mean;
+            accept |= (uint64_t)accepted << k;
+            hard |= (uint64_t)((u & 0xfeU) == 0 || !(y01 < 1.0f)) << k;
+        }
+        b->accept[w] = accept;
+        b->hard[w] = hard;
     }
-#endif
-    normal_phase1_portable(key, 0, m, dst, mask, mean, sigma);
 }
 
 /*
- * Phase 2 over the engine's current block, from mt->pos up to word `end`
- * (exclusive): cand[p - first] is word p's candidate and bit p - first of
- * mask its flag.  Writes values to out from *done on, at most n in all, and
- * leaves mt->pos after the last word used.  Stops early when a slow path
- * twisted a new block.  out + *done never passes the candidate being read
- * (each value takes at least one word), so runs move down with memmove.
+ * Phase 3's walk over words [from, m), 64 at a time without a branch per
+ * word: sets the keep bits of [from, cut) (and no others) and returns cut,
+ * the first hard try (m when there is none).
+ *
+ * A failed word that starts a try takes the next word as its height, so in
+ * a run of consecutive failed words the tries start at the run's first
+ * word, the third, and so on; the others are heights (the run's first word
+ * always starts a try: its predecessor either did not fail or was itself a
+ * height).  Adding the run-start bits of the runs that start on an even bit
+ * to the failed bits clears exactly those runs, which tells each run's
+ * parity.  A try started at bit 63 carries its height into the next word.
  */
-static void normal_walk(cf_mt19937 *mt, const float *cand, const uint64_t *mask, size_t first,
-                        size_t end, float *out, size_t *done, size_t n, float mean, float sigma)
+CF_INLINE size_t normal_keep(normal_block *b, size_t from, size_t m)
 {
-    const unsigned block = mt->refills;
-    const size_t m = end - first;
-    size_t j = (size_t)mt->pos - first; /* next unused word, relative to first */
-    for (;;) {
-        size_t f = next_flagged(mask, j, m);
-        if (f - j > n - *done)
-            f = j + (n - *done);
-        if (f > j) {
-            memmove(out + *done, cand + j, (f - j) * sizeof *out);
-            *done += f - j;
-            j = f;
+    const uint64_t even = 0x5555555555555555U;
+    uint64_t carry = 0; /* bit 0 of this word is the height of the last word's bit 63 */
+    for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
+        uint64_t live = range_bits(w, from, m);
+        uint64_t f = b->fail[w] & live & ~carry;
+        uint64_t run_starts = f & ~(f << 1);
+        uint64_t even_runs = f & ~(f + (run_starts & even));
+        uint64_t starts = (even_runs & even) | (f & ~even_runs & ~even);
+        uint64_t heights = (starts << 1) | carry;
+        uint64_t keep = live & ~heights & ~(starts & ~b->accept[w]);
+        uint64_t hard = starts & b->hard[w];
+        if (hard) {
+            size_t cut = w * 64 + lowest_bit(hard);
+            b->keep[w] = keep & range_bits(w, 0, cut);
+            while (++w < BLOCK_MASK_WORDS)
+                b->keep[w] = 0;
+            return cut;
         }
-        mt->pos = (int)(first + j);
-        if (j >= m || *done >= n)
-            return;
-        /* The flagged word failed the fast test: finish its try here. */
-        uint32_t u = cf_mt_temper(mt->key[mt->pos++]);
-        out[(*done)++] = normal164_after_fast_fail(mt, u) * sigma + mean;
-        if (mt->refills != block || *done >= n)
-            return; /* mt->pos is already past the words the draw used */
-        j = (size_t)mt->pos - first;
+        b->keep[w] = keep;
+        carry = starts >> 63;
+    }
+    return m;
+}
+
+/* The bulk normal over whole blocks; `simd` selects the AVX2 phases (it is
+ * 0 where there are none).  Inlined into an AVX2 function and a portable
+ * one below, so that with AVX2 the whole loop, scalar slow path and its
+ * expf included, is compiled as AVX code: calling out to the non-VEX
+ * compiled loop between the AVX phases made each expf call in it cost
+ * about as much as 150 values. */
+CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean,
+                                    float sigma, cf_normal_kind kind, int simd)
+{
+    normal_block b;
+    size_t done = 0;
+    (void)simd;
+    while (done < n) {
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        const unsigned block = mt->refills;
+        const size_t start = (size_t)mt->pos;
+        size_t m = CF_MT_N - start;
+        if (m > n - done)
+            m = n - done; /* each value takes at least one word */
+        memset(b.fail, 0, sizeof b.fail);
+        memset(b.cand + m, 0, 8 * sizeof *b.cand); /* read by whole vectors, never kept */
+        b.tu[m] = 0xffffffffU; /* a height past the block: uniform01 gives 1, redraw */
+#ifdef CF_HAVE_AVX2_PATH
+        if (simd)
+            normal_phase1_avx2(mt->key + start, m, &b, mean, sigma);
+        else
+#endif
+            normal_phase1_portable(mt->key + start, 0, m, &b, mean, sigma);
+        normal_phase2(&b, mean, sigma, kind);
+        size_t from = 0;
+        for (;;) {
+            size_t cut = normal_keep(&b, from, m);
+#ifdef CF_HAVE_AVX2_PATH
+            if (simd)
+                pack_avx2(&b, from, cut, out, &done, n);
+            else
+#endif
+                pack_portable(&b, from, cut, out, &done);
+            mt->pos = (int)(start + cut);
+            if (cut >= m)
+                break;
+            /* A hard try: the scalar code from its first word on. */
+            mt->pos++;
+            out[done++] = normal_after_fast_fail(mt, b.tu[cut], kind) * sigma + mean;
+            if (mt->refills != block || done >= n)
+                break; /* mt->pos is already past the words the draw used */
+            from = (size_t)mt->pos - start;
+            if (from >= m)
+                break;
+        }
     }
 }
 
-/* One block's worth (at most) of the single-threaded bulk normal. */
-static void normal_step(cf_mt19937 *mt, float *out, size_t *done, size_t n, float mean,
-                        float sigma)
+#ifdef CF_HAVE_AVX2_PATH
+__attribute__((target("avx2,popcnt"))) static void normal_fill_avx2(cf_mt19937 *mt, float *out,
+                                                                     size_t n, float mean,
+                                                                     float sigma,
+                                                                     cf_normal_kind kind)
 {
-    uint64_t mask[BLOCK_MASK_WORDS];
-    if (mt->pos >= CF_MT_N)
-        cf_mt_refill(mt);
-    const size_t start = (size_t)mt->pos;
-    size_t m = CF_MT_N - start;
-    if (m > n - *done)
-        m = n - *done;
-    /* Candidates straight into the output, where they land if all succeed. */
-    float *cand = out + *done;
-    normal_phase1(mt->key + start, m, cand, mask, mean, sigma);
-    normal_walk(mt, cand, mask, start, start + m, out, done, n, mean, sigma);
+    normal_fill_loop(mt, out, n, mean, sigma, kind, 1);
 }
+#endif
 
-void cf_fill_normal164(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
+void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
+                             cf_normal_kind kind)
 {
-    size_t done = 0;
-    while (done < n)
-        normal_step(mt, out, &done, n, mean, sigma);
+#ifdef CF_HAVE_AVX2_PATH
+    if (use_avx2()) {
+        normal_fill_avx2(mt, out, n, mean, sigma, kind);
+        return;
+    }
+#endif
+    normal_fill_loop(mt, out, n, mean, sigma, kind, 0);
 }
 
 void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
@@ -496,12 +768,33 @@ void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float 
         /* All m words are consumed: a redrawn word just gives no value. */
         size_t j = 0;
         while (j < m) {
-            size_t f = next_flagged(mask, j, m);
+            size_t f = next_set(mask, j, m);
             if (f > j && cand + j != out + done)
                 memmove(out + done, cand + j, (f - j) * sizeof *out);
             done += f - j;
             j = f + 1;
         }
         mt->pos += (int)m;
+    }
+}
+
+void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p)
+{
+    const float threshold = p * 4294967296.0f;
+    size_t done = 0;
+    while (done < n) {
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        size_t m = (size_t)(CF_MT_N - mt->pos);
+        if (m > n - done)
+            m = n - done;
+#ifdef CF_HAVE_AVX2_PATH
+        if (use_avx2())
+            bernoulli_avx2(mt->key + mt->pos, m, data + done, threshold);
+        else
+#endif
+            bernoulli_portable(mt->key + mt->pos, 0, m, data + done, threshold);
+        mt->pos += (int)m;
+        done += m;
     }
 }

@@ -37,14 +37,21 @@ static inline float cf_uniform_real_one(cf_mt19937 *mt, float lo, float hi, floa
 /* Standard normal draw of Boost >= 1.64 (unit_normal_distribution<float>). */
 float cf_normal_ziggurat164(cf_mt19937 *mt);
 
-/* n values of unit * sigma + mean with the Boost >= 1.64 normal: the same
- * values and stream use as n calls of cf_normal_ziggurat164 (bulk path). */
-void cf_fill_normal164(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
+/* n values of unit * sigma + mean with a ziggurat normal (kind 1.64 or
+ * 1.56): the same values and stream use as n calls of cf_normal_ziggurat164
+ * or cf_normal_ziggurat156 (bulk path). */
+void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
+                             cf_normal_kind kind);
 
 /* n values of cf_uniform_real_one(mt, lo, hi, span), or of twice it when
  * `doubled` (Boost's halved wide range), with the same stream use (bulk path). */
 void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
                           int doubled);
+
+/* data[i] *= bernoulli_distribution<float>(p) for n values, p > 0 (each
+ * draw takes one word): the same values and stream use as n calls of
+ * cf_bernoulli_one (bulk path). */
+void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p);
 
 /* The bulk paths use AVX2 when the CPU has it (x86-64 builds without
  * -DCF_NO_SIMD; the MT twist too, always).  enable = 0 forces the
