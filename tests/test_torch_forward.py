@@ -88,7 +88,7 @@ def test_in_place_blobs_hold_last_value_and_run_yields_each_layer() -> None:
     # conv1 is written by conv1, bn1, scale1, relu1: the blob holds relu1's output
     assert torch.equal(blobs["conv1"], by_layer["relu1"][0])
     assert not torch.equal(by_layer["conv1"][0], by_layer["relu1"][0])
-    assert float(by_layer["relu1"][0].min()) >= 0
+    assert float(by_layer["relu1"][0].detach().min()) >= 0
 
 
 def test_refuses_layer_without_forward_before_drawing(tmp_path: Path) -> None:

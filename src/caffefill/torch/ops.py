@@ -1,5 +1,9 @@
 """Caffe's forward pass of each layer type, over PyTorch tensors.
 
+Each layer type's forward lives in its registry entry (``LayerEntry.forward``,
+see :mod:`caffefill.net.registry`); the built-in ones are defined here and
+attached to their entries when this module is imported, and a type registered
+with ``register(..., forward=make)`` brings its own.
 A forward is built once per layer, before anything runs: ``make(layer, env)``
 reads the layer's parameters (refusing, as a :class:`~caffefill.errors.NetError`
 located at the layer, what has no forward here) and returns a function
@@ -26,7 +30,7 @@ from torch import Tensor
 from .._proto import caffefill_pb2 as pb
 from ..fillers import FillerParameter, fill_blob
 from ..net.model import NetLayer
-from ..net.registry import LayerContext
+from ..net.registry import LayerContext, entry, set_forward
 from ..profiles import DEFAULT_PROFILE, Profile
 from ..rng import CaffeRNG
 
@@ -51,15 +55,10 @@ class Env:
         return self.rng
 
 
-FORWARDS: dict[str, Make] = {}
-
-
 def forward_of(*types: str) -> Callable[[Make], Make]:
-    def decorate(make: Make) -> Make:
-        for t in types:
-            FORWARDS[t] = make
-        return make
-    return decorate
+    """Decorator: ``make`` is the forward of each given layer type, kept in the
+    type's registry entry (:func:`caffefill.net.registry.set_forward`)."""
+    return set_forward(*types)
 
 
 def context(layer: NetLayer, env: Env) -> LayerContext:
@@ -1009,7 +1008,8 @@ def is_source(layer: NetLayer) -> bool:
 def make_forward(layer: NetLayer, env: Env) -> Run:
     """The forward of ``layer``, or a located NetError naming the layer when it
     has none here."""
-    make = FORWARDS.get(layer.type)
+    found = entry(layer.type)
+    make: Make | None = None if found is None else found.forward
     if make is None:
         raise refuse(layer, env, "no forward pass is reproduced for this layer type")
     return make(layer, env)
