@@ -113,3 +113,28 @@ def test_wrong_input_shape_is_refused() -> None:
         net(data=torch.zeros(1, 1, 5, 5))
     with pytest.raises(caffefill.NetError, match="not an input"):
         net(data=torch.zeros(net.input_shapes["data"]), label=torch.zeros(1))
+
+
+def test_forward_lives_in_the_registry_entry_and_user_types_bring_theirs(tmp_path: Path) -> None:
+    from caffefill.net.registry import REGISTRY, LayerSetup, entry, register
+
+    found = entry("Convolution")
+    assert found is not None and found.forward is not None
+
+    def make(layer: Any, env: Any) -> Any:
+        gain = float(layer.param.scale_param.filler.value)
+        return lambda bottoms, blobs: [bottoms[0] * gain]
+
+    @register("TimesGain", forward=make)
+    def times_gain(ctx: Any) -> LayerSetup:
+        return LayerSetup(tops=[ctx.bottoms[0]])
+
+    try:
+        net = tmp_path / "gain.prototxt"
+        net.write_text('layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 2 '
+                       'dim: 3 } } }\nlayer { name: "g" type: "TimesGain" bottom: "x" top: "y" '
+                       'scale_param { filler { value: 3 } } }\n')
+        x = torch.randn(2, 3)
+        assert torch.equal(CaffeNet(net)(x=x)["y"], x * 3)
+    finally:
+        REGISTRY.pop("TimesGain")
