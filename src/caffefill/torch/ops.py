@@ -429,18 +429,16 @@ class PoolWindow:
     pad: tuple[int, int]
 
 
-def pool_window(p: pb.PoolingParameter, bottom: Sequence[int]) -> PoolWindow:
-    """PoolingLayer::LayerSetUp's kernel, stride and pad (already checked at setup)."""
-    if p.global_pooling:
-        kernel = (int(bottom[2]), int(bottom[3]))
-    elif p.HasField("kernel_size"):
-        kernel = (int(p.kernel_size),) * 2
-    else:
-        kernel = (int(p.kernel_h), int(p.kernel_w))
+def pool_window(layer: NetLayer) -> PoolWindow:
+    """A Pooling layer's window: kernel and stride as its setup read them
+    (``layer.window``; the whole input for global pooling), and its pad."""
+    p = layer.param.pooling_param
+    if layer.window is None:
+        raise ValueError(f"layer '{layer.name}' has no pooling window")
+    kh, kw = layer.window.kernel
+    sh, sw = layer.window.stride
     pad = (int(p.pad_h), int(p.pad_w)) if p.HasField("pad_h") else (int(p.pad),) * 2
-    stride = (int(p.stride_h), int(p.stride_w)) if p.HasField("stride_h") \
-        else (int(p.stride),) * 2
-    return PoolWindow(kernel, stride, pad)
+    return PoolWindow((int(kh), int(kw)), (int(sh), int(sw)), pad)
 
 
 def _torch_pooled(size: int, k: int, s: int, p: int) -> int:
@@ -493,7 +491,7 @@ def _pooling(layer: NetLayer, env: Env) -> Run:
     p = layer.param.pooling_param
     if p.pool == pb.PoolingParameter.STOCHASTIC:
         raise refuse(layer, env, "STOCHASTIC pooling has no CPU forward in Caffe")
-    window = pool_window(p, layer.bottom_shapes[0])
+    window = pool_window(layer)
     maximum = p.pool == pb.PoolingParameter.MAX
     pool = make_pool(maximum, window, layer.bottom_shapes[0], layer.top_shapes[0][2:])
     if len(layer.tops) > 1:  # MAX with its mask top: Caffe's argmax index h * W + w
