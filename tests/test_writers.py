@@ -21,7 +21,8 @@ from caffefill.writers import FORMATS, detect_format, load_weights, write_weight
 
 ROOT = Path(__file__).resolve().parents[1]
 LENET = ROOT / "examples" / "lenet.prototxt"
-TARGETS = {"npz": "w.npz", "npy": "w_npy/", "caffemodel": "w.caffemodel", "h5": "w.h5"}
+TARGETS = {"npz": "w.npz", "npy": "w_npy/", "caffemodel": "w.caffemodel", "h5": "w.h5",
+           "safetensors": "w.safetensors"}
 
 
 @pytest.fixture(scope="module")

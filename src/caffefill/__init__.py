@@ -6,6 +6,8 @@ The public API:
 * :func:`fill` - one filler call on one blob;
 * :func:`init_net` - a whole net's initial weights, as Caffe's Net constructor fills them;
 * :func:`load_weights` - read any weights file caffefill writes;
+* :func:`forward` - one forward pass of the initialised net, as Caffe computes it
+  (blob name -> array; needs torch);
 * :class:`CaffefillError` and its subclasses, raised on bad input (``kind``: an
   :class:`ErrorKind` for errors code may act on, such as a missing input).
 """
@@ -27,6 +29,10 @@ def __getattr__(name: str) -> object:
         from .writers import load_weights
 
         return load_weights
+    if name == "forward":  # needs torch (the caffefill[torch] extra)
+        from .torch.run import forward
+
+        return forward
     raise AttributeError(f"module 'caffefill' has no attribute {name!r}")
 
 __version__ = "0.1.0"
@@ -42,6 +48,7 @@ __all__ = [
     "WriteError",
     "__version__",
     "fill",
+    "forward",
     "init_net",
     "load_weights",
 ]

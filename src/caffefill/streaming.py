@@ -30,7 +30,7 @@ POOL_PIECES = 4
 AHEAD_BYTES = 2 * 4 * PIECE_VALUES
 
 #: Writers that take a blob piece by piece (:meth:`caffefill.init.FilledBlob.pieces`).
-STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})
+STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel", "safetensors"})
 
 
 def shared_owners(model: NetModel) -> set[tuple[int, int]]:

@@ -29,9 +29,9 @@ def add_parser(sub: Any) -> None:
     add_common_args(p)
     add_net_args(p)
     p.add_argument("-o", "--output", required=True,
-                   help="output: .npz, .caffemodel, .h5, a folder (npy files), or - for "
-                        "standard output (with --format npz or caffemodel)")
-    p.add_argument("--format", choices=["npz", "npy", "caffemodel", "h5"],
+                   help="output: .npz, .caffemodel, .h5, .safetensors, a folder (npy files), "
+                        "or - for standard output (with --format npz or caffemodel)")
+    p.add_argument("--format", choices=["npz", "npy", "caffemodel", "h5", "safetensors"],
                    help="output format (default: from the extension)")
     p.add_argument("--seed", type=parse_seed,
                    help="Caffe's random seed (default: a random one, printed and recorded)")

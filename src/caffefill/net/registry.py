@@ -78,9 +78,18 @@ class LayerContext:
 
 SetupFn = Callable[[LayerContext], LayerSetup]
 
-#: A layer's forward pass in the PyTorch engine (``caffefill.torch``), which
-#: defines how it is called; typed loosely here so that the registry does not
-#: import torch.
+#: A layer's forward pass in the PyTorch engine (``caffefill.torch``), typed
+#: loosely here so that the registry does not import torch.  It is a factory,
+#: called once per layer when a net is built, before anything runs:
+#: ``make(layer, env) -> run``, where ``layer`` is the set-up
+#: :class:`~caffefill.net.model.NetLayer` and ``env`` a
+#: :class:`caffefill.torch.ops.Env` (the net's phase and random stream); it
+#: raises a located ``NetError`` (``env``-independent) for a layer it cannot
+#: run, and returns ``run(bottoms, blobs) -> tops``: the bottom tensors in
+#: Caffe's order and the layer's blobs (parameters and buffers, in Caffe's blob
+#: order) give the list of top tensors, built without changing a bottom in
+#: place so that autograd runs through.  The built-in forwards live in
+#: ``caffefill.torch.ops`` and are attached when the engine loads.
 ForwardFn = Callable[..., Any]
 
 #: What a layer is to the audit and the signal model:

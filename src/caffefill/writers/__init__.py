@@ -27,6 +27,7 @@ FORMATS: dict[str, tuple[str, ...]] = {
     "npy": (".npydir",),
     "caffemodel": (".caffemodel", ".caffemodel.pb", ".binaryproto"),
     "h5": (".h5", ".hdf5"),
+    "safetensors": (".safetensors",),
 }
 
 
@@ -60,7 +61,7 @@ def detect_format(path: str | os.PathLike[str], explicit: str | None = None) -> 
         return "npy"
     raise CaffefillError(
         f"cannot tell the format of {text!r} from its extension: use .npz, .caffemodel, .h5, "
-        f"a folder name ending in '/', or --format")
+        f".safetensors, a folder name ending in '/', or --format")
 
 
 def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool, *,

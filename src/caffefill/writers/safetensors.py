@@ -1,0 +1,125 @@
+"""``.safetensors``: the blobs under the names :class:`caffefill.torch.CaffeNet`'s
+``state_dict()`` gives them, so ``load_state_dict(load_file(path), strict=True)``
+takes the file, and any safetensors reader reads it.
+
+The format: an 8-byte little-endian header length, a JSON header (each key's
+dtype, shape and byte range; ``__metadata__``: strings only) padded with spaces
+to 8 bytes, then the raw little-endian values.  Written here rather than with
+the ``safetensors`` package, which needs every tensor in memory at once: every
+shape is known before the first value is drawn, so the header goes first and
+the values are streamed piece by piece like the other writers' (no torch
+needed).  ``__metadata__`` holds caffefill's metadata (``caffefill``, JSON) and
+each key's Caffe layer and blob index (``caffe_blobs``, JSON), which
+:func:`read` uses to give the blobs back by layer name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from collections import OrderedDict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import CaffefillError
+from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, write_values
+
+#: The header of a file this size or larger is refused (the safetensors package
+#: refuses past 100 MB too).
+MAX_HEADER = 100_000_000
+
+_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2",
+           "I8": "i1", "U8": "u1", "BOOL": "?"}
+
+
+def header(model: Any, meta: dict[str, Any]) -> tuple[bytes, list[tuple[int, int, str]]]:
+    """The length-prefixed header for ``model``'s blobs, and the (layer index,
+    blob index, key) of each, in the order the values follow."""
+    from ..torch.keys import state_keys
+
+    entries: dict[str, Any] = {}
+    order = []
+    caffe: dict[str, list[Any]] = {}
+    offset = 0
+    for layer, index, key in state_keys(model):
+        shape = [int(d) for d in layer.blobs[index].shape]
+        size = 4 * math.prod(shape)
+        entries[key] = {"dtype": "F32", "shape": shape, "data_offsets": [offset, offset + size]}
+        caffe[key] = [layer.name, index]
+        order.append((layer.index, index, key))
+        offset += size
+    document = {"__metadata__": {"caffefill": json.dumps(meta, sort_keys=True),
+                                 "caffe_blobs": json.dumps(caffe)}}
+    document.update(entries)
+    text = json.dumps(document, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text, order
+
+
+def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
+    head, order = header(model, meta)
+    expected = iter(order)
+    with open(path, "wb") as out:
+        out.write(head)
+        for blob in blobs:
+            layer_index = getattr(getattr(blob, "layer", None), "index", None)
+            want = next(expected, None)
+            if want is None or (layer_index, blob.index) != want[:2]:
+                raise CaffefillError(f"blob {blob.key} is not where the header puts it")
+            write_values(out, blob)
+    if next(expected, None) is not None:
+        raise CaffefillError("fewer blobs than the header announces")
+
+
+def read(path: Path, budget: ReadBudget | None = None) -> Weights:
+    budget = budget or ReadBudget()
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        raw = handle.read(8)
+        if len(raw) < 8:
+            raise CaffefillError("not a .safetensors file (shorter than its header length)")
+        (length,) = struct.unpack("<Q", raw)
+        if length > min(MAX_HEADER, size - 8):
+            raise CaffefillError(f"header length {length:,} is past the file's end or too large")
+        document = meta_dict(handle.read(length).decode("utf-8"), "header")
+        start = 8 + length
+        extra = document.pop("__metadata__", None) or {}
+        if not isinstance(extra, dict):
+            raise CaffefillError("header: __metadata__ is not an object")
+        meta = meta_dict(extra.get("caffefill", "{}"), "header metadata 'caffefill'")
+        caffe = meta_dict(extra.get("caffe_blobs", "{}"), "header metadata 'caffe_blobs'")
+        params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
+        for key, entry in document.items():
+            array = _tensor(handle, key, entry, start, size, budget)
+            where = caffe.get(key)
+            if isinstance(where, list) and len(where) == 2 and isinstance(where[0], str) \
+                    and isinstance(where[1], int) and where[1] >= 0:
+                add_blob(params, where[0], where[1], array, key)
+            else:  # a file from elsewhere: the key's module path and blob name
+                module, _, name = key.rpartition(".")
+                params.setdefault(module or name, []).append(array)
+    return Weights(params, meta)
+
+
+def _tensor(handle: Any, key: str, entry: Any, start: int, size: int,
+            budget: ReadBudget) -> np.ndarray:
+    if not (isinstance(entry, dict) and entry.get("dtype") in _DTYPES
+            and isinstance(entry.get("shape"), list)
+            and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
+            and all(isinstance(o, int) and o >= 0 for o in entry["data_offsets"])):
+        raise CaffefillError(f"header entry {key!r} is not {{dtype, shape, data_offsets}}")
+    dtype = np.dtype(_DTYPES[entry["dtype"]])
+    begin, end = entry["data_offsets"]
+    count = math.prod(entry["shape"])
+    if end - begin != count * dtype.itemsize or start + end > size or begin > end:
+        raise CaffefillError(f"{key}: its byte range does not fit its shape or the file")
+    budget.take(end - begin, key)
+    handle.seek(start + begin)
+    data = handle.read(end - begin)
+    return np.frombuffer(data, dtype=dtype, count=count).reshape(entry["shape"])
