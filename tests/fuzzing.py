@@ -44,9 +44,9 @@ from hypothesis import strategies as st
 
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill._proto import is_repeated
+from caffefill.drawing import iter_blobs
 from caffefill.errors import CaffefillError
-from caffefill.fillers import DRAWLESS, FILLERS, fill
-from caffefill.init import iter_blobs
+from caffefill.fillers import SPECS, fill
 from caffefill.memory import estimate_bytes
 from caffefill.net.filter import filter_net
 from caffefill.net.model import build_model
@@ -122,7 +122,7 @@ def bounded(*expected: type[BaseException]) -> Iterator[None]:
     try:
         with time_bound():
             yield
-    except (Bug, Hang, *expected):
+    except (Bug, Hang, *expected):  # type: ignore[misc]
         raise
     except BaseException as exc:
         raise unexpected(exc) from exc
@@ -170,7 +170,8 @@ def draw_work(model: Any) -> int:
             per = 0
             for draw in pattern:
                 if isinstance(draw, FillDraw):
-                    if draw.blob is None and draw.filler.type in DRAWLESS:
+                    spec = SPECS.get(draw.filler.type)
+                    if draw.blob is None and spec is not None and not spec.draws:
                         continue
                     per += math.prod(draw.shape)
                 else:
@@ -568,7 +569,7 @@ def _scalar(draw: st.DrawFn, fd: FieldDescriptor) -> Any:
         return draw(st.sampled_from([v.number for v in fd.enum_type.values]))
     if kind == FieldDescriptor.TYPE_STRING:
         if fd.name == "type" and fd.containing_type.name == "FillerParameter":
-            return draw(st.sampled_from([*FILLERS, "Xavier", "bogus", ""]))
+            return draw(st.sampled_from([*SPECS, "Xavier", "bogus", ""]))
         return draw(st.sampled_from(["", "a", "x", "shared", "data", "../up", "\u00e9"]))
     if kind == FieldDescriptor.TYPE_BYTES:
         return draw(st.binary(max_size=4))
@@ -710,7 +711,7 @@ def sane_fillers(draw: st.DrawFn) -> pb.FillerParameter:
     elif f.type == "constant":
         f.value = draw(st.sampled_from([0.0, 0.2, 1.0]))
     elif f.type in ("xavier", "msra") and draw(st.booleans()):
-        f.variance_norm = draw(st.sampled_from([0, 1, 2]))
+        f.variance_norm = draw(st.sampled_from(list(pb.FillerParameter.VarianceNorm.values())))
     return f
 
 
@@ -745,7 +746,7 @@ def _sane_params(draw: st.DrawFn, lp: pb.LayerParameter) -> None:
         else:
             p.kernel_size = draw(st.integers(1, 3))
             p.stride = draw(st.integers(1, 2))
-        p.pool = draw(st.sampled_from([0, 1]))
+        p.pool = draw(st.sampled_from([pb.PoolingParameter.MAX, pb.PoolingParameter.AVE]))
     elif t in ("LSTM", "RNN"):
         p = lp.recurrent_param
         p.num_output = draw(small)
@@ -862,15 +863,15 @@ def structured_nets(draw: st.DrawFn) -> str:
 @st.composite
 def fillers(draw: st.DrawFn) -> pb.FillerParameter:
     f = pb.FillerParameter()
-    f.type = draw(st.sampled_from([*FILLERS, *FILLERS, "Xavier", "bogus", ""]))
-    for name in ("value", "min", "max", "mean", "std"):
+    f.type = draw(st.sampled_from([*SPECS, *SPECS, "Xavier", "bogus", ""]))
+    for name in ("value", "min", "max", "mean", "std", "gain", "a", "b"):
         if draw(st.integers(0, 2)) == 0:
             setattr(f, name, draw(st.one_of(st.sampled_from(INTERESTING_FLOATS),
                                             st.floats(-3, 3, width=32))))
     if draw(st.integers(0, 3)) == 0:
         f.sparse = draw(_small_ints(-(2**31), 2**31 - 1))
     if draw(st.integers(0, 2)) == 0:
-        f.variance_norm = draw(st.sampled_from([0, 1, 2]))
+        f.variance_norm = draw(st.sampled_from(list(pb.FillerParameter.VarianceNorm.values())))
     return f
 
 
@@ -1084,7 +1085,7 @@ def v1_nets(draw: st.DrawFn) -> str:
         entry.exclude.extend(layer.exclude)
         entry.loss_weight.extend(layer.loss_weight)
         if layer.type in types:
-            entry.type = types[layer.type]  # type: ignore[assignment]
+            entry.type = types[layer.type]
         elif not _one_in(draw, 3):
             entry.type = pb.V1LayerParameter.RELU
         for fd, value in layer.ListFields():

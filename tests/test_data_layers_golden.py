@@ -16,8 +16,7 @@ import pytest
 from conftest import DATA, load_jsonl, sha256_f32
 
 import caffefill
-from caffefill import CaffeRNG
-from caffefill.init import InitResult, init_net
+from caffefill import CaffeRNG, Weights, init_net
 from caffefill.net.model import NetModel
 from caffefill.net.spec import RandDraw
 
@@ -30,7 +29,7 @@ def _inputs(case: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return {name: tuple(dims) for name, dims in case["inputs"].items()}
 
 
-def _init(case: dict[str, Any]) -> InitResult:
+def _init(case: dict[str, Any]) -> Weights:
     prototxt: Path = FOLDER / case["prototxt"]
     return init_net(prototxt, phase=case["phase"], seed=case["seed"], inputs=_inputs(case))
 
@@ -43,6 +42,7 @@ def test_data_layer_net_matches_caffe(case: dict[str, Any]) -> None:
         assert info.value.caffe_message == case["error"]
         return
     result = _init(case)
+    assert result.model is not None
     owners = [(layer.name, layer.type) for layer in result.model.layers if layer.blobs]
     assert owners == [(layer["name"], layer["type"]) for layer in case["layers"]]
     for layer in case["layers"]:
@@ -81,6 +81,7 @@ def test_raw_draw_count_before_first_fill(case: dict[str, Any]) -> None:
     want = case["layers"][0]["blobs"][0]
     skipped = [k for k in range(16) if sha256_f32(_uniform_after(case["seed"], k, want["shape"]))
                == want["sha256"]]
+    assert result.model is not None
     assert skipped == [_planned_raw_draws(result.model)]
 
 

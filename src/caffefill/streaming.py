@@ -1,11 +1,11 @@
 """When a blob can be drawn and written piece by piece: the one rule that
-:mod:`caffefill.init` follows and :mod:`caffefill.memory` estimates from.
+:mod:`caffefill.drawing` follows and :mod:`caffefill.memory` estimates from.
 
 A layer's blobs stream when its draws are exactly one fill per blob, in blob
 order, and none of its blobs is shared (a shared owner must be kept for the
 layers that hold its values).  ``caffefill init`` draws the whole net on one
 worker thread, ahead of the writer: a streaming blob of a filler that draws
-one value per position (:func:`caffefill.fillers.fills_by_piece`) is drawn
+one value per position (:attr:`caffefill.fillers.FillerSpec.by_piece`) is drawn
 into a pool of :data:`POOL_PIECES` buffers of :data:`PIECE_VALUES` values
 each, reused as the writer finishes with them, so memory stays near the
 pool whatever the blob's size and drawing overlaps writing.
@@ -25,11 +25,13 @@ PIECE_VALUES = 1 << 20  # 4 MiB of float32
 #: Piece buffers the drawing thread cycles through: one being written, the
 #: rest drawn ahead.
 POOL_PIECES = 4
+#: Bytes of the drawing thread's pool of piece buffers.
+POOL_BYTES = POOL_PIECES * 4 * PIECE_VALUES
 #: Bytes of whole arrays (blobs not drawn in pieces) the drawing thread may
 #: have handed over and not had back; one array of any size is always allowed.
 AHEAD_BYTES = 2 * 4 * PIECE_VALUES
 
-#: Writers that take a blob piece by piece (:meth:`caffefill.init.FilledBlob.pieces`).
+#: Writers that take a blob piece by piece (:meth:`caffefill.drawing.FilledBlob.pieces`).
 STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel", "safetensors"})
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..drawing import iter_blobs
 from ..errors import CaffefillError, NetError
-from ..init import PreparedNet, iter_blobs, prepare_net
+from ..init import PreparedNet, prepare_net
 from ..net.model import NetLayer
 from ..rng import CaffeRNG
 from .keys import blob_names, module_names

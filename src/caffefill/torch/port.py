@@ -19,9 +19,10 @@ from torch import Tensor, nn
 
 from ..errors import CaffefillError
 from ..fillers import FillerParameter, fill, parse_filler
-from ..init import InitResult, init_net
+from ..init import init_net
 from ..net.model import NetLayer
 from ..rng import CaffeRNG
+from ..weights import Weights
 
 
 def fill_(tensor: Tensor, filler: FillerParameter | str, *, rng: CaffeRNG | int,
@@ -70,10 +71,11 @@ def _gates(values: np.ndarray) -> np.ndarray:
     return np.concatenate([i, f, g, o], axis=0)
 
 
-def _sources(result: InitResult) -> tuple[list[_Source], dict[str, float]]:
+def _sources(result: Weights) -> tuple[list[_Source], dict[str, float]]:
     """The Caffe net's initial values under PyTorch-style keys, converted, and
     the eps of each BatchNorm (by key prefix)."""
     model = result.model
+    assert model is not None  # init_net's result carries its model
     out: list[_Source] = []
     eps: dict[str, float] = {}
     merged: set[int] = set()
