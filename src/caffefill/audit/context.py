@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import FilteredNet, filter_net
-from ..net.load import phase_value
+from ..net.load import check_is_net, phase_value
 from ..net.model import NetLayer, NetModel, build_model
 from ..net.reader import FillerBlock, SourceNet, read_net
 from ..net.registry import Traits, traits_of
@@ -346,6 +346,7 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
     Raises the reader's ParseError when the file cannot be read at all.
     """
     src = read_net(path, text=text)
+    check_is_net(src)
     ctx = AuditContext(path=path, text=text, options=options, src=src)
     try:
         ctx.upgraded = upgrade_net(src)
@@ -375,7 +376,7 @@ def _set_up(ctx: AuditContext) -> None:
     inputs = {str(k): tuple(int(d) for d in v) for k, v in ctx.options.inputs.items()}
     try:
         ctx.model = build_model(filtered.param, phase=ctx.phase, inputs=inputs, path=ctx.path,
-                                positions=filtered.positions)
+                                positions=filtered.positions, profile=ctx.options.profile)
         ctx.shapes_exact = True
         return
     except CaffefillError as exc:
@@ -493,7 +494,8 @@ class _Placeholders:
 
     def build(self, param: pb.NetParameter) -> NetModel:
         return build_model(param, phase=self.ctx.phase, inputs=self.inputs,
-                           path=self.ctx.path, positions=self.positions)
+                           path=self.ctx.path, positions=self.positions,
+                           profile=self.ctx.options.profile)
 
     def index_of(self, exc: CaffefillError) -> int | None:
         if exc.line is not None:

@@ -6,16 +6,19 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from ..errors import one_line
-from ..profiles import DEFAULT_BOOST, DEFAULT_CAFFE
+from ..errors import CaffefillError, one_line
+from ..net.load import DEFAULT_PHASE
+from ..profiles import CAFFE_HELP, CAFFE_VERSIONS, DEFAULT_BOOST, DEFAULT_CAFFE
 
 #: Exit status: success; differences (diff) or findings (audit); bad input or usage.
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 PROFILE_HELP = (
-    "Caffe build to reproduce. --caffe 1.0 (the release, and forks such as SSD) or master "
-    "(BVLC master after 2018); --boost X.Y, the Boost Caffe was linked against: find it with "
+    "Caffe build to reproduce. --caffe: "
+    + "; ".join(f"{name}: {CAFFE_HELP[name]}" for name in CAFFE_VERSIONS)
+    + ". --boost X.Y, the Boost Caffe was linked against: find it with "
     "`ldd $(which caffe) | grep boost` (libboost_*.so.1.XX.0) or from the OS (Ubuntu 14.04: "
     "1.54, 16.04: 1.58, 18.04: 1.65, 20.04: 1.71, 22.04: 1.74).")
 
@@ -109,8 +112,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 def add_profile_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Caffe build", PROFILE_HELP)
-    group.add_argument("--caffe", default=DEFAULT_CAFFE, choices=["1.0", "master"],
-                       help=f"Caffe filler code (default {DEFAULT_CAFFE})")
+    group.add_argument("--caffe", default=DEFAULT_CAFFE, choices=CAFFE_VERSIONS,
+                       help=f"Caffe version (default {DEFAULT_CAFFE})")
     group.add_argument("--boost", default=DEFAULT_BOOST, metavar="X.Y",
                        help=f"Boost version Caffe was built with (default {DEFAULT_BOOST})")
 
@@ -130,29 +133,48 @@ def memory_limit(args: argparse.Namespace) -> int:
     return available_memory() // 2
 
 
-def add_state_args(parser: argparse.ArgumentParser, phase: str | None, phase_help: str,
-                   input_help: str) -> None:
+def add_state_args(parser: argparse.ArgumentParser, input_help: str, *,
+                   solver: bool = False) -> None:
     """The NetState (phase, stages, level) and the shapes of tops fed from outside.
 
-    ``phase`` None leaves ``--phase`` and ``--level`` None when not given (a
-    configuration file then decides; see ``caffefill.audit.config``)."""
-    parser.add_argument("--phase", default=phase, type=str.upper, choices=["TRAIN", "TEST"],
+    ``--phase`` and ``--level`` are None when not given: a solver or the audit's
+    configuration file may decide them, else TRAIN and 0."""
+    phase_help = f"net phase (default {DEFAULT_PHASE}: the net that is trained)"
+    level_help = "NetState level (default 0)"
+    if solver:
+        phase_help += "; with --solver, the solver decides"
+        level_help = "NetState level (default 0; with --solver, its train_state's)"
+    parser.add_argument("--phase", default=None, type=str.upper, choices=["TRAIN", "TEST"],
                         help=phase_help)
     parser.add_argument("--stage", action="append", default=[], dest="stages",
-                        help="a NetState stage (repeatable)")
-    parser.add_argument("--level", type=parse_int32, default=None if phase is None else 0,
-                        help="NetState level (default 0)")
+                        help="a NetState stage (repeatable; with --solver, added to its "
+                             "train_state's as `caffe train --stage` does)" if solver
+                        else "a NetState stage (repeatable)")
+    parser.add_argument("--level", type=parse_int32, default=None, help=level_help)
     parser.add_argument("--input", action="append", default=[], type=parse_input,
                         dest="inputs", metavar="NAME=N,C,H,W", help=input_help)
 
 
 def add_net_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prototxt", help="the net definition (.prototxt)")
-    add_state_args(parser, "TEST", "net phase (default TEST)",
-                   "shape of a top whose shape comes from outside the prototxt "
-                   "(Data, ImageData, HDF5Data, Python ...); repeatable")
+    parser.add_argument("prototxt", nargs="?", help="the net definition (.prototxt)")
+    parser.add_argument("--solver", metavar="SOLVER",
+                        help="instead of a net: the TRAIN net of this solver file, with its "
+                             "random_seed and train_state, as `caffe train --solver` builds "
+                             "it (net files are opened from the working directory, as Caffe "
+                             "opens them)")
+    add_state_args(parser, "shape of a top whose shape comes from outside the prototxt "
+                           "(Data, ImageData, HDF5Data, Python ...); repeatable", solver=True)
     parser.add_argument("--strict", action="store_true",
                         help="unknown prototxt fields are errors, not warnings")
+
+
+def net_source(args: argparse.Namespace) -> dict[str, Any]:
+    """The net to build, as prepare_net's keyword arguments (a file or a solver)."""
+    if (args.prototxt is None) == (args.solver is None):
+        raise CaffefillError("give a net (NET) or a solver (--solver FILE), and only one")
+    return {"path": args.prototxt, "solver": args.solver, "phase": args.phase,
+            "stages": args.stages, "level": args.level, "inputs": inputs(args),
+            "strict": args.strict}
 
 
 def inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:

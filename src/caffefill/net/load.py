@@ -11,14 +11,20 @@ import os
 from collections.abc import Mapping, Sequence
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError
+from ..errors import CaffefillError, ErrorKind, NetError
+from ..profiles import DEFAULT_PROFILE, Profile
 from .filter import filter_net
+from .layers.data import guessed_draws
 from .model import NetModel, build_model
 from .reader import ReadWarning, SourceNet, read_net
 from .splits import insert_splits
 from .upgrade import upgrade_net
 
 PHASES = {"TRAIN": pb.TRAIN, "TEST": pb.TEST}
+#: The phase every command and API call builds unless told otherwise: only the
+#: TRAIN net's initial weights are ever trained (data layers draw differently
+#: in TRAIN and TEST, so the two nets' weights differ).
+DEFAULT_PHASE = "TRAIN"
 
 
 def phase_value(phase: str | int) -> int:
@@ -33,6 +39,27 @@ def phase_value(phase: str | int) -> int:
     return int(phase)
 
 
+def check_is_net(src: SourceNet) -> None:
+    """Refuse a file that is no net: no layers (a solver, a filler, a typo'd file
+    that Caffe would build as an empty net and caffefill would write empty)."""
+    if len(src.param.layer) > 0 or len(src.param.layers) > 0:
+        return
+    written = list(src.field_positions)
+    solver = [name for name in written if name in _SOLVER_ONLY]
+    if solver:
+        raise NetError(f"this is a solver, not a net (it sets {', '.join(solver[:3])}): "
+                       "pass it with --solver (solver= in Python)", path=src.path,
+                       kind=ErrorKind.SOLVER_AS_NET)
+    known = [name for name in written if name in pb.NetParameter.DESCRIPTOR.fields_by_name]
+    what = "no field of a net" if written and not known else "no layers"
+    raise NetError(f"this is not a net: it has {what}", path=src.path)
+
+
+#: Top-level fields that make a file a solver ("type" alone could be anything).
+_SOLVER_ONLY = frozenset(pb.SolverParameter.DESCRIPTOR.fields_by_name) - \
+    frozenset(pb.NetParameter.DESCRIPTOR.fields_by_name) - {"type"}
+
+
 def phase_name(phase: int) -> str:
     return "TRAIN" if phase == pb.TRAIN else "TEST"
 
@@ -40,19 +67,22 @@ def phase_name(phase: int) -> str:
 def load_net(
     source: str | os.PathLike[str],
     *,
-    phase: str | int = "TEST",
+    phase: str | int = DEFAULT_PHASE,
     stages: Sequence[str] = (),
     level: int = 0,
     inputs: Mapping[str, Sequence[int]] | None = None,
     strict: bool = False,
     text: str | None = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> tuple[SourceNet, NetModel]:
-    """Read, upgrade, filter, insert Caffe's Split layers and set every layer up.
+    """Read, upgrade, filter, insert Caffe's Split layers and set every layer up
+    (as the Caffe build ``profile`` does).
 
     Returns the source (text, positions, warnings) and the set-up model.
     """
     phase_id = phase_value(phase)
     src = read_net(source, text=text, strict=strict)
+    check_is_net(src)
     upgraded = upgrade_net(src)
     try:
         filtered = filter_net(upgraded.param, phase=phase_id, level=level, stages=list(stages),
@@ -61,10 +91,16 @@ def load_net(
         raise exc.located(path=src.path) from None
     split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
     model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
-                        positions=[p if p is not None else (0, 0) for p in positions])
+                        positions=[p if p is not None else (0, 0) for p in positions],
+                        profile=profile)
     for name in model.unused_inputs:
         src.warnings.append(ReadWarning(
             src.path, 1, 1, f"--input {name} is not used: no top of this net by that name "
                             f"takes its shape from outside the prototxt (a shape the "
                             f"prototxt declares wins)"))
+    for layer in model.layers:
+        guess = guessed_draws(layer.type, layer.param, profile.caffe)
+        if guess is not None:
+            src.warnings.append(ReadWarning(src.path, layer.line or 0, layer.column or 0,
+                                            guess, layer=layer.name))
     return src, model

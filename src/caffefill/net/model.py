@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
 from ..messages import check_failed, glog_number, shape_string, show_shape
+from ..profiles import DEFAULT_PROFILE, Profile
 from .registry import LayerContext, entry, unknown_type_hint
 from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
 
@@ -128,8 +129,10 @@ def build_model(
     inputs: Mapping[str, Sequence[int]] | None = None,
     path: str | None = None,
     positions: Sequence[tuple[int, int]] | None = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> NetModel:
-    """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``).
+    """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``) as
+    the Caffe build ``profile`` does.
 
     ``inputs`` gives the shapes of tops that live outside the prototxt
     (data layers), keyed by top name (or layer name for a one-top layer).
@@ -141,7 +144,7 @@ def build_model(
     if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
         raise NetError("this net declares net-level inputs ('input' fields): upgrade them to an "
                        "Input layer first", path=path)
-    return _NetBuilder(param, phase, inputs or {}, path, positions).build()
+    return _NetBuilder(param, phase, inputs or {}, path, positions, profile).build()
 
 
 class _NetBuilder:
@@ -149,8 +152,10 @@ class _NetBuilder:
     AppendParam."""
 
     def __init__(self, param: pb.NetParameter, phase: int, inputs: Mapping[str, Sequence[int]],
-                 path: str | None, positions: Sequence[tuple[int, int]] | None) -> None:
+                 path: str | None, positions: Sequence[tuple[int, int]] | None,
+                 profile: Profile = DEFAULT_PROFILE) -> None:
         self.param = param
+        self.profile = profile
         self.phase = int(phase)
         self.given = _Given({str(k): tuple(int(d) for d in v) for k, v in inputs.items()})
         self.path = path
@@ -199,7 +204,8 @@ class _NetBuilder:
 
         ctx = LayerContext(param=lp, bottoms=bottom_shapes,
                            phase=int(lp.phase) if lp.HasField("phase") else self.phase,
-                           inputs=self.given, path=self.path, line=line, column=column)
+                           inputs=self.given, path=self.path, line=line, column=column,
+                           profile=self.profile)
         try:
             setup = found.setup(ctx)
         except CaffefillError as exc:

@@ -40,6 +40,7 @@ from typing import Any, Literal, get_args
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
 from ..messages import nearest
+from ..profiles import DEFAULT_PROFILE, Profile
 from .spec import LayerSetup as LayerSetup  # users build their setups with it
 from .spec import Shape
 
@@ -55,6 +56,8 @@ class LayerContext:
     # keyed by top name (or by layer name for a single-top layer).
     inputs: Mapping[str, Shape] = field(default_factory=dict)
     path: str | None = None
+    # The Caffe build whose set-up is reproduced (data layers' draws differ by era).
+    profile: Profile = DEFAULT_PROFILE
     line: int | None = None
     column: int | None = None
 
