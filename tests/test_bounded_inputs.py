@@ -19,11 +19,19 @@ from caffefill.memory import parse_size
 from caffefill.summary import mean_std
 
 # A child that runs the command line and prints its own peak RSS (bytes) last on stderr.
+# A child that runs the command line and prints its own peak RSS (bytes) last on
+# stderr: VmHWM of its own address space (ru_maxrss would also count the memory of
+# the forked test process before exec).
 PEAK = ("import resource, sys\n"
         "from caffefill.cli import main\n"
         "status = main(sys.argv[1:])\n"
         "sys.stdout.flush()\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr)\n"
+        "try:\n"
+        "    lines = open('/proc/self/status').read().splitlines()\n"
+        "    peak = next(int(l.split()[1]) for l in lines if l.startswith('VmHWM:'))\n"
+        "except (OSError, StopIteration):\n"
+        "    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(peak * 1024, file=sys.stderr)\n"
         "sys.exit(status)\n")
 
 
