@@ -118,10 +118,10 @@ def test_caffemodel_bytes_equal_caffes(case: dict[str, Any], tmp_path: Path) -> 
     theirs = (NETS / f"{case['id']}.caffemodel").read_bytes()
     # Caffe's bytes, then only caffefill's metadata field (unknown to Caffe).
     assert ours[: len(theirs)] == theirs
-    assert caffemodel.read(out).meta["seed"] == case["seed"]
+    assert caffefill.load_weights(out).meta["seed"] == case["seed"]
     # And blob by blob, through the reader.
-    a = caffemodel.read(out).params
-    b = caffemodel.read(NETS / f"{case['id']}.caffemodel").params
+    a = caffefill.load_weights(out).params
+    b = caffefill.load_weights(NETS / f"{case['id']}.caffemodel").params
     assert list(a) == list(b)
     for name in a:
         for x, y in zip(a[name], b[name]):

@@ -36,6 +36,9 @@ OVERHEAD = 64 * 2**20
 #: the writer's buffers, Python objects (measured under 3 MiB on AlexNet;
 #: tests/test_memory.py holds :func:`held_bytes` above the traced peak).
 SLACK = 4 * 2**20
+#: Largest size :func:`parse_size` accepts (1 EiB): past it a value is a typo.
+MAX_SIZE = 2**60
+_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40, "p": 2**50}
 #: Where a container's memory limit is (cgroup v2, then v1).
 CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
@@ -68,6 +71,28 @@ def available_memory() -> int:
         pass
     positive = [n for n in limits if n > 0]
     return min(positive) if positive else 8 * 2**30
+
+
+def parse_size(text: str) -> int:
+    """A size in bytes: ``512M``, ``8G``, ``1.5GiB``, ``65536`` (units are powers of 1024).
+
+    Raises ValueError, with a message fit for the user, on anything that is
+    not a finite positive size of at most :data:`MAX_SIZE` bytes."""
+    raw = text.strip().lower()
+    raw = raw.removesuffix("ib") if raw.endswith("ib") else raw.removesuffix("b")
+    unit = raw[-1:] if raw[-1:] in _UNITS else ""
+    number = raw[:len(raw) - len(unit)].strip()
+    try:
+        value = float(number) * _UNITS[unit]
+    except ValueError:
+        raise ValueError(f"not a size: {text!r} (e.g. 8G, 512M, 65536)") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"not a size: {text!r} (it must be a finite number of bytes)")
+    if value < 1:
+        raise ValueError(f"size {text!r} is not positive")
+    if value > MAX_SIZE:
+        raise ValueError(f"size {text!r} is past {MAX_SIZE // 2**60} EiB")
+    return int(value)
 
 
 def _bytes(shape: Any) -> int:

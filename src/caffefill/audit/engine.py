@@ -149,9 +149,11 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
 
 
 def read_text(path: str) -> str:
-    """A file's text (UTF-8, undecodable bytes replaced)."""
-    with open(path, "rb") as handle:
-        return handle.read().decode("utf-8", errors="replace")
+    """A file's text (UTF-8, undecodable bytes replaced), read as every prototxt is
+    (bounded: a file past the size limit is a CaffefillError)."""
+    from ..net.reader import read_source
+
+    return read_source(path).decode("utf-8", errors="replace")
 
 
 def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHING
@@ -159,8 +161,8 @@ def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHI
     """Audit one file on disk."""
     try:
         text = read_text(path)
-    except OSError as exc:
-        return FileReport(path, error=f"{path}: cannot read the file: {exc.strerror or exc}")
+    except CaffefillError as exc:
+        return FileReport(path, error=str(exc.located(path=path)))
     return audit_text(path, text, options, selection)
 
 

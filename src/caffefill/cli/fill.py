@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         with atomic_output(args.output, force=args.force) as temp, open(temp, "wb") as f:
             np.save(f, values, allow_pickle=False)
-    with np.errstate(all="ignore"):  # inf or NaN values (a constant inf, say)
-        mean = float(values.mean(dtype=np.float64)) if values.size else 0.0
-        std = float(values.std(dtype=np.float64)) if values.size else 0.0
+    from ..summary import mean_std
+
+    mean, std = mean_std(values)
     target = f" -> {args.output}" if args.output else ""
     print(f"{text} shape={list(values.shape)} count={values.size} mean={mean:.6g} "
           f"std={std:.6g}{target}")

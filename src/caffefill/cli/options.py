@@ -28,8 +28,6 @@ MEMORY_DEFAULT = "half of the memory available: RAM, or a container's or ulimit'
 
 INT32_MAX = 2**31 - 1
 FLOAT32_MAX = 3.4028234663852886e38
-#: The largest --max-memory taken (1 EiB): past it a size is a typo, not a machine.
-MAX_MEMORY = 2**60
 
 
 def parse_int32(text: str) -> int:
@@ -86,20 +84,12 @@ def parse_seed(text: str) -> int:
 
 
 def parse_memory(text: str) -> int:
-    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-    raw = text.strip().lower().removesuffix("ib").removesuffix("b")
-    scale = 1
-    if raw and raw[-1] in units:
-        scale = units[raw[-1]]
-        raw = raw[:-1]
+    from ..memory import parse_size
+
     try:
-        value = float(raw) * scale
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 8G, 512M)") from None
-    if not math.isfinite(value) or value < 1 or value > MAX_MEMORY:
-        raise argparse.ArgumentTypeError(
-            f"not a usable size: {text!r} (a positive size up to 1 EiB, e.g. 8G, 512M)")
-    return int(value)
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:

@@ -57,19 +57,39 @@ __all__ = [
     "SourceNet",
     "Warning",
     "bind_message",
+    "max_bytes",
     "parse_message",
     "parse_tree",
     "read_net",
+    "read_source",
 ]
 
 #: Deepest nesting of messages accepted (protobuf's own text parser default).
 MAX_DEPTH = 100
 #: Largest prototxt read (bytes), unless the environment variable
-#: CAFFEFILL_MAX_PROTOTXT_BYTES says otherwise.  Net definitions are far smaller
-#: (GoogLeNet's is 60 KiB, a 1000-layer ResNet about 1 MiB); the parse tree takes
-#: some 70-200 bytes of memory per byte of text, so a file past this would take
-#: a minute and gigabytes.
-MAX_BYTES = int(os.environ.get("CAFFEFILL_MAX_PROTOTXT_BYTES", 8 * 2**20))
+#: CAFFEFILL_MAX_PROTOTXT_BYTES says otherwise (see :func:`max_bytes`).  Net
+#: definitions are far smaller (GoogLeNet's is 60 KiB, a 1000-layer ResNet about
+#: 1 MiB); the parse tree takes some 70-200 bytes of memory per byte of text, so
+#: a file past this would take a minute and gigabytes.
+MAX_BYTES = 8 * 2**20
+MAX_BYTES_ENV = "CAFFEFILL_MAX_PROTOTXT_BYTES"
+
+
+def max_bytes() -> int:
+    """The prototxt size limit: :data:`MAX_BYTES`, or the environment's setting,
+    read as ``--max-memory`` reads a size (``16M``, ``1G``, ``20000000``).
+    Junk, an empty value, zero or a negative number is a ParseError: no
+    setting turns the limit off."""
+    raw = os.environ.get(MAX_BYTES_ENV)
+    if raw is None:
+        return MAX_BYTES
+    from ..memory import parse_size
+
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        raise ParseError(f"environment variable {MAX_BYTES_ENV}={one_line(raw)!s}: {exc}"
+                         ) from None
 
 Position = tuple[int, int]
 
@@ -616,18 +636,36 @@ def _decode(data: bytes | str, path: str) -> str:
     return text
 
 
-def _too_large(size: int, path: str) -> ParseError:
+def _too_large(size: int, limit: int, path: str) -> ParseError:
     return ParseError(
-        f"the file is larger than {MAX_BYTES / 2**20:g} MiB ({size:,} bytes or more), far past "
+        f"the file is larger than {limit / 2**20:g} MiB ({size:,} bytes or more), far past "
         f"any net definition (is it a weights file or data?); to read it anyway, set "
-        f"CAFFEFILL_MAX_PROTOTXT_BYTES", path=path)
+        f"{MAX_BYTES_ENV} (e.g. {MAX_BYTES_ENV}=64M)", path=path)
+
+
+def read_source(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a prototxt (or solver) file, read without trusting it: at most
+    :func:`max_bytes` plus one (a larger file, ``/dev/zero`` or an endless pipe is a
+    ParseError after that much), never blocking for ever on a pipe."""
+    from ..errors import CaffefillError
+    from ..inputs import read_bounded
+
+    limit = max_bytes()
+    try:
+        data = read_bounded(path, limit)
+    except CaffefillError as exc:
+        raise ParseError(exc.message, path=os.fspath(path)) from None
+    if len(data) > limit:
+        raise _too_large(len(data), limit, os.fspath(path))
+    return data
 
 
 def parse_tree(text: str | bytes, *, path: str = "<text>",
                max_depth: int = MAX_DEPTH) -> Block:
     """Parse text-format source into a schema-free tree (the root Block)."""
-    if len(text) > MAX_BYTES:
-        raise _too_large(len(text), path)
+    limit = max_bytes()
+    if len(text) > limit:
+        raise _too_large(len(text), limit, path)
     src = _Source(_decode(text, path), path)
     return _Parser(src, max_depth).parse()
 
@@ -1036,16 +1074,7 @@ def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
     is given.  Unknown fields become warnings (ParseError when ``strict``).
     """
     path = os.fspath(source)
-    if text is None:
-        try:
-            with open(path, "rb") as handle:
-                # Bounded: a device or a pipe (/dev/zero, /dev/stdin) may never end.
-                data: str | bytes = handle.read(MAX_BYTES + 1)
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise ParseError(f"cannot read the file: {reason}", path=path) from exc
-    else:
-        data = text
+    data: str | bytes = read_source(path) if text is None else text
     tree = parse_tree(data, path=path)
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     net = SourceNet(path, pb.NetParameter(), sha256=hashlib.sha256(raw).hexdigest())

@@ -1,9 +1,9 @@
 """Weight file formats: one module per format, chosen by extension or name.
 
-Each format module has ``write(temp_path, blobs, meta, model)`` and
-``read(path) -> Weights``; :data:`FORMATS` names its extensions, and the
-module is imported only when its format is used.  :func:`write_weights`
-makes every write atomic; :func:`load_weights` reads any of them back.
+Each format module has ``write(temp_path, blobs, meta, model)``; :data:`FORMATS`
+names its extensions, and the module is imported only when its format is used.
+:func:`write_weights` makes every write atomic; :mod:`caffefill.readers` reads
+any of them back (:func:`load_weights`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import CaffefillError, WriteError
 from .atomic import atomic_output, check_target
-from .base import CORRUPT_FILE_ERRORS, BlobLike, ReadBudget, Weights
+from .base import BlobLike
 
 #: Format name -> the file name endings that imply it (a module of that name writes it).
 FORMATS: dict[str, tuple[str, ...]] = {
@@ -123,30 +123,12 @@ def check_model(fmt: str, model: Any) -> None:
             raise exc.located(path=getattr(model, "path", None)) from None
 
 
-def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
-                 max_bytes: int | None = None) -> Weights:
-    """Read a weights file of any supported format.
+def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
+                 max_bytes: int | None = None) -> Any:
+    """:func:`caffefill.readers.load_weights`."""
+    from ..readers import load_weights as load
 
-    A damaged or foreign file raises CaffefillError (never a library's own
-    exception); with ``max_bytes``, so does a file whose arrays would need
-    more memory than that (checked before they are allocated).
-    """
-    source = Path(path)
-    if not source.exists():
-        raise CaffefillError(f"{source}: no such file or folder")
-    if fmt is None and source.is_dir():
-        fmt = "npy"
-    key = detect_format(source, fmt)
-    budget = ReadBudget(max_bytes)
-    try:
-        weights: Weights = format_module(key).read(source, budget)
-    except CaffefillError as exc:
-        raise exc.located(path=str(source)) from None
-    except CORRUPT_FILE_ERRORS as exc:
-        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-        raise CaffefillError(f"cannot read it as {key} weights: {reason}",
-                             path=str(source)) from None
-    return weights
+    return load(path, fmt, max_bytes=max_bytes)
 
 
-__all__ = ["FORMATS", "Weights", "detect_format", "load_weights", "write_weights"]
+__all__ = ["FORMATS", "detect_format", "load_weights", "write_weights"]

@@ -11,19 +11,14 @@ field Caffe does not know (kept as an unknown field, ignored on load).
 from __future__ import annotations
 
 import json
-import os
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import numpy as np
-from google.protobuf.message import DecodeError
-
 from .._proto import caffefill_pb2 as pb
 from .._proto import is_repeated
-from ..errors import CaffefillError, WriteError
-from .base import BlobLike, ReadBudget, Weights, meta_dict, write_values
+from ..errors import WriteError
+from .base import BlobLike, write_values
 
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
 _BLOBS_FIELD = pb.LayerParameter.DESCRIPTOR.fields_by_name["blobs"].number  # 7
@@ -155,52 +150,3 @@ def _write_layer(out: BinaryIO, layer: Any, stream: Iterator[BlobLike], phase: i
         write_values(out, blob)
         out.write(shape_tail)
     out.write(tail)
-
-
-def blob_array(blob: Any) -> np.ndarray:
-    """A BlobProto's values as float32 in its shape (legacy 4-D fields too)."""
-    if blob.HasField("shape"):
-        shape = tuple(int(d) for d in blob.shape.dim)
-    elif blob.HasField("num") or blob.HasField("channels") or blob.HasField("height") \
-            or blob.HasField("width"):
-        shape = (blob.num, blob.channels, blob.height, blob.width)
-    else:
-        shape = ()
-    if any(d < 0 for d in shape):
-        raise CaffefillError(f"blob shape {list(shape)} has a negative dimension")
-    if len(blob.double_data):
-        values = np.asarray(blob.double_data, dtype=np.float64).astype(np.float32)
-    else:
-        values = np.asarray(blob.data, dtype=np.float32)
-    expected = 1
-    for d in shape:
-        expected *= d
-    if values.size != expected:
-        raise CaffefillError(f"blob holds {values.size} values but its shape {list(shape)} "
-                             f"needs {expected}")
-    return values.reshape(shape)
-
-
-def read(path: Path, budget: ReadBudget | None = None) -> Weights:
-    budget = budget or ReadBudget()
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        # The bytes, the parsed message and the arrays: about three times the file.
-        budget.take(3 * size, "the file")
-        data = handle.read()
-    net = pb.NetParameter()
-    try:
-        net.ParseFromString(data)
-    except DecodeError as exc:
-        raise CaffefillError(f"not a binary NetParameter ({exc})") from None
-    del data
-    params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-    for layer in list(net.layer) + list(net.layers):
-        if len(layer.blobs):
-            try:
-                params[layer.name] = [blob_array(b) for b in layer.blobs]
-            except CaffefillError as exc:
-                raise CaffefillError(f"layer {layer.name!r}: {exc.message}") from None
-    meta = meta_dict(net.caffefill_meta, "caffefill_meta") if net.HasField("caffefill_meta") \
-        else {}
-    return Weights(params, meta)

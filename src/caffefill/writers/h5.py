@@ -10,16 +10,13 @@ import json
 import subprocess
 import sys
 import tempfile
-from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import interrupt
 from ..errors import CaffefillError, WriteError
-from .base import NUMERIC_KINDS, BlobLike, ReadBudget, Weights, meta_dict, write_values
+from .base import BlobLike, write_values
 from .names import split_key
 
 
@@ -96,47 +93,3 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
                 f"the HDF5 writer died of signal {-status}" if status < 0 else
                 f"the HDF5 writer failed (status {status})")
             raise OSError(errno.EIO, f"HDF5: {why}")
-
-
-def read(path: Path, budget: ReadBudget | None = None) -> Weights:
-    h5py = _h5py()
-    budget = budget or ReadBudget()
-    params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-    with h5py.File(path, "r") as handle:
-        meta = meta_dict(_text(handle.attrs.get("caffefill_meta", "{}")), "caffefill_meta")
-        data = handle.get("data")
-        if not isinstance(data, h5py.Group):
-            raise CaffefillError("no 'data' group: not Caffe's HDF5 weights layout")
-        layers: list[str] = []
-        if "caffefill_layer_order" in handle.attrs:
-            order = json.loads(_text(handle.attrs["caffefill_layer_order"]))
-            if not (isinstance(order, list) and all(isinstance(n, str) for n in order)):
-                raise CaffefillError("caffefill_layer_order is not a list of names")
-            layers = order
-        else:  # a file written by Caffe: name order is all HDF5 keeps
-            data.visit(lambda name: layers.append(name)
-                       if isinstance(data[name], h5py.Group) and _is_layer(data[name])
-                       else None)
-        for layer in layers:
-            group = data.get(layer)
-            if not isinstance(group, h5py.Group):
-                raise CaffefillError(f"layer {layer!r} is listed but has no group")
-            blobs = []
-            for i in range(len(group)):
-                dataset = group.get(str(i))
-                what = f"data/{layer}/{i}"
-                if not isinstance(dataset, h5py.Dataset) or dataset.dtype.kind not in \
-                        NUMERIC_KINDS:
-                    raise CaffefillError(f"{what}: not a dataset of numbers")
-                budget.take(int(dataset.size) * 4, what)
-                blobs.append(np.asarray(dataset, dtype=np.float32))
-            params[layer] = blobs
-    return Weights(params, meta)
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def _is_layer(group: Any) -> bool:
-    return len(group) > 0 and all(key.isdigit() for key in group)

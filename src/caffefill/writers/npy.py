@@ -7,21 +7,17 @@ written under earlier names (``conv1.0.npy``) read back too."""
 from __future__ import annotations
 
 import json
-import os
-from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import interrupt
-from ..errors import CaffefillError, WriteError
+from ..errors import WriteError
 from .atomic import META_FILE
-from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, read_npy, write_npy_stream
+from .base import BlobLike, write_npy_stream
 from .names import file_name, split_key
 
-__all__ = ["META_FILE", "file_name", "read", "write"]
+__all__ = ["META_FILE", "file_name", "write"]
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
@@ -48,32 +44,3 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
     document["blobs"] = files
     (path / META_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n",
                                   encoding="utf-8")
-
-
-def read(path: Path, budget: ReadBudget | None = None) -> Weights:
-    budget = budget or ReadBudget()
-    meta_path = Path(path) / META_FILE
-    try:
-        text = meta_path.read_text(encoding="utf-8")
-    except (OSError, ValueError) as exc:
-        raise CaffefillError(f"not a caffefill .npy folder ({exc})") from None
-    document = meta_dict(text, META_FILE)
-    entries = document.pop("blobs", [])
-    if not isinstance(entries, list):
-        raise CaffefillError(f"{META_FILE}: 'blobs' is not a list")
-    params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-    for entry in entries:
-        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
-                and isinstance(entry.get("layer"), str)
-                and isinstance(entry.get("index"), int) and entry["index"] >= 0):
-            raise CaffefillError(f"{META_FILE}: a 'blobs' entry is not "
-                                 f"{{file, layer, index}}: {str(entry)[:80]}")
-        name = entry["file"]
-        if "/" in name or "\\" in name or "\0" in name or name in ("", ".", ".."):
-            raise CaffefillError(f"{META_FILE}: unsafe file name {name!r}")
-        file = Path(path) / name
-        what = name
-        with open(file, "rb") as handle:
-            array = read_npy(handle, os.fstat(handle.fileno()).st_size, budget, what)
-        add_blob(params, entry["layer"], entry["index"], array, what)
-    return Weights(params, document)

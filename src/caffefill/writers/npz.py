@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import zipfile
-from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,18 +14,8 @@ import numpy as np
 
 from .. import interrupt
 from ..errors import WriteError
-from .base import (
-    BlobLike,
-    ReadBudget,
-    Weights,
-    add_blob,
-    meta_dict,
-    npy_header,
-    read_npy,
-    split_key,
-    write_values,
-)
-from .names import blob_key
+from .base import BlobLike, npy_header, write_values
+from .names import blob_key, split_key
 from .zipstore import StoredZip
 
 META_KEY = "__meta__"
@@ -69,25 +57,3 @@ def _write(archive: StoredZip, blobs: Iterable[BlobLike], meta: dict[str, Any]) 
     with archive.member(f"{META_KEY}.npy", len(text.getvalue())) as member:
         member.write(text.getvalue())
     archive.close()
-
-
-def read(path: Path, budget: ReadBudget | None = None) -> Weights:
-    budget = budget or ReadBudget()
-    params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-    meta: dict[str, Any] = {}
-    with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            name = info.filename
-            key = name[:-4] if name.endswith(".npy") else name
-            what = f"member {name!r}"
-            with archive.open(info) as member:
-                if key == META_KEY:
-                    text = read_npy(member, info.file_size, budget, what, kinds="U")
-                    meta = meta_dict(str(text), what)
-                    continue
-                array = read_npy(member, info.file_size, budget, what)
-            layer, index = split_key(key)
-            add_blob(params, layer, index, array, what)
-    return Weights(params, meta)

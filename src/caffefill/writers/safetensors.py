@@ -17,17 +17,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import CaffefillError
-from .base import BlobLike, ReadBudget, Weights, add_blob, meta_dict, write_values
+from .base import BlobLike, write_values
 
 #: The header of a file this size or larger is refused (the safetensors package
 #: refuses past 100 MB too).
@@ -74,52 +70,3 @@ def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: An
             write_values(out, blob)
     if next(expected, None) is not None:
         raise CaffefillError("fewer blobs than the header announces")
-
-
-def read(path: Path, budget: ReadBudget | None = None) -> Weights:
-    budget = budget or ReadBudget()
-    size = os.path.getsize(path)
-    with open(path, "rb") as handle:
-        raw = handle.read(8)
-        if len(raw) < 8:
-            raise CaffefillError("not a .safetensors file (shorter than its header length)")
-        (length,) = struct.unpack("<Q", raw)
-        if length > min(MAX_HEADER, size - 8):
-            raise CaffefillError(f"header length {length:,} is past the file's end or too large")
-        document = meta_dict(handle.read(length).decode("utf-8"), "header")
-        start = 8 + length
-        extra = document.pop("__metadata__", None) or {}
-        if not isinstance(extra, dict):
-            raise CaffefillError("header: __metadata__ is not an object")
-        meta = meta_dict(extra.get("caffefill", "{}"), "header metadata 'caffefill'")
-        caffe = meta_dict(extra.get("caffe_blobs", "{}"), "header metadata 'caffe_blobs'")
-        params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
-        for key, entry in document.items():
-            array = _tensor(handle, key, entry, start, size, budget)
-            where = caffe.get(key)
-            if isinstance(where, list) and len(where) == 2 and isinstance(where[0], str) \
-                    and isinstance(where[1], int) and where[1] >= 0:
-                add_blob(params, where[0], where[1], array, key)
-            else:  # a file from elsewhere: the key's module path and blob name
-                module, _, name = key.rpartition(".")
-                params.setdefault(module or name, []).append(array)
-    return Weights(params, meta)
-
-
-def _tensor(handle: Any, key: str, entry: Any, start: int, size: int,
-            budget: ReadBudget) -> np.ndarray:
-    if not (isinstance(entry, dict) and entry.get("dtype") in _DTYPES
-            and isinstance(entry.get("shape"), list)
-            and all(isinstance(d, int) and d >= 0 for d in entry["shape"])
-            and isinstance(entry.get("data_offsets"), list) and len(entry["data_offsets"]) == 2
-            and all(isinstance(o, int) and o >= 0 for o in entry["data_offsets"])):
-        raise CaffefillError(f"header entry {key!r} is not {{dtype, shape, data_offsets}}")
-    dtype = np.dtype(_DTYPES[entry["dtype"]])
-    begin, end = entry["data_offsets"]
-    count = math.prod(entry["shape"])
-    if end - begin != count * dtype.itemsize or start + end > size or begin > end:
-        raise CaffefillError(f"{key}: its byte range does not fit its shape or the file")
-    budget.take(end - begin, key)
-    handle.seek(start + begin)
-    data = handle.read(end - begin)
-    return np.frombuffer(data, dtype=dtype, count=count).reshape(entry["shape"])
