@@ -441,7 +441,7 @@ def prepare_net(
     profile = resolve(caffe, boost)
     seed = choose_seed() if seed is None else check_seed(seed)
     src, model = load_net(path, phase=phase, stages=stages, level=level, inputs=inputs,
-                          strict=strict)
+                          strict=strict, profile=profile)
     digest = src.sha256  # of the bytes that were read (the file may be a pipe)
     return PreparedNet(model=model, seed=seed, phase=phase_name(model.phase),
                        stages=tuple(stages), level=level, profile=profile,

@@ -2,8 +2,11 @@
 
 Two things decide the numbers a Caffe build writes for the same seed:
 
-* the Caffe version's filler code (``caffe="1.0"``: the 1.0 release and the
-  forks built on it; ``caffe="master"``: BVLC master after 2018), and
+* the Caffe version (see :data:`CAFFE_HELP`): its filler code and the raw
+  draws its data layers take at setup (``caffe="rc3"``: the DataReader era,
+  whose ``Data`` layers draw once more than 1.0's; ``caffe="1.0"``: the 1.0
+  release; ``caffe="master"``: BVLC master after 2018, whose fillers
+  differ), and
 * the Boost.Random release Caffe was compiled against (``boost="X.Y"``):
   1.64 and later use the ziggurat normal whose tail draws Boost's ziggurat
   exponential; 1.56 to 1.63 the ziggurat with the older slow path and tail;
@@ -24,8 +27,19 @@ from dataclasses import dataclass
 from . import _core
 from .errors import CaffefillError
 
-CAFFE_VERSIONS = ("1.0", "master")
+CAFFE_VERSIONS = ("rc3", "1.0", "master")
 DEFAULT_CAFFE = "1.0"
+
+#: Which Caffe builds each ``caffe`` profile reproduces, by date and by fork.
+CAFFE_HELP = {
+    "rc3": "BVLC Caffe from August 2015 (DataReader) to January 2017 (NCCL), release rc3 "
+           "(January 2016), and the forks made then whose Data layers read through a "
+           "DataReader: SSD (weiliu89/caffe), R-FCN and others",
+    "1.0": "BVLC Caffe from January 2017 (NCCL) until master changed its fillers (2018), "
+           "release 1.0 (April 2017), and the forks built on it",
+    "master": "BVLC master after 2018 (fillers fan in/out from shape(0)/shape(1), bilinear "
+              "formula changed)",
+}
 DEFAULT_BOOST = "1.74"
 
 _BOOST_RE = re.compile(r"^\s*1[._](\d+)(?:[._]\d+)?\s*$")
@@ -73,12 +87,20 @@ class Profile:
 
     @property
     def legacy_fans(self) -> bool:
-        """Caffe 1.0 computes fans through the legacy num()/channels() accessors."""
-        return self.caffe == "1.0"
+        """Caffe 1.0 (and rc3, whose filler code is the same) computes fans through
+        the legacy num()/channels() accessors."""
+        return self.caffe != "master"
+
+    @property
+    def data_reader(self) -> bool:
+        """Whether ``Data`` layers read through a DataReader, whose body starts its
+        own thread when the layer is constructed: one ``caffe_rng_rand()`` more per
+        ``Data`` layer (rc3's data_reader.cpp and internal_thread.cpp)."""
+        return self.caffe == "rc3"
 
     @property
     def bilinear_kind(self) -> int:
-        if self.caffe == "1.0":
+        if self.caffe != "master":
             return int(_core.BILINEAR_CAFFE10)
         return int(_core.BILINEAR_MASTER)
 

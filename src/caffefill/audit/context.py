@@ -375,7 +375,7 @@ def _set_up(ctx: AuditContext) -> None:
     inputs = {str(k): tuple(int(d) for d in v) for k, v in ctx.options.inputs.items()}
     try:
         ctx.model = build_model(filtered.param, phase=ctx.phase, inputs=inputs, path=ctx.path,
-                                positions=filtered.positions)
+                                positions=filtered.positions, profile=ctx.options.profile)
         ctx.shapes_exact = True
         return
     except CaffefillError as exc:
@@ -493,7 +493,8 @@ class _Placeholders:
 
     def build(self, param: pb.NetParameter) -> NetModel:
         return build_model(param, phase=self.ctx.phase, inputs=self.inputs,
-                           path=self.ctx.path, positions=self.positions)
+                           path=self.ctx.path, positions=self.positions,
+                           profile=self.ctx.options.profile)
 
     def index_of(self, exc: CaffefillError) -> int | None:
         if exc.line is not None:

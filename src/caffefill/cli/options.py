@@ -8,14 +8,15 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import one_line
-from ..profiles import DEFAULT_BOOST, DEFAULT_CAFFE
+from ..profiles import CAFFE_HELP, CAFFE_VERSIONS, DEFAULT_BOOST, DEFAULT_CAFFE
 
 #: Exit status: success; differences (diff) or findings (audit); bad input or usage.
 EXIT_OK, EXIT_FOUND, EXIT_ERROR = 0, 1, 2
 
 PROFILE_HELP = (
-    "Caffe build to reproduce. --caffe 1.0 (the release, and forks such as SSD) or master "
-    "(BVLC master after 2018); --boost X.Y, the Boost Caffe was linked against: find it with "
+    "Caffe build to reproduce. --caffe: "
+    + "; ".join(f"{name}: {CAFFE_HELP[name]}" for name in CAFFE_VERSIONS)
+    + ". --boost X.Y, the Boost Caffe was linked against: find it with "
     "`ldd $(which caffe) | grep boost` (libboost_*.so.1.XX.0) or from the OS (Ubuntu 14.04: "
     "1.54, 16.04: 1.58, 18.04: 1.65, 20.04: 1.71, 22.04: 1.74).")
 
@@ -109,8 +110,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 def add_profile_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Caffe build", PROFILE_HELP)
-    group.add_argument("--caffe", default=DEFAULT_CAFFE, choices=["1.0", "master"],
-                       help=f"Caffe filler code (default {DEFAULT_CAFFE})")
+    group.add_argument("--caffe", default=DEFAULT_CAFFE, choices=CAFFE_VERSIONS,
+                       help=f"Caffe version (default {DEFAULT_CAFFE})")
     group.add_argument("--boost", default=DEFAULT_BOOST, metavar="X.Y",
                        help=f"Boost version Caffe was built with (default {DEFAULT_BOOST})")
 

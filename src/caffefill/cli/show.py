@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     profile = resolve(args.caffe, args.boost)
     src, model = load_net(args.prototxt, phase=args.phase, stages=args.stages, level=args.level,
-                          inputs=inputs(args), strict=args.strict)
+                          inputs=inputs(args), strict=args.strict, profile=profile)
     print_warnings(src.warnings)
     rows = summarize(model, profile)
     print(render_json(model, rows) if args.json else render_table(model, rows))

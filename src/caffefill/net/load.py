@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError
+from ..profiles import DEFAULT_PROFILE, Profile
 from .filter import filter_net
+from .layers.data import guessed_draws
 from .model import NetModel, build_model
 from .reader import ReadWarning, SourceNet, read_net
 from .splits import insert_splits
@@ -46,8 +48,10 @@ def load_net(
     inputs: Mapping[str, Sequence[int]] | None = None,
     strict: bool = False,
     text: str | None = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> tuple[SourceNet, NetModel]:
-    """Read, upgrade, filter, insert Caffe's Split layers and set every layer up.
+    """Read, upgrade, filter, insert Caffe's Split layers and set every layer up
+    (as the Caffe build ``profile`` does).
 
     Returns the source (text, positions, warnings) and the set-up model.
     """
@@ -61,10 +65,16 @@ def load_net(
         raise exc.located(path=src.path) from None
     split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
     model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
-                        positions=[p if p is not None else (0, 0) for p in positions])
+                        positions=[p if p is not None else (0, 0) for p in positions],
+                        profile=profile)
     for name in model.unused_inputs:
         src.warnings.append(ReadWarning(
             src.path, 1, 1, f"--input {name} is not used: no top of this net by that name "
                             f"takes its shape from outside the prototxt (a shape the "
                             f"prototxt declares wins)"))
+    for layer in model.layers:
+        guess = guessed_draws(layer.type, layer.param, profile.caffe)
+        if guess is not None:
+            src.warnings.append(ReadWarning(src.path, layer.line or 0, layer.column or 0,
+                                            guess, layer=layer.name))
     return src, model

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
+from ..profiles import DEFAULT_PROFILE, Profile
 from .registry import LayerContext, lookup, unknown_type_hint
 from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
 
@@ -145,8 +146,10 @@ def build_model(
     inputs: Mapping[str, Sequence[int]] | None = None,
     path: str | None = None,
     positions: Sequence[tuple[int, int]] | None = None,
+    profile: Profile = DEFAULT_PROFILE,
 ) -> NetModel:
-    """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``).
+    """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``) as
+    the Caffe build ``profile`` does.
 
     ``inputs`` gives the shapes of tops that live outside the prototxt
     (data layers), keyed by top name (or layer name for a one-top layer).
@@ -215,6 +218,7 @@ def build_model(
             path=path,
             line=line,
             column=column,
+            profile=profile,
         )
         try:
             setup = setup_fn(ctx)

@@ -40,6 +40,7 @@ from typing import Any, Literal, get_args
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
+from ..profiles import DEFAULT_PROFILE, Profile
 from .spec import LayerSetup, Shape
 
 PHASE_TRAIN = pb.TRAIN
@@ -57,6 +58,8 @@ class LayerContext:
     # keyed by top name (or by layer name for a single-top layer).
     inputs: Mapping[str, Shape] = field(default_factory=dict)
     path: str | None = None
+    # The Caffe build whose set-up is reproduced (data layers' draws differ by era).
+    profile: Profile = DEFAULT_PROFILE
     line: int | None = None
     column: int | None = None
 

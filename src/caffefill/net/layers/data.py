@@ -41,12 +41,25 @@ source: ImageData shuffles its list with the generator it has just seeded
 (one draw however long the list), and ``data_param.rand_skip`` draws nothing
 in Caffe 1.0.
 
+The Caffe of the DataReader era (``caffe="rc3"``: BVLC from August 2015 to
+January 2017, and forks such as SSD) reads ``Data`` layers (and SSD's
+``AnnotatedData``) through a ``DataReader`` built in the layer's
+constructor; its body starts a thread at once, and starting a thread takes
+one more ``caffe_rng_rand()`` (rc3's ``data_reader.cpp``,
+``internal_thread.cpp``).  One body serves every reader of the same layer
+name and source; within one net that is one body per layer.
+
 ``Data``, ``ImageData``, ``WindowData``, ``MemoryData``, ``HDF5Data`` and
 ``DummyData`` (V2, and V1 files with the legacy transform fields) are checked
 against nets built by real Caffe 1.0 with Boost 1.74
-(``tests/data/data_layers``).  ``AnnotatedData``, ``VideoData``,
-``DenseImageData`` and ``ImageSegData`` come from forks: they are modelled
-with the same rules, not checked against those forks.
+(``tests/data/data_layers``), and ``Data`` against a Caffe of the rc3 era
+(``tests/data/profiles/caffe-rc3``).  Of the forks' data layers, SSD's
+``AnnotatedData`` and ``VideoData`` follow SSD's sources (weiliu89/caffe,
+branch ssd: ``AnnotatedData`` reads through a DataReader, ``VideoData``
+reads a camera or a video file and does not); ``DenseImageData`` (SegNet)
+and ``ImageSegData`` (DeepLab, PSPNet) are modelled with the rules above,
+unchecked.  :func:`guessed_draws` names the layers whose draws no profile
+reproduces for certain.
 """
 
 from __future__ import annotations
@@ -72,16 +85,18 @@ from ._base import (
 
 
 def seed_draws(ctx: LayerContext, *, prefetching: bool = True, extra: int = 0,
-               reason: str = "") -> list[Draw]:
-    """The raw draws a data layer takes at setup (see the module docstring)."""
+               reason: str = "", reader: bool = False) -> list[Draw]:
+    """The raw draws a data layer takes at setup (see the module docstring);
+    ``reader``: the layer reads through a DataReader where the profile has one."""
     t = ctx.param.transform_param
     phase = ctx.param.phase if ctx.param.HasField("phase") else ctx.phase
     needs_rand = bool(t.mirror) or (phase == pb.TRAIN and i32(t.crop_size) > 0)
-    count = (2 if prefetching else 1) * int(needs_rand) + int(prefetching) + extra
+    body = int(reader and ctx.profile.data_reader)
+    count = (2 if prefetching else 1) * int(needs_rand) + int(prefetching) + extra + body
     if count == 0:
         return []
-    what = ["transformer" if needs_rand else "", "prefetch thread" if prefetching else "",
-            reason]
+    what = ["DataReader thread" if body else "", "transformer" if needs_rand else "",
+            "prefetch thread" if prefetching else "", reason]
     return [RandDraw(count, ", ".join(w for w in what if w))]
 
 
@@ -287,7 +302,7 @@ def data_layer(ctx: LayerContext) -> LayerSetup:
     tops = [_datum_top(ctx, 0, batch, ch, cw)]
     if len(ctx.param.top) > 1:
         tops.append(_label_top(ctx, 1, (batch,)))
-    return LayerSetup(tops=tops, draws=seed_draws(ctx))
+    return LayerSetup(tops=tops, draws=seed_draws(ctx, reader=True))
 
 
 def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int, int]] | None:
@@ -328,7 +343,7 @@ def annotated_data(ctx: LayerContext) -> LayerSetup:
     tops = [_datum_top(ctx, 0, batch, ch, cw, None, _resize_fn(t))]
     if len(ctx.param.top) > 1:
         tops.append(_label_top(ctx, 1, (1, 1, 1, 8)))
-    return LayerSetup(tops=tops, draws=seed_draws(ctx))
+    return LayerSetup(tops=tops, draws=seed_draws(ctx, reader=True))
 
 
 def _set_together(ctx: LayerContext, param: str, first: str, a: int, second: str, b: int
@@ -467,3 +482,37 @@ def image_seg_data(ctx: LayerContext) -> LayerSetup:
     tops.append(_label_top(ctx, 2, (tops[0][0], 1, 1, 2)))
     extra = int(bool(p.shuffle)) + int(p.rand_skip > 0)
     return LayerSetup(tops=tops, draws=seed_draws(ctx, extra=extra, reason="shuffle/rand_skip"))
+
+
+# ----------------------------------------------------------------- forks' draws
+
+#: Data layers that come from forks: (the fork, the profile of its Caffe, or
+#: None when its draws were not checked against the fork's sources).
+FORK_DATA = {
+    "AnnotatedData": ("SSD (weiliu89/caffe)", "rc3"),
+    "VideoData": ("SSD (weiliu89/caffe)", "rc3"),
+    "DenseImageData": ("SegNet (alexgkendall/caffe-segnet)", None),
+    "ImageSegData": ("DeepLab / PSPNet", None),
+}
+
+
+def guessed_draws(layer_type: str, param: pb.LayerParameter, caffe: str) -> str | None:
+    """Why the draws of a fork's data layer are a guess under the profile
+    ``caffe``, or None when its fork's sources and the profile agree."""
+    if layer_type not in FORK_DATA:
+        return None
+    fork, era = FORK_DATA[layer_type]
+    if layer_type == "VideoData" and not param.HasField("data_param"):
+        # TSN's VideoData (yjxiong/caffe) takes video_data_param { source,
+        # batch_size, new_length, num_segments, ... }; it comes from a Caffe
+        # of early 2015 whose threads draw no seed and that no profile models.
+        return ("VideoData without data_param looks like TSN's (yjxiong/caffe), whose "
+                "fields and draws differ from SSD's VideoData modelled here; TSN's Caffe "
+                "matches no profile, so the draws of this net are a guess")
+    if era is None:
+        return (f"{layer_type} comes from {fork}; its draws follow Caffe 1.0's data "
+                "layers, unchecked against that fork's sources: they are a guess")
+    if era != caffe:
+        return (f"{layer_type} comes from {fork}, a Caffe of the {era} era: under "
+                f"--caffe {caffe} its draws are a guess (use --caffe {era})")
+    return None
