@@ -572,7 +572,13 @@ def loss_tops(ctx: LayerContext, type_name: str, *, min_bottom: int = -1, max_bo
               exact_bottom: int = 2, max_top: int = 1, extra: list[Shape] | None = None
               ) -> list[Shape]:
     """LossLayer: the scalar loss (Caffe adds an anonymous top when none is
-    named), the label/data first-axis check, and optional extra tops."""
+    named), the label/data first-axis check, and optional extra tops.
+
+    Like ``LossLayer::LayerSetUp``, a loss layer without ``loss_weight`` gets
+    ``loss_weight: 1`` in its parameters, which ``Net::ToProto`` then writes
+    into the .caffemodel."""
+    if len(ctx.param.loss_weight) == 0:
+        ctx.param.loss_weight.append(1.0)
     named = num_tops(ctx)
     blob_counts(ctx, type_name, exact_bottom=exact_bottom, min_bottom=min_bottom,
                 max_bottom=max_bottom, min_top=1, max_top=max_top, num_tops=max(named, 1))
