@@ -47,7 +47,7 @@ def test_round_trip(fmt: str, tmp_path: Path, reference: Any) -> None:
             assert got.dtype == np.float32
             np.testing.assert_array_equal(got, want)
     assert back.meta["seed"] == 1701
-    assert back.meta["phase"] == "TEST"
+    assert back.meta["phase"] == "TRAIN"  # the default phase
     assert back.meta["caffe"] == "1.0" and back.meta["boost"] == "1.74"
     assert len(back.meta["prototxt_sha256"]) == 64
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
@@ -199,3 +199,28 @@ def test_npz_reads_back_with_numpy_and_zipfile(tmp_path: Path, reference: Any) -
             for index, array in enumerate(arrays):
                 np.testing.assert_array_equal(npz[f"{layer}/{index}"], array)
         assert json.loads(str(npz["__meta__"]))["seed"] == 1701
+
+
+def test_caffemodel_loss_layers_carry_the_loss_weight_caffe_adds(tmp_path: Path) -> None:
+    # LossLayer::LayerSetUp adds loss_weight: 1 to a loss layer that sets none, and
+    # Net::ToProto writes the layer's parameters as set up.
+    from caffefill._proto import caffefill_pb2 as pb
+
+    net = tmp_path / "loss.prototxt"
+    net.write_text("""
+layer { name: "data" type: "Input" top: "data" top: "label"
+        input_param { shape { dim: 2 dim: 3 } shape { dim: 2 } } }
+layer { name: "ip" type: "InnerProduct" bottom: "data" top: "ip"
+        inner_product_param { num_output: 4 } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "loss" }
+layer { name: "half" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "half"
+        loss_weight: 0.5 }
+""")
+    prepared = prepare_net(net, seed=1)
+    out = tmp_path / "w.caffemodel"
+    write_weights(out, prepared.blobs(), prepared.meta(), prepared.model)
+    written = pb.NetParameter.FromString(out.read_bytes())
+    weights = {layer.name: list(layer.loss_weight) for layer in written.layer}
+    assert weights["loss"] == [1.0]
+    assert weights["half"] == [0.5]
+    assert weights["ip"] == [] and weights["data"] == []

@@ -16,6 +16,7 @@ class ErrorKind(enum.Enum):
     reading its text.  Most errors have no kind (``None``)."""
 
     # Caffe's filler CHECKs (FillerError), one per check.
+    SOLVER_AS_NET = "a solver given as a net"  # a file that is no net, but a solver
     UNKNOWN_FILLER = "unknown filler"  # GetFiller: Unknown filler name
     EMPTY_BLOB = "empty blob"  # blob->count()
     SPARSE_UNSUPPORTED = "sparse unsupported"  # sparse() == -1 outside gaussian

@@ -25,11 +25,12 @@ import numpy as np
 from . import __version__, interrupt, streaming
 from .errors import CaffefillError
 from .fillers import FillerParameter, check_drawless, fill_blob, plan_pieces
-from .net.load import load_net, phase_name
+from .net.load import DEFAULT_PHASE, load_net, phase_name
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
 from .profiles import Profile, resolve
 from .rng import CaffeRNG, check_seed
+from .solver import load_train_net
 
 
 class FilledBlob:
@@ -427,45 +428,78 @@ class PreparedNet:
 
 
 def prepare_net(
-    path: str | os.PathLike[str],
-    phase: str | int = "TEST",
+    path: str | os.PathLike[str] | None = None,
+    phase: str | int | None = None,
     seed: int | None = None,
     stages: Sequence[str] = (),
-    level: int = 0,
+    level: int | None = None,
     inputs: Mapping[str, Sequence[int]] | None = None,
     caffe: str | None = None,
     boost: str | None = None,
     strict: bool = False,
+    *,
+    solver: str | os.PathLike[str] | None = None,
 ) -> PreparedNet:
-    """Load and set up the net; nothing is drawn yet."""
+    """Load and set up the net (the file ``path``, or the train net of the solver
+    file ``solver``, see :mod:`caffefill.solver`); nothing is drawn yet."""
     profile = resolve(caffe, boost)
-    seed = choose_seed() if seed is None else check_seed(seed)
-    src, model = load_net(path, phase=phase, stages=stages, level=level, inputs=inputs,
-                          strict=strict, profile=profile)
+    notes: list[Any] = []
+    if solver is not None:
+        if path is not None:
+            raise CaffefillError("give a net or a solver, not both")
+        if phase is not None:
+            raise CaffefillError("a solver builds its TRAIN net: give no phase with it")
+        built, src, model = load_train_net(solver, stages=tuple(stages), level=level,
+                                           inputs=inputs, strict=strict, profile=profile)
+        if built.seed is not None and seed is not None and seed != built.seed:
+            raise CaffefillError(f"{solver}: the solver's random_seed is {built.seed}; "
+                                 f"give no other seed ({seed})")
+        if built.seed is not None:
+            seed = built.seed
+        elif seed is None:
+            seed = choose_seed()
+            notes.append(f"{solver}: no random_seed: Caffe seeds such a run from the clock, "
+                         f"so no run of it can be reproduced; using seed {seed} (recorded "
+                         "in the output)")
+        seed = check_seed(seed)
+        stages, level = built.stages, built.level
+    elif path is None:
+        raise CaffefillError("give a net (or a solver)")
+    else:
+        seed = choose_seed() if seed is None else check_seed(seed)
+        level = 0 if level is None else level
+        src, model = load_net(path, phase=DEFAULT_PHASE if phase is None else phase,
+                              stages=stages, level=level, inputs=inputs, strict=strict,
+                              profile=profile)
     digest = src.sha256  # of the bytes that were read (the file may be a pipe)
     return PreparedNet(model=model, seed=seed, phase=phase_name(model.phase),
                        stages=tuple(stages), level=level, profile=profile,
-                       prototxt_sha256=digest, warnings=list(src.warnings))
+                       prototxt_sha256=digest, warnings=notes + list(src.warnings))
 
 
 def init_net(
-    path: str | os.PathLike[str],
-    phase: str | int = "TEST",
+    path: str | os.PathLike[str] | None = None,
+    phase: str | int | None = None,
     seed: int | None = None,
     stages: Sequence[str] = (),
-    level: int = 0,
+    level: int | None = None,
     inputs: Mapping[str, Sequence[int]] | None = None,
     caffe: str | None = None,
     boost: str | None = None,
+    *,
+    solver: str | os.PathLike[str] | None = None,
 ) -> InitResult:
     """What ``caffe.set_random_seed(seed); caffe.Net(path, phase)`` holds.
 
     Returns an ordered mapping layer name -> list of float32 arrays (layers
     that own blobs, in net order), like pycaffe's ``net.params``; the seed
-    used is ``result.seed`` (a random one is chosen when none is given).
+    used is ``result.seed`` (a random one is chosen when none is given).  The
+    phase is TRAIN unless given.  ``solver=FILE`` instead of ``path``: the net
+    ``caffe train --solver FILE`` builds, with its ``random_seed`` and
+    ``train_state`` (see :mod:`caffefill.solver`).
     """
     prepared = prepare_net(path, phase=phase, seed=seed, stages=stages, level=level,
-                           inputs=inputs, caffe=caffe, boost=boost)
+                           inputs=inputs, caffe=caffe, boost=boost, solver=solver)
     result = InitResult(seed=prepared.seed, phase=prepared.phase, stages=prepared.stages,
                         level=prepared.level, profile=prepared.profile, model=prepared.model,
                         prototxt_sha256=prepared.prototxt_sha256)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import FilteredNet, filter_net
-from ..net.load import phase_value
+from ..net.load import check_is_net, phase_value
 from ..net.model import NetLayer, NetModel, build_model
 from ..net.reader import FillerBlock, SourceNet, read_net
 from ..net.registry import Traits, traits_of
@@ -346,6 +346,7 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
     Raises the reader's ParseError when the file cannot be read at all.
     """
     src = read_net(path, text=text)
+    check_is_net(src)
     ctx = AuditContext(path=path, text=text, options=options, src=src)
     try:
         ctx.upgraded = upgrade_net(src)

@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from ..errors import CaffefillError
+from ..errors import CaffefillError, ErrorKind
 from .context import AuditContext, AuditOptions, load_context
 from .finding import NOTE_CODE, Finding
 from .rule import Rule
@@ -67,6 +67,8 @@ class FileReport:
     path: str
     findings: list[Finding] = field(default_factory=list)
     error: str | None = None
+    #: The file is a solver, not a net (``error`` says so).
+    solver: bool = False
 
 
 def _note(path: str, message: str) -> Finding:
@@ -81,6 +83,7 @@ def audit_text(path: str, text: str, options: AuditOptions,
         ctx = load_context(path, text, options)
     except CaffefillError as exc:
         report.error = str(exc.located(path=path))
+        report.solver = exc.kind is ErrorKind.SOLVER_AS_NET
         return report
     except RecursionError:
         report.error = f"{path}: the file is nested too deeply to read"

@@ -14,8 +14,8 @@ from .options import (
     add_memory_arg,
     add_net_args,
     add_profile_args,
-    inputs,
     memory_limit,
+    net_source,
     parse_seed,
     print_warnings,
 )
@@ -25,7 +25,9 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init", help="materialize a net's initial weights",
         description="Fill every learnable blob exactly as Caffe's Net constructor "
-                    "would for the seed, and write them.")
+                    "would for the seed, and write them.  The TRAIN net unless --phase "
+                    "says otherwise; `--solver solver.prototxt` writes the weights "
+                    "`caffe train --solver solver.prototxt` starts from.")
     add_common_args(p)
     add_net_args(p)
     p.add_argument("-o", "--output", required=True,
@@ -69,13 +71,13 @@ def run(args: argparse.Namespace) -> int:
     from ..writers import detect_format, prepare_output, write_weights
 
     fmt = detect_format(args.output, args.format)
-    prepare_output(args.output, fmt, args.force, inputs=[args.prototxt])
-    prepared = prepare_net(args.prototxt, phase=args.phase, seed=args.seed, stages=args.stages,
-                           level=args.level, inputs=inputs(args), caffe=args.caffe,
-                           boost=args.boost, strict=args.strict)
+    prepare_output(args.output, fmt, args.force,
+                   inputs=[p for p in (args.prototxt, args.solver) if p is not None])
+    prepared = prepare_net(seed=args.seed, caffe=args.caffe, boost=args.boost,
+                           **net_source(args))
     print_warnings(prepared.warnings)
     check_memory(prepared.model, fmt, memory_limit(args))
-    if args.seed is None:
+    if args.seed is None and args.solver is None:
         print(f"caffefill: no --seed given; using seed {prepared.seed}", file=sys.stderr)
     model = prepared.model
     total_values = sum(spec.count for layer in model.layers for spec in layer.blobs)

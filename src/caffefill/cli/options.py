@@ -6,8 +6,10 @@ import argparse
 import math
 import sys
 from collections.abc import Sequence
+from typing import Any
 
-from ..errors import one_line
+from ..errors import CaffefillError, one_line
+from ..net.load import DEFAULT_PHASE
 from ..profiles import CAFFE_HELP, CAFFE_VERSIONS, DEFAULT_BOOST, DEFAULT_CAFFE
 
 #: Exit status: success; differences (diff) or findings (audit); bad input or usage.
@@ -131,29 +133,48 @@ def memory_limit(args: argparse.Namespace) -> int:
     return available_memory() // 2
 
 
-def add_state_args(parser: argparse.ArgumentParser, phase: str | None, phase_help: str,
-                   input_help: str) -> None:
+def add_state_args(parser: argparse.ArgumentParser, input_help: str, *,
+                   solver: bool = False) -> None:
     """The NetState (phase, stages, level) and the shapes of tops fed from outside.
 
-    ``phase`` None leaves ``--phase`` and ``--level`` None when not given (a
-    configuration file then decides; see ``caffefill.audit.config``)."""
-    parser.add_argument("--phase", default=phase, type=str.upper, choices=["TRAIN", "TEST"],
+    ``--phase`` and ``--level`` are None when not given: a solver or the audit's
+    configuration file may decide them, else TRAIN and 0."""
+    phase_help = f"net phase (default {DEFAULT_PHASE}: the net that is trained)"
+    level_help = "NetState level (default 0)"
+    if solver:
+        phase_help += "; with --solver, the solver decides"
+        level_help = "NetState level (default 0; with --solver, its train_state's)"
+    parser.add_argument("--phase", default=None, type=str.upper, choices=["TRAIN", "TEST"],
                         help=phase_help)
     parser.add_argument("--stage", action="append", default=[], dest="stages",
-                        help="a NetState stage (repeatable)")
-    parser.add_argument("--level", type=parse_int32, default=None if phase is None else 0,
-                        help="NetState level (default 0)")
+                        help="a NetState stage (repeatable; with --solver, added to its "
+                             "train_state's as `caffe train --stage` does)" if solver
+                        else "a NetState stage (repeatable)")
+    parser.add_argument("--level", type=parse_int32, default=None, help=level_help)
     parser.add_argument("--input", action="append", default=[], type=parse_input,
                         dest="inputs", metavar="NAME=N,C,H,W", help=input_help)
 
 
 def add_net_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("prototxt", help="the net definition (.prototxt)")
-    add_state_args(parser, "TEST", "net phase (default TEST)",
-                   "shape of a top whose shape comes from outside the prototxt "
-                   "(Data, ImageData, HDF5Data, Python ...); repeatable")
+    parser.add_argument("prototxt", nargs="?", help="the net definition (.prototxt)")
+    parser.add_argument("--solver", metavar="SOLVER",
+                        help="instead of a net: the TRAIN net of this solver file, with its "
+                             "random_seed and train_state, as `caffe train --solver` builds "
+                             "it (net files are opened from the working directory, as Caffe "
+                             "opens them)")
+    add_state_args(parser, "shape of a top whose shape comes from outside the prototxt "
+                           "(Data, ImageData, HDF5Data, Python ...); repeatable", solver=True)
     parser.add_argument("--strict", action="store_true",
                         help="unknown prototxt fields are errors, not warnings")
+
+
+def net_source(args: argparse.Namespace) -> dict[str, Any]:
+    """The net to build, as prepare_net's keyword arguments (a file or a solver)."""
+    if (args.prototxt is None) == (args.solver is None):
+        raise CaffefillError("give a net (NET) or a solver (--solver FILE), and only one")
+    return {"path": args.prototxt, "solver": args.solver, "phase": args.phase,
+            "stages": args.stages, "level": args.level, "inputs": inputs(args),
+            "strict": args.strict}
 
 
 def inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..errors import CaffefillError
 from .options import (
     EXIT_OK,
     add_common_args,
     add_net_args,
     add_profile_args,
-    inputs,
+    net_source,
     print_warnings,
 )
 
@@ -26,13 +27,23 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..net.load import load_net
+    from ..net.load import DEFAULT_PHASE, load_net
     from ..profiles import resolve
     from ..show import render_json, render_table, summarize
+    from ..solver import load_train_net
 
     profile = resolve(args.caffe, args.boost)
-    src, model = load_net(args.prototxt, phase=args.phase, stages=args.stages, level=args.level,
-                          inputs=inputs(args), strict=args.strict, profile=profile)
+    source = net_source(args)
+    if args.solver is not None:
+        if args.phase is not None:
+            raise CaffefillError("a solver builds its TRAIN net: give no --phase with it")
+        _, src, model = load_train_net(args.solver, stages=tuple(args.stages),
+                                       level=args.level, inputs=source["inputs"],
+                                       strict=args.strict, profile=profile)
+    else:
+        src, model = load_net(args.prototxt, phase=args.phase or DEFAULT_PHASE,
+                              stages=args.stages, level=args.level or 0,
+                              inputs=source["inputs"], strict=args.strict, profile=profile)
     print_warnings(src.warnings)
     rows = summarize(model, profile)
     print(render_json(model, rows) if args.json else render_table(model, rows))

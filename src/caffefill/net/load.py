@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError
+from ..errors import CaffefillError, ErrorKind, NetError
 from ..profiles import DEFAULT_PROFILE, Profile
 from .filter import filter_net
 from .layers.data import guessed_draws
@@ -21,6 +21,10 @@ from .splits import insert_splits
 from .upgrade import upgrade_net
 
 PHASES = {"TRAIN": pb.TRAIN, "TEST": pb.TEST}
+#: The phase every command and API call builds unless told otherwise: only the
+#: TRAIN net's initial weights are ever trained (data layers draw differently
+#: in TRAIN and TEST, so the two nets' weights differ).
+DEFAULT_PHASE = "TRAIN"
 
 
 def phase_value(phase: str | int) -> int:
@@ -35,6 +39,27 @@ def phase_value(phase: str | int) -> int:
     return int(phase)
 
 
+def check_is_net(src: SourceNet) -> None:
+    """Refuse a file that is no net: no layers (a solver, a filler, a typo'd file
+    that Caffe would build as an empty net and caffefill would write empty)."""
+    if len(src.param.layer) > 0 or len(src.param.layers) > 0:
+        return
+    written = list(src.field_positions)
+    solver = [name for name in written if name in _SOLVER_ONLY]
+    if solver:
+        raise NetError(f"this is a solver, not a net (it sets {', '.join(solver[:3])}): "
+                       "pass it with --solver (solver= in Python)", path=src.path,
+                       kind=ErrorKind.SOLVER_AS_NET)
+    known = [name for name in written if name in pb.NetParameter.DESCRIPTOR.fields_by_name]
+    what = "no field of a net" if written and not known else "no layers"
+    raise NetError(f"this is not a net: it has {what}", path=src.path)
+
+
+#: Top-level fields that make a file a solver ("type" alone could be anything).
+_SOLVER_ONLY = frozenset(pb.SolverParameter.DESCRIPTOR.fields_by_name) - \
+    frozenset(pb.NetParameter.DESCRIPTOR.fields_by_name) - {"type"}
+
+
 def phase_name(phase: int) -> str:
     return "TRAIN" if phase == pb.TRAIN else "TEST"
 
@@ -42,7 +67,7 @@ def phase_name(phase: int) -> str:
 def load_net(
     source: str | os.PathLike[str],
     *,
-    phase: str | int = "TEST",
+    phase: str | int = DEFAULT_PHASE,
     stages: Sequence[str] = (),
     level: int = 0,
     inputs: Mapping[str, Sequence[int]] | None = None,
@@ -57,6 +82,7 @@ def load_net(
     """
     phase_id = phase_value(phase)
     src = read_net(source, text=text, strict=strict)
+    check_is_net(src)
     upgraded = upgrade_net(src)
     try:
         filtered = filter_net(upgraded.param, phase=phase_id, level=level, stages=list(stages),
