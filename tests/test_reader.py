@@ -7,6 +7,7 @@ import math
 import random
 from pathlib import Path
 
+import google.protobuf
 import pytest
 from conftest import DATA, SHARED
 from google.protobuf import text_format
@@ -135,6 +136,9 @@ def test_integer_kinds() -> None:
     assert conv.num_output == 2**32 - 1
 
 
+PROTOBUF_MAJOR = int(google.protobuf.__version__.split(".")[0])
+
+
 @pytest.mark.parametrize(("written", "value"), [
     ("1e-3", 1e-3), (".5", 0.5), ("1.", 1.0), ("5f", 5.0), ("1.5F", 1.5), ("2.5e+2f", 250.0),
     ("3", 3.0), ("-0.25", -0.25), ("- .5", -0.5), ("0.1", 0.1), ("1E2", 100.0),
@@ -148,7 +152,9 @@ def test_floats(written: str, value: float) -> None:
     parse_message(f"std: {written}", filler)
     expected = pb.FillerParameter(std=value)
     assert filler.std == expected.std
-    if "- " not in written:  # Python's text_format wants '-' attached; C++'s does not
+    # Python's text_format wants '-' attached (C++'s does not); before protobuf 4 it
+    # also refused "1.5F" and read 3.4028235e38 as inf, so it is no oracle there.
+    if "- " not in written and PROTOBUF_MAJOR >= 4:
         assert filler == text_format.Parse(f"std: {written}", pb.FillerParameter())
 
 
