@@ -123,8 +123,11 @@ def test_bad_solvers_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert not (tmp_path / "w.npz").exists()
 
 
-def test_net_file_beside_the_solver_gets_a_hint(tmp_path: Path,
+def test_net_file_beside_the_solver_gets_a_hint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # Caffe would open net.prototxt from here: not found
     (tmp_path / "net.prototxt").write_text((SOLVERS / "inline_net.prototxt").read_text())
     (tmp_path / "s.prototxt").write_text('net: "net.prototxt"\nrandom_seed: 1\n')
     assert main(["init", "--solver", str(tmp_path / "s.prototxt"), "-o",
