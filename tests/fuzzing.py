@@ -43,9 +43,9 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from hypothesis import strategies as st
 
 from caffefill._proto import caffefill_pb2 as pb
+from caffefill.drawing import iter_blobs
 from caffefill.errors import CaffefillError
 from caffefill.fillers import DRAWLESS, FILLERS, fill
-from caffefill.init import iter_blobs
 from caffefill.memory import estimate_bytes
 from caffefill.net.filter import filter_net
 from caffefill.net.model import build_model

@@ -16,8 +16,7 @@ import pytest
 from conftest import DATA, load_jsonl, sha256_f32
 
 import caffefill
-from caffefill import CaffeRNG
-from caffefill.init import InitResult, init_net
+from caffefill import CaffeRNG, Weights, init_net
 from caffefill.net.model import NetModel
 from caffefill.net.spec import RandDraw
 
@@ -30,7 +29,7 @@ def _inputs(case: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     return {name: tuple(dims) for name, dims in case["inputs"].items()}
 
 
-def _init(case: dict[str, Any]) -> InitResult:
+def _init(case: dict[str, Any]) -> Weights:
     prototxt: Path = FOLDER / case["prototxt"]
     return init_net(prototxt, phase=case["phase"], seed=case["seed"], inputs=_inputs(case))
 

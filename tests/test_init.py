@@ -57,7 +57,7 @@ def _reference_shape(blob: dict[str, Any]) -> list[int]:
     return list(blob["shape"])
 
 
-def _owner_layers(result: caffefill.init.InitResult) -> list[tuple[int, str]]:
+def _owner_layers(result: caffefill.Weights) -> list[tuple[int, str]]:
     return [(layer.index, layer.name) for layer in result.model.layers if layer.blobs]
 
 

@@ -25,7 +25,7 @@ TARGETS = {"npz": "w.npz", "npy": "w_npy/", "caffemodel": "w.caffemodel", "h5": 
 
 
 @pytest.fixture(scope="module")
-def reference() -> caffefill.init.InitResult:
+def reference() -> caffefill.Weights:
     return caffefill.init_net(LENET, seed=1701)
 
 

@@ -6,15 +6,28 @@ The public API:
 * :func:`fill` - one filler call on one blob;
 * :func:`init_net` - a whole net's initial weights, as Caffe's Net constructor fills them;
 * :func:`load_weights` - read any weights file caffefill writes;
+* :class:`Weights` - what both return: layer -> list of arrays, with ``.meta``;
+* :data:`TRAIN`, :data:`TEST` - the phases, as pycaffe spells them;
 * :class:`CaffefillError` and its subclasses, raised on bad input (``kind``: an
   :class:`ErrorKind` for errors code may act on, such as a missing input).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .errors import CaffefillError, ErrorKind, FillerError, NetError, ParseError, WriteError
 from .fillers import FillerParameter, fill
 from .rng import CaffeRNG
+from .weights import Weights
+
+if TYPE_CHECKING:  # imported on first use (below): `import caffefill` stays light
+    from .init import init_net
+    from .writers import load_weights
+
+#: Caffe's phases (``caffe.TRAIN``, ``caffe.TEST`` in pycaffe), for ``init_net(path, phase)``.
+TRAIN = 0
+TEST = 1
 
 
 def __getattr__(name: str) -> object:
@@ -32,6 +45,8 @@ def __getattr__(name: str) -> object:
 __version__ = "0.1.0"
 
 __all__ = [
+    "TEST",
+    "TRAIN",
     "CaffeRNG",
     "CaffefillError",
     "ErrorKind",
@@ -39,6 +54,7 @@ __all__ = [
     "FillerParameter",
     "NetError",
     "ParseError",
+    "Weights",
     "WriteError",
     "__version__",
     "fill",

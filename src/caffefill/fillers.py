@@ -19,7 +19,7 @@ import numpy as np
 from ._proto import caffefill_pb2 as pb
 from .errors import ErrorKind, FillerError
 from .profiles import DEFAULT_PROFILE, Profile
-from .rng import CaffeRNG, check_seed
+from .rng import CaffeRNG, check_seed, kernel
 
 FillerParameter = pb.FillerParameter
 VARIANCE_NORMS = {pb.FillerParameter.FAN_IN: "FAN_IN", pb.FillerParameter.FAN_OUT: "FAN_OUT",
@@ -248,7 +248,7 @@ def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
 
 def _gaussian_draw(mean: float, std: float, profile: Profile) -> PieceFill:
     kind = profile.normal_kind
-    return lambda rng, piece: rng.gaussian(piece, mean, std, kind)
+    return lambda rng, piece: kernel(rng).gaussian(piece, mean, std, kind)
 
 
 def _plan_dense_gaussian(param: FillerParameter, shape: Sequence[int],
@@ -262,11 +262,11 @@ def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: 
     _gaussian_draw(param.mean, param.std, profile)(rng, blob.reshape(-1))
     if param.sparse >= 0:
         # The mask is drawn after all the normals: not a one-pass fill.
-        rng.bernoulli_mask(blob.reshape(-1), probability)
+        kernel(rng).bernoulli_mask(blob.reshape(-1), probability)
 
 
 def _uniform_draw(lo: float, hi: float) -> PieceFill:
-    return lambda rng, piece: rng.uniform(piece, lo, hi)
+    return lambda rng, piece: kernel(rng).uniform(piece, lo, hi)
 
 
 def _plan_uniform(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
@@ -292,7 +292,7 @@ def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
     # master shape(0) (any number of axes, 0-D refused).
     rows = legacy_axis(shape, 0) if profile.legacy_fans else shape_axis(shape, 0)
     _require_no_sparse(param)
-    rng.uniform(blob.reshape(-1), 0.0, 1.0)
+    kernel(rng).uniform(blob.reshape(-1), 0.0, 1.0)
     from . import _core
 
     _core.normalize_rows(blob.reshape(-1), rows)
@@ -494,6 +494,7 @@ def check_shape(shape: Sequence[int]) -> tuple[int, ...]:
 def fill(
     filler: FillerParameter | str,
     shape: Sequence[int],
+    *,
     seed: int | None = None,
     rng: CaffeRNG | None = None,
     caffe: str | None = None,

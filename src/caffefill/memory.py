@@ -1,6 +1,6 @@
 """Estimate what a run needs before allocating anything, and refuse past a cap.
 
-The estimate follows :func:`caffefill.init.iter_blobs` as ``caffefill
+The estimate follows :func:`caffefill.drawing.iter_blobs` as ``caffefill
 init`` runs it (``lazy=True``, see :mod:`caffefill.streaming`): the
 drawing thread's pool of piece buffers is always there; a blob of a
 streaming layer whose filler draws one value per position lives only in

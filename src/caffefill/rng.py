@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from . import _core
 from .errors import CaffefillError
@@ -20,35 +21,63 @@ def check_seed(seed: int) -> int:
     return value
 
 
-class CaffeRNG(_core.Stream):
+class CaffeRNG:
     """Caffe's random stream: ``boost::mt19937`` seeded as
     ``Caffe::set_random_seed(seed)`` seeds it.
 
     Pass one instance to successive :func:`caffefill.fill` calls (``rng=``)
-    and the draws continue exactly as they would in one Caffe process.
+    and the draws continue exactly as they would in one Caffe process.  A
+    copy (:meth:`copy`, :func:`copy.copy`, :mod:`pickle`) is an independent
+    stream at the same position.
     """
 
-    _seed: int
+    __slots__ = ("_seed", "_stream")
 
-    def __new__(cls, seed: int) -> CaffeRNG:
-        value = check_seed(seed)
-        self: CaffeRNG = super().__new__(cls, value)  # type: ignore[assignment]
-        self._seed = value
-        return self
+    def __init__(self, seed: int) -> None:
+        self._seed = check_seed(seed)
+        self._stream = _core.Stream(self._seed)
 
     @property
     def seed(self) -> int:
+        """The seed the stream started from."""
         return self._seed
 
     def rand(self) -> int:
         """``caffe_rng_rand()``: one raw 32-bit draw."""
-        return int(self.uint32(1)[0])  # one raw word
+        return int(self._stream.uint32(1)[0])
+
+    def uint32(self, n: int) -> npt.NDArray[np.uint32]:
+        """``n`` raw 32-bit draws."""
+        return self._stream.uint32(n)
+
+    def discard(self, n: int) -> None:
+        """Skip ``n`` raw draws."""
+        self._stream.discard(n)
 
     def copy(self) -> CaffeRNG:
         """An independent stream at the same position."""
-        other = CaffeRNG(self._seed)
-        other.setstate(self.getstate())
-        return other
+        return _restore(self._seed, self._stream.getstate())
+
+    def __copy__(self) -> CaffeRNG:
+        return self.copy()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> CaffeRNG:
+        return self.copy()
+
+    def __reduce__(self) -> tuple[object, tuple[int, tuple[bytes, int]]]:
+        return _restore, (self._seed, self._stream.getstate())
 
     def __repr__(self) -> str:
         return f"CaffeRNG(seed={self._seed})"
+
+
+def _restore(seed: int, state: tuple[bytes, int]) -> CaffeRNG:
+    """A stream from ``seed`` moved to ``state`` (the C stream's getstate())."""
+    rng = CaffeRNG(seed)
+    rng._stream.setstate(state)
+    return rng
+
+
+def kernel(rng: CaffeRNG) -> _core.Stream:
+    """The C stream under ``rng``, which caffefill's fillers draw from."""
+    return rng._stream

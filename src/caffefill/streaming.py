@@ -1,5 +1,5 @@
 """When a blob can be drawn and written piece by piece: the one rule that
-:mod:`caffefill.init` follows and :mod:`caffefill.memory` estimates from.
+:mod:`caffefill.drawing` follows and :mod:`caffefill.memory` estimates from.
 
 A layer's blobs stream when its draws are exactly one fill per blob, in blob
 order, and none of its blobs is shared (a shared owner must be kept for the
@@ -29,7 +29,7 @@ POOL_PIECES = 4
 #: have handed over and not had back; one array of any size is always allowed.
 AHEAD_BYTES = 2 * 4 * PIECE_VALUES
 
-#: Writers that take a blob piece by piece (:meth:`caffefill.init.FilledBlob.pieces`).
+#: Writers that take a blob piece by piece (:meth:`caffefill.drawing.FilledBlob.pieces`).
 STREAMING_FORMATS = frozenset({"npz", "npy", "caffemodel"})
 
 

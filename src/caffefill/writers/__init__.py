@@ -122,7 +122,7 @@ def check_model(fmt: str, model: Any) -> None:
             raise exc.located(path=getattr(model, "path", None)) from None
 
 
-def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
+def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
                  max_bytes: int | None = None) -> Weights:
     """Read a weights file of any supported format.
 

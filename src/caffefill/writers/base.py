@@ -9,7 +9,6 @@ import warnings
 import zipfile
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
 import numpy as np
@@ -17,11 +16,12 @@ from google.protobuf.message import DecodeError
 
 from .. import interrupt
 from ..errors import CaffefillError
+from ..weights import Weights as Weights  # what every reader returns
 from .names import split_key as split_key  # the readers' blob names: one rule, in .names
 
 
 class BlobLike(Protocol):
-    """A filled blob: ``key`` is ``<layer>/<index>``; see caffefill.init.FilledBlob."""
+    """A filled blob: ``key`` is ``<layer>/<index>``; see caffefill.drawing.FilledBlob."""
 
     @property
     def key(self) -> str: ...
@@ -73,12 +73,6 @@ def write_npy_stream(out: ByteSink, blob: BlobLike) -> None:
     write_values(out, blob)
 
 
-@dataclass
-class Weights:
-    """Weights read back from a file: layer -> blobs, plus the file's metadata."""
-
-    params: OrderedDict[str, list[np.ndarray]]
-    meta: dict[str, Any] = field(default_factory=dict)
 
 
 #: What the libraries that decode a weights file (zipfile, numpy's .npy header
