@@ -59,6 +59,10 @@ class _StopAtFirstDraw:
 
     gaussian = uniform = bernoulli_mask = discard = _stop
 
+    @property
+    def _stream(self) -> _StopAtFirstDraw:  # what caffefill.rng.kernel() reads
+        return self
+
 
 def _stand_in(filler_type: str, shape: Sequence[int]) -> tuple[int, ...]:
     if filler_type == "constant":
