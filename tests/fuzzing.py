@@ -45,7 +45,7 @@ from hypothesis import strategies as st
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.drawing import iter_blobs
 from caffefill.errors import CaffefillError
-from caffefill.fillers import DRAWLESS, FILLERS, fill
+from caffefill.fillers import SPECS, fill
 from caffefill.memory import estimate_bytes
 from caffefill.net.filter import filter_net
 from caffefill.net.model import build_model
@@ -169,7 +169,8 @@ def draw_work(model: Any) -> int:
             per = 0
             for draw in pattern:
                 if isinstance(draw, FillDraw):
-                    if draw.blob is None and draw.filler.type in DRAWLESS:
+                    spec = SPECS.get(draw.filler.type)
+                    if draw.blob is None and spec is not None and not spec.draws:
                         continue
                     per += math.prod(draw.shape)
                 else:
@@ -574,7 +575,7 @@ def _scalar(draw: st.DrawFn, fd: FieldDescriptor) -> Any:
         return draw(st.sampled_from([v.number for v in fd.enum_type.values]))
     if kind == FieldDescriptor.TYPE_STRING:
         if fd.name == "type" and fd.containing_type.name == "FillerParameter":
-            return draw(st.sampled_from([*FILLERS, "Xavier", "bogus", ""]))
+            return draw(st.sampled_from([*SPECS, "Xavier", "bogus", ""]))
         return draw(st.sampled_from(["", "a", "x", "shared", "data", "../up", "\u00e9"]))
     if kind == FieldDescriptor.TYPE_BYTES:
         return draw(st.binary(max_size=4))
@@ -868,8 +869,8 @@ def structured_nets(draw: st.DrawFn) -> str:
 @st.composite
 def fillers(draw: st.DrawFn) -> pb.FillerParameter:
     f = pb.FillerParameter()
-    f.type = draw(st.sampled_from([*FILLERS, *FILLERS, "Xavier", "bogus", ""]))
-    for name in ("value", "min", "max", "mean", "std"):
+    f.type = draw(st.sampled_from([*SPECS, *SPECS, "Xavier", "bogus", ""]))
+    for name in ("value", "min", "max", "mean", "std", "gain", "a", "b"):
         if draw(st.integers(0, 2)) == 0:
             setattr(f, name, draw(st.one_of(st.sampled_from(INTERESTING_FLOATS),
                                             st.floats(-3, 3, width=32))))

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import interrupt, streaming
 from .errors import CaffefillError
-from .fillers import FillerParameter, check_drawless, fill_blob, plan_pieces
+from .fillers import FillerParameter, fill_blob, filler_spec, plan_pieces
 from .net.model import NetLayer, NetModel
 from .net.spec import FillDraw, RandDraw
 from .profiles import Profile
@@ -323,8 +323,10 @@ def _whole_layer(model: NetModel, layer: NetLayer, rng: CaffeRNG, profile: Profi
             rng.discard(draw.count)
             continue
         assert isinstance(draw, FillDraw)
-        if draw.blob is None and check_drawless(draw.filler, draw.shape):
-            continue  # values thrown away and nothing drawn: only the checks count
+        if draw.blob is None and not filler_spec(draw.filler.type).draws:
+            # Values thrown away and nothing drawn: only the checks count.
+            filler_spec(draw.filler.type).check(draw.filler, draw.shape, profile)
+            continue
         array = np.empty(draw.shape, dtype=np.float32)
         _fill_in_pieces(draw.filler, array, rng, profile, check)
         if draw.blob is not None:

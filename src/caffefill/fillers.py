@@ -1,9 +1,11 @@
-"""Caffe's seven fillers, one table entry each, bit-exact over the C core.
+"""Every filler type, one :class:`FillerSpec` each: Caffe's seven, bit-exact
+over the C core, and caffefill's own (``orthogonal``, ``trunc_normal``).
 
-Each entry validates the blob and the parameters first, refusing with a
-FillerError everything Caffe aborts on (its CHECK text is kept on the error
-as ``caffe_message``, which CHECK failed as ``kind``), then draws from the
-stream in Caffe's order.
+A spec says which fields the filler reads, whether it draws, whether it can
+be drawn piece by piece, its checks, its moments and what it does.  The
+checks refuse with a FillerError everything Caffe aborts on (its CHECK text
+is kept on the error as ``caffe_message``, which CHECK failed as ``kind``)
+before anything is drawn; the draws follow Caffe's order on one stream.
 """
 
 from __future__ import annotations
@@ -16,14 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from . import _core
 from ._proto import caffefill_pb2 as pb
-from .errors import ErrorKind, FillerError
+from .errors import CaffefillError, ErrorKind, FillerError
 from .profiles import DEFAULT_PROFILE, Profile
 from .rng import CaffeRNG, check_seed, kernel
 
 FillerParameter = pb.FillerParameter
-VARIANCE_NORMS = {pb.FillerParameter.FAN_IN: "FAN_IN", pb.FillerParameter.FAN_OUT: "FAN_OUT",
-                  pb.FillerParameter.AVERAGE: "AVERAGE"}
 
 
 def cfloat(value: float | np.floating[Any]) -> float:
@@ -103,6 +104,17 @@ def fans(shape: Sequence[int], profile: Profile = DEFAULT_PROFILE) -> Fans:
     fan_in = count // num if num else 0
     fan_out = count // channels if channels else 0
     return Fans(fan_in, fan_out)
+
+
+def fan_values(shape: Sequence[int], profile: Profile = DEFAULT_PROFILE) -> tuple[int, int] | None:
+    """(fan_in, fan_out) as the profile's Caffe computes them, or None if it cannot."""
+    if not shape:
+        return (1, 1)
+    try:
+        f = fans(shape, profile)
+    except CaffefillError:
+        return None
+    return f.fan_in, f.fan_out
 
 
 def variance_n(param: FillerParameter, f: Fans) -> float:
@@ -195,29 +207,42 @@ def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -
                 f"and later handle it); narrow the range")
 
 
-# ------------------------------------------------------------------ fillers
+# ------------------------------------------------------------------ draws
 
-FillFn = Callable[[FillerParameter, np.ndarray, CaffeRNG, Profile], None]
-
-
-# Fillers that take one draw sequence with one value per position (constant,
-# uniform, xavier, msra, dense gaussian) are written as *plans*: the checks
-# run on the shape, then a function fills any consecutive piece of the flat
-# blob.  Filling the pieces in order on one stream equals filling the blob at
-# once (every draw continues the stream), which lets writers fill and write
-# large blobs piece by piece.
+#: Fills the flat values of a blob (or, for a filler drawn piece by piece,
+#: any consecutive piece of them, the pieces in order on one stream).
 PieceFill = Callable[[CaffeRNG, np.ndarray], None]
-PlanFn = Callable[[FillerParameter, Sequence[int], Profile], PieceFill]
+Shape = tuple[int, ...]
+#: (mean, E[w^2]) of a filler's values.
+Moments = tuple[float, float]
 
 
-def _plan_constant(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+def _gaussian_draw(mean: float, std: float, profile: Profile) -> PieceFill:
+    kind = profile.normal_kind
+    return lambda rng, piece: kernel(rng).gaussian(piece, mean, std, kind)
+
+
+def _uniform_draw(lo: float, hi: float) -> PieceFill:
+    return lambda rng, piece: kernel(rng).uniform(piece, lo, hi)
+
+
+# ------------------------------------------------------------------ Caffe's fillers
+#
+# Each ``_prepare_*`` runs the filler's checks on the parameters and the
+# blob's shape, in Caffe's order (its CHECKs come before its first draw),
+# and returns the function that draws.  Nothing is allocated or drawn, so
+# the same function serves the fill, the audit's refusals and the fills
+# whose values are thrown away.
+
+
+def _prepare_constant(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     _require_values(shape)
     _require_no_sparse(param)
     value = np.float32(param.value)
     return lambda rng, piece: piece.fill(value)
 
 
-def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
+def _sparse_probability(param: FillerParameter, shape: Shape) -> float:
     """gaussian's refusals; returns the sparse mask probability (0 when dense)."""
     _require_values(shape)
     _require_sigma(param.std)
@@ -246,30 +271,21 @@ def _gaussian_checks(param: FillerParameter, shape: Sequence[int]) -> float:
     return probability
 
 
-def _gaussian_draw(mean: float, std: float, profile: Profile) -> PieceFill:
-    kind = profile.normal_kind
-    return lambda rng, piece: kernel(rng).gaussian(piece, mean, std, kind)
+def _prepare_gaussian(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
+    probability = _sparse_probability(param, shape)
+    draw = _gaussian_draw(param.mean, param.std, profile)
+    if param.sparse < 0:
+        return draw
 
-
-def _plan_dense_gaussian(param: FillerParameter, shape: Sequence[int],
-                         profile: Profile) -> PieceFill:
-    _gaussian_checks(param, shape)
-    return _gaussian_draw(param.mean, param.std, profile)
-
-
-def _gaussian(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    probability = _gaussian_checks(param, blob.shape)
-    _gaussian_draw(param.mean, param.std, profile)(rng, blob.reshape(-1))
-    if param.sparse >= 0:
+    def sparse(rng: CaffeRNG, flat: np.ndarray) -> None:
+        draw(rng, flat)
         # The mask is drawn after all the normals: not a one-pass fill.
-        kernel(rng).bernoulli_mask(blob.reshape(-1), probability)
+        kernel(rng).bernoulli_mask(flat, probability)
+
+    return sparse
 
 
-def _uniform_draw(lo: float, hi: float) -> PieceFill:
-    return lambda rng, piece: kernel(rng).uniform(piece, lo, hi)
-
-
-def _plan_uniform(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+def _prepare_uniform(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     _require_values(shape)
     lo, hi = cfloat(param.min), cfloat(param.max)
     if not lo <= hi:
@@ -284,21 +300,26 @@ def _plan_uniform(param: FillerParameter, shape: Sequence[int], profile: Profile
     return _uniform_draw(lo, hi)
 
 
-def _positive_unitball(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
-                       profile: Profile) -> None:
-    _require_values(blob.shape)
-    shape = blob.shape
+def _unitball_rows(shape: Shape, profile: Profile) -> int:
     # Rows: Caffe 1.0 uses num() (1 for a 0-D blob, > 4 axes refused), BVLC
     # master shape(0) (any number of axes, 0-D refused).
-    rows = legacy_axis(shape, 0) if profile.legacy_fans else shape_axis(shape, 0)
+    return legacy_axis(shape, 0) if profile.legacy_fans else shape_axis(shape, 0)
+
+
+def _prepare_positive_unitball(param: FillerParameter, shape: Shape,
+                               profile: Profile) -> PieceFill:
+    _require_values(shape)
+    rows = _unitball_rows(shape, profile)
     _require_no_sparse(param)
-    kernel(rng).uniform(blob.reshape(-1), 0.0, 1.0)
-    from . import _core
 
-    _core.normalize_rows(blob.reshape(-1), rows)
+    def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        kernel(rng).uniform(flat, 0.0, 1.0)
+        _core.normalize_rows(flat, rows)
+
+    return fill
 
 
-def _plan_xavier(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+def _prepare_xavier(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     _require_values(shape)
     scale = xavier_scale(param, shape, profile)
     _require_drawable_range(-scale, scale, profile, "xavier's uniform")
@@ -306,7 +327,7 @@ def _plan_xavier(param: FillerParameter, shape: Sequence[int], profile: Profile)
     return _uniform_draw(-scale, scale)
 
 
-def _plan_msra(param: FillerParameter, shape: Sequence[int], profile: Profile) -> PieceFill:
+def _prepare_msra(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     _require_values(shape)
     std = msra_std(param, shape, profile)
     _require_sigma(std)
@@ -314,16 +335,7 @@ def _plan_msra(param: FillerParameter, shape: Sequence[int], profile: Profile) -
     return _gaussian_draw(0.0, std, profile)
 
 
-def _whole(plan: PlanFn) -> FillFn:
-    """A planned filler applied to a whole blob."""
-
-    def fill(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-        plan(param, blob.shape, profile)(rng, blob.reshape(-1))
-
-    return fill
-
-
-def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
+def _prepare_bilinear(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     if len(shape) != 4:
         raise FillerError(
             f"bilinear needs a 4-D (N, C, K, K) kernel, this blob is {list(shape)}",
@@ -340,30 +352,306 @@ def _check_bilinear(param: FillerParameter, shape: Sequence[int]) -> None:
             kind=ErrorKind.BILINEAR_NOT_SQUARE,
         )
     _require_no_sparse(param)
+    size, kind = int(shape[3]), profile.bilinear_kind
+
+    def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        if flat.size:
+            _core.bilinear(flat, size, kind)
+
+    return fill
 
 
-def _bilinear(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG, profile: Profile) -> None:
-    shape = blob.shape
-    _check_bilinear(param, shape)
-    if blob.size:
-        from . import _core
+# ------------------------------------------------------------------ caffefill's own fillers
+#
+# Initializers Caffe users asked for and Caffe never merged.  They draw from
+# the same stream with Caffe's own Gaussian, so a net that uses them is as
+# reproducible as any other; their exact definitions are caffefill's:
+#
+# orthogonal (gain g): the blob is a (rows, cols) matrix, rows = shape[0]
+#   (1 for a 0-D blob), cols = count / rows.  Its count values are drawn as
+#   the gaussian filler with mean 0, std 1 draws them (one stream, C order),
+#   then, in float64, numpy.linalg.qr of the matrix (of its transpose when
+#   rows < cols) gives Q, each column of Q is multiplied by the sign of R's
+#   diagonal entry (+1 for 0) so the result is uniform over orthogonal
+#   matrices (Saxe et al., 2013; Mezzadri, 2007), the matrix is transposed
+#   back, multiplied by g and rounded to float32.  Rows (or columns, when
+#   there are fewer) are orthonormal times g.  The draws are exact; the QR is
+#   LAPACK's, whose last float64 bits may differ between LAPACK builds, which
+#   very rarely moves a float32 rounding.
+#
+# trunc_normal (mean, std, a, b): rounds of Caffe's Gaussian with mean 0 and
+#   std 1, each round one call (as caffe_rng_gaussian) of as many values as
+#   are still missing; the draws z with a <= z <= b (bounds in standard
+#   deviations, default -2 and 2) are kept in stream order, the others thrown
+#   away, and each value is std * z + mean in float32, as Boost's
+#   normal_distribution(mean, std) computes it.  No draw is taken past the
+#   last value's.  With the ziggurat (Boost >= 1.56) every draw is one
+#   stream value whatever the calls, so this is "redraw each value until it
+#   falls inside"; with Box-Muller (Boost <= 1.55) a call of an odd count
+#   drops its last sine value, so the rounds are part of the definition.
 
-        _core.bilinear(blob.reshape(-1), int(shape[3]), profile.bilinear_kind)
+
+def _require_gain(gain: float) -> None:
+    if not math.isfinite(gain):
+        raise FillerError(f"orthogonal gain must be finite (got {cfmt(gain)})")
 
 
-FILLERS: dict[str, FillFn] = {
-    "constant": _whole(_plan_constant),
-    "gaussian": _gaussian,
-    "positive_unitball": _positive_unitball,
-    "uniform": _whole(_plan_uniform),
-    "xavier": _whole(_plan_xavier),
-    "msra": _whole(_plan_msra),
-    "bilinear": _bilinear,
-}
+def _prepare_orthogonal(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
+    _require_values(shape)
+    _require_no_sparse(param)
+    _require_gain(param.gain)
+    rows = int(shape[0]) if shape else 1
+    cols = math.prod(shape) // rows
+    gain = float(np.float32(param.gain))
+    unit = _gaussian_draw(0.0, 1.0, profile)
+
+    def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        unit(rng, flat)
+        matrix = flat.reshape(rows, cols).astype(np.float64)
+        wide = rows < cols
+        q, r = np.linalg.qr(matrix.T if wide else matrix)
+        signs = np.where(np.diag(r) < 0, -1.0, 1.0)
+        q *= signs
+        flat[:] = ((q.T if wide else q) * gain).reshape(-1)
+
+    return fill
+
+
+#: Least probability of a truncated normal's interval: below it the draw
+#: would take more than this many tries per value on average.
+TRUNC_MIN_MASS = 1e-4
+
+
+def _normal_cdf(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _normal_pdf(x: float) -> float:
+    return math.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi) if math.isfinite(x) else 0.0
+
+
+def _trunc_bounds(param: FillerParameter) -> tuple[float, float]:
+    a, b = cfloat(param.a), cfloat(param.b)
+    if not a < b:
+        raise FillerError(f"trunc_normal needs a < b (got a: {cfmt(a)} b: {cfmt(b)}); the "
+                          f"bounds are in standard deviations from the mean")
+    mass = _normal_cdf(b) - _normal_cdf(a)
+    if not mass >= TRUNC_MIN_MASS:
+        raise FillerError(
+            f"trunc_normal a: {cfmt(a)} b: {cfmt(b)} keeps a share {mass:.3g} of the normal "
+            f"draws: the fill would draw more than {1 / TRUNC_MIN_MASS:g} times per value; "
+            f"widen the bounds or move them nearer 0")
+    return a, b
+
+
+def _prepare_trunc_normal(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
+    _require_values(shape)
+    _require_sigma(param.std)
+    _require_no_sparse(param)
+    a, b = _trunc_bounds(param)
+    lo, hi = np.float32(a), np.float32(b)
+    mean, std = np.float32(param.mean), np.float32(param.std)
+    kind = profile.normal_kind
+
+    def fill(rng: CaffeRNG, piece: np.ndarray) -> None:
+        stream = kernel(rng)
+        done = 0
+        while done < piece.size:
+            # Exactly as many draws as values still missing: each draw gives
+            # at most one, so none is taken past the last value's.
+            z = np.empty(piece.size - done, dtype=np.float32)
+            stream.gaussian(z, 0.0, 1.0, kind)
+            kept = z[(z >= lo) & (z <= hi)]
+            piece[done:done + kept.size] = kept * std + mean  # float32, as Boost does
+            done += kept.size
+
+    return fill
+
+
+# ------------------------------------------------------------------ moments
+#
+# (mean, E[w^2]) of the values a filler gives a blob, over the blob and the
+# stream: what ``show`` prints as std and what the audit's signal estimate
+# multiplies by.  A CaffefillError (a refused fill) or an ArithmeticError
+# means they cannot be told.
+
+
+def _moments_constant(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    value = float(np.float32(param.value))
+    return value, value * value
+
+
+def _moments_gaussian(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    keep = 1.0
+    if param.sparse >= 0 and shape and shape[0]:
+        keep = min(1.0, param.sparse / float(shape[0]))
+    mean, std = float(param.mean), float(param.std)
+    return keep * mean, keep * (std * std + mean * mean)
+
+
+def _moments_uniform(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    lo, hi = float(param.min), float(param.max)
+    return (lo + hi) / 2.0, (lo * lo + lo * hi + hi * hi) / 3.0
+
+
+def _moments_positive_unitball(param: FillerParameter, shape: Shape,
+                               profile: Profile) -> Moments:
+    # Each row is n uniform values over their sum (about n / 2): mean 1/n,
+    # E[w^2] about E[u^2] / (n/2)^2 = 4 / (3 n^2).
+    n = math.prod(shape) / _unitball_rows(shape, profile)
+    return 1.0 / n, 4.0 / (3.0 * n * n)
+
+
+def _moments_xavier(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    scale = xavier_scale(param, shape, profile)
+    return 0.0, scale * scale / 3.0
+
+
+def _moments_msra(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    std = msra_std(param, shape, profile)
+    return 0.0, std * std
+
+
+def _moments_bilinear(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    # Every (n, c) slice holds the same K x K kernel: its values' moments.
+    kernel_values = np.empty((1, 1, *shape[2:]), dtype=np.float32)
+    fill_blob(param, kernel_values, CaffeRNG(0), profile)
+    return float(kernel_values.mean()), float(np.square(kernel_values, dtype=np.float64).mean())
+
+
+def _moments_orthogonal(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    # min(rows, cols) orthonormal vectors times g: g^2 min(r, c) / (r c).
+    rows = int(shape[0]) if shape else 1
+    cols = math.prod(shape) / rows
+    gain = float(np.float32(param.gain))
+    return 0.0, gain * gain / max(rows, cols)
+
+
+def _moments_trunc_normal(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
+    a, b = _trunc_bounds(param)
+    mass = _normal_cdf(b) - _normal_cdf(a)
+    shift = (_normal_pdf(a) - _normal_pdf(b)) / mass
+    spread = 1.0 + (_finite_times(a, _normal_pdf(a)) - _finite_times(b, _normal_pdf(b))) / mass
+    mean, std = float(param.mean), float(param.std)
+    mu = mean + std * shift
+    variance = std * std * (spread - shift * shift)
+    return mu, variance + mu * mu
+
+
+def _finite_times(x: float, density: float) -> float:
+    return x * density if density else 0.0
+
+
+# ------------------------------------------------------------------ specs
+
+
+def _never(param: FillerParameter, profile: Profile) -> bool:
+    return False
+
+
+def _always(param: FillerParameter, profile: Profile) -> bool:
+    return True
+
+
+def _dense(param: FillerParameter, profile: Profile) -> bool:
+    return param.sparse == -1
+
+
+def _pairless(param: FillerParameter, profile: Profile) -> bool:
+    # Box-Muller (Boost <= 1.55) drops a call's odd last value: the rounds of
+    # a rejection draw are then part of the definition, so the blob is whole.
+    return profile.normal_kind != _core.NORMAL_BOX_MULLER
+
+
+@dataclass(frozen=True)
+class FillerSpec:
+    """Everything caffefill knows about one filler type, in one place."""
+
+    #: The ``type`` string.
+    name: str
+    #: The FillerParameter fields it reads (``type`` aside).
+    fields_read: tuple[str, ...]
+    #: Whether it takes values from the stream.
+    draws: bool
+    #: Whether a blob's values can be drawn piece by piece with these
+    #: parameters and profile: the pieces (of an even number of values) in
+    #: order on one stream equal the whole blob at once, which lets writers
+    #: stream large blobs.
+    by_piece: Callable[[FillerParameter, Profile], bool]
+    #: Runs the checks (Caffe's refusals) for a blob of this shape, then
+    #: returns the function that draws (see :data:`PieceFill`).
+    prepare: Callable[[FillerParameter, Shape, Profile], PieceFill]
+    #: (mean, E[w^2]) of the values it gives a blob of this shape.
+    moment_fn: Callable[[FillerParameter, Shape, Profile], Moments]
+    #: One line on what it does.
+    description: str
+    #: False for caffefill's own fillers, which no Caffe knows.
+    caffe: bool = True
+
+    def check(self, param: FillerParameter, shape: Sequence[int],
+              profile: Profile = DEFAULT_PROFILE) -> None:
+        """Refuse (FillerError) what the filler refuses for a blob of ``shape``."""
+        self.prepare(param, tuple(int(d) for d in shape), profile)
+
+    def moments(self, param: FillerParameter, shape: Sequence[int],
+                profile: Profile = DEFAULT_PROFILE) -> Moments | None:
+        """(mean, E[w^2]) of its values for a blob of ``shape``; None when they
+        cannot be told (the fill is refused, or they are not finite)."""
+        try:
+            mean, square = self.moment_fn(param, tuple(int(d) for d in shape), profile)
+        except (CaffefillError, ArithmeticError, ValueError):
+            return None
+        return (mean, square) if math.isfinite(mean) and math.isfinite(square) else None
+
+    def std(self, param: FillerParameter, shape: Sequence[int],
+            profile: Profile = DEFAULT_PROFILE) -> float | None:
+        """The standard deviation of its values (None: cannot be told)."""
+        moments = self.moments(param, shape, profile)
+        if moments is None:
+            return None
+        mean, square = moments
+        return math.sqrt(max(square - mean * mean, 0.0))
+
+
+SPECS: dict[str, FillerSpec] = {spec.name: spec for spec in (
+    FillerSpec("constant", ("value",), False, _always, _prepare_constant, _moments_constant,
+               "writes `value` everywhere"),
+    FillerSpec("gaussian", ("mean", "std", "sparse"), True, _dense, _prepare_gaussian,
+               _moments_gaussian,
+               "normal values of `mean` and `std`; with `sparse`, a random share zeroed"),
+    FillerSpec("positive_unitball", (), True, _never, _prepare_positive_unitball,
+               _moments_positive_unitball,
+               "uniform values in [0, 1), each row then divided by its sum"),
+    FillerSpec("uniform", ("min", "max"), True, _always, _prepare_uniform, _moments_uniform,
+               "uniform values in [`min`, `max`]"),
+    FillerSpec("xavier", ("variance_norm",), True, _always, _prepare_xavier, _moments_xavier,
+               "uniform in +-sqrt(3 / n), n the fan `variance_norm` names"),
+    FillerSpec("msra", ("variance_norm",), True, _always, _prepare_msra, _moments_msra,
+               "normal with std sqrt(2 / n), n the fan `variance_norm` names"),
+    FillerSpec("bilinear", (), False, _never, _prepare_bilinear, _moments_bilinear,
+               "the bilinear upsampling kernel, from the kernel size alone"),
+    FillerSpec("orthogonal", ("gain",), True, _never, _prepare_orthogonal, _moments_orthogonal,
+               "a random orthogonal (rows, cols) matrix times `gain`", caffe=False),
+    FillerSpec("trunc_normal", ("mean", "std", "a", "b"), True, _pairless, _prepare_trunc_normal,
+               _moments_trunc_normal,
+               "normal of `mean` and `std`, redrawn outside `a`..`b` stds", caffe=False),
+)}
+
+#: Every FillerParameter field some filler reads, in the schema's order.
+FILLER_FIELDS = tuple(f.name for f in pb.FillerParameter.DESCRIPTOR.fields
+                      if any(f.name in spec.fields_read for spec in SPECS.values()))
+
+
+def filler_spec(name: str) -> FillerSpec:
+    """The spec of filler type ``name``; refuses an unknown type as Caffe's GetFiller does."""
+    spec = SPECS.get(name)
+    if spec is None:
+        raise unknown_type_error(name)
+    return spec
 
 
 def nearest_type(name: str) -> str | None:
-    lowered = {t.lower(): t for t in FILLERS}
+    lowered = {t.lower(): t for t in SPECS}
     if name.lower() in lowered:
         return lowered[name.lower()]
     close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
@@ -375,10 +663,33 @@ def unknown_type_error(name: str) -> FillerError:
     suggestion = f"did you mean \"{hint}\"? " if hint else ""
     return FillerError(
         f"unknown filler type \"{name}\": {suggestion}known types are "
-        + ", ".join(FILLERS),
+        + ", ".join(SPECS),
         caffe_message=f"Check failed: false Unknown filler name: {name}",
         kind=ErrorKind.UNKNOWN_FILLER,
     )
+
+
+#: Fields ``describe`` leaves out at these values (they change nothing).
+_QUIET_DEFAULTS: dict[str, float] = {"mean": 0.0, "sparse": -1}
+
+
+def describe(param: FillerParameter | None) -> str:
+    """``gaussian(std=0.01)``: the filler with the parameters it reads;
+    caffefill's own fillers are marked ``[caffefill]``."""
+    if param is None:
+        return "zeros"
+    spec = SPECS.get(param.type)
+    if spec is None:
+        return param.type
+    parts = []
+    for name in spec.fields_read:
+        value = getattr(param, name)
+        if name == "variance_norm":
+            parts.append(pb.FillerParameter.VarianceNorm.Name(value))
+        elif value != _QUIET_DEFAULTS.get(name):
+            parts.append(f"{name}={value:g}")
+    text = f"{param.type}({', '.join(parts)})" if parts else param.type
+    return text if spec.caffe else f"{text} [caffefill]"
 
 
 # ------------------------------------------------------------------ API
@@ -415,60 +726,19 @@ def parse_filler(filler: FillerParameter | str) -> FillerParameter:
 def fill_blob(param: FillerParameter, blob: np.ndarray, rng: CaffeRNG,
               profile: Profile = DEFAULT_PROFILE) -> None:
     """Fill ``blob`` (float32, C order) in place as Caffe's GetFiller(param)->Fill."""
-    function = FILLERS.get(param.type)
-    if function is None:
-        raise unknown_type_error(param.type)
-    function(param, blob, rng, profile)
-
-
-_PLANS: dict[str, PlanFn] = {
-    "constant": _plan_constant,
-    "uniform": _plan_uniform,
-    "xavier": _plan_xavier,
-    "msra": _plan_msra,
-}
+    filler_spec(param.type).prepare(param, blob.shape, profile)(rng, blob.reshape(-1))
 
 
 def plan_pieces(param: FillerParameter, shape: Sequence[int],
                 profile: Profile = DEFAULT_PROFILE) -> PieceFill | None:
-    """For a filler that draws one value per position, run its checks for a
-    blob of ``shape`` and return the function that fills consecutive pieces
-    of the flat blob, in order; None for the others (positive_unitball, a
-    sparse gaussian, bilinear), which must fill the whole blob at once."""
-    if not fills_by_piece(param):
+    """For a filler drawn piece by piece (:attr:`FillerSpec.by_piece`), run its
+    checks for a blob of ``shape`` and return the function that fills
+    consecutive pieces of the flat blob, in order; None for the others, which
+    must fill the whole blob at once."""
+    spec = filler_spec(param.type)
+    if not spec.by_piece(param, profile):
         return None
-    plan = _plan_dense_gaussian if param.type == "gaussian" else _PLANS[param.type]
-    return plan(param, shape, profile)
-
-
-def fills_by_piece(param: FillerParameter) -> bool:
-    """Whether :func:`plan_pieces` fills blobs of this filler piece by piece."""
-    return param.sparse == -1 if param.type == "gaussian" else param.type in _PLANS
-
-
-#: Fillers that write their values without taking anything from the stream.
-DRAWLESS = frozenset({"constant", "bilinear"})
-
-
-def check_drawless(param: FillerParameter, shape: Sequence[int]) -> bool:
-    """Run the checks of a filler that draws nothing, for a blob of ``shape``,
-    without allocating it.
-
-    For a fill whose values are thrown away (a DummyData top, an unrolled
-    recurrent net's shared copies) only the filler's refusals matter.
-    Returns True when that is all there was to do, False when the filler
-    draws from the stream (the caller must run it on a real blob).
-    """
-    if param.type == "constant":
-        _require_values(shape)
-        _require_no_sparse(param)
-        return True
-    if param.type == "bilinear":
-        _check_bilinear(param, shape)
-        return True
-    if param.type not in FILLERS:
-        raise unknown_type_error(param.type)
-    return False
+    return spec.prepare(param, tuple(int(d) for d in shape), profile)
 
 
 def check_shape(shape: Sequence[int]) -> tuple[int, ...]:

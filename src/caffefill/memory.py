@@ -25,8 +25,9 @@ from typing import Any
 
 from . import streaming
 from .errors import CaffefillError
-from .fillers import DRAWLESS, fills_by_piece
+from .fillers import SPECS
 from .net.spec import FillDraw, draw_runs
+from .profiles import DEFAULT_PROFILE, Profile
 from .streaming import STREAMING_FORMATS, shared_owners, streams_blobs
 
 OVERHEAD = 64 * 2**20  # interpreter, numpy, protobuf
@@ -71,28 +72,38 @@ def _bytes(shape: Any) -> int:
     return 4 * count
 
 
+def _draws(filler: Any) -> bool:
+    spec = SPECS.get(filler.type)
+    return spec is None or spec.draws  # an unknown type is refused when it is run
+
+
+def _by_piece(filler: Any, profile: Profile) -> bool:
+    spec = SPECS.get(filler.type)
+    return spec is not None and spec.by_piece(filler, profile)
+
+
 def _thrown_away_bytes(layer: Any) -> int:
     """The largest fill of ``layer`` whose values are drawn and thrown away."""
     largest = 0
     for pattern, _times in draw_runs(layer.draws):
         for draw in pattern:
-            if isinstance(draw, FillDraw) and draw.blob is None and \
-                    draw.filler.type not in DRAWLESS:
+            if isinstance(draw, FillDraw) and draw.blob is None and _draws(draw.filler):
                 largest = max(largest, _bytes(draw.shape))
     return largest
 
 
-def _streaming_layer_bytes(layer: Any, whole_writer: bool) -> int:
+def _streaming_layer_bytes(layer: Any, whole_writer: bool, profile: Profile) -> int:
     """Peak bytes, beyond the piece pool, while a streaming layer is written."""
     whole = [_bytes(spec.shape) for spec in layer.blobs
-             if spec.filler is None or not fills_by_piece(spec.filler)]
+             if spec.filler is None or not _by_piece(spec.filler, profile)]
     gathered = max((_bytes(spec.shape) for spec in layer.blobs), default=0) \
         if whole_writer else 0  # a writer that asks for whole arrays gathers the pieces
     held = max(max(whole), streaming.AHEAD_BYTES) if whole else 0
     return held + gathered
 
 
-def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
+def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True,
+                   profile: Profile = DEFAULT_PROFILE) -> int:
     """Peak bytes for writing the net's blobs into ``fmt`` (None: all kept in memory),
     drawing them as ``iter_blobs(..., lazy=lazy)`` does."""
     owners = shared_owners(model)
@@ -106,16 +117,17 @@ def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True) -> int:
     peak = 0
     for layer in model.layers:
         if lazy and streams_blobs(model, layer, owners):
-            need = _streaming_layer_bytes(layer, whole_writer)
+            need = _streaming_layer_bytes(layer, whole_writer, profile)
         else:
             need = sum(4 * int(spec.count) for spec in layer.blobs) + _thrown_away_bytes(layer)
         peak = max(peak, need)
     return pool + peak + shared + OVERHEAD
 
 
-def check_memory(model: Any, fmt: str | None, limit: int) -> int:
+def check_memory(model: Any, fmt: str | None, limit: int,
+                 profile: Profile = DEFAULT_PROFILE) -> int:
     """Refuse (CaffefillError) when the estimate is above ``limit`` bytes; returns it."""
-    need = estimate_bytes(model, fmt)
+    need = estimate_bytes(model, fmt, profile=profile)
     if need > limit:
         raise CaffefillError(
             f"this run needs about {_gib(need)} of memory, above the cap of {_gib(limit)}; "

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from .errors import one_line
-from .filler_stats import describe, fan_values, filler_std
+from .fillers import SPECS, describe, fan_values
 from .profiles import Profile
 
 
@@ -40,9 +40,17 @@ def summarize(model: Any, profile: Profile) -> list[BlobRow]:
                 layer=layer.name, type=layer.type, index=index, role=spec.role,
                 shape=list(spec.shape), filler=describe(spec.filler),
                 fan_in=fan[0] if fan else None, fan_out=fan[1] if fan else None,
-                std=filler_std(spec.filler, spec.shape, profile), count=spec.count,
+                std=_std(spec.filler, spec.shape, profile), count=spec.count,
                 shared_from=shared))
     return rows
+
+
+def _std(filler: Any, shape: tuple[int, ...], profile: Profile) -> float | None:
+    """The std of the blob's values (0 for no filler: zeros; None when unknown)."""
+    if filler is None:
+        return 0.0
+    spec = SPECS.get(filler.type)
+    return None if spec is None else spec.std(filler, shape, profile)
 
 
 def _human_bytes(n: int) -> str:

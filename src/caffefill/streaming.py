@@ -5,7 +5,7 @@ A layer's blobs stream when its draws are exactly one fill per blob, in blob
 order, and none of its blobs is shared (a shared owner must be kept for the
 layers that hold its values).  ``caffefill init`` draws the whole net on one
 worker thread, ahead of the writer: a streaming blob of a filler that draws
-one value per position (:func:`caffefill.fillers.fills_by_piece`) is drawn
+one value per position (:attr:`caffefill.fillers.FillerSpec.by_piece`) is drawn
 into a pool of :data:`POOL_PIECES` buffers of :data:`PIECE_VALUES` values
 each, reused as the writer finishes with them, so memory stays near the
 pool whatever the blob's size and drawing overlaps writing.

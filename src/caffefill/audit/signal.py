@@ -44,8 +44,7 @@ from functools import lru_cache
 from typing import Callable, Optional
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError
-from ..filler_stats import filler_std
+from ..fillers import SPECS
 from ..net.model import NetLayer
 from .context import AuditContext, BlobRef
 
@@ -181,36 +180,16 @@ def tanh_moment(m: float) -> float:
 
 def weight_moment(filler: pb.FillerParameter | None, shape: Sequence[int],
                   ctx: AuditContext) -> float | None:
-    """E[w^2] of the filler's values; None when it cannot be told or is zero."""
-    if filler is None:
+    """E[w^2] of the filler's values (its spec's moments); None when it cannot
+    be told or is zero."""
+    spec = None if filler is None else SPECS.get(filler.type)
+    if spec is None or filler is None:
         return None
-    t = filler.type
-    try:
-        if t == "constant":
-            value = float(filler.value) ** 2
-            return value if value > 0 else None
-        if t == "gaussian":
-            keep = 1.0
-            if filler.sparse >= 0 and shape and shape[0]:
-                keep = min(1.0, filler.sparse / float(shape[0]))
-            value = keep * (float(filler.std) ** 2 + float(filler.mean) ** 2)
-        elif t == "uniform":
-            lo, hi = float(filler.min), float(filler.max)
-            value = (lo * lo + lo * hi + hi * hi) / 3.0
-        elif t in ("xavier", "msra"):
-            std = filler_std(filler, shape, ctx.profile)
-            if std is None:
-                return None
-            value = std * std
-        elif t == "positive_unitball":
-            rows = int(shape[0]) if shape else 1
-            n = math.prod(shape) / max(rows, 1)
-            value = 4.0 / (3.0 * n * n) if n else 0.0
-        else:
-            return None
-    except (CaffefillError, ArithmeticError, ValueError):
+    moments = spec.moments(filler, shape, ctx.profile)
+    if moments is None:
         return None
-    return value if value > 0 and math.isfinite(value) else None
+    value = moments[1]
+    return value if value > 0 else None
 
 
 def fan_in(layer: NetLayer, blob: BlobRef) -> float:

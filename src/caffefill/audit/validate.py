@@ -1,16 +1,9 @@
 """Would Caffe refuse this fill?  Decided by caffefill's own fillers, without drawing.
 
-:func:`refusal` runs the filler of :data:`caffefill.fillers.FILLERS` on the
-blob with a random stream that stops the call at its first draw: every
-filler checks its parameters and the blob before it draws, so what it
-raises before that point is exactly what Caffe's ``CHECK`` s refuse, and
-nothing is drawn or written.  The blob is ``np.empty`` of the real shape:
-the filler never touches its memory before the first draw, so even large
-blobs cost no memory.  Two fillers write without drawing, and get a small
-stand-in blob instead, which gives the same verdict: ``constant`` (its
-checks are ``count > 0`` and ``sparse == -1``; the model refuses empty blobs
-anyway) and ``bilinear`` (its checks read the number of axes and the last
-two dims only).
+:func:`refusal` runs the checks of the filler's spec
+(:meth:`caffefill.fillers.FillerSpec.check`): the same code that runs before
+every fill's first draw, so what it raises is exactly what Caffe's
+``CHECK`` s refuse; nothing is allocated, drawn or written.
 
 :func:`classify` maps a refusal to its audit code by the kind of Caffe's
 CHECK that it carries (``FillerError.kind``).
@@ -20,13 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, FillerError
-from ..fillers import FILLERS, unknown_type_error
+from ..fillers import filler_spec
 from ..profiles import Profile
 from .context import AuditContext, Place
 
@@ -47,63 +37,32 @@ _CODES = {
 SHAPE_CODES = frozenset({"CF105", "CF107", "CF108"})
 
 
-class _FirstDraw(Exception):
-    """Raised by :class:`_StopAtFirstDraw`: the filler accepted the blob."""
-
-
-class _StopAtFirstDraw:
-    """A stand-in for CaffeRNG whose every draw ends the dry run."""
-
-    def _stop(self, *args: Any, **kwargs: Any) -> None:
-        raise _FirstDraw
-
-    gaussian = uniform = bernoulli_mask = discard = _stop
-
-    @property
-    def _stream(self) -> _StopAtFirstDraw:  # what caffefill.rng.kernel() reads
-        return self
-
-
-def _stand_in(filler_type: str, shape: Sequence[int]) -> tuple[int, ...]:
-    if filler_type == "constant":
-        return (1,)
-    if filler_type == "bilinear":
-        if len(shape) == 4:
-            return (1, 1, int(shape[2]), int(shape[3]))
-        return (1,) * len(shape)
-    return tuple(int(d) for d in shape)
-
-
 def refusal(param: pb.FillerParameter, shape: Sequence[int], profile: Profile
             ) -> FillerError | None:
     """The FillerError Caffe's filler raises on a blob of ``shape``, or None."""
-    function = FILLERS.get(param.type)
-    if function is None:
-        return unknown_type_error(param.type)
     try:
-        blob = np.empty(_stand_in(param.type, shape), dtype=np.float32)
-        function(param, blob, _StopAtFirstDraw(), profile)  # type: ignore[arg-type]
-    except _FirstDraw:
-        return None
+        filler_spec(param.type).check(param, shape, profile)
     except FillerError as exc:
         return exc
-    except (CaffefillError, MemoryError, ValueError, OverflowError):
+    except (CaffefillError, ValueError, OverflowError):
         return None  # cannot be decided here; the fill itself will say
     return None
 
 
-def neutral_shape(param: pb.FillerParameter) -> tuple[int, ...]:
-    """A blob shape that none of the filler's shape checks refuse."""
-    if param.type == "bilinear":
-        return (1, 1, 1, 1)
-    if param.type == "gaussian" and param.sparse > 1:
-        return (int(param.sparse),)
-    return (1,)
+#: Blob shapes that between them pass every filler's shape checks.
+_PROBE_SHAPES: tuple[tuple[int, ...], ...] = ((1,), (1, 1, 1, 1))
 
 
 def parameter_refusal(param: pb.FillerParameter, profile: Profile) -> FillerError | None:
-    """What Caffe refuses in the parameters alone, whatever the blob."""
-    return refusal(param, neutral_shape(param), profile)
+    """What Caffe refuses in the parameters alone, whatever the blob: the
+    refusal every probe shape meets (a sparse gaussian is probed with as many
+    rows as it asks non-zeros for), preferring one that is not about the shape."""
+    shapes = [*_PROBE_SHAPES, (max(int(param.sparse), 1),)]
+    errors = [refusal(param, shape, profile) for shape in shapes]
+    refused = [e for e in errors if e is not None]
+    if len(refused) < len(errors):
+        return None
+    return next((e for e in refused if classify(e) not in SHAPE_CODES), refused[0])
 
 
 def classify(error: FillerError) -> str:

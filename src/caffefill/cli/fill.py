@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import CaffefillError
+from ..fillers import FILLER_FIELDS, FillerParameter
 from .options import (
     EXIT_OK,
     add_common_args,
@@ -28,10 +29,15 @@ def add_parser(sub: Any) -> None:
     add_common_args(p)
     p.add_argument("--filler", help='FillerParameter text, e.g. \'type: "msra"\'')
     p.add_argument("--type", help="filler type (instead of --filler)")
-    for name in ("value", "min", "max", "mean", "std"):
-        p.add_argument(f"--{name}", type=parse_float)
-    p.add_argument("--sparse", type=parse_int32)
-    p.add_argument("--variance-norm", choices=["FAN_IN", "FAN_OUT", "AVERAGE"])
+    for field in FillerParameter.DESCRIPTOR.fields:  # every field some filler reads
+        if field.name not in FILLER_FIELDS:
+            continue
+        option = "--" + field.name.replace("_", "-")
+        if field.enum_type is not None:
+            p.add_argument(option, choices=[v.name for v in field.enum_type.values])
+        else:
+            p.add_argument(option, type=parse_float if field.cpp_type == field.CPPTYPE_FLOAT
+                           else parse_int32)
     p.add_argument("--shape", required=True, type=parse_dims, help="blob shape, e.g. 64,3,7,7")
     p.add_argument("--seed", type=parse_seed, required=True)
     p.add_argument("-o", "--output", help="write the values to this .npy file")
@@ -47,12 +53,10 @@ def _filler_text(args: argparse.Namespace) -> str:
     if args.type is None:
         raise CaffefillError("give --filler TEXT or --type NAME")
     parts = [f'type: "{args.type}"']
-    for name in ("value", "min", "max", "mean", "std", "sparse"):
+    for name in FILLER_FIELDS:
         value = getattr(args, name)
         if value is not None:
             parts.append(f"{name}: {value}")
-    if args.variance_norm:
-        parts.append(f"variance_norm: {args.variance_norm}")
     return " ".join(parts)
 
 

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
                            level=args.level, inputs=inputs(args), caffe=args.caffe,
                            boost=args.boost, strict=args.strict)
     print_warnings(prepared.warnings)
-    check_memory(prepared.model, fmt, memory_limit(args))
+    check_memory(prepared.model, fmt, memory_limit(args), prepared.profile)
     if args.seed is None:
         print(f"caffefill: no --seed given; using seed {prepared.seed}", file=sys.stderr)
     model = prepared.model

@@ -4,33 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...fillers import FILLERS
+from ...fillers import FILLER_FIELDS, SPECS
 from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule
 
-#: The FillerParameter fields each filler reads (``type`` aside; ``sparse``
-#: on a filler other than gaussian is CF104).
-USED: dict[str, frozenset[str]] = {
-    "constant": frozenset({"value"}),
-    "gaussian": frozenset({"mean", "std", "sparse"}),
-    "uniform": frozenset({"min", "max"}),
-    "positive_unitball": frozenset(),
-    "xavier": frozenset({"variance_norm"}),
-    "msra": frozenset({"variance_norm"}),
-    "bilinear": frozenset(),
-}
-FIELDS = ("value", "min", "max", "mean", "std", "variance_norm")
-
-_WHY = {
-    "xavier": "its scale is sqrt(3 / n) from the blob's fan-in",
-    "msra": "its std is sqrt(2 / n) from the blob's fan-in",
-    "bilinear": "its kernel comes from the kernel size alone",
-    "positive_unitball": "it draws uniform values and normalises each row to sum 1",
-    "constant": "it writes `value` everywhere",
-    "gaussian": "it reads mean, std and sparse",
-    "uniform": "it reads min and max",
-}
+#: The fields this rule looks at: every field some filler reads, but
+#: ``sparse`` (on a filler other than gaussian Caffe refuses it: CF104).
+FIELDS = tuple(f for f in FILLER_FIELDS if f != "sparse")
 
 
 class IgnoredFillerField(Rule):
@@ -41,7 +22,8 @@ class IgnoredFillerField(Rule):
     file, whatever their value) but that the filler type ignores:
     `constant` reads only `value`; `gaussian` `mean`, `std` and `sparse`;
     `uniform` `min` and `max`; `xavier` and `msra` only `variance_norm`;
-    `positive_unitball` and `bilinear` nothing.
+    `positive_unitball` and `bilinear` nothing; caffefill's own
+    `orthogonal` reads `gain`, `trunc_normal` `mean`, `std`, `a` and `b`.
 
     ## Why is this bad?
     Caffe silently ignores them, so the file says something that does not
@@ -71,10 +53,11 @@ class IgnoredFillerField(Rule):
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         for block in ctx.src.filler_blocks:
             filler = block.filler
-            used = USED.get(filler.type)
-            if used is None or filler.type not in FILLERS:
+            spec = SPECS.get(filler.type)
+            if spec is None:
                 continue  # an unknown type is CF103
-            ignored = [f for f in FIELDS if filler.HasField(f) and f not in used]
+            ignored = [f for f in FIELDS
+                       if filler.HasField(f) and f not in spec.fields_read]
             if not ignored:
                 continue
             names = ", ".join(ignored)
@@ -83,7 +66,13 @@ class IgnoredFillerField(Rule):
             yield self.finding(
                 ctx, ctx.block_place(block),
                 f"{names} {plural} ignored by the {filler.type} filler "
-                f"({_WHY[filler.type]})", hint)
+                f"({_reads(spec.fields_read)}: {spec.description})", hint)
+
+
+def _reads(fields: tuple[str, ...]) -> str:
+    if not fields:
+        return "it reads no field"
+    return "it reads " + ", ".join(fields)
 
 
 def _hint(filler_type: str, ignored: list[str]) -> str:

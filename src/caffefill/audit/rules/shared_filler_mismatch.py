@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ...filler_stats import describe
+from ...fillers import describe
 from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput, NetError
-from ...fillers import FILLERS, unknown_type_error
+from ...fillers import filler_spec
 from ..registry import LayerContext, Traits, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
@@ -251,8 +251,7 @@ def _known_fillers(p: pb.DummyDataParameter) -> None:
     """GetFiller for every data_filler at setup: an unknown type aborts Caffe there,
     even for a filler whose values are only drawn on a forward pass."""
     for f in p.data_filler:
-        if f.type not in FILLERS:
-            raise unknown_type_error(f.type)
+        filler_spec(f.type)
 
 
 @register("MemoryData", traits=_labelled("memory_data_param"))
