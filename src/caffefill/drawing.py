@@ -129,7 +129,7 @@ class DrawAhead:
         self._most = streaming.PIECE_VALUES
         self._ready: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._free: queue.SimpleQueue[np.ndarray | None] = queue.SimpleQueue()
-        for _ in range(streaming.POOL_PIECES):
+        for _ in range(streaming.POOL_BYTES // (4 * self._most)):
             self._free.put(np.empty(self._most, dtype=np.float32))
         self._held = 0  # bytes of whole arrays handed over and not let go of
         self._held_changed = threading.Condition()

@@ -30,7 +30,12 @@ from .net.spec import FillDraw, draw_runs
 from .profiles import DEFAULT_PROFILE, Profile
 from .streaming import STREAMING_FORMATS, shared_owners, streams_blobs
 
-OVERHEAD = 64 * 2**20  # interpreter, numpy, protobuf
+#: What the process holds besides the run's arrays: interpreter, numpy, protobuf.
+OVERHEAD = 64 * 2**20
+#: The run's own small allocations beside its arrays and buffers: the model,
+#: the writer's buffers, Python objects (measured under 3 MiB on AlexNet;
+#: tests/test_memory.py holds :func:`held_bytes` above the traced peak).
+SLACK = 4 * 2**20
 #: Where a container's memory limit is (cgroup v2, then v1).
 CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
 
@@ -104,16 +109,23 @@ def _streaming_layer_bytes(layer: Any, whole_writer: bool, profile: Profile) -> 
 
 def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True,
                    profile: Profile = DEFAULT_PROFILE) -> int:
-    """Peak bytes for writing the net's blobs into ``fmt`` (None: all kept in memory),
-    drawing them as ``iter_blobs(..., lazy=lazy)`` does."""
+    """Peak bytes of the process for writing the net's blobs into ``fmt`` (None:
+    all kept in memory), drawing them as ``iter_blobs(..., lazy=lazy)`` does."""
+    return held_bytes(model, fmt, lazy=lazy, profile=profile) + OVERHEAD
+
+
+def held_bytes(model: Any, fmt: str | None, *, lazy: bool = True,
+               profile: Profile = DEFAULT_PROFILE) -> int:
+    """Peak bytes the run itself allocates (arrays, piece buffers, :data:`SLACK`),
+    what :mod:`tracemalloc` sees of it."""
     owners = shared_owners(model)
     shared = sum(4 * int(model.layers[i].blobs[j].count) for i, j in owners)
     if fmt is None:
         total = sum(4 * int(spec.count) for layer in model.layers for spec in layer.blobs)
         thrown = max((_thrown_away_bytes(layer) for layer in model.layers), default=0)
-        return total + thrown + OVERHEAD
+        return total + thrown + SLACK
     whole_writer = fmt not in STREAMING_FORMATS
-    pool = streaming.POOL_PIECES * 4 * streaming.PIECE_VALUES if lazy else 0
+    pool = streaming.POOL_BYTES if lazy else 0
     peak = 0
     for layer in model.layers:
         if lazy and streams_blobs(model, layer, owners):
@@ -121,7 +133,7 @@ def estimate_bytes(model: Any, fmt: str | None, *, lazy: bool = True,
         else:
             need = sum(4 * int(spec.count) for spec in layer.blobs) + _thrown_away_bytes(layer)
         peak = max(peak, need)
-    return pool + peak + shared + OVERHEAD
+    return pool + peak + shared + SLACK
 
 
 def check_memory(model: Any, fmt: str | None, limit: int,

@@ -25,6 +25,8 @@ PIECE_VALUES = 1 << 20  # 4 MiB of float32
 #: Piece buffers the drawing thread cycles through: one being written, the
 #: rest drawn ahead.
 POOL_PIECES = 4
+#: Bytes of the drawing thread's pool of piece buffers.
+POOL_BYTES = POOL_PIECES * 4 * PIECE_VALUES
 #: Bytes of whole arrays (blobs not drawn in pieces) the drawing thread may
 #: have handed over and not had back; one array of any size is always allowed.
 AHEAD_BYTES = 2 * 4 * PIECE_VALUES
