@@ -25,12 +25,15 @@ def load_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def shared_or_skip(*parts: str) -> Path:
-    """A path under ../shared, or skip the test when the folder is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is not available (../shared is absent)")
-    return path
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``needs_shared`` read ../shared (or $CAFFEFILL_SHARED):
+    skipped, with one reason, when it is absent."""
+    if SHARED.is_dir():
+        return
+    skip = pytest.mark.skip(reason=f"{SHARED} is absent (reference data and corpus)")
+    for item in items:
+        if item.get_closest_marker("needs_shared") is not None:
+            item.add_marker(skip)
 
 
 def check_golden_filler(case: dict[str, Any], folder: Path) -> None:

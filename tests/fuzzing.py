@@ -121,7 +121,7 @@ def bounded(*expected: type[BaseException]) -> Iterator[None]:
     try:
         with time_bound():
             yield
-    except (Bug, Hang, *expected):
+    except (Bug, Hang, *expected):  # type: ignore[misc]
         raise
     except BaseException as exc:
         raise unexpected(exc) from exc
@@ -717,7 +717,7 @@ def sane_fillers(draw: st.DrawFn) -> pb.FillerParameter:
     elif f.type == "constant":
         f.value = draw(st.sampled_from([0.0, 0.2, 1.0]))
     elif f.type in ("xavier", "msra") and draw(st.booleans()):
-        f.variance_norm = draw(st.sampled_from([0, 1, 2]))
+        f.variance_norm = draw(st.sampled_from(list(pb.FillerParameter.VarianceNorm.values())))
     return f
 
 
@@ -752,7 +752,7 @@ def _sane_params(draw: st.DrawFn, lp: pb.LayerParameter) -> None:
         else:
             p.kernel_size = draw(st.integers(1, 3))
             p.stride = draw(st.integers(1, 2))
-        p.pool = draw(st.sampled_from([0, 1]))
+        p.pool = draw(st.sampled_from([pb.PoolingParameter.MAX, pb.PoolingParameter.AVE]))
     elif t in ("LSTM", "RNN"):
         p = lp.recurrent_param
         p.num_output = draw(small)
@@ -877,7 +877,7 @@ def fillers(draw: st.DrawFn) -> pb.FillerParameter:
     if draw(st.integers(0, 3)) == 0:
         f.sparse = draw(_small_ints(-(2**31), 2**31 - 1))
     if draw(st.integers(0, 2)) == 0:
-        f.variance_norm = draw(st.sampled_from([0, 1, 2]))
+        f.variance_norm = draw(st.sampled_from(list(pb.FillerParameter.VarianceNorm.values())))
     return f
 
 
@@ -1091,7 +1091,7 @@ def v1_nets(draw: st.DrawFn) -> str:
         entry.exclude.extend(layer.exclude)
         entry.loss_weight.extend(layer.loss_weight)
         if layer.type in types:
-            entry.type = types[layer.type]  # type: ignore[assignment]
+            entry.type = types[layer.type]
         elif not _one_in(draw, 3):
             entry.type = pb.V1LayerParameter.RELU
         for fd, value in layer.ListFields():

@@ -51,7 +51,7 @@ def test_options_are_keyword_only() -> None:
         parameters = inspect.signature(function).parameters.values()
         assert [p.name for p in parameters if p.kind is not p.KEYWORD_ONLY] == positional
     with pytest.raises(TypeError):
-        caffefill.fill('type: "gaussian"', (3,), 1701)  # type: ignore[misc]
+        caffefill.fill('type: "gaussian"', (3,), 1701)  # type: ignore[call-arg]
 
 
 def test_phases_as_pycaffe_spells_them() -> None:

@@ -7,14 +7,16 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import shared_or_skip
+from conftest import SHARED
 
 from caffefill.audit import AuditOptions, audit_path
 from caffefill.cli import main
 
+pytestmark = [pytest.mark.needs_shared, pytest.mark.slow]
+
 
 def corpus_files() -> list[Path]:
-    root = shared_or_skip("corpus")
+    root = SHARED / "corpus"
     with open(root / "MANIFEST.tsv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle, delimiter="\t"))
     return [root / row["file"] for row in rows if (root / row["file"]).exists()]
@@ -37,7 +39,7 @@ def test_every_corpus_file_is_audited_without_error() -> None:
 
 
 def test_known_findings() -> None:
-    root = shared_or_skip("corpus")
+    root = SHARED / "corpus"
     v1 = root / "BVLC__caffe" / "models__bvlc_googlenet__train_val.V1_at_11a4c16.prototxt"
     found = audit_path(str(v1), AuditOptions()).findings
     codes = Counter(f.code for f in found)
@@ -49,7 +51,7 @@ def test_known_findings() -> None:
 
 
 def test_cli_over_the_whole_corpus(capsys: pytest.CaptureFixture[str]) -> None:
-    root = shared_or_skip("corpus")
+    root = SHARED / "corpus"
     for fmt in ("text", "json", "sarif"):
         status = main(["audit", str(root), "--format", fmt])
         out, err = capsys.readouterr()

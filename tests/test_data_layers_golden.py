@@ -42,6 +42,7 @@ def test_data_layer_net_matches_caffe(case: dict[str, Any]) -> None:
         assert info.value.caffe_message == case["error"]
         return
     result = _init(case)
+    assert result.model is not None
     owners = [(layer.name, layer.type) for layer in result.model.layers if layer.blobs]
     assert owners == [(layer["name"], layer["type"]) for layer in case["layers"]]
     for layer in case["layers"]:
@@ -80,6 +81,7 @@ def test_raw_draw_count_before_first_fill(case: dict[str, Any]) -> None:
     want = case["layers"][0]["blobs"][0]
     skipped = [k for k in range(16) if sha256_f32(_uniform_after(case["seed"], k, want["shape"]))
                == want["sha256"]]
+    assert result.model is not None
     assert skipped == [_planned_raw_draws(result.model)]
 
 

@@ -105,7 +105,7 @@ def test_include_and_exclude_together_are_refused() -> None:
                    path=source.path)
     error = info.value
     assert error.message == "Specify either include rules or exclude rules; not both."
-    assert error.caffe_message.endswith(error.message)
+    assert error.caffe_message is not None and error.caffe_message.endswith(error.message)
     assert (error.line, error.column, error.layer) == (2, 1, "bad")
     assert str(error).startswith("t.prototxt:2:1: layer 'bad': Specify either")
 
@@ -147,10 +147,9 @@ layers { name: "e" type: RELU bottom: "data" top: "e" include { phase: TEST } }
     assert result.indices == [0, 2]
 
 
+@pytest.mark.needs_shared
 def test_reference_phases_net_matches_caffe() -> None:
     nets = SHARED / "caffe-reference" / "nets"
-    if not nets.exists():
-        pytest.skip("../shared is absent")
     up = upgrade_net(read_net(nets / "phases.prototxt"))
     for phase in ("TRAIN", "TEST"):
         model = pb.NetParameter()
@@ -162,10 +161,9 @@ def test_reference_phases_net_matches_caffe() -> None:
             [layer.phase for layer in model.layer]
 
 
+@pytest.mark.needs_shared
 def test_corpus_stage_nets() -> None:
     path = SHARED / "corpus" / "BVLC__caffe" / "examples__coco_caption__lrcn.prototxt"
-    if not path.exists():
-        pytest.skip("../shared is absent")
     param = upgrade_net(read_net(path)).param
     factored = filter_net(param, phase=pb.TRAIN, stages=("freeze-convnet", "factored"))
     unfactored = filter_net(param, phase=pb.TRAIN, stages=("freeze-convnet", "unfactored"))

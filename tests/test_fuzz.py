@@ -29,6 +29,8 @@ import caffefill
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.net.spec import DrawRuns, FillDraw, RandDraw
 
+pytestmark = pytest.mark.slow  # fuzzing: run by default and in CI
+
 EXAMPLES = int(os.environ.get("CAFFEFILL_FUZZ_EXAMPLES", "250"))
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import DATA, load_jsonl, sha256_f32, shared_or_skip
+from conftest import DATA, SHARED, load_jsonl, sha256_f32
 
 import caffefill
 from caffefill.init import prepare_net
@@ -32,7 +32,7 @@ def _check_net(case: dict[str, Any], prototxt: Path) -> None:
         assert info.value.caffe_message == case["error"]
         return
     result = caffefill.init_net(prototxt, phase=case["phase"], seed=case["seed"], **kwargs)
-    assert result.seed == case["seed"]
+    assert result.seed == case["seed"] and result.model is not None
     assert [(name, result.model.layers[i].type) for i, name in _owner_layers(result)] == \
         [(layer["name"], layer["type"]) for layer in case["layers"]]
     for layer in case["layers"]:
@@ -58,6 +58,7 @@ def _reference_shape(blob: dict[str, Any]) -> list[int]:
 
 
 def _owner_layers(result: caffefill.Weights) -> list[tuple[int, str]]:
+    assert result.model is not None
     return [(layer.index, layer.name) for layer in result.model.layers if layer.blobs]
 
 
@@ -107,8 +108,10 @@ def test_caffemodel_bytes_equal_caffes(case: dict[str, Any], tmp_path: Path) -> 
             np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_corpus_nets() -> None:
-    ref = shared_or_skip("caffe-reference")
+    ref = SHARED / "caffe-reference"
     cases = load_jsonl(ref / "corpus_nets.jsonl")
     failures = []
     for case in cases:

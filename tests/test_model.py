@@ -179,8 +179,7 @@ def test_reference_set_is_covered() -> None:
 
 
 CORPUS_RECORDS = _records(REFERENCE / "corpus_nets.jsonl")
-needs_shared = pytest.mark.skipif(not CORPUS.exists() or not REFERENCE.exists(),
-                                  reason="/work/shared is not available")
+needs_shared = pytest.mark.needs_shared
 
 
 def _corpus_net(rel: str) -> pb.NetParameter:
@@ -193,6 +192,7 @@ def _corpus_net(rel: str) -> pb.NetParameter:
 
 
 @needs_shared
+@pytest.mark.slow
 @pytest.mark.parametrize("record", CORPUS_RECORDS, ids=[str(r["id"]) for r in CORPUS_RECORDS])
 def test_corpus_reference_net(record: dict[str, object]) -> None:
     path = os.path.normpath(REFERENCE / str(record["prototxt"]))
@@ -254,6 +254,7 @@ CORPUS_FILES = sorted(str(p.relative_to(CORPUS)) for p in CORPUS.glob("**/*.prot
 
 
 @needs_shared
+@pytest.mark.slow
 @pytest.mark.parametrize("rel", CORPUS_FILES)
 def test_corpus_file_infers_shapes(rel: str) -> None:
     """Every corpus file sets up (TEST phase; TRAIN for train-only files

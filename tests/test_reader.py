@@ -584,10 +584,10 @@ def _corpus_files() -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.suffix in (".prototxt", ".pt"))
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_corpus_files_read_exactly_as_protobuf_reads_them() -> None:
     files = _corpus_files()
-    if not files:
-        pytest.skip("../shared/corpus is absent")
     clean: list[str] = []
     warned: list[str] = []
     for path in files:
@@ -602,10 +602,10 @@ def test_corpus_files_read_exactly_as_protobuf_reads_them() -> None:
     assert warned == []
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_corpus_layer_positions_point_at_layer_keywords() -> None:
     files = _corpus_files()
-    if not files:
-        pytest.skip("../shared/corpus is absent")
     for path in files:
         lines = path.read_text(encoding="utf-8").split("\n")
         source = read_net(path)
@@ -614,10 +614,10 @@ def test_corpus_layer_positions_point_at_layer_keywords() -> None:
             assert lines[line - 1][column - 1:].startswith(kind), (path, line, column)
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_corpus_filler_blocks_point_at_filler_names() -> None:
     files = _corpus_files()
-    if not files:
-        pytest.skip("../shared/corpus is absent")
     total = 0
     for path in files:
         lines = path.read_text(encoding="utf-8").split("\n")

@@ -63,10 +63,10 @@ def _reference_pairs() -> list[tuple[Path, Path]]:
     return pairs
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_corpus_legacy_files_upgrade_like_caffe() -> None:
     pairs = _reference_pairs()
-    if not pairs:
-        pytest.skip("../shared is absent")
     assert len(pairs) == 7
     for source, ref in pairs:
         up = upgrade_net(read_net(source))
@@ -77,10 +77,10 @@ def test_corpus_legacy_files_upgrade_like_caffe() -> None:
         assert len(up.positions) == len(up.param.layer)
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_every_corpus_file_upgrades() -> None:
     corpus = SHARED / "corpus"
-    if not corpus.exists():
-        pytest.skip("../shared is absent")
     manifest = {}
     for line in (corpus / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]:
         parts = line.split("\t")
@@ -454,10 +454,10 @@ def test_text_output_formats_like_protobuf_cpp() -> None:
     assert read_net("t", text=text).param == param
 
 
+@pytest.mark.needs_shared
+@pytest.mark.slow
 def test_text_output_round_trips_the_corpus() -> None:
     corpus = SHARED / "corpus"
-    if not corpus.exists():
-        pytest.skip("../shared is absent")
     for path in sorted(corpus.rglob("*.prototxt")):
         up = upgrade_net(read_net(path))
         assert read_net("t", text=upgraded_text(up)).param == up.param, path

@@ -16,7 +16,7 @@ import math
 import queue
 import threading
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -140,7 +140,7 @@ class DrawAhead:
 
     # -------------------------------------------------------------- reader side
 
-    def blobs(self) -> Iterator[FilledBlob]:
+    def blobs(self) -> Generator[FilledBlob, None, None]:
         """The blobs in net order; stops the worker when closed early."""
         try:
             while True:
@@ -278,7 +278,7 @@ def _located(exc: CaffefillError, model: NetModel, layer: NetLayer) -> Caffefill
 
 
 def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
-               *, lazy: bool = False) -> Iterator[FilledBlob]:
+               *, lazy: bool = False) -> Generator[FilledBlob, None, None]:
     """Run every draw of the net in Caffe's order, yielding each learnable blob.
 
     Each yielded array is owned by the caller.  Only blobs that a later layer
@@ -297,7 +297,8 @@ def iter_blobs(model: NetModel, rng: CaffeRNG, profile: Profile,
     return _drawn_in_place(model, rng, profile)
 
 
-def _drawn_in_place(model: NetModel, rng: CaffeRNG, profile: Profile) -> Iterator[FilledBlob]:
+def _drawn_in_place(model: NetModel, rng: CaffeRNG, profile: Profile
+                    ) -> Generator[FilledBlob, None, None]:
     """iter_blobs(lazy=False): every draw on the caller's thread, as it asks."""
     owners = streaming.shared_owners(model)
     kept: dict[tuple[int, int], np.ndarray] = {}

@@ -9,7 +9,7 @@ draws themselves are :mod:`caffefill.drawing`'s.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,7 +61,7 @@ class PreparedNet:
                          profile=self.profile, prototxt_sha256=self.prototxt_sha256,
                          net_name=self.model.param.name)
 
-    def blobs(self, *, lazy: bool = False) -> Iterator[FilledBlob]:
+    def blobs(self, *, lazy: bool = False) -> Generator[FilledBlob, None, None]:
         """The net's blobs, drawn on a fresh stream (see :func:`iter_blobs`)."""
         return iter_blobs(self.model, CaffeRNG(self.seed), self.profile, lazy=lazy)
 

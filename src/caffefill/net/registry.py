@@ -40,7 +40,8 @@ from typing import Any, Literal, get_args
 
 from .._proto import caffefill_pb2 as pb
 from ..errors import ErrorKind, NeededInput, NetError
-from .spec import LayerSetup, Shape
+from .spec import LayerSetup as LayerSetup  # users build their setups with it
+from .spec import Shape
 
 PHASE_TRAIN = pb.TRAIN
 PHASE_TEST = pb.TEST
