@@ -330,10 +330,10 @@ def test_a_case_folding_file_system_is_refused_not_overwritten(tmp_path: Path) -
     folder = tmp_path / "w"
     folder.mkdir()
     original = builtins.open
-    builtins.open = folding_open
+    builtins.open = folding_open  # type: ignore[assignment]
     try:
         with pytest.raises(WriteError, match="would share the file"):
-            npy.write(folder, [Blob("a/0"), Blob("A/0")], {}, None)
+            npy.write(folder, [Blob("a/0"), Blob("A/0")], {}, None)  # type: ignore[list-item]
     finally:
         builtins.open = original
 
