@@ -20,8 +20,9 @@ ALEXNET = Path(__file__).parent / "data" / "nets" / "alexnet_train_val_input.pro
 def test_estimate_holds_the_traced_peak_of_init_on_alexnet(tmp_path: Path,
                                                            fmt: str | None) -> None:
     # 61 million values (233 MiB): written piece by piece to .npz and
-    # .caffemodel (about the drawing thread's pool), all in memory for init_net.  The estimate is above the peak that
-    # tracemalloc sees (numpy's buffers, every thread) and within 1.5x of it.
+    # .caffemodel (about the drawing thread's pool), all in memory for
+    # init_net.  The estimate is above the peak that tracemalloc sees
+    # (numpy's buffers, every thread) and within 1.5x of it.
     prepared = prepare_net(ALEXNET, phase="TRAIN", seed=1)
     estimate = held_bytes(prepared.model, fmt, profile=prepared.profile)
     tracemalloc.start()
