@@ -45,5 +45,5 @@ def test_reader_and_helpers_agree(brk: str) -> None:
 def test_invalid_utf8_is_reported_on_its_line() -> None:
     data = 'name: "a\x0cb"\x85\u2028 \n\n  name: "'.encode() + b'\xff"\n'
     with pytest.raises(ParseError) as info:
-        read_net("net.prototxt", text=data)  # type: ignore[arg-type]
+        read_net("net.prototxt", text=data)
     assert (info.value.line, info.value.column) == (3, 10)

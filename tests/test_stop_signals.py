@@ -16,8 +16,9 @@ from fuzzing import time_bound
 
 import caffefill
 from caffefill import interrupt
-from caffefill.init import iter_blobs
+from caffefill.drawing import iter_blobs
 from caffefill.net.load import load_net
+from caffefill.net.model import NetModel
 from caffefill.profiles import resolve
 from caffefill.rng import CaffeRNG
 
@@ -68,7 +69,7 @@ def _clear() -> None:
         pass
 
 
-def _model(steps: int) -> object:
+def _model(steps: int) -> NetModel:
     return load_net("lstm.prototxt", text=LONG_LSTM.replace("16777216", str(steps)))[1]
 
 
@@ -80,12 +81,12 @@ def test_a_recorded_request_stops_the_draws(lazy: bool, signum: int) -> None:
     interrupt.request(signum)
     try:
         with time_bound(30), pytest.raises(expected):
-            for _ in iter_blobs(model, CaffeRNG(1), resolve(), lazy=lazy):  # type: ignore[arg-type]
+            for _ in iter_blobs(model, CaffeRNG(1), resolve(), lazy=lazy):
                 pass
     finally:
         _clear()
     assert interrupt.requested() is None
     # Without a request the same draws go on as before.
     blobs = [blob.array.copy() for blob in iter_blobs(_model(3), CaffeRNG(1), resolve(),
-                                                       lazy=lazy)]  # type: ignore[arg-type]
+                                                       lazy=lazy)]
     assert len(blobs) == 3
