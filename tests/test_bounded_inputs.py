@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +37,12 @@ PEAK = ("import resource, sys\n"
 
 
 def run_measured(*argv: str, timeout: float = 300, env: dict[str, str] | None = None,
-                 preexec: object = None) -> tuple[int, str, str, int]:
+                 preexec: Callable[[], object] | None = None) -> tuple[int, str, str, int]:
     """(status, stdout, stderr without the last line, peak RSS in bytes) of a child run."""
     result = subprocess.run([sys.executable, "-c", PEAK, *argv], capture_output=True,
                             text=True, timeout=timeout,
                             env={**os.environ, "PYTHONPATH": str(SRC), **(env or {})},
-                            preexec_fn=preexec)  # type: ignore[arg-type]
+                            preexec_fn=preexec)
     *rest, last = result.stderr.rstrip("\n").split("\n")
     assert last.isdigit(), result.stderr
     return result.returncode, result.stdout, "\n".join(rest), int(last)

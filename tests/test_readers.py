@@ -127,7 +127,7 @@ def test_npz_of_padded_indices_is_refused(tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     # 1,000 empty members at blob index 4096 once padded every layer's list (45 s, 3.2 GB).
     path = tmp_path / "w.npz"
-    np.savez(path, **{f"l{i}/4096": np.zeros(0, np.float32) for i in range(1000)})
+    np.savez(path, **{f"l{i}/4096": np.zeros(0, np.float32) for i in range(1000)})  # type: ignore[arg-type]
     _refused_quickly(capsys, "diff", str(path), str(path), "--max-memory", "64M",
                      match="but no blob 0")
 
@@ -170,7 +170,7 @@ def test_folder_of_many_listed_indices_is_refused(tmp_path: Path,
 @pytest.mark.filterwarnings("ignore:Duplicate name")
 def test_npz_gap_and_duplicate_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "w.npz"
-    np.savez(path, **{"a/1": np.zeros(2, np.float32)})
+    np.savez(path, **{"a/1": np.zeros(2, np.float32)})  # type: ignore[arg-type]
     with pytest.raises(caffefill.CaffefillError, match="blob 1 but no blob 0"):
         caffefill.load_weights(path)
     with zipfile.ZipFile(path, "w") as archive:
@@ -237,8 +237,8 @@ def test_no_hint_of_a_format_option(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def _pair(tmp_path: Path, a: np.ndarray, b: np.ndarray) -> tuple[Path, Path]:
     pa, pb_ = tmp_path / "a.npz", tmp_path / "b.npz"
-    np.savez(pa, **{"x/0": a})
-    np.savez(pb_, **{"x/0": b})
+    np.savez(pa, **{"x/0": a})  # type: ignore[arg-type]
+    np.savez(pb_, **{"x/0": b})  # type: ignore[arg-type]
     return pa, pb_
 
 

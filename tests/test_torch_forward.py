@@ -72,9 +72,9 @@ def test_module_layout_and_autograd() -> None:
     out = net(data=x)
     out["prob"][:, 0].sum().backward()
     assert x.grad is not None and float(x.grad.abs().sum()) > 0
-    assert net.conv1.weight.grad is not None
+    assert net.conv1.weight.grad is not None  # type: ignore[union-attr]
     # TRAIN BatchNorm keeps Caffe's moving averages in its blobs
-    assert float(net.bn1.moving_average_factor[0]) == 1.0
+    assert float(net.bn1.moving_average_factor[0]) == 1.0  # type: ignore[union-attr,index]
     doubled = net.double()
     assert doubled(data=x.double())["prob"].dtype == torch.float64
 

@@ -42,6 +42,12 @@ class Weights(OrderedDict[str, list[np.ndarray]]):
         return self
 
     @property
+    def phase(self) -> str | None:
+        """The phase the net was set up in ("TRAIN" or "TEST"), when recorded."""
+        phase = self.meta.get("phase")
+        return phase if isinstance(phase, str) else None
+
+    @property
     def seed(self) -> int | None:
         """The seed the weights were drawn with, when recorded."""
         seed = self.meta.get("seed")
