@@ -99,7 +99,7 @@ def _format(source: Path, fmt: str | None) -> str:
         ".npz, .caffemodel, .h5 or .hdf5, or a caffefill .npy folder", path=str(source))
 
 
-def open_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
+def open_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
                  budget: ReadBudget | None = None) -> WeightFile:
     """Index a weights file of any supported format; close it (or use ``with``) when done.
 
@@ -132,7 +132,7 @@ def open_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
     return WeightFile(source, key, params, meta, closers)
 
 
-def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
+def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
                  max_bytes: int | None = None) -> Weights:
     """Read a weights file of any supported format into memory.
 
@@ -140,7 +140,7 @@ def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
     exception); with ``max_bytes``, so does a file whose index and arrays would
     need more memory than that (checked before they are allocated)."""
     budget = ReadBudget(max_bytes)
-    with open_weights(path, fmt, budget=budget) as weights:
+    with open_weights(path, fmt=fmt, budget=budget) as weights:
         return weights.load(budget)
 
 

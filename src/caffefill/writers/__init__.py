@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 from ..errors import CaffefillError, WriteError
+from ..weights import Weights
 from .atomic import atomic_output, check_target
 from .base import BlobLike
 
@@ -123,12 +124,12 @@ def check_model(fmt: str, model: Any) -> None:
             raise exc.located(path=getattr(model, "path", None)) from None
 
 
-def load_weights(path: str | os.PathLike[str], fmt: str | None = None, *,
-                 max_bytes: int | None = None) -> Any:
+def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
+                 max_bytes: int | None = None) -> Weights:
     """:func:`caffefill.readers.load_weights`."""
     from ..readers import load_weights as load
 
-    return load(path, fmt, max_bytes=max_bytes)
+    return load(path, fmt=fmt, max_bytes=max_bytes)
 
 
 __all__ = ["FORMATS", "detect_format", "load_weights", "write_weights"]
