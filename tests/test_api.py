@@ -73,7 +73,7 @@ def test_init_net_and_load_weights_return_one_type(tmp_path: Path) -> None:
     assert back.meta == drawn.meta and back.seed == 1701 and back.model is None
     assert list(back) == list(drawn)
     for name, blobs in drawn.items():
-        for got, want in zip(back[name], blobs):
+        for got, want in zip(back[name], blobs, strict=False):
             assert got.dtype == np.float32
             np.testing.assert_array_equal(got, want)
     assert back.params is back  # pycaffe's net.params spelling

@@ -57,3 +57,25 @@ def test_cli_over_the_whole_corpus(capsys: pytest.CaptureFixture[str]) -> None:
         out, err = capsys.readouterr()
         assert status in (0, 1), err
         assert "Traceback" not in out + err
+
+
+def test_corpus_findings_match_the_committed_snapshot() -> None:
+    """Every finding over the corpus, with the per-file inputs of
+    tests/data/corpus_audit/caffefill.toml, is the committed one (regenerate
+    with `python3 tools/audit_snapshot.py` when a change is meant)."""
+    import importlib.util
+
+    root = SHARED / "corpus"
+    tool = Path(__file__).resolve().parents[1] / "tools" / "audit_snapshot.py"
+    spec = importlib.util.spec_from_file_location("audit_snapshot", tool)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    fresh = module.snapshot(root).splitlines()
+    committed = module.SNAPSHOT.read_text(encoding="utf-8").splitlines()
+    assert fresh == committed
+    # With the configuration's inputs, Caffe's refusals are real ones only, and
+    # the shape rules run on nearly every file.
+    assert not [line for line in fresh if " CF100 " in line]
+    skipped = [line for line in fresh if "shape rules skipped" in line]
+    assert len(skipped) <= 2, skipped

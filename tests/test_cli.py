@@ -29,7 +29,7 @@ def test_init_lenet_matches_api(tmp_path: Path) -> None:
     back = caffefill.load_weights(out)
     ref = caffefill.init_net(LENET, seed=1701)
     for name, blobs in ref.items():
-        for got, want in zip(back.params[name], blobs):
+        for got, want in zip(back.params[name], blobs, strict=False):
             np.testing.assert_array_equal(got, want)
 
 

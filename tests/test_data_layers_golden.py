@@ -48,7 +48,7 @@ def test_data_layer_net_matches_caffe(case: dict[str, Any]) -> None:
     for layer in case["layers"]:
         blobs = result[layer["name"]]
         assert len(blobs) == len(layer["blobs"]), layer["name"]
-        for index, (got, want) in enumerate(zip(blobs, layer["blobs"])):
+        for index, (got, want) in enumerate(zip(blobs, layer["blobs"], strict=False)):
             assert list(got.shape) == want["shape"], (layer["name"], index)
             assert got.dtype == np.float32
             np.testing.assert_array_equal(got.ravel()[:8], np.float32(want["head"]),

@@ -44,7 +44,7 @@ def _check_net(case: dict[str, Any], prototxt: Path) -> None:
     for layer in case["layers"]:
         blobs = result[layer["name"]]
         assert len(blobs) == len(layer["blobs"]), layer["name"]
-        for index, (got, want) in enumerate(zip(blobs, layer["blobs"])):
+        for index, (got, want) in enumerate(zip(blobs, layer["blobs"], strict=False)):
             assert list(got.shape) == _reference_shape(want), (layer["name"], index)
             assert got.size == want["count"]
             assert got.dtype == np.float32
@@ -124,7 +124,7 @@ def test_caffemodel_bytes_equal_caffes(case: dict[str, Any], tmp_path: Path) -> 
     b = caffefill.load_weights(NETS / f"{case['id']}.caffemodel").params
     assert list(a) == list(b)
     for name in a:
-        for x, y in zip(a[name], b[name]):
+        for x, y in zip(a[name], b[name], strict=False):
             np.testing.assert_array_equal(x, y)
 
 
@@ -166,7 +166,7 @@ def test_streamed_alexnet_npz_matches_reference(tmp_path: Path) -> None:
                         prepared.model)
     back = load_weights(out).params
     for layer in case["layers"]:
-        for got, want in zip(back[layer["name"]], layer["blobs"]):
+        for got, want in zip(back[layer["name"]], layer["blobs"], strict=False):
             assert sha256_f32(got) == want["sha256"], layer["name"]
 
 

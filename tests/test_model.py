@@ -135,12 +135,12 @@ def check_against_reference(model: NetModel, record: Mapping[str, object]) -> No
     learnable = model.learnable_layers()
     assert [(layer.name, layer.type) for layer in learnable] == \
         [(x["name"], x["type"]) for x in ref_layers]  # type: ignore[attr-defined]
-    for layer, ref in zip(learnable, ref_layers):  # type: ignore[call-overload]
+    for layer, ref in zip(learnable, ref_layers, strict=False):  # type: ignore[call-overload]
         assert [b.shape for b in layer.blobs] == [reference_shape(b) for b in ref["blobs"]], \
             layer.name
     assert model.total_params() == record["params"]
     values = fill_all(model, int(record["seed"]))  # type: ignore[call-overload]
-    for layer, ref in zip(learnable, ref_layers):  # type: ignore[call-overload]
+    for layer, ref in zip(learnable, ref_layers, strict=False):  # type: ignore[call-overload]
         for i, blob in enumerate(ref["blobs"]):
             arr = blob_values(model, values, layer.index, i)
             digest = hashlib.sha256(arr.astype("<f4").tobytes()).hexdigest()

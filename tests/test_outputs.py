@@ -532,7 +532,7 @@ def test_standard_output_when_asked(tmp_path: Path, fmt: str) -> None:
     a, b = load_weights(tmp_path / f"piped.{fmt}"), load_weights(tmp_path / f"file.{fmt}")
     assert list(a.params) == list(b.params) and a.meta == b.meta
     for layer, arrays in a.params.items():
-        for x, y in zip(arrays, b.params[layer]):
+        for x, y in zip(arrays, b.params[layer], strict=False):
             assert x.tobytes() == y.tobytes()
 
 

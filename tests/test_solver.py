@@ -64,7 +64,7 @@ def test_rc3_profile_with_a_solver_matches_caffe(monkeypatch: pytest.MonkeyPatch
                                 inputs={"data": (1, 28, 28)})
     assert result.seed == 1701 and result.phase == "TRAIN"
     for layer in record["layers"]:
-        for got, want in zip(result[layer["name"]], layer["blobs"]):
+        for got, want in zip(result[layer["name"]], layer["blobs"], strict=False):
             assert sha256_f32(got) == want["sha256"]
 
 
@@ -78,7 +78,7 @@ def test_inline_net_param_and_train_state(monkeypatch: pytest.MonkeyPatch) -> No
                              level=2)
     assert list(ref) == list(result)
     for name in ref:
-        for x, y in zip(ref[name], result[name]):
+        for x, y in zip(ref[name], result[name], strict=False):
             np.testing.assert_array_equal(x, y)
     # --stage adds to train_state's stages, --level replaces its level (caffe train's flags)
     assert list(caffefill.init_net(solver="inline_solver.prototxt", level=0)) == \

@@ -66,7 +66,7 @@ def test_module_layout_and_autograd() -> None:
     params = caffefill.init_net(FORWARD / "nets" / "bn_resnet_block.prototxt", phase="TRAIN",
                                 seed=1701)
     for layer, arrays in params.items():
-        for got, want in zip(net.layer(layer).blobs(), arrays):
+        for got, want in zip(net.layer(layer).blobs(), arrays, strict=False):
             np.testing.assert_array_equal(got.detach().numpy(), want)
     x = torch.randn(4, 16, 12, 12, requires_grad=True)
     out = net(data=x)

@@ -44,7 +44,7 @@ def test_round_trip(fmt: str, tmp_path: Path, reference: Any) -> None:
     assert list(back.params) == list(reference)
     for name, blobs in reference.items():
         assert len(back.params[name]) == len(blobs)
-        for got, want in zip(back.params[name], blobs):
+        for got, want in zip(back.params[name], blobs, strict=False):
             assert got.dtype == np.float32
             np.testing.assert_array_equal(got, want)
     assert back.meta["seed"] == 1701

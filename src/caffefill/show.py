@@ -74,9 +74,9 @@ def render_table(model: Any, rows: list[BlobRow]) -> str:
     body = [[one_line(cell) for cell in row] for row in body]  # names come from the file
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h)
               for i, h in enumerate(header)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False))]
     lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in body]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) for row in body]
     total = sum(r.count for r in rows)
     owners = {r.layer for r in rows}
     lines.append("")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from .net.model import NetModel
 
 #: What a Weights is built from: a mapping or (layer, blobs) pairs.
-WeightsSource = Union[Mapping[str, Iterable[np.ndarray]],
-                      Iterable[tuple[str, Iterable[np.ndarray]]]]
+WeightsSource = (Mapping[str, Iterable[np.ndarray]]
+                 | Iterable[tuple[str, Iterable[np.ndarray]]])
 
 
 class Weights(OrderedDict[str, list[np.ndarray]]):

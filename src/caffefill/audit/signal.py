@@ -38,10 +38,9 @@ orders of magnitude, not digits.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional
 
 from .._proto import caffefill_pb2 as pb
 from ..fillers import SPECS
@@ -198,7 +197,7 @@ def fan_in(layer: NetLayer, blob: BlobRef) -> float:
     if layer.type == "Deconvolution" and len(shape) >= 2 and layer.window is not None:
         group = max(int(layer.param.convolution_param.group), 1)
         value = float(shape[0]) / group
-        for k, s in zip(shape[2:], layer.window.stride):
+        for k, s in zip(shape[2:], layer.window.stride, strict=False):
             value *= float(k) / s
         return value
     if layer.type == "InnerProduct" and layer.param.inner_product_param.transpose:
@@ -209,7 +208,7 @@ def fan_in(layer: NetLayer, blob: BlobRef) -> float:
 # ---------------------------------------------------------------- the walk
 
 
-Step = Callable[[AuditContext, NetLayer, list[Level]], Optional[Level]]
+Step = Callable[[AuditContext, NetLayer, list[Level]], Level | None]
 
 
 def _linear(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -346,7 +345,7 @@ def _eltwise(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
         return deepest.with_moment(max(level.moment for level in ins),
                                    all(lv.nonneg for lv in ins))
     coeffs = list(p.coeff) if len(p.coeff) == len(ins) else [1.0] * len(ins)
-    total = sum(c * c * level.moment for c, level in zip(coeffs, ins))
+    total = sum(c * c * level.moment for c, level in zip(coeffs, ins, strict=False))
     nonneg = all(level.nonneg for level in ins) and all(c >= 0 for c in coeffs)
     return deepest.with_moment(total, nonneg)
 
@@ -356,7 +355,7 @@ def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
     if len(counts) != len(ins):
         counts = [1.0] * len(ins)
     total = sum(counts)
-    moment = sum(c * level.moment for c, level in zip(counts, ins)) / total
+    moment = sum(c * level.moment for c, level in zip(counts, ins, strict=False)) / total
     deepest = _deepest(ins)
     return deepest.with_moment(moment, all(level.nonneg for level in ins))
 
@@ -384,7 +383,7 @@ def propagate(ctx: AuditContext) -> Iterator[LayerLevels]:
     levels: dict[str, Level | None] = {}
     for layer in ctx.model.layers:
         tops = _tops(ctx, layer, levels)
-        for name, level in zip(layer.tops, tops):
+        for name, level in zip(layer.tops, tops, strict=False):
             levels[name] = level
         yield LayerLevels(layer, tuple(tops))
 

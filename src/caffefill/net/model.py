@@ -88,7 +88,7 @@ class NetModel:
         with ``unique``, in the blobs that are not shared copies."""
         total = 0
         for layer in self.layers:
-            for blob, owner in zip(layer.blobs, layer.owners):
+            for blob, owner in zip(layer.blobs, layer.owners, strict=False):
                 if unique and owner is not None:
                     continue
                 total += blob.count
@@ -219,7 +219,7 @@ class _NetBuilder:
             raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(lp.top)} are "
                         f"named")
         top_names = list(lp.top) + ["(automatic)"] * (len(top_shapes) - len(lp.top))
-        for t_name, shape in zip(top_names, top_shapes):
+        for t_name, shape in zip(top_names, top_shapes, strict=False):
             _check_shape(error, shape, f"top '{t_name}'")
         blobs = list(setup.blobs)
         for b_index, spec in enumerate(blobs):
@@ -234,7 +234,7 @@ class _NetBuilder:
             self.claim_layer_name(index, lp, error)
         owners = [self.append_param(index, lp, b_index, spec, error)
                   for b_index, spec in enumerate(blobs)]
-        for t_name, shape in zip(lp.top, top_shapes):
+        for t_name, shape in zip(lp.top, top_shapes, strict=False):
             self.shapes[t_name] = shape
         return NetLayer(
             index=index, name=str(lp.name), type=str(lp.type), param=lp, line=line,

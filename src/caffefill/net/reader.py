@@ -34,7 +34,7 @@ import string
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
@@ -700,7 +700,7 @@ _TRUE = frozenset(("true", "True", "t"))
 _FALSE = frozenset(("false", "False", "f"))
 _FILLER_NAME = pb.FillerParameter.DESCRIPTOR.full_name
 
-ScalarValue = Union[int, float, bool, str, bytes]
+ScalarValue = int | float | bool | str | bytes
 
 
 _LEGACY_HINTS = {

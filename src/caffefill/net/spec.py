@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Union, overload
+from typing import overload
 
 from .._proto import caffefill_pb2 as pb
 
@@ -64,7 +64,7 @@ class RandDraw:
     reason: str = ""
 
 
-Draw = Union[FillDraw, RandDraw]
+Draw = FillDraw | RandDraw
 
 
 class DrawRuns(Sequence[Draw]):

@@ -307,7 +307,7 @@ class _Upgrader:
         if padded.HasField("name"):
             net.name = padded.name
         origins: list[Origin] = []
-        for entry, original in zip(padded.layers, kept):
+        for entry, original in zip(padded.layers, kept, strict=False):
             origin = ("layers", original)
             self.v0_layer(entry, net.layers.add(), self.where(origin))
             origins.append(origin)
@@ -456,7 +456,7 @@ class _Upgrader:
         out.CopyFrom(net)
         del out.layers[:]
         del out.layer[:]
-        for entry, origin in zip(net.layers, origins):
+        for entry, origin in zip(net.layers, origins, strict=False):
             self.v1_layer(entry, out.layer.add(), self.where(origin))
         self.notes.append(f"V1 layer definitions (layers {{ type: ENUM }}) upgraded to V2 "
                           f"({len(out.layer)} layers)")

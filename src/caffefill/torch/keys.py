@@ -48,7 +48,7 @@ def state_keys(model: NetModel) -> list[tuple[NetLayer, int, str]]:
     """Every learnable blob as (layer, blob index, state_dict key), in net order
     (a shared blob appears under each layer that uses it, as in ``state_dict``)."""
     keys = []
-    for layer, module in zip(model.layers, module_names(model)):
+    for layer, module in zip(model.layers, module_names(model), strict=False):
         for index, name in enumerate(blob_names(layer)):
             keys.append((layer, index, f"{module}.{name}"))
     return keys

@@ -108,7 +108,7 @@ class CaffeNet(nn.Module):
         self._env.rng = rng
         self._layers: list[tuple[str, CaffeLayer]] = []
         owned: dict[tuple[int, int], Tensor] = {}
-        for layer, name, run in zip(model.layers, module_names(model), runs):
+        for layer, name, run in zip(model.layers, module_names(model), runs, strict=False):
             module = CaffeLayer(layer, run)
             for index, attr in enumerate(blob_names(layer)):
                 owner = model.shared_owner(layer.index, index)
@@ -129,7 +129,7 @@ class CaffeNet(nn.Module):
             top for layer in model.layers if is_source(layer) for top in layer.param.top)
         self.input_shapes: dict[str, tuple[int, ...]] = {
             top: shape for layer in model.layers if is_source(layer)
-            for top, shape in zip(layer.param.top, layer.top_shapes)}
+            for top, shape in zip(layer.param.top, layer.top_shapes, strict=False)}
         #: The tops of the Input layers, in order: Caffe's ``net.input_blobs()``.
         self.net_inputs: tuple[str, ...] = tuple(
             top for layer in model.layers if layer.type == "Input" for top in layer.param.top)
@@ -170,7 +170,7 @@ class CaffeNet(nn.Module):
                     blobs[top] = given[top]
                 continue
             tops = module(*(blobs[b] for b in module.bottoms))
-            for name, value in zip(module.tops, tops):
+            for name, value in zip(module.tops, tops, strict=False):
                 blobs[name] = value
             yield module, tops
 
@@ -207,7 +207,7 @@ class CaffeNet(nn.Module):
             given = [float(w) for w in param.loss_weight]
             if not given and module.caffe_type.endswith("Loss"):
                 given = [1.0]
-            for top, weight in zip(module.tops, given):
+            for top, weight in zip(module.tops, given, strict=False):
                 if weight != 0:
                     weights[top] = weights.get(top, 0.0) + weight
         return weights

@@ -667,7 +667,7 @@ def _eltwise(layer: NetLayer, env: Env) -> Run:
 
         def total(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
             y = bottoms[0] * coeffs[0] if coeffs[0] != 1 else bottoms[0]
-            for c, x in zip(coeffs[1:], bottoms[1:]):
+            for c, x in zip(coeffs[1:], bottoms[1:], strict=False):
                 y = y + (x * c if c != 1 else x)
             return [y]
         return total

@@ -126,7 +126,7 @@ def _sources(result: Weights) -> tuple[list[_Source], dict[str, float]]:
             add("b_o", rest[2], f"{name}/{len(blobs) - 1}")
             continue
         roles = [spec.role for spec in layer.blobs]
-        for index, (role, value) in enumerate(zip(roles, blobs)):
+        for index, (role, value) in enumerate(zip(roles, blobs, strict=False)):
             if layer.type == "InnerProduct" and index == 0 and \
                     layer.param.inner_product_param.transpose:
                 value = value.T  # Caffe keeps (K, N); Linear wants (N, K)

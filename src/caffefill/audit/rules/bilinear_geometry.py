@@ -51,7 +51,7 @@ class BilinearGeometry(Rule):
             kernel = blob.spec.shape[2:]
             if len(set(kernel)) != 1:
                 continue  # not a square kernel: CF107
-            for k, f in zip(kernel, layer.window.stride):
+            for k, f in zip(kernel, layer.window.stride, strict=False):
                 want = 2 * f - f % 2
                 if k != want:
                     fix = f"use kernel_size: {want} with stride: {f}"

@@ -46,7 +46,7 @@ class UnknownLayerType(Rule):
         net = ctx.filtered if ctx.filtered is not None else ctx.upgraded
         if net is None:
             return
-        for layer, (line, column) in zip(net.param.layer, net.positions):
+        for layer, (line, column) in zip(net.param.layer, net.positions, strict=False):
             if entry(layer.type) is not None:
                 continue
             yield self.finding(

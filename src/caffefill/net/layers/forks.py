@@ -74,7 +74,7 @@ def prior_box(ctx: LayerContext) -> LayerSetup:
         check_op(ctx, len(p.min_size), "==", len(p.max_size),
                  "prior_box_param.min_size_size() == prior_box_param.max_size_size()",
                  "prior_box_param needs as many max_size as min_size")
-        for lo, hi in zip(p.min_size, p.max_size):
+        for lo, hi in zip(p.min_size, p.max_size, strict=False):
             check_op(ctx, float(hi), ">", float(lo), "max_sizes_[i] > min_sizes_[i]",
                      "prior_box_param.max_size must be greater than min_size",
                      "max_size must be greater than min_size.")
