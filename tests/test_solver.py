@@ -241,3 +241,14 @@ def test_init_defaults_to_train(tmp_path: Path) -> None:
                  "1", "--quiet"]) == 0
     assert caffefill.load_weights(out).meta["phase"] == "TRAIN"
     assert caffefill.init_net(SOLVERS / "inline_net.prototxt", seed=1).phase == "TRAIN"
+
+
+def test_a_solver_that_never_ends_is_read_bounded(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """/dev/zero as the solver: refused after the prototxt limit, not read until
+    memory runs out."""
+    with pytest.raises(CaffefillError, match="larger than"):
+        read_solver("/dev/zero")
+    assert main(["init", "--solver", "/dev/zero", "-o", str(tmp_path / "w.npz")]) == 2
+    assert "larger than" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -23,7 +23,16 @@ from ._proto import caffefill_pb2 as pb
 from .errors import CaffefillError, NetError
 from .net.load import load_net
 from .net.model import NetModel
-from .net.reader import ReadWarning, SourceNet, _Source, _tokens, bind_message, parse_tree, read_net
+from .net.reader import (
+    ReadWarning,
+    SourceNet,
+    _Source,
+    _tokens,
+    bind_message,
+    parse_tree,
+    read_net,
+    read_source,
+)
 from .profiles import DEFAULT_PROFILE, Profile
 
 #: The fields that name the train net, in the order Caffe 1.0 reads them (a
@@ -105,11 +114,9 @@ def load_train_net(solver: str | os.PathLike[str], *, stages: tuple[str, ...] = 
 
 
 def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="surrogateescape")
-    except (OSError, ValueError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise CaffefillError(f"{path}: cannot read the solver: {reason}") from exc
+    """The solver's text, read as bounded as a net (at most the prototxt limit,
+    never blocking for ever on a pipe or a device)."""
+    return read_source(path).decode("utf-8", errors="surrogateescape")
 
 
 def _net_file(net: str, solver: str) -> SourceNet:

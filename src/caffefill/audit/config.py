@@ -18,7 +18,6 @@ a pattern without ``/`` is also matched against the file's name alone.
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import os
 import sys
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaffefillError
+from ..messages import nearest
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -192,8 +192,8 @@ def _parse_shape(text: str) -> tuple[str, tuple[int, ...]]:
 
 
 def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    close = nearest(word, choices)
+    return f" (did you mean '{close}'?)" if close else ""
 
 
 def _table(where: str, value: object) -> Mapping[str, object]:
