@@ -23,14 +23,12 @@ from .options import (
     add_profile_args,
     add_state_args,
     inputs,
+    parse_number,
 )
 
 
 def _threshold(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = parse_number(text)
     if not (value > 1.0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"the threshold must be a finite number > 1, got {text}")
     return value

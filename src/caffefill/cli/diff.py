@@ -6,14 +6,18 @@ import argparse
 import math
 from typing import Any
 
-from .options import EXIT_FOUND, EXIT_OK, add_common_args, add_memory_arg, memory_limit
+from .options import (
+    EXIT_FOUND,
+    EXIT_OK,
+    add_common_args,
+    add_memory_arg,
+    memory_limit,
+    parse_number,
+)
 
 
 def parse_tolerance(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = parse_number(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"a tolerance is a finite number >= 0, not {text!r}")
     return value

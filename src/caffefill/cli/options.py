@@ -41,12 +41,17 @@ def parse_int32(text: str) -> int:
     return value
 
 
-def parse_float(text: str) -> float:
-    """A float Caffe holds in a float32 (the filler options): finite and in range."""
+def parse_number(text: str) -> float:
+    """``text`` as a float; the option types below add their own bounds."""
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def parse_float(text: str) -> float:
+    """A float Caffe holds in a float32 (the filler options): finite and in range."""
+    value = parse_number(text)
     if not math.isfinite(value) or abs(value) > FLOAT32_MAX:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a finite number a float32 can hold (at most {FLOAT32_MAX:.6g})")
