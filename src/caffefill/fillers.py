@@ -10,7 +10,6 @@ before anything is drawn; the draws follow Caffe's order on one stream.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 from . import _core
 from ._proto import caffefill_pb2 as pb
 from .errors import CaffefillError, ErrorKind, FillerError
+from .messages import check_failed, glog_number, nearest
 from .profiles import DEFAULT_PROFILE, Profile
 from .rng import CaffeRNG, check_seed, kernel
 
@@ -30,18 +30,6 @@ FillerParameter = pb.FillerParameter
 def cfloat(value: float | np.floating[Any]) -> float:
     """A Python float rounded to float32, as Caffe's Dtype holds it."""
     return float(np.float32(value))
-
-
-def cfmt(value: float) -> str:
-    """A number as glog prints it in a CHECK message (C++ ostream default)."""
-    if float(value).is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return f"{value:g}"
-
-
-def _check_failed(expr: str, lhs: float, rhs: float, note: str = "") -> str:
-    text = f"Check failed: {expr} ({cfmt(lhs)} vs. {cfmt(rhs)})"
-    return f"{text} {note}" if note else text
 
 
 # ---------------------------------------------------------------- blob helpers
@@ -54,7 +42,7 @@ def legacy_axis(shape: Sequence[int], index: int) -> int:
             f"this filler uses Caffe's legacy num()/channels() accessors, which refuse "
             f"blobs with more than 4 axes (this blob has {len(shape)}: {list(shape)}); "
             f"use gaussian/uniform, or reproduce BVLC master with caffe='master'",
-            caffe_message=_check_failed(
+            caffe_message=check_failed(
                 "num_axes() <= 4", len(shape), 4,
                 "Cannot use legacy accessors on Blobs with > 4 axes."),
             kind=ErrorKind.LEGACY_AXES,
@@ -76,7 +64,7 @@ def shape_axis(shape: Sequence[int], index: int) -> int:
         raise FillerError(
             f"BVLC master's filler reads axis {index} of the blob, which has {ndim} "
             f"ax{'i' if ndim == 1 else 'e'}s ({list(shape)}); give the blob that axis",
-            caffe_message=_check_failed(
+            caffe_message=check_failed(
                 expr, lhs, rhs,
                 f"axis {index} out of range for {ndim}-D Blob with shape {described}"),
             kind=ErrorKind.MISSING_AXIS,
@@ -157,7 +145,7 @@ def _require_no_sparse(param: FillerParameter) -> None:
         raise FillerError(
             f"'sparse: {param.sparse}' only works with the gaussian filler, "
             f"not {param.type}; remove it or use type: \"gaussian\"",
-            caffe_message=_check_failed(
+            caffe_message=check_failed(
                 "this->filler_param_.sparse() == -1", param.sparse, -1,
                 "Sparsity not supported by this Filler."),
             kind=ErrorKind.SPARSE_UNSUPPORTED,
@@ -167,9 +155,9 @@ def _require_no_sparse(param: FillerParameter) -> None:
 def _require_sigma(sigma: float) -> None:
     if not sigma > 0:
         raise FillerError(
-            f"a Gaussian needs std > 0 (got {cfmt(sigma)}); for a constant fill use "
+            f"a Gaussian needs std > 0 (got {glog_number(sigma)}); for a constant fill use "
             f"type: \"constant\"",
-            caffe_message=_check_failed("sigma > 0", sigma, 0),
+            caffe_message=check_failed("sigma > 0", sigma, 0),
             kind=ErrorKind.NONPOSITIVE_SIGMA,
         )
 
@@ -188,23 +176,23 @@ def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -
     f32 = np.float32
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise FillerError(
-            f"{what} min: {cfmt(lo)} max: {cfmt(hi)} is not a finite range: Caffe never "
-            f"returns from this fill (every draw is inf or NaN and is retried); give finite "
-            f"bounds")
+            f"{what} min: {glog_number(lo)} max: {glog_number(hi)} is not a finite range: "
+            f"Caffe never returns from this fill (every draw is inf or NaN and is retried); "
+            f"give finite bounds")
     top = np.nextafter(f32(hi), f32(np.finfo(np.float32).max))
     if not top > f32(lo):
         raise FillerError(
-            f"{what} min: {cfmt(lo)} max: {cfmt(hi)}: both bounds are the largest float, and "
-            f"Caffe draws values below nextafter(max), which cannot pass it, so it never "
-            f"returns from this fill; lower min")
+            f"{what} min: {glog_number(lo)} max: {glog_number(hi)}: both bounds are the "
+            f"largest float, and Caffe draws values below nextafter(max), which cannot pass "
+            f"it, so it never returns from this fill; lower min")
     if not profile.uniform_splits_wide_range:
         with np.errstate(over="ignore", invalid="ignore"):
             span = top - f32(lo)
         if not np.isfinite(span):
             raise FillerError(
-                f"{what} min: {cfmt(lo)} max: {cfmt(hi)} spans more than float can hold: a "
-                f"Caffe built against Boost <= 1.55 never returns from this fill (Boost 1.56 "
-                f"and later handle it); narrow the range")
+                f"{what} min: {glog_number(lo)} max: {glog_number(hi)} spans more than float "
+                f"can hold: a Caffe built against Boost <= 1.55 never returns from this fill "
+                f"(Boost 1.56 and later handle it); narrow the range")
 
 
 # ------------------------------------------------------------------ draws
@@ -250,22 +238,22 @@ def _sparse_probability(param: FillerParameter, shape: Shape) -> float:
     if sparse < -1:
         raise FillerError(
             f"sparse must be -1 (dense) or a count of non-zero inputs, got {sparse}",
-            caffe_message=_check_failed("sparse >= -1", sparse, -1),
+            caffe_message=check_failed("sparse >= -1", sparse, -1),
             kind=ErrorKind.SPARSE_BELOW_DENSE,
         )
     probability = 0.0
     if sparse >= 0:
         if len(shape) < 1:
             raise FillerError("sparse Gaussian needs a blob with at least one axis",
-                              caffe_message=_check_failed("blob->num_axes() >= 1", 0, 1),
+                              caffe_message=check_failed("blob->num_axes() >= 1", 0, 1),
                               kind=ErrorKind.SPARSE_NO_AXIS)
         probability = cfloat(np.float32(sparse) / np.float32(shape[0]))
         if probability > 1:
             raise FillerError(
                 f"sparse: {sparse} asks for more non-zero weights per output than the blob's "
-                f"first axis has ({shape[0]}): the probability {cfmt(probability)} is "
+                f"first axis has ({shape[0]}): the probability {glog_number(probability)} is "
                 f"above 1; use sparse <= {shape[0]}",
-                caffe_message=_check_failed("p <= 1", probability, 1),
+                caffe_message=check_failed("p <= 1", probability, 1),
                 kind=ErrorKind.SPARSE_TOO_DENSE,
             )
     return probability
@@ -290,8 +278,8 @@ def _prepare_uniform(param: FillerParameter, shape: Shape, profile: Profile) -> 
     lo, hi = cfloat(param.min), cfloat(param.max)
     if not lo <= hi:
         raise FillerError(
-            f"uniform min ({cfmt(lo)}) is greater than max ({cfmt(hi)}); swap them",
-            caffe_message=_check_failed("a <= b", lo, hi),
+            f"uniform min ({glog_number(lo)}) is greater than max ({glog_number(hi)}); swap them",
+            caffe_message=check_failed("a <= b", lo, hi),
             kind=ErrorKind.UNIFORM_MIN_ABOVE_MAX,
         )
     # Caffe hangs in the draw, before any later check.
@@ -339,7 +327,7 @@ def _prepare_bilinear(param: FillerParameter, shape: Shape, profile: Profile) ->
     if len(shape) != 4:
         raise FillerError(
             f"bilinear needs a 4-D (N, C, K, K) kernel, this blob is {list(shape)}",
-            caffe_message=_check_failed("blob->num_axes() == 4", len(shape), 4,
+            caffe_message=check_failed("blob->num_axes() == 4", len(shape), 4,
                                         "Blob must be 4 dim."),
             kind=ErrorKind.BILINEAR_NOT_4D,
         )
@@ -347,7 +335,7 @@ def _prepare_bilinear(param: FillerParameter, shape: Shape, profile: Profile) ->
         raise FillerError(
             f"bilinear needs a square kernel, this one is {shape[2]} x {shape[3]}; "
             f"use kernel_size (not kernel_h/kernel_w that differ)",
-            caffe_message=_check_failed("blob->width() == blob->height()", shape[3], shape[2],
+            caffe_message=check_failed("blob->width() == blob->height()", shape[3], shape[2],
                                         "Filter must be square"),
             kind=ErrorKind.BILINEAR_NOT_SQUARE,
         )
@@ -393,7 +381,7 @@ def _prepare_bilinear(param: FillerParameter, shape: Shape, profile: Profile) ->
 
 def _require_gain(gain: float) -> None:
     if not math.isfinite(gain):
-        raise FillerError(f"orthogonal gain must be finite (got {cfmt(gain)})")
+        raise FillerError(f"orthogonal gain must be finite (got {glog_number(gain)})")
 
 
 def _prepare_orthogonal(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
@@ -433,14 +421,15 @@ def _normal_pdf(x: float) -> float:
 def _trunc_bounds(param: FillerParameter) -> tuple[float, float]:
     a, b = cfloat(param.a), cfloat(param.b)
     if not a < b:
-        raise FillerError(f"trunc_normal needs a < b (got a: {cfmt(a)} b: {cfmt(b)}); the "
-                          f"bounds are in standard deviations from the mean")
+        raise FillerError(f"trunc_normal needs a < b (got a: {glog_number(a)} "
+                          f"b: {glog_number(b)}); the bounds are in standard deviations "
+                          f"from the mean")
     mass = _normal_cdf(b) - _normal_cdf(a)
     if not mass >= TRUNC_MIN_MASS:
         raise FillerError(
-            f"trunc_normal a: {cfmt(a)} b: {cfmt(b)} keeps a share {mass:.3g} of the normal "
-            f"draws: the fill would draw more than {1 / TRUNC_MIN_MASS:g} times per value; "
-            f"widen the bounds or move them nearer 0")
+            f"trunc_normal a: {glog_number(a)} b: {glog_number(b)} keeps a share {mass:.3g} "
+            f"of the normal draws: the fill would draw more than {1 / TRUNC_MIN_MASS:g} times "
+            f"per value; widen the bounds or move them nearer 0")
     return a, b
 
 
@@ -650,16 +639,8 @@ def filler_spec(name: str) -> FillerSpec:
     return spec
 
 
-def nearest_type(name: str) -> str | None:
-    lowered = {t.lower(): t for t in SPECS}
-    if name.lower() in lowered:
-        return lowered[name.lower()]
-    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
-
-
 def unknown_type_error(name: str) -> FillerError:
-    hint = nearest_type(name)
+    hint = nearest(name, SPECS)
     suggestion = f"did you mean \"{hint}\"? " if hint else ""
     return FillerError(
         f"unknown filler type \"{name}\": {suggestion}known types are "

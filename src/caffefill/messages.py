@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Iterable, Sequence
 
 
 def glog_number(value: object) -> str:
-    """A value as glog prints it in a CHECK message (C++ ostream defaults)."""
+    """A value as glog prints it in a CHECK message (C++ ostream defaults);
+    NumPy's numbers as Python's."""
     if isinstance(value, bool):
         return "1" if value else "0"
-    if isinstance(value, float):
-        if value.is_integer() and abs(value) < 1e16:
-            return str(int(value))
-        return f"{value:g}"
+    if isinstance(value, numbers.Integral):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if number.is_integer() and abs(number) < 1e16:
+            return str(int(number))
+        return f"{number:g}"
     return str(value)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from .options import (
     EXIT_OK,
     add_common_args,
+    add_filler_args,
     add_memory_arg,
     add_net_args,
     add_profile_args,
@@ -30,6 +31,7 @@ def add_parser(sub: Any) -> None:
                     "`caffe train --solver solver.prototxt` starts from.")
     add_common_args(p)
     add_net_args(p)
+    add_filler_args(p)
     p.add_argument("-o", "--output", required=True,
                    help="output: .npz, .caffemodel, .h5, .safetensors, a folder (npy files), "
                         "or - for standard output (with --format npz or caffemodel)")

@@ -163,13 +163,29 @@ def add_net_args(parser: argparse.ArgumentParser) -> None:
                         help="unknown prototxt fields are errors, not warnings")
 
 
+def add_filler_args(parser: argparse.ArgumentParser) -> None:
+    """``--filler PATTERN=FILLER`` (repeatable): filler overrides, as
+    :func:`net_source` passes them to prepare_net (which reads them: a bad one
+    is a one-line error, like any other bad input)."""
+    parser.add_argument(
+        "--filler", action="append", default=[], dest="fillers",
+        metavar="PATTERN=FILLER",
+        help="draw the layers whose names match the glob PATTERN with FILLER instead of "
+             "their prototxt's filler, as if the prototxt said so (same stream, same order): "
+             "'conv*=type: \"msra\"', 'fc8=type: \"gaussian\" std: 0.01', 'msra' (no "
+             "PATTERN: every layer). PATTERN.bias targets the bias filler, PATTERN.weight "
+             "(the default) the weight's. Repeatable; where several match, the last wins. "
+             "A PATTERN that matches no layer is an error. Recorded in the output's metadata")
+
+
 def net_source(args: argparse.Namespace) -> dict[str, Any]:
-    """The net to build, as prepare_net's keyword arguments (a file or a solver)."""
+    """The net to build, as prepare_net's keyword arguments (a file or a solver;
+    the filler overrides when the command takes :func:`add_filler_args`)."""
     if (args.prototxt is None) == (args.solver is None):
         raise CaffefillError("give a net (NET) or a solver (--solver FILE), and only one")
     return {"path": args.prototxt, "solver": args.solver, "phase": args.phase,
             "stages": args.stages, "level": args.level, "inputs": inputs(args),
-            "strict": args.strict}
+            "strict": args.strict, "fillers": list(getattr(args, "fillers", ()))}
 
 
 def inputs(args: argparse.Namespace) -> dict[str, tuple[int, ...]]:

@@ -9,6 +9,7 @@ from ..errors import CaffefillError
 from .options import (
     EXIT_OK,
     add_common_args,
+    add_filler_args,
     add_net_args,
     add_profile_args,
     net_source,
@@ -21,6 +22,7 @@ def add_parser(sub: Any) -> None:
         "show", help="table of a net's learnable blobs and their fillers")
     add_common_args(p)
     add_net_args(p)
+    add_filler_args(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     add_profile_args(p)
     p.set_defaults(func=run)
@@ -28,12 +30,14 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..net.load import DEFAULT_PHASE, load_net
+    from ..overrides import apply_overrides, parse_overrides
     from ..profiles import resolve
     from ..show import render_json, render_table, summarize
     from ..solver import load_train_net
 
     profile = resolve(args.caffe, args.boost)
     source = net_source(args)
+    overrides = parse_overrides(source["fillers"])  # refused before the net is read
     if args.solver is not None:
         if args.phase is not None:
             raise CaffefillError("a solver builds its TRAIN net: give no --phase with it")
@@ -45,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
                               stages=args.stages, level=args.level or 0,
                               inputs=source["inputs"], strict=args.strict, profile=profile)
     print_warnings(src.warnings)
+    model, _ = apply_overrides(model, overrides, inputs=source["inputs"], profile=profile)
     rows = summarize(model, profile)
     print(render_json(model, rows) if args.json else render_table(model, rows))
     return EXIT_OK

@@ -27,13 +27,17 @@ class BlobSpec:
     without drawing (BatchNorm's statistics).  ``role`` names the blob for
     people ("weight", "bias", "scale", "W_xc", ...).  ``filler_field`` is the
     name of the LayerParameter sub-field the filler came from, or "" when it
-    is Caffe's default.
+    is Caffe's default; ``filler_home`` the sub-field that holds this blob's
+    filler in the prototxt whether it is set or not ("" when no field does:
+    statistics, blobs a layer fills itself), where a filler override
+    (:mod:`caffefill.overrides`) edits the prototxt.
     """
 
     shape: Shape
     filler: pb.FillerParameter | None
     role: str = ""
     filler_field: str = ""
+    filler_home: str = ""
 
     @property
     def count(self) -> int:

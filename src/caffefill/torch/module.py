@@ -14,6 +14,7 @@ from ..drawing import iter_blobs
 from ..errors import CaffefillError, NetError
 from ..init import PreparedNet, prepare_net
 from ..net.model import NetLayer
+from ..overrides import FillerOverride
 from ..rng import CaffeRNG
 from .keys import blob_names, module_names
 from .ops import Env, Run, is_source, make_forward
@@ -69,15 +70,16 @@ class CaffeNet(nn.Module):
     The random stream continues after the fill (:attr:`rng`): Dropout in TRAIN
     and DummyData draw from it during forward, as Caffe does.
     Layers without a forward here are refused, by name, when the net is built.
+    ``fillers``: filler overrides, as :func:`caffefill.init_net` takes them.
     """
 
     def __init__(self, prototxt: str | os.PathLike[str], *, phase: str | int = "TEST",
                  seed: int | None = None, stages: Sequence[str] = (), level: int = 0,
                  inputs: Mapping[str, Sequence[int]] | None = None, caffe: str | None = None,
-                 boost: str | None = None) -> None:
+                 boost: str | None = None, fillers: Sequence[FillerOverride | str] = ()) -> None:
         super().__init__()
         prepared = prepare_net(prototxt, phase=phase, seed=seed, stages=stages, level=level,
-                               inputs=inputs, caffe=caffe, boost=boost)
+                               inputs=inputs, caffe=caffe, boost=boost, fillers=fillers)
         self._build(prepared)
 
     @classmethod

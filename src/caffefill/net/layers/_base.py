@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -234,10 +235,23 @@ def constant(value: float = 0.0) -> pb.FillerParameter:
     return f
 
 
+class Fill(NamedTuple):
+    """A blob's filler as the layer's setup reads it (see :func:`filler`)."""
+
+    #: The FillerParameter Caffe applies.
+    param: pb.FillerParameter
+    #: The LayerParameter sub-field it came from ("" when Caffe's default).
+    field: str
+    #: The sub-field that holds it in the prototxt, set or not: where an edit of
+    #: the prototxt (a filler override) puts another one.
+    home: str
+
+
 def filler(
     owner: object, field_name: str, path: str, default: pb.FillerParameter | None = None
-) -> tuple[pb.FillerParameter, str]:
-    """The filler in ``owner.<field_name>`` (copied) and where it came from.
+) -> Fill:
+    """The filler in ``owner.<field_name>`` (copied) and where it came from;
+    ``path`` is that field's dotted path inside the LayerParameter.
 
     Unset: ``default`` when given (a layer that special-cases a missing
     filler), else Caffe's default-constructed FillerParameter (constant 0).
@@ -245,15 +259,15 @@ def filler(
     if owner.HasField(field_name):  # type: ignore[attr-defined]
         f = pb.FillerParameter()
         f.CopyFrom(getattr(owner, field_name))
-        return f, path
+        return Fill(f, path, path)
     if default is not None:
-        return default, ""
-    return pb.FillerParameter(), ""
+        return Fill(default, "", path)
+    return Fill(pb.FillerParameter(), "", path)
 
 
-def blob(shape: Sequence[int], fill: tuple[pb.FillerParameter, str], role: str) -> BlobSpec:
-    """A BlobSpec from ``filler()``'s pair."""
-    return BlobSpec(tuple(int(d) for d in shape), fill[0], role, fill[1])
+def blob(shape: Sequence[int], fill: Fill, role: str) -> BlobSpec:
+    """A BlobSpec from ``filler()``'s result."""
+    return BlobSpec(tuple(int(d) for d in shape), fill.param, role, fill.field, fill.home)
 
 
 def f32(value: float) -> float:

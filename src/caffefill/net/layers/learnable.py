@@ -8,10 +8,10 @@ same order, and the same refusals.
 
 from __future__ import annotations
 
-from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
+    Fill,
     axis_dim,
     blob,
     blob_counts,
@@ -149,7 +149,7 @@ def prelu(ctx: LayerContext) -> LayerSetup:
                        filler(p, "filler", "prelu_param.filler", constant(0.25)), "slope")
 
 
-def per_channel(ctx: LayerContext, shared: bool, fill: tuple[pb.FillerParameter, str],
+def per_channel(ctx: LayerContext, shared: bool, fill: Fill,
                 role: str) -> LayerSetup:
     """PReLU and SSD's Normalize: one blob over the channels of an input with at
     least 2 axes (a scalar when ``shared``); the top is the input's shape."""

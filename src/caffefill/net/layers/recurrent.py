@@ -26,10 +26,10 @@ Eltwise, TanH, LSTMUnit, Concat, Split, Reduction) own no blobs.
 
 from __future__ import annotations
 
-from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, DrawRuns, FillDraw, LayerSetup, Shape
 from ._base import (
+    Fill,
     blob_counts,
     canonical_axis,
     check,
@@ -40,8 +40,6 @@ from ._base import (
     shape_string,
     show,
 )
-
-Fill = tuple[pb.FillerParameter, str]  # a filler and the field it came from
 
 
 def _recurrent(ctx: LayerContext, type_name: str, num_recur: int, gates: int) -> LayerSetup:
@@ -104,8 +102,8 @@ def _unrolled(type_name: str, t_steps: int, out: int, hidden: int, k_in: int, k_
     draws = DrawRuns()
 
     def own(shape: Shape, fill: Fill, role: str) -> None:
-        blobs.append(BlobSpec(shape, fill[0], role, fill[1]))
-        draws.append(FillDraw(shape, fill[0], len(blobs) - 1))
+        blobs.append(BlobSpec(shape, fill.param, role, fill.field, fill.home))
+        draws.append(FillDraw(shape, fill.param, len(blobs) - 1))
 
     x_name, b_name = ("W_xc", "b_c") if lstm else ("W_xh", "b_h")
     own((out, k_in), weight, x_name)
@@ -116,14 +114,14 @@ def _unrolled(type_name: str, t_steps: int, out: int, hidden: int, k_in: int, k_
         pass  # no time step: no recurrent weights (the model refuses empty inputs anyway)
     elif lstm:
         own((out, hidden), weight, "W_hc")
-        draws.append(FillDraw((out, hidden), weight[0], None), t_steps - 1)
+        draws.append(FillDraw((out, hidden), weight.param, None), t_steps - 1)
     else:
         own((hidden, hidden), weight, "W_hh")
         own((hidden, hidden), weight, "W_ho")
         own((hidden,), bias, "b_o")
-        draws.append([FillDraw((hidden, hidden), weight[0], None),
-                      FillDraw((hidden, hidden), weight[0], None),
-                      FillDraw((hidden,), bias[0], None)], t_steps - 1)
+        draws.append([FillDraw((hidden, hidden), weight.param, None),
+                      FillDraw((hidden, hidden), weight.param, None),
+                      FillDraw((hidden,), bias.param, None)], t_steps - 1)
     return LayerSetup(tops=tops, blobs=blobs, draws=draws)
 
 
