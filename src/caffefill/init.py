@@ -67,6 +67,10 @@ class PreparedNet:
     warnings: list[Any] = field(default_factory=list)
     #: The filler overrides applied (see :meth:`FillerOverride.record`).
     fillers: list[dict[str, Any]] = field(default_factory=list)
+    #: The same overrides, parsed.
+    overrides: tuple[FillerOverride, ...] = ()
+    #: The shapes given for tops that live outside the prototxt (``inputs=``).
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     def meta(self) -> dict[str, Any]:
         return make_meta(seed=self.seed, phase=self.phase, stages=self.stages, level=self.level,
@@ -138,7 +142,8 @@ def prepare_net(
     return PreparedNet(model=model, seed=seed, phase=phase_name(model.phase),
                        stages=tuple(stages), level=level, profile=profile,
                        prototxt_sha256=digest, warnings=notes + list(src.warnings),
-                       fillers=applied)
+                       fillers=applied, overrides=tuple(overrides),
+                       inputs={str(k): tuple(int(d) for d in v) for k, v in (inputs or {}).items()})
 
 
 _P = ParamSpec("_P")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import CaffefillError, one_line
@@ -47,6 +47,31 @@ def parse_number(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def finite_above(bound: float, what: str) -> Callable[[str], float]:
+    """An option type: a finite number above ``bound`` (``what`` names it in errors)."""
+
+    def parse(text: str) -> float:
+        value = parse_number(text)
+        if not (value > bound and math.isfinite(value)):
+            raise argparse.ArgumentTypeError(
+                f"the {what} must be a finite number > {bound:g}, got {text}")
+        return value
+
+    return parse
+
+
+#: ``--lsuv-tol``.
+parse_tolerance = finite_above(0.0, "tolerance")
+
+
+def parse_iterations(text: str) -> int:
+    """A count of iterations (``--lsuv-iter``): 0 or more."""
+    value = parse_int32(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"the number of iterations must be >= 0, got {text}")
+    return value
 
 
 def parse_float(text: str) -> float:
