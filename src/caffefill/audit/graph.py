@@ -80,6 +80,38 @@ def is_head(ctx: AuditContext, layer: NetLayer) -> bool:
     return first_reached(ctx, "graph.trained_after", through, trained)[layer.index] is None
 
 
+def feeds_normalization(ctx: AuditContext, layer: NetLayer) -> bool:
+    """True when every path from ``layer``'s output (through layers that only
+    move data or pass it on without weights) ends in a normalizing layer
+    (BatchNorm, MVN, ...), and there is at least one.
+
+    A normalizing layer's backward is per channel (its output minus the
+    channel's mean, over the channel's spread): even when all the layer's
+    units start identical, each gets its own gradient from it.
+    """
+    cache = ctx.cache.setdefault("graph.feeds_normalization", {})
+    assert isinstance(cache, dict)
+
+    def walk(current: NetLayer) -> bool:
+        if current.index in cache:
+            return bool(cache[current.index])
+        cache[current.index] = False  # (a cycle cannot happen; be safe anyway)
+        consumers = ctx.consumers(current)
+        result = bool(consumers)
+        for nxt in consumers:
+            role = ctx.traits(nxt).role
+            if role == "normalizing":
+                continue
+            if role in PASS_ROLES and not ctx.weight_blobs(nxt) and walk(nxt):
+                continue
+            result = False
+            break
+        cache[current.index] = result
+        return result
+
+    return walk(layer)
+
+
 def activation_after(ctx: AuditContext, layer: NetLayer) -> str | None:
     """The kind of the first activation applied to ``layer``'s output.
 

@@ -1,61 +1,85 @@
-"""An estimate of how the forward signal's scale changes through the net at init.
+"""An estimate of the forward signal and of the gradients through the net at init.
 
-Each blob gets a :class:`Level`: its second moment E[x^2] relative to the
-last *anchor* (the net's inputs, or a layer that sets the scale itself:
+Each blob gets a :class:`Level`: the mean E[x] and second moment E[x^2] of
+its values (over units and samples, as a forward pass of random inputs
+measures them), the share of them in a saturating activation's rails, and
+how the gradient's second moment changes from the blob back to the last
+*anchor* (the net's inputs, or a layer that sets the scale itself:
 BatchNorm, MVN, Normalize, an Embed, a recurrent layer, a layer caffefill
-cannot estimate).  Layer by layer, through the net's real graph:
+cannot estimate).  Layer by layer, through the net's real graph, taking
+each pre-activation as Gaussian with the mean and variance propagated so far
+(the mean-field picture of He et al. 2015 and Glorot & Bengio 2010):
 
-* a weight layer multiplies it by fan-in x E[w^2] (He et al. 2015): the
-  fan-in a unit really sums over (a Deconvolution's is C_in/group x
-  kernel/stride per axis; a transposed InnerProduct's is the blob's first
-  axis), E[w^2] from the filler (std^2 + mean^2; a sparse Gaussian keeps
-  the fraction ``sparse / outputs``); bilinear kernels interpolate (x1);
-* ReLU halves a symmetric input (a leaky slope a gives (1 + a^2)/2, PReLU
-  the same with its initial slope); Sigmoid and TanH compress it with the
-  exact Gaussian formulas of Phi-approximated sigmoids (slope 1/4 and 1
-  near zero, saturating at 1/4 and 1);
-* max pooling over k values raises it to E[max^2] of k Gaussians, average
-  pooling lowers it to between 1/k and the squared-mean share; LRN divides
-  by (k + alpha E[x^2])^(2 beta); training-time Dropout scales by 1/(1-p);
-* Eltwise sums add (times coeff^2), products multiply, max takes the
-  largest; Concat averages by element count; Scale multiplies by its
-  initial scale^2 (a frozen Scale is a deliberate rescaling: an anchor);
+* a weight layer sums ``n`` inputs (its real fan-in: a Deconvolution's is
+  C_in/group x kernel/stride per axis; a transposed InnerProduct's is the
+  blob's first axis) with weights of mean mu_w and E[w^2] from the filler's
+  spec: E[y] = n mu_w E[x] + E[b], E[y^2] = n E[w^2] E[x^2] + n(n-1)
+  mu_w^2 E[x]^2 + ...; on the way back each input receives from
+  count(top) x n / count(bottom) outputs, so the gradient's second moment
+  is multiplied by that times E[w^2]; bilinear kernels interpolate;
+* ReLU, leaky ReLU and PReLU use the rectified-Gaussian formulas (mean
+  m Phi + s phi, ...), their gradient the share of positive inputs;
+  Sigmoid, TanH, ELU, Swish, BNLL and AbsVal integrate the function, its
+  square and its derivative's square against the Gaussian numerically;
+  the share of a Sigmoid's or TanH's outputs within 1 % of their rails is
+  P(|z| > logit(0.99)) or P(|z| > atanh(0.99));
+* max pooling over k values takes the moments of the largest of k
+  (independent) values, average pooling keeps the mean and divides the
+  variance by k (a quarter of it stays: neighbours are correlated); LRN
+  divides by (k + alpha E[x^2])^beta; training-time Dropout scales E[x^2]
+  by 1/(1-p); Power and Scale apply their affine map;
+* Eltwise sums add the variances of independent inputs (times coeff^2),
+  products multiply, max takes the largest; Concat averages by element
+  count; on the way back, the gradients of every input reaching the same
+  anchor add up;
 * layers that only move data (Split, Reshape, Crop, Slice, ...) keep it;
   losses, accuracies and labels carry no signal (None).
 
-Levels are absolute: an image data layer (Data, ImageData, ...) starts at
-the standard deviation of 8-bit pixels after its ``transform_param``
-(about 65 when a mean is subtracted, 130 when not, times ``scale``); other
-inputs and anchors start at 1.  :func:`outside` then compares a level
-with its anchor's: shrinking a raw-pixel input (std 65) down to unit scale
-is what its first layer's small filler is for, so the band is
-[min(anchor, 1) / T, max(anchor, 1) x T] for a threshold T.
+Levels are absolute.  An input's scale comes from :func:`input_level`:
+8-bit images (an image data layer, or an Input/DummyData top shaped like a
+batch of 1- or 3-channel images) are at the standard deviation of pixels
+after the transform (about 65 when a mean is subtracted, 130 when not,
+times ``scale``; an Input layer's transform happens outside the net, and
+mean-subtracted pixels are the common case), every other input at 1.
+:func:`drift` then compares a level with its anchor's: bringing a pixel
+input (std 65) down to unit scale is what its first layer's small filler is
+for, so the reference band is [min(anchor, 1), max(anchor, 1)], and the
+drift is how many times the std is below or above that band (1 inside).
 
-The estimate assumes independent, zero-mean weights; it is meant to find
-orders of magnitude, not digits.
+The estimate assumes independent weights and independent units; it is
+meant to find orders of magnitude and rails, not digits.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from .._proto import caffefill_pb2 as pb
 from ..fillers import SPECS
 from ..net.model import NetLayer
 from .context import AuditContext, BlobRef
 
-#: The roles whose layers start a fresh anchor (their outputs are bounded or
-#: set by themselves).
-ANCHOR_ROLES = frozenset({"anchor", "normalizing"})
+#: The share of a saturating activation's outputs in its rails above which
+#: the signal counts as saturated (CF211, the verdict).
+SATURATED_SHARE = 0.25
+#: "In the rails": within this fraction of the activation's range from its ends.
+RAIL = 0.01
+#: |z| beyond which sigmoid(z) and tanh(z) are in their rails.
+SIGMOID_RAIL = math.log((1.0 - RAIL) / RAIL)
+TANH_RAIL = math.atanh(1.0 - RAIL)
+
+#: The net-wide verdicts, as ``caffefill probe`` gives them for a measurement.
+VANISHES, SATURATES, EXPLODES, STEADY = "vanishes", "saturates", "explodes", "steady"
 
 
 @dataclass(frozen=True, eq=False)
 class Trail:
     """The weight layers met since the anchor, newest first: one layer and the
-    factor it put on the standard deviation, then the trail before it.
+    factor it put on the root mean square, then the trail before it.
 
     A linked list, so that a layer extends its input's trail in constant time
     and memory and every blob shares the part of its trail it has in common
@@ -67,6 +91,11 @@ class Trail:
     name: str
     factor: float
     before: Trail | None = None
+    #: The level's ``grad`` and ``moment`` at the layer's output, and the
+    #: output's element count.
+    grad: float = 1.0
+    count: float = 1.0
+    excess: float = 1.0
 
     def steps(self) -> list[Trail]:
         """The trail's entries, oldest first."""
@@ -84,107 +113,254 @@ class Trail:
 
 @dataclass(frozen=True)
 class Level:
-    """The estimated scale of one blob.
+    """The estimated statistics of one blob's values.
 
-    ``moment`` is E[x^2] relative to the anchor; ``nonneg`` whether the
-    values are non-negative (after a ReLU); ``trail`` the weight layers met
-    since the anchor (None: none), with the factor each put on the standard
-    deviation.
+    ``moment`` is E[x^2] and ``mean`` E[x]; ``nonneg`` whether the values are
+    non-negative (after a ReLU); ``trail`` the weight layers met since the
+    anchor (None: none); ``base`` the standard deviation at the anchor;
+    ``saturated`` the share of the values in a saturating activation's rails
+    (set by Sigmoid and TanH); ``grad`` the gradient's second moment at the
+    anchor over its second moment here (the product of the backward gains
+    of the layers between them).
     """
 
     moment: float
+    mean: float = 0.0
     nonneg: bool = False
     trail: Trail | None = None
-    #: The standard deviation at the anchor.
     base: float = 1.0
+    saturated: float = 0.0
+    grad: float = 1.0
+    #: For a ReLU's output: the (mean, std) of the Gaussian it rectified.
+    pre: tuple[float, float] | None = None
+    #: For an activation's output: the standard deviation of its input.
+    pre_std: float = 0.0
+    #: The product, over the activations since the anchor, of how much more
+    #: each shrinks the gradient's second moment than the signal's
+    #: (E[f'(z)^2] E[z^2] / E[f(z)^2]: 1 for a ReLU of a zero-mean input).
+    excess: float = 1.0
+
+    @property
+    def variance(self) -> float:
+        return max(self.moment - self.mean * self.mean, 0.0)
 
     @property
     def std(self) -> float:
-        return math.sqrt(max(self.moment, 0.0))
+        return math.sqrt(self.variance)
 
     @property
     def ratio(self) -> float:
         """The standard deviation relative to the anchor's."""
         return self.std / self.base if self.base > 0 else self.std
 
-    def scaled(self, factor: float, *, nonneg: bool | None = None) -> Level:
-        """This level with its moment multiplied by ``factor``."""
-        return Level(self.moment * factor, self.nonneg if nonneg is None else nonneg,
-                     self.trail, self.base)
+    @property
+    def grad_ratio(self) -> float:
+        """The gradient's standard deviation at the anchor over its value here."""
+        return math.sqrt(max(self.grad, 0.0))
 
-    def with_moment(self, moment: float, nonneg: bool = False) -> Level:
-        return Level(moment, nonneg, self.trail, self.base)
+    def derived(self, mean: float, moment: float, *, nonneg: bool = False,
+                gain: float = 1.0, saturated: float = 0.0) -> Level:
+        """The level of a layer's output: new moments, the same trail and base,
+        the backward ``gain`` (E[dx^2] / E[dy^2]) folded into ``grad``."""
+        return Level(moment, mean, nonneg, self.trail, self.base, saturated, self.grad * gain,
+                     excess=self.excess)
 
 
 ANCHOR = Level(1.0)
 
 
+def anchor_at(std: float) -> Level:
+    """A fresh anchor whose values have this standard deviation (mean 0)."""
+    if not std > 0 or not math.isfinite(std):
+        return ANCHOR
+    return Level(std * std, 0.0, False, None, std)
+
+
+def drift(std: float, base: float) -> float:
+    """How many times ``std`` is below (< 1) or above (> 1) the reference band
+    [min(base, 1), max(base, 1)] of an anchor at ``base``: the number the
+    threshold is compared with."""
+    low, high = min(base, 1.0), max(base, 1.0)
+    if math.isnan(std):
+        return std
+    if std < low:
+        return std / low
+    if std > high:
+        return std / high
+    return 1.0
+
+
 def outside(level: Level, threshold: float) -> bool:
-    """Whether ``level`` left its anchor's band (see the module docstring)."""
-    std = level.std
-    return std < min(level.base, 1.0) / threshold or std > max(level.base, 1.0) * threshold
+    """Whether ``level``'s drift is past ``threshold`` either way."""
+    value = drift(level.std, level.base)
+    return value < 1.0 / threshold or value > threshold
+
+
+def event(std: float, base: float, saturated: float | None, threshold: float,
+          share: float = SATURATED_SHARE) -> str | None:
+    """What one layer's output says about the net: :data:`SATURATES` when more
+    than ``share`` of it is in the rails, :data:`VANISHES` or :data:`EXPLODES`
+    when its std drifted past ``threshold``, else None.  The same rule judges
+    the estimate and a measured forward pass."""
+    if saturated is not None and saturated > share:
+        return SATURATES
+    value = drift(std, base)
+    if value < 1.0 / threshold:
+        return VANISHES
+    if value > threshold or math.isnan(value):  # (NaN: the values overflowed)
+        return EXPLODES
+    return None
+
+
+def verdict(events: Sequence[str | None]) -> str:
+    """The net's verdict: the first layer's event in net order, else steady."""
+    return next((e for e in events if e is not None), STEADY)
 
 
 #: Standard deviation of 8-bit natural-image pixels, with and without the mean removed.
 PIXEL_STD_CENTERED = 65.0
 PIXEL_STD_RAW = 130.0
+#: Channels of an image-shaped input.
+IMAGE_CHANNELS = (1, 3)
+#: The smallest side of an image-shaped input.
+IMAGE_SIDE = 16
 
 
 def data_level(layer: NetLayer) -> Level:
     """The level of an image data layer's first top, from its transform_param."""
     t = layer.param.transform_param
     centered = t.HasField("mean_file") or len(t.mean_value) > 0
-    std = (PIXEL_STD_CENTERED if centered else PIXEL_STD_RAW) * float(t.scale)
-    if not std > 0 or not math.isfinite(std):
-        return ANCHOR
-    return Level(std * std, False, None, std)
+    return anchor_at((PIXEL_STD_CENTERED if centered else PIXEL_STD_RAW) * float(t.scale))
 
 
-# ---------------------------------------------------------------- helpers
+def looks_like_images(shape: Sequence[int]) -> bool:
+    """An N x C x H x W shape with 1 or 3 channels and sides of image size."""
+    return len(shape) == 4 and shape[1] in IMAGE_CHANNELS and \
+        min(shape[2], shape[3]) >= IMAGE_SIDE
 
 
-def _phi(z: float) -> float:
+def input_level(ctx: AuditContext, layer: NetLayer, top: int) -> Level:
+    """The level of a source layer's top (see the module docstring): one model
+    of pixel inputs for data layers that read images and Input layers that
+    are given them."""
+    if ctx.traits(layer).role == "labelled_source":
+        return data_level(layer) if top == 0 else ANCHOR
+    shapes = layer.top_shapes
+    if top < len(shapes) and looks_like_images(shapes[top]) and \
+            ctx.traits(layer).role == "source":
+        return anchor_at(PIXEL_STD_CENTERED)
+    return ANCHOR
+
+
+# ---------------------------------------------------------------- Gaussian integrals
+
+
+def _pdf(z: float) -> float:
     return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
 
 
 def _cdf(z: float) -> float:
-    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+    return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
-@lru_cache(maxsize=256)
-def max_gain(k: int, nonneg: bool) -> float:
-    """E[max^2] of k standard Gaussians over E[x^2] of one (rectified when ``nonneg``)."""
-    if k <= 1:
-        return 1.0
-    step = 0.01
-    total = 0.0
-    z = -10.0 if not nonneg else 0.0
-    while z < 10.0:
-        total += z * z * k * _phi(z) * _cdf(z) ** (k - 1) * step
-        z += step
-    return total / (0.5 if nonneg else 1.0)
+#: The activations' working range: a grid over it is added to the Gaussian's,
+#: so that a narrow Gaussian and a steep function are both resolved.
+_ACTIVE = np.linspace(-12.0, 12.0, 961)
+_SPREAD = np.linspace(-9.0, 9.0, 721)
 
 
-def sigmoid_moment(m: float) -> float:
-    """Var(sigmoid(x)) for x ~ N(0, m), with sigmoid(x) ~ Phi(x sqrt(pi/8))."""
-    a2 = m * math.pi / 8.0
-    return math.asin(a2 / (1.0 + a2)) / (2.0 * math.pi)
+def _grid(mean: float, std: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points z and trapezoid weights w with sum(w f(z)) ~ E[f(z)], z ~ N(mean, std^2)."""
+    if not std > 0:
+        return np.array([mean]), np.array([1.0])
+    z = mean + std * _SPREAD
+    inside = _ACTIVE[(z[0] < _ACTIVE) & (z[-1] > _ACTIVE)]
+    z = np.unique(np.concatenate([z, inside]))
+    density = np.exp(-0.5 * ((z - mean) / std) ** 2)
+    step = np.diff(z)
+    w = np.zeros_like(z)
+    w[:-1] += step / 2.0
+    w[1:] += step / 2.0
+    w *= density
+    total = w.sum()
+    return z, (w / total if total > 0 else w)
 
 
-def tanh_moment(m: float) -> float:
-    """E[tanh(x)^2] for x ~ N(0, m), with tanh(x) = 2 sigmoid(2x) - 1."""
-    a2 = m * math.pi / 2.0
-    return 2.0 / math.pi * math.asin(a2 / (1.0 + a2))
+Fn = Callable[[np.ndarray], np.ndarray]
+
+
+def pointwise(mean: float, std: float, f: Fn, df: Fn) -> tuple[float, float, float]:
+    """(E[f(z)], E[f(z)^2], E[f'(z)^2]) for z ~ N(mean, std^2), by a trapezoid rule
+    on a grid over the Gaussian and the activation's working range (exact
+    enough for the orders of magnitude the estimate is for; numpy, no
+    closed form needed per activation)."""
+    z, w = _grid(mean, std)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = f(z)
+        d = df(z)
+    return float(w @ y), float(w @ (y * y)), float(w @ (d * d))
+
+
+def rail_share(mean: float, std: float, rail: float) -> float:
+    """P(|z| > rail) for z ~ N(mean, std^2)."""
+    if not std > 0:
+        return 1.0 if abs(mean) > rail else 0.0
+    return _cdf((-rail - mean) / std) + _cdf((mean - rail) / std)
+
+
+def rectified(mean: float, std: float, slope: float = 0.0) -> tuple[float, float, float]:
+    """(E[f], E[f^2], E[f'^2]) of a leaky ReLU with ``slope`` on N(mean, std^2):
+    the rectified-Gaussian formulas."""
+    square = mean * mean + std * std
+    if not std > 0:
+        value = mean if mean > 0 else slope * mean
+        return value, value * value, 1.0 if mean > 0 else slope * slope
+    a = mean / std
+    positive = _cdf(a)
+    m_pos = mean * positive + std * _pdf(a)                 # E[max(z, 0)]
+    s_pos = square * positive + mean * std * _pdf(a)        # E[max(z, 0)^2]
+    m_neg, s_neg = mean - m_pos, square - s_pos
+    return (m_pos + slope * m_neg, s_pos + slope * slope * s_neg,
+            positive + slope * slope * (1.0 - positive))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
+    return out
+
+
+_SPREAD_CDF = np.array([_cdf(float(u)) for u in _SPREAD])
+_SPREAD_PDF = np.exp(-0.5 * _SPREAD * _SPREAD)
+
+
+def max_moments(k: int, mean: float, std: float, clip: bool) -> tuple[float, float]:
+    """(E[M], E[M^2]) of M, the largest of k independent N(mean, std^2) values
+    (``clip``: of the values max(z, 0))."""
+    values = mean + std * _SPREAD
+    if clip:
+        values = np.maximum(values, 0.0)
+    density = _SPREAD_PDF * _SPREAD_CDF ** (max(k, 1) - 1)
+    weights = density / density.sum()
+    return float(weights @ values), float(weights @ (values * values))
+
+
+# ---------------------------------------------------------------- fillers and geometry
+
+
+def filler_moments(filler: pb.FillerParameter | None, shape: Sequence[int],
+                   ctx: AuditContext) -> tuple[float, float] | None:
+    """(mean, E[w^2]) of a filler's values (its spec's moments); None when they
+    cannot be told."""
+    spec = None if filler is None else SPECS.get(filler.type)
+    if spec is None or filler is None:
+        return None
+    return spec.moments(filler, shape, ctx.profile)
 
 
 def weight_moment(filler: pb.FillerParameter | None, shape: Sequence[int],
                   ctx: AuditContext) -> float | None:
-    """E[w^2] of the filler's values (its spec's moments); None when it cannot
-    be told or is zero."""
-    spec = None if filler is None else SPECS.get(filler.type)
-    if spec is None or filler is None:
-        return None
-    moments = spec.moments(filler, shape, ctx.profile)
+    """E[w^2] of the filler's values; None when it cannot be told or is zero."""
+    moments = filler_moments(filler, shape, ctx)
     if moments is None:
         return None
     value = moments[1]
@@ -205,6 +381,57 @@ def fan_in(layer: NetLayer, blob: BlobRef) -> float:
     return float(math.prod(shape[1:])) if len(shape) > 1 else 1.0
 
 
+def padded_share(layer: NetLayer) -> float:
+    """The share of a convolution's kernel taps that fall inside its input (not
+    on the zero padding), over all output positions."""
+    window = layer.window
+    if layer.type == "Deconvolution" or window is None or not window.pad or \
+            not layer.bottom_shapes or not layer.top_shapes:
+        return 1.0
+    bottom, top = layer.bottom_shapes[0], layer.top_shapes[0]
+    axes = len(window.kernel)
+    share = 1.0
+    for i in range(axes):
+        size, out = bottom[len(bottom) - axes + i], top[len(top) - axes + i]
+        k, s, p = window.kernel[i], window.stride[i], window.pad[i]
+        d = window.dilation[i] if i < len(window.dilation) else 1
+        if p == 0 or out <= 0 or k <= 0:
+            continue
+        start = np.arange(out)[:, None] * s - p + np.arange(k)[None, :] * d
+        share *= float(((start >= 0) & (start < size)).mean())
+    return share
+
+
+def _count_ratio(layer: NetLayer) -> float:
+    """count(top) / count(bottom) of a layer's first bottom and top."""
+    if not layer.top_shapes or not layer.bottom_shapes:
+        return 1.0
+    bottom = math.prod(layer.bottom_shapes[0])
+    return math.prod(layer.top_shapes[0]) / bottom if bottom > 0 else 1.0
+
+
+def _bias_moments(ctx: AuditContext, layer: NetLayer) -> tuple[float, float]:
+    """(mean, E[b^2]) of a layer's bias (0, 0 without one)."""
+    for blob in ctx.layer_blobs(layer)[1:]:
+        if not blob.is_weight:
+            owner = ctx.owner_blob(blob)
+            filler = owner.filler
+            if filler is None:  # Caffe's default FillerParameter: constant 0
+                return 0.0, 0.0
+            return filler_moments(filler, owner.spec.shape, ctx) or (0.0, 0.0)
+    return 0.0, 0.0
+
+
+def affine(level: Level, scale: tuple[float, float], shift: tuple[float, float],
+           *, gain: float | None = None) -> Level:
+    """y = s x + b with s, b independent of x: moments from (mean, E[.^2]) of s and b."""
+    (ms, ss), (mb, sb) = scale, shift
+    mean = ms * level.mean + mb
+    moment = ss * level.moment + 2.0 * ms * mb * level.mean + sb
+    return level.derived(mean, moment, gain=ss if gain is None else gain,
+                         nonneg=level.nonneg and ms >= 0 and ss == ms * ms and mb == 0 == sb)
+
+
 # ---------------------------------------------------------------- the walk
 
 
@@ -218,117 +445,224 @@ def _linear(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
     blob = weights[0]
     owner = ctx.owner_blob(blob)
     filler = owner.filler
-    if filler is not None and filler.type == "bilinear":
-        return ins[0]
-    moment = weight_moment(filler, blob.spec.shape, ctx)
-    if moment is None:
-        return ANCHOR
-    gain = fan_in(layer, blob) * moment
     level = ins[0]
-    return Level(level.moment * gain, False,
-                 Trail(layer.index, layer.name, math.sqrt(gain), level.trail), level.base)
+    if filler is not None and filler.type == "bilinear":
+        return level.derived(level.mean, level.moment, nonneg=level.nonneg,
+                             gain=_count_ratio(layer))
+    moments = filler_moments(filler, blob.spec.shape, ctx)
+    if moments is None or not moments[1] > 0:
+        return ANCHOR
+    mu_w, square_w = moments
+    n = fan_in(layer, blob) * padded_share(layer)
+    mu_b, square_b = _bias_moments(ctx, layer)
+    summed = n * mu_w * level.mean
+    mean = summed + mu_b
+    moment = (n * square_w * level.moment + n * (n - 1.0) * mu_w * mu_w * level.mean ** 2
+              + 2.0 * mu_b * summed + square_b)
+    gain = n * square_w
+    out = level.derived(mean, moment, gain=_count_ratio(layer) * gain)
+    count = float(math.prod(layer.top_shapes[0])) if layer.top_shapes else 1.0
+    return replace(out, trail=Trail(layer.index, layer.name, math.sqrt(gain), level.trail,
+                                    out.grad, count, out.excess))
+
+
+def _activation(level: Level, stats: tuple[float, float, float], *, nonneg: bool = False,
+                saturated: float = 0.0) -> Level:
+    mean, moment, derivative = stats
+    out = level.derived(mean, moment, nonneg=nonneg, gain=derivative, saturated=saturated)
+    factor = derivative * level.moment / moment if moment > 0 else 1.0
+    return replace(out, pre_std=level.std, excess=level.excess * factor)
+
+
+def _leaky(level: Level, slope: float) -> Level:
+    if level.nonneg:  # already rectified: a ReLU passes it through
+        return level
+    out = _activation(level, rectified(level.mean, level.std, slope), nonneg=slope == 0.0)
+    return replace(out, pre=(level.mean, level.std)) if slope == 0.0 else out
 
 
 def _relu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    slope = float(layer.param.relu_param.negative_slope)
-    if ins[0].nonneg:
-        return ins[0]
-    return ins[0].scaled((1.0 + slope * slope) / 2.0, nonneg=slope == 0.0)
+    return _leaky(ins[0], float(layer.param.relu_param.negative_slope))
 
 
 def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     slope = 0.25
     blobs = ctx.layer_blobs(layer)
-    if blobs and blobs[0].filler is not None and blobs[0].filler.type == "constant":
-        slope = float(blobs[0].filler.value)
-    return ins[0].scaled((1.0 + slope * slope) / 2.0, nonneg=False)
+    if blobs:
+        moments = filler_moments(ctx.owner_blob(blobs[0]).filler, blobs[0].spec.shape, ctx)
+        if moments is not None:
+            slope = moments[0]
+    return _leaky(ins[0], slope)
 
 
-def _sigmoid(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return ins[0].with_moment(sigmoid_moment(ins[0].moment))
+def _sigmoid_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    level = ins[0]
+
+    def dsig(z: np.ndarray) -> np.ndarray:
+        s = _sigmoid(z)
+        return s * (1.0 - s)
+
+    return _activation(level, pointwise(level.mean, level.std, _sigmoid, dsig),
+                       nonneg=True, saturated=rail_share(level.mean, level.std, SIGMOID_RAIL))
 
 
-def _tanh(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return ins[0].with_moment(tanh_moment(ins[0].moment))
+def _tanh_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    level = ins[0]
+
+    def dtanh(z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = 1.0 - np.tanh(z) ** 2
+        return out
+
+    return _activation(level, pointwise(level.mean, level.std, np.tanh, dtanh),
+                       saturated=rail_share(level.mean, level.std, TANH_RAIL))
 
 
-def _half(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return ins[0].scaled(0.5, nonneg=False)
+def _elu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    alpha = float(layer.param.elu_param.alpha)
+    level = ins[0]
+
+    def f(z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
+        return out
+
+    def df(z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))
+        return out
+
+    return _activation(level, pointwise(level.mean, level.std, f, df))
+
+
+def _swish(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    beta = float(layer.param.swish_param.beta)
+    level = ins[0]
+
+    def f(z: np.ndarray) -> np.ndarray:
+        out: np.ndarray = z * _sigmoid(beta * z)
+        return out
+
+    def df(z: np.ndarray) -> np.ndarray:
+        s = _sigmoid(beta * z)
+        out: np.ndarray = s + beta * z * s * (1.0 - s)
+        return out
+
+    return _activation(level, pointwise(level.mean, level.std, f, df))
+
+
+def _bnll(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    level = ins[0]
+    stats = pointwise(level.mean, level.std, lambda z: np.logaddexp(0.0, z), _sigmoid)
+    return _activation(level, stats, nonneg=True)
+
+
+def _absval(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    level = ins[0]
+    if level.nonneg:
+        return level.derived(level.mean, level.moment, nonneg=True)
+    m, s = level.mean, level.std
+    folded = (s * math.sqrt(2.0 / math.pi) * math.exp(-m * m / (2.0 * s * s)) +
+              m * (1.0 - 2.0 * _cdf(-m / s))) if s > 0 else abs(m)
+    return level.derived(folded, level.moment, nonneg=True)
 
 
 def _same(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     return ins[0]
 
 
-def _absval(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
-    return ins[0].scaled(1.0, nonneg=True)
-
-
 def _dropout(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.dropout_param
+    level = ins[0]
     if int(layer.param.phase) == pb.TRAIN and p.scale_train and 0.0 <= p.dropout_ratio < 1.0:
-        return ins[0].scaled(1.0 / (1.0 - float(p.dropout_ratio)))
-    return ins[0]
+        keep = 1.0 - float(p.dropout_ratio)
+        return level.derived(level.mean, level.moment / keep, nonneg=level.nonneg,
+                             gain=1.0 / keep)
+    return level
 
 
 def _power(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.power_param
-    if p.power == 1.0 and p.shift == 0.0:
-        return ins[0].scaled(float(p.scale) ** 2, nonneg=ins[0].nonneg and p.scale >= 0)
-    return ANCHOR
+    if p.power != 1.0:
+        return ANCHOR
+    scale, shift = float(p.scale), float(p.shift)
+    return affine(ins[0], (scale, scale * scale), (shift, shift * shift))
 
 
 def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     method = layer.param.pooling_param.pool
     k = max(math.prod(layer.window.kernel), 1) if layer.window is not None else 1
     level = ins[0]
+    ratio = _count_ratio(layer)
     if method == pb.PoolingParameter.MAX:
-        return level.scaled(max_gain(min(k, 4096), level.nonneg))
+        if k <= 1:
+            return level.derived(level.mean, level.moment, nonneg=level.nonneg, gain=ratio)
+        if level.pre is None:
+            mean, moment = max_moments(min(k, 4096), level.mean, level.std, level.nonneg)
+            return level.derived(mean, moment, nonneg=level.nonneg, gain=ratio)
+        # The largest of k rectified values is the rectified largest pre-activation;
+        # its gradient goes to that value, positive unless all k are not: the ReLU
+        # before passes it whole, not in the share of positive inputs counted there.
+        pre_mean, pre_std = level.pre
+        mean, moment = max_moments(min(k, 4096), pre_mean, pre_std, True)
+        positive = _cdf(pre_mean / pre_std) if pre_std > 0 else float(pre_mean > 0)
+        routed = (1.0 - (1.0 - positive) ** k) / positive if positive > 0 else 1.0
+        return level.derived(mean, moment, nonneg=True, gain=ratio * routed)
     if method == pb.PoolingParameter.AVE:
-        share = 1.0 / math.pi if level.nonneg else 0.25
-        return level.scaled(share + (1.0 - share) / k)
+        kept = 0.25 + 0.75 / k  # neighbouring values are correlated
+        moment = level.mean ** 2 + level.variance * kept
+        return level.derived(level.mean, moment, nonneg=level.nonneg, gain=ratio / k)
     return level
 
 
 def _lrn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     p = layer.param.lrn_param
-    base = float(p.k) + float(p.alpha) * ins[0].moment
-    exponent = 2.0 * float(p.beta)
-    if not base > 0 or not math.isfinite(exponent):
+    level = ins[0]
+    base = float(p.k) + float(p.alpha) * level.moment
+    if not base > 0 or not math.isfinite(float(p.beta)):
         return ANCHOR  # (a negative base to a fractional power is not a real number)
     try:
-        denominator = base ** exponent
+        denominator = base ** float(p.beta)
     except OverflowError:  # float ** raises where * gives inf (beta: 3.4e38)
         denominator = math.inf
-    if not denominator > 0:
+    if not denominator > 0 or not math.isfinite(denominator):
         return ANCHOR
-    return ins[0].scaled(1.0 / denominator)
+    square = denominator * denominator
+    return level.derived(level.mean / denominator, level.moment / square,
+                         nonneg=level.nonneg, gain=1.0 / square)
 
 
 def _mvn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     if layer.param.mvn_param.normalize_variance:
         return ANCHOR
-    return ins[0]
+    level = ins[0]  # the mean removed, the variance kept
+    return level.derived(0.0, level.variance)
 
 
 def _normalize(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     blobs = ctx.layer_blobs(layer)
-    channels = layer.bottom_shapes[0][1] if layer.bottom_shapes and \
-        len(layer.bottom_shapes[0]) > 1 else 1
-    scale = weight_moment(blobs[0].filler, blobs[0].spec.shape, ctx) if blobs else None
-    return Level((scale if scale is not None else 1.0) / max(channels, 1))
+    shapes = layer.bottom_shapes
+    channels = shapes[0][1] if shapes and len(shapes[0]) > 1 else 1
+    if layer.param.norm_param.across_spatial and shapes and len(shapes[0]) > 1:
+        channels = math.prod(shapes[0][1:])
+    scale = weight_moment(ctx.owner_blob(blobs[0]).filler, blobs[0].spec.shape, ctx) \
+        if blobs else None
+    return anchor_at(math.sqrt((scale if scale is not None else 1.0) / max(channels, 1)))
 
 
 def _scale(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
+    level = ins[0]
     if len(ins) > 1:
-        return ins[0].scaled(ins[1].moment, nonneg=False)
+        other = ins[1]
+        return level.derived(level.mean * other.mean, level.moment * other.moment,
+                             gain=other.moment)
     blobs = ctx.layer_blobs(layer)
     if not blobs or blobs[0].frozen:
         return ANCHOR
-    moment = weight_moment(blobs[0].filler, (1,), ctx)
-    if moment is None:
+    scale = filler_moments(ctx.owner_blob(blobs[0]).filler, (1,), ctx)
+    if scale is None:
         return ANCHOR
-    return ins[0].scaled(moment)
+    shift = (0.0, 0.0)
+    if len(blobs) > 1:
+        shift = filler_moments(ctx.owner_blob(blobs[1]).filler, (1,), ctx) or shift
+    return affine(level, scale, shift)
 
 
 def _deepest(ins: list[Level]) -> Level:
@@ -340,14 +674,20 @@ def _eltwise(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
     p = layer.param.eltwise_param
     deepest = _deepest(ins)
     if p.operation == pb.EltwiseParameter.PROD:
-        return deepest.with_moment(math.prod(level.moment for level in ins))
+        moment = math.prod(level.moment for level in ins)
+        grad = sum(level.grad * moment / level.moment for level in ins if level.moment > 0)
+        return replace(deepest.derived(math.prod(level.mean for level in ins), moment),
+                       grad=grad)
     if p.operation == pb.EltwiseParameter.MAX:
-        return deepest.with_moment(max(level.moment for level in ins),
-                                   all(lv.nonneg for lv in ins))
+        top = max(ins, key=lambda level: level.moment)
+        return replace(deepest.derived(top.mean, top.moment, nonneg=all(lv.nonneg for lv in ins)),
+                       grad=max(level.grad for level in ins))
     coeffs = list(p.coeff) if len(p.coeff) == len(ins) else [1.0] * len(ins)
-    total = sum(c * c * level.moment for c, level in zip(coeffs, ins, strict=False))
+    mean = sum(c * level.mean for c, level in zip(coeffs, ins, strict=False))
+    variance = sum(c * c * level.variance for c, level in zip(coeffs, ins, strict=False))
+    grad = sum(c * c * level.grad for c, level in zip(coeffs, ins, strict=False))
     nonneg = all(level.nonneg for level in ins) and all(c >= 0 for c in coeffs)
-    return deepest.with_moment(total, nonneg)
+    return replace(deepest.derived(mean, variance + mean * mean, nonneg=nonneg), grad=grad)
 
 
 def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
@@ -355,18 +695,27 @@ def _concat(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | Non
     if len(counts) != len(ins):
         counts = [1.0] * len(ins)
     total = sum(counts)
+    mean = sum(c * level.mean for c, level in zip(counts, ins, strict=False)) / total
     moment = sum(c * level.moment for c, level in zip(counts, ins, strict=False)) / total
     deepest = _deepest(ins)
-    return deepest.with_moment(moment, all(level.nonneg for level in ins))
+    return replace(deepest.derived(mean, moment, nonneg=all(level.nonneg for level in ins)),
+                   grad=sum(level.grad for level in ins))
 
 
 #: The steps by name; a layer type names its step in its traits (``Traits.step``).
 STEPS: dict[str, Step] = {
-    "linear": _linear, "same": _same, "relu": _relu, "prelu": _prelu, "half": _half,
-    "sigmoid": _sigmoid, "tanh": _tanh, "absval": _absval, "dropout": _dropout,
-    "power": _power, "pooling": _pooling, "lrn": _lrn, "mvn": _mvn, "normalize": _normalize,
-    "scale": _scale, "eltwise": _eltwise, "concat": _concat,
+    "linear": _linear, "same": _same, "relu": _relu, "prelu": _prelu, "elu": _elu,
+    "swish": _swish, "bnll": _bnll, "sigmoid": _sigmoid_step, "tanh": _tanh_step,
+    "absval": _absval, "dropout": _dropout, "power": _power, "pooling": _pooling,
+    "lrn": _lrn, "mvn": _mvn, "normalize": _normalize, "scale": _scale,
+    "eltwise": _eltwise, "concat": _concat,
 }
+
+#: The roles whose layers start a fresh anchor unless their type names a step
+#: of its own (their outputs are bounded or set by themselves).
+ANCHOR_ROLES = frozenset({"anchor", "normalizing"})
+#: The steps that are activations (their input is a pre-activation).
+SATURATING_STEPS = frozenset({"sigmoid", "tanh"})
 
 
 @dataclass(frozen=True)
@@ -377,8 +726,17 @@ class LayerLevels:
     tops: tuple[Level | None, ...]
 
 
-def propagate(ctx: AuditContext) -> Iterator[LayerLevels]:
-    """Walk the net in order, estimating every top's level."""
+def propagate(ctx: AuditContext) -> list[LayerLevels]:
+    """The net in order, with every top's level (computed once per context)."""
+    cached = ctx.cache.get("signal.levels")
+    if isinstance(cached, list):
+        return cached
+    result = list(_walk(ctx))
+    ctx.cache["signal.levels"] = result
+    return result
+
+
+def _walk(ctx: AuditContext) -> Iterator[LayerLevels]:
     assert ctx.model is not None
     levels: dict[str, Level | None] = {}
     for layer in ctx.model.layers:
@@ -395,17 +753,110 @@ def _tops(ctx: AuditContext, layer: NetLayer, levels: dict[str, Level | None]
     if ctx.is_loss(layer) or traits.step == "none":
         return [None] * count
     if not layer.bottoms:
-        if traits.role == "labelled_source":
-            return [data_level(layer)] + [None] * (count - 1)
-        return [ANCHOR] * count
+        return [input_level(ctx, layer, i) for i in range(count)]
     ins = [levels.get(name) for name in layer.bottoms]
     known = [level for level in ins if level is not None]
     if not known:
         return [None] * count
-    if ins[0] is None or traits.role in ANCHOR_ROLES or layer.index in ctx.placeholder_layers:
+    own_step = traits.signal is not None
+    if ins[0] is None or layer.index in ctx.placeholder_layers or \
+            (traits.role in ANCHOR_ROLES and not own_step):
         return [ANCHOR] * count
     step = STEPS.get(traits.step or "")
     if step is None:
         return [ANCHOR] * count
     level = step(ctx, layer, [lv if lv is not None else ANCHOR for lv in ins])
+    if level is not None and not (math.isfinite(level.moment) and math.isfinite(level.mean)):
+        level = replace(level, moment=math.inf, mean=0.0)  # overflowed: it explodes
     return [level] * count
+
+
+def first_drift(ctx: AuditContext, threshold: float) -> tuple[NetLayer, Level] | None:
+    """The first top (net order) whose std drifted past ``threshold`` since a
+    weight layer after its anchor (what CF202 reports), or None."""
+    for step in propagate(ctx):
+        for level in step.tops:
+            if level is not None and level.trail is not None and outside(level, threshold):
+                return step.layer, level
+    return None
+
+
+def _first(trail: Trail) -> Trail:
+    while trail.before is not None:
+        trail = trail.before
+    return trail
+
+
+def gradient_ratio(level: Level, count: float) -> float:
+    """How the gradient changes on its way back from a blob of ``count`` values at
+    ``level`` to the output of the first weight layer after the anchor: the
+    ratio of the square roots of their summed squares (the gradient's size
+    per sample, whatever the blob's size: a stride-2 pooling concentrates the
+    gradient on a quarter of the values but keeps its sum, and the weights'
+    gradients sum over all positions).  1 without a weight layer."""
+    if level.trail is None:
+        return 1.0
+    first = _first(level.trail)
+    energy = level.grad / first.grad * first.count / count if first.grad > 0 else math.inf
+    return math.sqrt(energy) if energy >= 0 else math.nan
+
+
+def gradient_excess(level: Level) -> float:
+    """How many times more the activations since the first weight layer after
+    the anchor shrink (< 1) or grow the gradient than the signal: the square
+    root of the product of E[f'(z)^2] E[z^2] / E[f(z)^2] over them.  Weight
+    layers, pooling and ReLUs change both alike (CF202 judges that); a
+    sigmoid's slope, at most 1/4, shrinks the gradient while its 0.5 mean
+    holds the signal."""
+    if level.trail is None:
+        return 1.0
+    first = _first(level.trail)
+    value = level.excess / first.excess if first.excess > 0 else math.inf
+    return math.sqrt(value) if value >= 0 else math.nan
+
+
+def first_gradient_drift(ctx: AuditContext, threshold: float
+                         ) -> tuple[NetLayer, Level, float, float] | None:
+    """The first top (net order) from which the gradient, on its way back to the
+    first weight layer after the anchor, changes past ``threshold`` more than
+    the forward signal does (what CF212 reports), with its
+    :func:`gradient_ratio` and :func:`gradient_excess`; or None."""
+    for step in propagate(ctx):
+        for level, shape in zip(step.tops, step.layer.top_shapes, strict=False):
+            if level is None or level.trail is None:
+                continue
+            excess = gradient_excess(level)
+            if excess < 1.0 / threshold or excess > threshold:
+                count = float(max(math.prod(shape), 1))
+                return step.layer, level, gradient_ratio(level, count), excess
+    return None
+
+
+def ratio_text(ratio: float) -> str:
+    """``350x`` or ``1/350``."""
+    if ratio >= 1.0:
+        return f"{ratio:.3g}x"
+    return f"1/{1.0 / ratio:.3g}" if ratio > 0 else "0"
+
+
+def net_events(ctx: AuditContext, threshold: float) -> list[tuple[NetLayer, Level, str]]:
+    """The layers whose estimated output says something (see :func:`event`), in
+    net order: saturation only at saturating activations, drift only past a
+    weight layer since the anchor."""
+    found = []
+    for step in propagate(ctx):
+        saturating = ctx.traits(step.layer).step in SATURATING_STEPS
+        for level in step.tops:
+            if level is None:
+                continue
+            what = event(level.std if level.trail else level.base, level.base,
+                         level.saturated if saturating else None, threshold)
+            if what is not None:
+                found.append((step.layer, level, what))
+                break
+    return found
+
+
+def estimate_verdict(ctx: AuditContext, threshold: float) -> str:
+    """The net's verdict from the estimate (what ``probe`` would say)."""
+    return verdict([what for _, _, what in net_events(ctx, threshold)])

@@ -139,10 +139,13 @@ def draw_runs(draws: Sequence[Draw]) -> list[tuple[tuple[Draw, ...], int]]:
 @dataclass(frozen=True)
 class Window:
     """The window a convolution or pooling layer slides over its input's
-    spatial axes, as its setup read it: kernel size and stride per axis."""
+    spatial axes, as its setup read it: kernel size, stride, and (for a
+    convolution) padding and dilation per axis."""
 
     kernel: Shape
     stride: Shape
+    pad: Shape = ()
+    dilation: Shape = ()
 
 
 @dataclass

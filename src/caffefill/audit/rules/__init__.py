@@ -16,6 +16,7 @@ from .caffe_aborts import CaffeAborts
 from .constant_weights import ConstantWeights
 from .default_unit_std import DefaultUnitStd
 from .frozen_random_filler import FrozenRandomFiller
+from .gradient_scale import GradientScale
 from .ignored_filler_field import IgnoredFillerField
 from .legacy_axes_fill import LegacyAxesFill
 from .legacy_syntax import LegacySyntax
@@ -24,6 +25,7 @@ from .msra_before_saturating import MsraBeforeSaturating
 from .nd_fans_profile import NdFansProfile
 from .nonpositive_std import NonpositiveStd
 from .one_sided_weights import OneSidedWeights
+from .saturating_activations import SaturatingActivations
 from .shared_filler_mismatch import SharedFillerMismatch
 from .signal_scale import SignalScale
 from .sparse_out_of_range import SparseOutOfRange
@@ -45,7 +47,7 @@ RULES: tuple[type[Rule], ...] = tuple(sorted((
     IgnoredFillerField, SignalScale, BilinearMisuse, BilinearGeometry, SharedFillerMismatch,
     TransposedFans, FrozenRandomFiller, UnusedFiller, DefaultUnitStd, OneSidedWeights,
     XavierBeforeRelu, MsraBeforeSaturating, LegacySyntax, BilinearProfile, NdFansProfile,
-    WeightsFromCaffemodel, UnusedSuppression,
+    WeightsFromCaffemodel, UnusedSuppression, SaturatingActivations, GradientScale,
 ), key=lambda rule: rule.code))
 
 BY_CODE: dict[str, type[Rule]] = {rule.code: rule for rule in RULES}

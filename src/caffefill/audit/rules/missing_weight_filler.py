@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from ..context import AuditContext
 from ..finding import Finding
-from ..graph import is_head, pretrained_backbone
+from ..graph import feeds_normalization, is_head, pretrained_backbone
 from ..rule import Rule
 
 
@@ -19,7 +19,10 @@ class MissingWeightFiller(Rule):
     output feeds another layer with trained weights.  Not flagged: biases;
     frozen weights (`lr_mult: 0`); a layer whose output goes only to
     losses (an output layer, such as FCN's zero-initialised score layers);
-    a shared param's non-owning layers; and a pretrained front (two or
+    a layer whose output goes only into normalizing layers (BatchNorm,
+    MVN, ...; directly or through layers that only move data), whose
+    per-channel backward gives every unit its own gradient (ENet's
+    filler-less Deconvolutions); a shared param's non-owning layers; and a pretrained front (two or
     more weight layers written without any filler and with no filled layer
     above them, as in fine-tuning files and files without fillers: see
     CF306).
@@ -28,7 +31,9 @@ class MissingWeightFiller(Rule):
     A missing filler is Caffe's default `FillerParameter`: `constant` 0.
     Every unit of the layer computes the same output and, with a ReLU
     after it, the same zero gradient: the layer never learns, or all its
-    units learn the same thing.
+    units learn the same thing.  The graph decides: the symmetry between
+    units holds when what reads their outputs treats them alike, and a
+    normalizing layer does not.
 
     ## Example
     ```prototxt
@@ -60,7 +65,7 @@ class MissingWeightFiller(Rule):
             if (not blob.is_weight or blob.explicit or blob.owner is not None or blob.frozen
                     or layer.index in backbone or layer.index in reported):
                 continue
-            if is_head(ctx, layer):
+            if is_head(ctx, layer) or feeds_normalization(ctx, layer):
                 continue
             reported.add(layer.index)
             yield self.finding(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
+from ...net.model import NetLayer
 from ..context import AuditContext
 from ..finding import Finding
 from ..graph import activation_family
 from ..rule import Rule
-from ..signal import Level, Trail, outside, propagate
-
-
-def _ratio_text(ratio: float) -> str:
-    """``350x`` or ``1/350``."""
-    if ratio >= 1.0:
-        return f"{ratio:.3g}x"
-    return f"1/{1.0 / ratio:.3g}" if ratio > 0 else "0"
+from ..signal import Level, Trail, drift, first_drift, gradient_ratio, ratio_text
 
 
 def _trail_text(steps: list[Trail], limit: int = 6) -> str:
@@ -27,27 +22,43 @@ def _trail_text(steps: list[Trail], limit: int = 6) -> str:
                      for step in shown)
 
 
+def scale_text(level: Level) -> str:
+    """What the drift is measured against, for people: the input's scale, or
+    unit scale when a pixel-scale input is brought to it."""
+    value = drift(level.std, level.base)
+    reference = min(level.base, 1.0) if value < 1.0 else max(level.base, 1.0)
+    if reference == level.base:
+        return f"of the input's scale (std ~{level.std:.2g}, input std ~{level.base:.3g})"
+    return (f"of unit scale (std ~{level.std:.2g}; the input's std ~{level.base:.3g} "
+            f"brought to unit scale is not counted)")
+
+
 class SignalScale(Rule):
     """The fillers' scales make the activations shrink or grow past a threshold.
 
     ## What it does
     Estimates, layer by layer through the net's real graph (bottoms and
-    tops), how the second moment of the activations changes at
-    initialisation: a weight layer multiplies it by fan-in x E[w^2] of its
-    filler; ReLU halves it (PReLU and leaky ReLU a little less), Sigmoid
-    and TanH compress and saturate it; max pooling raises it, average
-    pooling lowers it; LRN divides it; training-time Dropout scales it by
-    1/(1-p); Eltwise sums add, Concat averages; BatchNorm, MVN and
-    Normalize reset it.  The first layer where the activations' standard
-    deviation is more than `--signal-threshold` (default 100) times smaller
-    or larger than at the net's input (or at the last reset) is reported
-    once per net, with each weight layer's factor and the filler that keeps
-    the scale steady: `msra` in ReLU nets, `xavier` otherwise.  An image
-    data layer's input is taken at the scale of 8-bit pixels after its
-    `transform_param` (std ~65 with a mean subtracted, ~130 without, times
-    `scale`) and bringing it down to unit scale is not counted; other
-    inputs (Input, HDF5Data, Python) are taken as unit-scaled.  Needs the
-    net's shapes.
+    tops), the mean and second moment of the activations at
+    initialisation, as a forward pass of random inputs measures them: a
+    weight layer sums fan-in inputs with its filler's mean and E[w^2] (and
+    its bias); ReLU-family, Sigmoid, TanH, ELU and Swish layers transform a
+    Gaussian of that mean and variance; max pooling raises the scale,
+    average pooling lowers it; LRN divides it; training-time Dropout
+    scales it by 1/(1-p); Eltwise sums add, Concat averages; BatchNorm,
+    MVN and Normalize reset it.  The first layer where the activations'
+    standard deviation drifts more than `--signal-threshold` (default 100)
+    times below or above the input's (or the last reset's) is reported
+    once per net, with the number compared, each weight layer's factor,
+    the gradient's estimated change on the way back, and the filler that
+    keeps the scale steady: `msra` in ReLU nets, `xavier` otherwise.
+    Image inputs (data layers, and Input layers shaped like batches of 1-
+    or 3-channel images) are taken at the scale of 8-bit pixels (std ~65
+    with a mean subtracted, ~130 without, times a data layer's `scale`),
+    and bringing them down to unit scale is not counted: the drift is
+    measured from the band between the input's std and 1.  Other inputs
+    are taken as unit-scaled.  Saturated Sigmoid/TanH units are CF211's,
+    gradients that vanish while the forward signal holds CF212's.  Needs
+    the net's shapes.
 
     ## Why is this bad?
     Gradients shrink and grow the same way on the way back: with fixed
@@ -75,32 +86,28 @@ class SignalScale(Rule):
 
     def check(self, ctx: AuditContext) -> Iterator[Finding]:
         assert ctx.model is not None
-        threshold = ctx.options.signal_threshold
-        for step in propagate(ctx):
-            for level in step.tops:
-                if level is None or not level.trail:
-                    continue
-                if outside(level, threshold):
-                    yield self._report(ctx, step.layer.name, level, threshold)
-                    return
+        found = first_drift(ctx, ctx.options.signal_threshold)
+        if found is not None:
+            yield self._report(ctx, found[0], found[1], ctx.options.signal_threshold)
 
-    def _report(self, ctx: AuditContext, crossing: str, level: Level, threshold: float
+    def _report(self, ctx: AuditContext, at: NetLayer, level: Level, threshold: float
                 ) -> Finding:
         assert ctx.model is not None and level.trail is not None
         steps = level.trail.steps()
         layer = ctx.model.layers[level.trail.layer]
-        last = layer.name
+        last, crossing = layer.name, at.name
+        count = float(max(math.prod(at.top_shapes[0]), 1)) if at.top_shapes else 1.0
         relu = activation_family(ctx) == "relu"
         better = "msra" if relu else "xavier"
-        ratio = level.ratio
-        direction = "shrinks" if ratio < 1.0 else "grows"
+        value = drift(level.std, level.base)
+        direction = "shrinks" if value < 1.0 else "grows"
         after = f" (after '{crossing}')" if crossing != last else ""
-        scale = f"std ~{level.std:.2g}"
-        if level.base != 1.0:
-            scale += f", input std ~{level.base:.3g}"
         message = (f"the forward signal {direction} past {threshold:g}x by layer '{last}'"
-                   f"{after}: activations are ~{_ratio_text(ratio)} of the input's scale "
-                   f"({scale}; estimated std factor per weight layer: {_trail_text(steps)})")
+                   f"{after}: activations are ~{ratio_text(value)} {scale_text(level)}; "
+                   f"estimated factor per weight layer: {_trail_text(steps)}")
+        if len(steps) > 1:
+            message += (f"; on the way back the gradient reaching '{steps[0].name}' is ~"
+                        f"{ratio_text(gradient_ratio(level, count))} of its size here")
         fillers = []
         for step in steps:
             weights = ctx.weight_blobs(ctx.model.layers[step.layer])

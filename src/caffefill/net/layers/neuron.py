@@ -26,15 +26,15 @@ the same top shapes, the same learnable blobs with the same fillers in the
 same order, and the same refusals.
 """
 register("ReLU", traits=Traits("relu", signal="relu", reads=("relu_param",)))(_neuron)
-register("ELU", traits=Traits("relu", signal="half", reads=("elu_param",)))(_neuron)
-register("Swish", traits=Traits("relu", reads=("swish_param",)))(_neuron)
+register("ELU", traits=Traits("relu", signal="elu", reads=("elu_param",)))(_neuron)
+register("Swish", traits=Traits("relu", signal="swish", reads=("swish_param",)))(_neuron)
 register("Sigmoid", traits=Traits("saturating", signal="sigmoid", reads=("sigmoid_param",))
          )(_neuron)
 register("TanH", traits=Traits("saturating", signal="tanh", reads=("tanh_param",)))(_neuron)
 register("Dropout", traits=Traits("pass", signal="dropout", reads=("dropout_param",)))(_neuron)
 register("AbsVal", traits=Traits("transform", signal="absval"))(_neuron)
 register("Power", traits=Traits("transform", signal="power", reads=("power_param",)))(_neuron)
-register("BNLL", traits=Traits("transform"))(_neuron)
+register("BNLL", traits=Traits("transform", signal="bnll"))(_neuron)
 register("Exp", traits=Traits("transform", reads=("exp_param",)))(_neuron)
 register("Log", traits=Traits("transform", reads=("log_param",)))(_neuron)
 register("Threshold", traits=Traits("transform", reads=("threshold_param",)))(_neuron)

@@ -147,7 +147,8 @@ def convolution_setup(ctx: LayerContext, deconv: bool, type_name: str) -> LayerS
     spatial = _conv_out(ctx, g, bottom, deconv)
     top = reshape_check(ctx, (*bottom[:g.channel_axis], num_output, *spatial))
     return LayerSetup(tops=[top] * len(ctx.bottoms), blobs=blobs,
-                      window=Window(tuple(g.kernel), tuple(g.stride)))
+                      window=Window(tuple(g.kernel), tuple(g.stride), tuple(g.pad),
+                                    tuple(g.dilation)))
 
 
 @register("Convolution", traits=Traits("linear", reads=("convolution_param",)))
