@@ -10,7 +10,6 @@ other commands do not pay for them at start-up.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from typing import Any
 
@@ -23,15 +22,8 @@ from .options import (
     add_profile_args,
     add_state_args,
     inputs,
-    parse_number,
+    parse_threshold,
 )
-
-
-def _threshold(text: str) -> float:
-    value = parse_number(text)
-    if not (value > 1.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"the threshold must be a finite number > 1, got {text}")
-    return value
 
 
 def add_parser(sub: Any) -> None:
@@ -76,7 +68,7 @@ def add_parser(sub: Any) -> None:
     add_state_args(p, "shape of a data layer's top (repeatable); without it the rules "
                    "that need shapes are skipped for nets with Data/ImageData/HDF5Data/"
                    "Python inputs")
-    p.add_argument("--signal-threshold", type=_threshold, default=None, metavar="X",
+    p.add_argument("--signal-threshold", type=parse_threshold, default=None, metavar="X",
                    help="CF202 reports the signal when its scale changes more than X times "
                         "(default 100)")
     p.add_argument("--show-fixes", action="store_true",

@@ -64,6 +64,8 @@ def finite_above(bound: float, what: str) -> Callable[[str], float]:
 
 #: ``--lsuv-tol``.
 parse_tolerance = finite_above(0.0, "tolerance")
+#: A ratio threshold: audit's ``--signal-threshold``, probe's ``--threshold``.
+parse_threshold = finite_above(1.0, "threshold")
 
 
 def parse_iterations(text: str) -> int:
