@@ -174,13 +174,26 @@ def _prepare(path: str | os.PathLike[str] | None, data: Mapping[str | None, np.n
     raise CaffefillError("too many data tops without a shape")  # pragma: no cover
 
 
+def _labels(net: Any) -> set[str]:
+    """Blobs read only as a loss's or an accuracy's second or later bottom: labels."""
+    labels: set[str] = set()
+    values: set[str] = set()
+    for _, layer in net.layers():
+        role = traits_of(layer.caffe_type).role
+        for i, bottom in enumerate(layer.bottoms):
+            (labels if i > 0 and role in ("loss", "sink") else values).add(bottom)
+    return labels - values
+
+
 def _feed(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
           data_path: str | None) -> dict[str, Any]:
     """The value of every net input: ``data`` (a None key: the first input);
-    each Input top not given, a unit Gaussian from the net's stream (as the
-    reference forward passes are made); the first top of any other data layer,
-    a unit Gaussian from a numpy generator seeded with ``seed``; its other tops
-    (labels), zeros - class 0 is a valid label for any classifier."""
+    labels (tops read only as a loss's or an accuracy's second bottom, or a
+    data layer's tops after its first) not given are zeros - class 0 is a
+    valid label for any classifier; each other Input top, a unit Gaussian from
+    the net's stream (as the reference forward passes are made); the first top
+    of any other data layer, a unit Gaussian from a numpy generator seeded
+    with ``seed``."""
     from ..torch.run import fill_inputs
 
     names = list(net.input_names)
@@ -196,6 +209,9 @@ def _feed(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
             raise CaffefillError(f"input '{name}' has shape {list(array.shape)}; the net "
                                  f"takes {list(want)}", path=data_path)
         given[name] = np.asarray(array, dtype=np.float32)
+    for name in _labels(net):
+        if name in names and name not in given:
+            given[name] = np.zeros(net.input_shapes[name], np.float32)
     values = fill_inputs(net, given)
     generator = np.random.default_rng([seed, 1])
     for layer in net.prepared.model.layers:

@@ -77,11 +77,12 @@ def pick(layers: Sequence[LayerProbe], most: int) -> list[int]:
     the last layer always."""
     if len(layers) <= most:
         return list(range(len(layers)))
-    acts = [i for i, p in enumerate(layers) if p.role in _ACTIVATIONS]
-    if len(acts) < most:
+    last = len(layers) - 1
+    acts = [i for i, p in enumerate(layers) if p.role in _ACTIVATIONS and 0 < i < last]
+    if len(acts) < most - 2:
         return choose(len(layers), most)
     inner = [acts[i] for i in choose(len(acts), most - 2)]
-    return sorted({0, len(layers) - 1, *inner})
+    return [0, *inner, last]
 
 
 def _hist(ax: Any, values: np.ndarray | None, color: str) -> None:
