@@ -322,3 +322,52 @@ def test_plot_never_replaces_without_force(tmp_path: Path,
     assert run_cli(["probe", net, "--seed", "1", "--plot", str(out), "--force"], capsys)[0] == 0
     assert out.read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["p.png"]  # no temporary left
+
+
+def test_filler_overrides_and_compare(capsys: pytest.CaptureFixture[str]) -> None:
+    net = str(NETS / "deep_tanh_gauss001.prototxt")
+    code, out, _ = run_cli(["probe", net, "--seed", "1701", "--filler", "fc*=xavier",
+                            "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["verdict"] == "steady"  # the override replaced std 0.01
+    assert doc["fillers"][0]["layers"] == [f"fc{i}" for i in range(1, 11)]
+    code, out, _ = run_cli(["probe", net, "--seed", "1701", "--compare",
+                            'type: "gaussian" std: 0.01', 'type: "gaussian" std: 1', "xavier",
+                            "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["seed"] == 1701
+    assert [(v["filler"], v["verdict"]) for v in doc["variants"]] == [
+        ('type: "gaussian" std: 0.01', "vanishes"), ('type: "gaussian" std: 1', "saturates"),
+        ("xavier", "steady")]
+    # the first variant is the prototxt's own filler: the same numbers as no override
+    plain = measure(net, seed=1701)
+    assert [r["std"] for r in doc["variants"][0]["layers"]] == [p.std for p in plain.layers]
+    code, out, _ = run_cli(["probe", net, "--seed", "1701", "--compare", "xavier", "msra"],
+                           capsys)
+    assert code == 0 and out.splitlines()[-2:] == ["xavier: steady", "msra: steady"]
+
+
+def test_compare_refuses_a_bad_filler_before_running(capsys: pytest.CaptureFixture[str]
+                                                     ) -> None:
+    line = one_error_line(*run_cli(["probe", str(NETS / "deep_tanh_gauss001.prototxt"),
+                                    "--compare", "xavier", "type: \"nosuch\""], capsys)[::2])
+    assert "nosuch" in line
+    line = one_error_line(*run_cli(["probe", str(NETS / "deep_tanh_gauss001.prototxt"),
+                                    "--compare", "conv*=xavier"], capsys)[::2])
+    assert "conv*" in line
+
+
+def test_plot_of_a_comparison(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from caffefill.probe.plot import COLUMNS, figure, variant_name
+
+    net = NETS / "deep_tanh_gauss001.prototxt"
+    runs = [measure(net, seed=1, fillers=[spec], label=spec)
+            for spec in ('type: "gaussian" std: 0.01', "xavier")]
+    fig = figure(runs)
+    assert len(fig.axes) == 2 * 2 * COLUMNS + 2  # outputs and gradients per run; std + twin
+    depth = next(ax for ax in fig.axes if ax.get_ylabel() == "std")
+    solid = [line for line in depth.get_lines() if line.get_linestyle() == "-"]
+    assert len(solid) == 2  # one std line per run
+    assert variant_name('type: "gaussian" std: 0.01') == "gaussian std 0.01"
+    assert "gaussian std 0.01: vanishes; xavier: steady" in fig._suptitle.get_text()

@@ -10,6 +10,7 @@ from ..errors import CaffefillError
 from .options import (
     EXIT_OK,
     add_common_args,
+    add_filler_args,
     add_net_args,
     add_profile_args,
     net_source,
@@ -51,6 +52,12 @@ def add_parser(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(p)
     add_net_args(p)
+    add_filler_args(p)
+    p.add_argument("--compare", nargs="+", default=None, metavar="FILLER",
+                   help="probe the net once per FILLER (an override as --filler takes, "
+                        "'PATTERN=FILLER' or FILLER alone for every layer; applied after the "
+                        "--filler ones) with the same seed and inputs, and report and draw the "
+                        "runs side by side; give NET before it")
     p.add_argument("--seed", type=parse_seed,
                    help="Caffe's random seed (default: a random one, printed)")
     p.add_argument("--data", metavar="FILE",
@@ -71,7 +78,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..probe.measure import import_torch, measure
+    from ..overrides import parse_overrides
+    from ..probe.measure import ProbeResult, import_torch, measure
     from ..probe.report import render_json, render_text
 
     import_torch()  # before any work: the one-line hint when the extra is missing
@@ -83,13 +91,28 @@ def run(args: argparse.Namespace) -> int:
     elif args.force:
         raise CaffefillError("--force only replaces a --plot file: give --plot")
     source = net_source(args)
-    result = measure(source.pop("path"), seed=args.seed, data=args.data, caffe=args.caffe,
-                     boost=args.boost, threshold=args.threshold, **source)
-    print_warnings(result.warnings)
-    if args.seed is None and args.solver is None:
-        print(f"caffefill: no --seed given; using seed {result.seed}", file=sys.stderr)
-    results = [result]
-    print(render_json(results) if args.json else render_text(result))
+    path, fillers = source.pop("path"), source.pop("fillers")
+    variants: list[str | None] = list(args.compare) if args.compare else [None]
+    parse_overrides([*fillers, *(v for v in variants if v)])  # all refused before any run
+    results: list[ProbeResult] = []
+    seed = args.seed
+    for variant in variants:
+        result = measure(path, seed=seed, data=args.data, caffe=args.caffe, boost=args.boost,
+                         threshold=args.threshold, label=variant or "",
+                         fillers=[*fillers, *([variant] if variant else [])], **source)
+        if not results:
+            print_warnings(result.warnings)
+            if seed is None and args.solver is None:
+                print(f"caffefill: no --seed given; using seed {result.seed}",
+                      file=sys.stderr)
+        seed = result.seed  # every variant draws from the same seed
+        results.append(result)
+    if args.json:
+        print(render_json(results))
+    else:
+        print("\n\n".join(render_text(r) for r in results))
+        if len(results) > 1:
+            print("\n" + "\n".join(f"{r.label}: {r.verdict.name}" for r in results))
     if args.plot is not None and plot_format is not None:
         from ..probe.plot import write_plot
 

@@ -158,6 +158,7 @@ def _prepare(path: str | os.PathLike[str] | None, data: Mapping[str | None, np.n
     """prepare_net, giving a data top the shape of its array when the prototxt
     leaves that shape to the outside (a Data layer's top)."""
     inputs = dict(kwargs.pop("inputs", None) or {})
+    unnamed = data.get(None)  # a .npy: the first data top that needs a shape
     for _ in range(64):  # one more shape per round; a net has few data tops
         try:
             return prepare_net(path, inputs=inputs, **kwargs)
@@ -166,8 +167,8 @@ def _prepare(path: str | os.PathLike[str] | None, data: Mapping[str | None, np.n
             if exc.kind is not ErrorKind.MISSING_INPUT or needed is None:
                 raise
             array = data.get(needed.top)
-            if array is None and None in data and not any(k in inputs for k in data):
-                array = data[None]
+            if array is None:
+                array, unnamed = unnamed, None
             if array is None or needed.top in inputs:
                 raise
             inputs[needed.top] = tuple(array.shape)
@@ -289,6 +290,7 @@ def measure(
     boost: str | None = None,
     strict: bool = False,
     solver: str | os.PathLike[str] | None = None,
+    fillers: Sequence[Any] = (),
     threshold: float = DEFAULT_THRESHOLD,
     label: str = "",
 ) -> ProbeResult:
@@ -302,7 +304,8 @@ def measure(
     meaning the first input; or a ``.npy`` / ``.npz`` file, see
     :func:`load_data`).  The backward pass differentiates the net's own loss
     when it has loss layers, else the sum of its outputs each times a fixed
-    unit Gaussian (numpy's generator seeded with the seed).
+    unit Gaussian (numpy's generator seeded with the seed).  ``fillers``:
+    filler overrides (``PATTERN=FILLER``, see :mod:`caffefill.overrides`).
     """
     torch = import_torch()
     from ..torch.module import CaffeNet
@@ -319,7 +322,7 @@ def measure(
         prepared = _prepare(net, arrays, {"phase": phase, "seed": seed, "stages": stages,
                                           "level": level, "inputs": inputs, "caffe": caffe,
                                           "boost": boost, "strict": strict,
-                                          "solver": solver})
+                                          "solver": solver, "fillers": fillers})
     module = CaffeNet.from_prepared(prepared)
     model = prepared.model
     feed = _feed(module, arrays, prepared.seed, data_path)

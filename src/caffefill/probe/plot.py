@@ -11,6 +11,7 @@ line per run.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,6 +125,13 @@ def _short(text: str, most: int = 22) -> str:
     return text if len(text) <= most else text[:most - 1] + "\u2026"
 
 
+def variant_name(label: str, most: int = 30) -> str:
+    """A short name for a run's filler override: ``type: "gaussian" std: 0.01``
+    becomes ``gaussian std 0.01``."""
+    text = re.sub(r"\btype:\s*", "", label).replace('"', "")
+    return _short(re.sub(r":\s*", " ", text), most)
+
+
 def _positive(values: Sequence[float | None]) -> np.ndarray:
     """For a log axis: values that are not > 0 become gaps."""
     return np.array([v if v is not None and v > 0 else np.nan for v in values], dtype=float)
@@ -151,7 +159,7 @@ def figure(results: Sequence[ProbeResult]) -> Any:
                             top=1 - 1.05 / height, bottom=0.75 / height)
     first = results[0]
     verdicts = "; ".join(
-        f"{_short(r.label, 40) + ': ' if r.label else ''}{r.verdict.name}" for r in results)
+        f"{variant_name(r.label) + ': ' if r.label else ''}{r.verdict.name}" for r in results)
     fig.suptitle(f"{_short(first.net, 40)} ({first.phase}, seed {first.seed}): {verdicts}",
                  fontsize=12, fontweight="bold", y=1 - 0.12 / height)
     if runs == 1:
@@ -179,7 +187,7 @@ def figure(results: Sequence[ProbeResult]) -> Any:
                     if c == 0:
                         label = "outputs" if kind == "outputs" else "gradients"
                         if runs > 1:
-                            label = f"{_short(results[r].label, 18)}\n{label}"
+                            label = f"{variant_name(results[r].label, 18)}\n{label}"
                         ax.set_ylabel(label, fontsize=7)
                 row += 1
     _depth_panel(fig.add_subplot(grid[row, :]), results, signal, picked)
@@ -188,28 +196,36 @@ def figure(results: Sequence[ProbeResult]) -> Any:
 
 def _depth_panel(ax: Any, results: Sequence[ProbeResult],
                  signal: Sequence[Sequence[LayerProbe]], picked: Sequence[int]) -> None:
+    from matplotlib.lines import Line2D
+
     share = ax.twinx()
+    legend = []
     for r, layers in enumerate(signal):
         color = _RUN_COLORS[r % len(_RUN_COLORS)]
         x = np.arange(1, len(layers) + 1)
-        label = f"{_short(results[r].label, 30)}: " if results[r].label else ""
-        ax.plot(x, _positive([p.std for p in layers]), "-", color=color, lw=1.4,
-                label=f"{label}output std")
-        ax.plot(x, _positive([p.grad_std for p in layers]), "--", color=color, lw=1.1,
-                label=f"{label}gradient std")
+        ax.plot(x, _positive([p.std for p in layers]), "-", color=color, lw=1.4)
+        ax.plot(x, _positive([p.grad_std for p in layers]), "--", color=color, lw=1.1)
         chosen = [i for i in picked if i < len(layers)]
         ax.plot(x[chosen], _positive([layers[i].std for i in chosen]), "o", color=color,
                 ms=3.5)
         flagged = [i for i, p in enumerate(layers) if p.flag]
         if flagged:
             ax.plot(x[flagged], _positive([layers[i].std for i in flagged]), "x",
-                    color="black", ms=5, label="flagged" if r == 0 else None)
+                    color="black", ms=5)
         stuck = [(i, p.saturated if p.saturated is not None else p.dead)
                  for i, p in enumerate(layers)]
         where = [i for i, s in stuck if s is not None]
         if where:
             share.plot(x[where], [stuck[i][1] for i in where], ":", marker=".", color=color,
-                       lw=1.0, ms=3, alpha=0.8, label=f"{label}dead / saturated share")
+                       lw=1.0, ms=3, alpha=0.8)
+        if len(results) > 1:
+            legend.append(Line2D([], [], color=color, lw=3,
+                                 label=variant_name(results[r].label)))
+    ink = "black" if len(results) > 1 else _RUN_COLORS[0]
+    legend += [Line2D([], [], color=ink, ls="-", label="output std"),
+               Line2D([], [], color=ink, ls="--", label="gradient std"),
+               Line2D([], [], color=ink, ls=":", marker=".", label="dead / saturated share"),
+               Line2D([], [], color="black", ls="", marker="x", label="flagged")]
     _log_axis(ax)
     ax.set_xlabel("layer (net order; dots: the layers with histograms above)", fontsize=8)
     ax.set_ylabel("std", fontsize=8)
@@ -224,10 +240,8 @@ def _depth_panel(ax: Any, results: Sequence[ProbeResult],
         ax.set_xticklabels([_short(layers[i].layer, 16) for i in ticks], rotation=20,
                            ha="right", fontsize=6.5)
         ax.set_xlim(0.5, len(layers) + 0.5)
-    handles, labels = ax.get_legend_handles_labels()
-    more, more_labels = share.get_legend_handles_labels()
-    ax.legend(handles + more, labels + more_labels, fontsize=7, loc="best", ncol=2,
-              framealpha=0.8)
+    share.legend(handles=legend, fontsize=6.5, loc="best", ncol=4 if len(legend) > 4 else 2,
+                 framealpha=0.85)
     ax.grid(True, which="major", alpha=0.3)
 
 
@@ -252,5 +266,14 @@ def write_plot(results: Sequence[ProbeResult], path: str, fmt: str, *,
 
     fig = figure(results)
     with atomic_output(path, force=force) as temp:
-        fig.savefig(temp, format=fmt, dpi=100,
-                    metadata={"Software": None} if fmt == "png" else {"Date": None})
+        if fmt == "png":
+            # A palette PNG: the figure has few colours, and the file is a third
+            # of the size of matplotlib's RGBA one (Pillow comes with matplotlib).
+            from PIL import Image
+
+            fig.canvas.draw()
+            image = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())).convert("RGB")
+            image.quantize(colors=256, method=Image.Quantize.FASTOCTREE).save(
+                temp, format="png", optimize=True)
+        else:
+            fig.savefig(temp, format=fmt, metadata={"Date": None})

@@ -37,6 +37,8 @@ def result_dict(result: ProbeResult) -> dict[str, Any]:
                            "threshold": result.threshold}
     if result.label:
         out["filler"] = result.label
+    if result.meta.get("fillers"):
+        out["fillers"] = result.meta["fillers"]  # every override applied, as outputs record
     out.update(result.verdict.as_dict())
     out["layers"] = [layer.as_dict() for layer in result.layers]
     return out
