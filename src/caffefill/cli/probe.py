@@ -34,13 +34,15 @@ their other tops (labels) zeros. The gradients are those of the net's loss
 layers, or else of the sum of its outputs each times a fixed unit Gaussian
 (numpy's generator seeded with --seed)."""
 
-EPILOG = """\
-The verdict, over the layers that carry signal on (losses, accuracies and
-softmaxes left out), first rule that holds: explodes - some output or gradient
-is not finite; saturates - over the deeper half of the Sigmoid/TanH layers, on
-average 25%% or more of the outputs are within 0.01 of a rail; vanishes - the
-last layer's output std is below 1/100 of the first layer's; explodes - above
-100 times; steady otherwise."""
+def _epilog() -> str:
+    from ..probe.verdict import EXPLODE, SATURATED, VANISH
+
+    return ("The verdict, over the layers that carry signal on (losses, accuracies and "
+            "softmaxes left out), first rule that holds: explodes - some output or gradient "
+            "is not finite; saturates - over the deeper half of the Sigmoid/TanH layers, on "
+            f"average {SATURATED:.0%} or more of the outputs are within 0.01 of a rail; "
+            f"vanishes - the last layer's output std is below {VANISH:g} times the first "
+            f"layer's; explodes - above {EXPLODE:g} times; steady otherwise.")
 
 
 def add_parser(sub: Any) -> None:
@@ -48,8 +50,7 @@ def add_parser(sub: Any) -> None:
 
     p: argparse.ArgumentParser = sub.add_parser(
         "probe", help="watch the signal vanish, saturate or explode, layer by layer",
-        description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        description=DESCRIPTION, epilog=_epilog())
     add_common_args(p)
     add_net_args(p)
     add_filler_args(p)
