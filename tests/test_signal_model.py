@@ -440,3 +440,26 @@ def test_cf101_not_before_a_batchnorm() -> None:
             'layer { name: "sum" type: "Eltwise" bottom: "bn" bottom: "r" top: "s" }\n'
             + tail.replace("{0}", "s"))
     assert [f.layer for f in found(both, "CF101")] == ["up"]
+
+
+@pytest.mark.parametrize("net", ["googlenet_deploy", "lenet", "vision_ops", "nd_conv"])
+def test_estimate_within_2x_of_real_caffe_on_other_nets(net: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every blob the estimate derives through weight layers (not a fresh scale an
+    anchor sets) within 2x of real Caffe's std: GoogLeNet's inception modules
+    (concat, overlapping max pooling, LRN, average pooling), LeNet, the vision
+    layers, an N-D convolution.  The reference passes feed a unit Gaussian, so the
+    image-shaped inputs are taken at unit scale here."""
+    import caffefill.audit.signal as model
+
+    monkeypatch.setattr(model, "looks_like_images", lambda shape: False)
+    path = FORWARD / "nets" / f"{net}.prototxt"
+    levels = estimated(context(path))
+    checked = 0
+    for blob in CAFFE[(path.name, "TEST", 1701)]["blobs"]:
+        level = levels.get(blob["name"])
+        if level is None or level.trail is None:
+            continue
+        assert within(level.std, blob["std"]), (blob["name"], level.std, blob["std"])
+        checked += 1
+    assert checked >= {"googlenet_deploy": 80}.get(net, 2)

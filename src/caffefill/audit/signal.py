@@ -592,6 +592,8 @@ def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
     level = ins[0]
     ratio = _count_ratio(layer)
     if method == pb.PoolingParameter.MAX:
+        if layer.window is not None:  # overlapping windows: the values each one adds
+            k = min(k, max(math.prod(layer.window.stride), 1))
         if k <= 1:
             return level.derived(level.mean, level.moment, nonneg=level.nonneg, gain=ratio)
         if level.pre is None:
@@ -604,7 +606,11 @@ def _pooling(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | No
         mean, moment = max_moments(min(k, 4096), pre_mean, pre_std, True)
         positive = _cdf(pre_mean / pre_std) if pre_std > 0 else float(pre_mean > 0)
         routed = (1.0 - (1.0 - positive) ** k) / positive if positive > 0 else 1.0
-        return level.derived(mean, moment, nonneg=True, gain=ratio * routed)
+        # ... and it is the largest pre-activation rectified (for a pooling after it).
+        top_mean, top_moment = max_moments(min(k, 4096), pre_mean, pre_std, False)
+        top_std = math.sqrt(max(top_moment - top_mean * top_mean, 0.0))
+        return replace(level.derived(mean, moment, nonneg=True, gain=ratio * routed),
+                       pre=(top_mean, top_std))
     if method == pb.PoolingParameter.AVE:
         kept = 0.25 + 0.75 / k  # neighbouring values are correlated
         moment = level.mean ** 2 + level.variance * kept
@@ -625,8 +631,11 @@ def _lrn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     if not denominator > 0 or not math.isfinite(denominator):
         return ANCHOR
     square = denominator * denominator
-    return level.derived(level.mean / denominator, level.moment / square,
-                         nonneg=level.nonneg, gain=1.0 / square)
+    out = level.derived(level.mean / denominator, level.moment / square,
+                        nonneg=level.nonneg, gain=1.0 / square)
+    if level.pre is None:
+        return out
+    return replace(out, pre=(level.pre[0] / denominator, level.pre[1] / denominator))
 
 
 def _mvn(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
