@@ -31,7 +31,7 @@ def summarize(model: Any, profile: Profile) -> list[BlobRow]:
     rows = []
     for layer in model.layers:
         for index, spec in enumerate(layer.blobs):
-            fan = fan_values(spec.shape, profile)
+            fan = fan_values(spec.shape, profile) if _fans_mean_something(spec) else None
             owner = model.shared_owner(layer.index, index)
             shared = None
             if owner is not None:
@@ -43,6 +43,16 @@ def summarize(model: Any, profile: Profile) -> list[BlobRow]:
                 std=_std(spec.filler, spec.shape, profile), count=spec.count,
                 shared_from=shared))
     return rows
+
+
+def _fans_mean_something(spec: Any) -> bool:
+    """A weight's fans say how its layer mixes its inputs; a bias's or any
+    other 1-D (or scalar) blob's are mere arithmetic on its count, shown
+    only when its filler scales by them (xavier, msra)."""
+    if len(spec.shape) >= 2:
+        return True
+    filler_spec = SPECS.get(spec.filler.type) if spec.filler is not None else None
+    return filler_spec is not None and "variance_norm" in filler_spec.fields_read
 
 
 def _std(filler: Any, shape: tuple[int, ...], profile: Profile) -> float | None:

@@ -17,7 +17,7 @@ from ..errors import CaffefillError, one_line
 from .options import EXIT_ERROR, add_common_args
 
 #: The commands, in the order --help lists them; each module has add_parser and run.
-COMMANDS = ("init", "fill", "show", "upgrade", "diff", "audit", "probe")
+COMMANDS = ("init", "fill", "show", "upgrade", "diff", "audit", "probe", "completion")
 
 
 def build_parser() -> argparse.ArgumentParser:

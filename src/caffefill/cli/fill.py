@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 from typing import Any
 
 import numpy as np
@@ -39,8 +41,11 @@ def add_parser(sub: Any) -> None:
             p.add_argument(option, type=parse_float if field.cpp_type == field.CPPTYPE_FLOAT
                            else parse_int32)
     p.add_argument("--shape", required=True, type=parse_dims, help="blob shape, e.g. 64,3,7,7")
-    p.add_argument("--seed", type=parse_seed, required=True)
+    p.add_argument("--seed", type=parse_seed,
+                   help="Caffe's random seed (default: a random one, printed)")
     p.add_argument("-o", "--output", help="write the values to this .npy file")
+    p.add_argument("--print", action="store_true", dest="print_values",
+                   help="print the values, in the blob's shape (long blobs summarized)")
     p.add_argument("--force", action="store_true", help="replace an existing output")
     add_memory_arg(p, "blobs estimated to")
     add_profile_args(p)
@@ -62,6 +67,7 @@ def _filler_text(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..fillers import check_shape, fill
+    from ..init import choose_seed
     from ..memory import check_blob_memory
     from ..writers.atomic import atomic_output, check_target
 
@@ -69,7 +75,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_target(args.output, args.force)
     check_blob_memory(check_shape(args.shape), memory_limit(args))
-    values = fill(text, args.shape, seed=args.seed, caffe=args.caffe, boost=args.boost)
+    seed = args.seed
+    if seed is None:  # as init does: a random seed, said so it can be given again
+        seed = choose_seed()
+        print(f"caffefill: no --seed given; using seed {seed}", file=sys.stderr)
+    values = fill(text, args.shape, seed=seed, caffe=args.caffe, boost=args.boost)
     if args.output:
         with atomic_output(args.output, force=args.force) as temp, open(temp, "wb") as f:
             np.save(f, values, allow_pickle=False)
@@ -77,6 +87,17 @@ def run(args: argparse.Namespace) -> int:
 
     mean, std = mean_std(values)
     target = f" -> {args.output}" if args.output else ""
-    print(f"{text} shape={list(values.shape)} count={values.size} mean={mean:.6g} "
-          f"std={std:.6g}{target}")
+    print(f"{text} shape={list(values.shape)} count={values.size} seed={seed} "
+          f"mean={mean:.6g} std={std:.6g}{target}")
+    if args.print_values:
+        print(format_values(values))
     return EXIT_OK
+
+
+def format_values(values: np.ndarray) -> str:
+    """``values`` as numpy prints them, in the blob's shape: each float32 in the
+    shortest form that reads back exactly, fixed-point while that stays readable, rows as wide
+    as the terminal, and the middle of a long blob elided."""
+    width = shutil.get_terminal_size().columns
+    return np.array2string(values, max_line_width=max(width, 40), separator=" ",
+                           floatmode="unique", threshold=1000, edgeitems=3)
