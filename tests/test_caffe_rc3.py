@@ -73,3 +73,24 @@ def test_cli_profile_rc3_and_its_help(tmp_path: Path,
     text = " ".join(capsys.readouterr().out.split())
     assert "rc3: BVLC Caffe from August 2015" in text
     assert "SSD (weiliu89/caffe)" in text
+
+
+def test_a_registered_fork_data_layer_says_its_draws_are_a_guess(tmp_path: Path) -> None:
+    """Where a data layer comes from lives in its registry entry (fork_draws), so
+    a type registered with it is warned about like the built-in ones."""
+    from caffefill.net.registry import REGISTRY, LayerContext, LayerSetup, Traits, register
+
+    @register("MyForkData", traits=Traits("labelled_source",
+                                          fork_draws=("my fork (me/caffe)", "rc3")))
+    def my_fork_data(ctx: LayerContext) -> LayerSetup:
+        return LayerSetup(tops=[(2, 3, 4, 4)])
+
+    try:
+        text = SSD_NET.replace('"AnnotatedData"', '"MyForkData"').replace(
+            'top: "label"\n  data_param { source: "x" batch_size: 2 }', "")
+        warned = [str(w) for w in _prepared(tmp_path, text, "1.0").warnings]
+        assert any("MyForkData comes from my fork (me/caffe)" in w and "--caffe rc3" in w
+                   for w in warned)
+        assert not any("MyForkData" in str(w) for w in _prepared(tmp_path, text, "rc3").warnings)
+    finally:
+        del REGISTRY["MyForkData"]

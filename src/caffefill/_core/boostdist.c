@@ -84,6 +84,32 @@ static float normal_tail164(cf_mt19937 *mt)
 }
 
 /*
+ * What a normal try's word `u` picks: box i = 0..127 from bits 1..7, the
+ * sign from bit 0, and x = the fraction (bits 8..31) of the box's x[i].
+ * The fast test and both slow paths below start from it.
+ */
+typedef struct {
+    int i;
+    float sign, x;
+} normal_pick;
+
+CF_INLINE normal_pick pick_normal(uint32_t u)
+{
+    normal_pick p;
+    int box = (int)(u & 0xffU);
+    p.sign = (float)((box & 1) * 2 - 1);
+    p.i = box >> 1;
+    p.x = draw_fraction(u) * (float)normal_x[p.i];
+    return p;
+}
+
+/* The height in box i at the fraction y01 (0..1) between y[i] and y[i+1]. */
+CF_INLINE float normal_height(int i, float y01)
+{
+    return (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
+}
+
+/*
  * The slow-path test of Boost >= 1.64 for a try whose word `u` failed the
  * fast test in box i = 1..127 (not the tail), with the height fraction y01
  * that the try drew next.  Returns 1 when the try accepts, 0 when it
@@ -92,11 +118,10 @@ static float normal_tail164(cf_mt19937 *mt)
  */
 CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
 {
-    int box = (int)(u & 0xffU);
-    float sign = (float)((box & 1) * 2 - 1);
-    int i = box >> 1;
-    float x = draw_fraction(u) * (float)normal_x[i];
-    float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
+    normal_pick p = pick_normal(u);
+    int i = p.i;
+    float x = p.x;
+    float y = normal_height(i, y01);
     float xi = (float)normal_x[i];
     float yi = (float)normal_y[i];
     float chord = (float)(normal_x[i] - normal_x[i + 1]) * y01 - (xi - x);
@@ -106,7 +131,7 @@ CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
     int convex = normal_x[i] >= 1.0;
     int under_ubound = (convex ? chord : tangent) < 0.0f;
     int under_lbound = (convex ? tangent : chord) < 0.0f;
-    *value = x * sign;
+    *value = x * p.sign;
     if (under_ubound & !under_lbound) /* between the bounds: the curve decides */
         return y < expf(-(x * x / 2.0f));
     return under_ubound;
@@ -116,13 +141,9 @@ CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
  * height is compared with exp(-x*x/2) directly. */
 CF_INLINE int normal156_box(uint32_t u, float y01, float *value)
 {
-    int box = (int)(u & 0xffU);
-    float sign = (float)((box & 1) * 2 - 1);
-    int i = box >> 1;
-    float x = draw_fraction(u) * (float)normal_x[i];
-    float y = (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
-    *value = x * sign;
-    return y < expf(-x * x / 2.0f);
+    normal_pick p = pick_normal(u);
+    *value = p.x * p.sign;
+    return normal_height(p.i, y01) < expf(-p.x * p.x / 2.0f);
 }
 
 /* The normal's tail beyond x[1] in 1.56 - 1.63 (defined below). */
@@ -150,12 +171,10 @@ static inline int normal_slow(cf_mt19937 *mt, uint32_t u, float *value, cf_norma
  * ziggurats), then the slow path if needed. */
 static inline int normal_try(cf_mt19937 *mt, uint32_t u, float *value, cf_normal_kind kind)
 {
-    int box = (int)(u & 0xffU);
-    int i = box >> 1;
-    float x = draw_fraction(u) * (float)normal_x[i];
+    normal_pick p = pick_normal(u);
     /* Boost compares the float x against the double table entry. */
-    if ((double)x < normal_x[i + 1]) {
-        *value = x * (float)((box & 1) * 2 - 1);
+    if ((double)p.x < normal_x[p.i + 1]) {
+        *value = p.x * p.sign;
         return 1;
     }
     return normal_slow(mt, u, value, kind);
@@ -537,10 +556,21 @@ __attribute__((target("avx2,popcnt"))) static void pack_avx2(const normal_block 
 }
 
 /*
- * uniform_phase1_portable eight lanes at a time.  (float)u for a 32-bit
- * unsigned u: float(u >> 16) * 65536 and float(u & 0xffff) are exact, so
- * their sum is u rounded once, as the scalar conversion rounds it; the
- * division by 2^32 is an exact power-of-two scaling, done as a multiply.
+ * (float)u of eight 32-bit unsigned words: float(u >> 16) * 65536 and
+ * float(u & 0xffff) are exact, so their sum is u rounded once, as the
+ * scalar conversion rounds it (AVX2 converts signed words only).
+ */
+__attribute__((target("avx2"))) static inline __m256 u32_to_float8(__m256i u)
+{
+    return _mm256_add_ps(
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 16)), _mm256_set1_ps(65536.0f)),
+        _mm256_cvtepi32_ps(_mm256_and_si256(u, _mm256_set1_epi32(0xffff))));
+}
+
+/*
+ * uniform_phase1_portable eight lanes at a time ((float)u by
+ * u32_to_float8); the division by 2^32 is an exact power-of-two scaling,
+ * done as a multiply.
  */
 __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *key, size_t m,
                                                                  float *dst, uint64_t *mask,
@@ -548,15 +578,11 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
                                                                  int doubled)
 {
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi),
-                 vspan = _mm256_set1_ps(span), two16 = _mm256_set1_ps(65536.0f),
+                 vspan = _mm256_set1_ps(span),
                  two_m32 = _mm256_set1_ps(1.0f / 4294967296.0f), two = _mm256_set1_ps(2.0f);
-    const __m256i low16 = _mm256_set1_epi32(0xffff);
     size_t j = 0;
     for (; j + 8 <= m; j += 8) {
-        __m256i u = temper8(key + j);
-        __m256 f = _mm256_add_ps(
-            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 16)), two16),
-            _mm256_cvtepi32_ps(_mm256_and_si256(u, low16)));
+        __m256 f = u32_to_float8(temper8(key + j));
         __m256 r = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(f, two_m32), vspan), vlo);
         __m256 redraw = _mm256_cmp_ps(r, vhi, _CMP_NLT_UQ);
         _mm256_storeu_ps(dst + j, doubled ? _mm256_mul_ps(two, r) : r);
@@ -565,20 +591,15 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
 }
 
-/* bernoulli_portable eight lanes at a time ((float)u exactly as in
- * uniform_phase1_avx2; the mask multiplies by 1.0f or 0.0f). */
+/* bernoulli_portable eight lanes at a time ((float)u by u32_to_float8;
+ * the mask multiplies by 1.0f or 0.0f). */
 __attribute__((target("avx2"))) static void bernoulli_avx2(const uint32_t *key, size_t m,
                                                             float *data, float threshold)
 {
-    const __m256 two16 = _mm256_set1_ps(65536.0f), one = _mm256_set1_ps(1.0f),
-                 limit = _mm256_set1_ps(threshold);
-    const __m256i low16 = _mm256_set1_epi32(0xffff);
+    const __m256 one = _mm256_set1_ps(1.0f), limit = _mm256_set1_ps(threshold);
     size_t j = 0;
     for (; j + 8 <= m; j += 8) {
-        __m256i u = temper8(key + j);
-        __m256 f = _mm256_add_ps(
-            _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 16)), two16),
-            _mm256_cvtepi32_ps(_mm256_and_si256(u, low16)));
+        __m256 f = u32_to_float8(temper8(key + j));
         __m256 bit = _mm256_and_ps(_mm256_cmp_ps(f, limit, _CMP_LE_OQ), one);
         _mm256_storeu_ps(data + j, _mm256_mul_ps(_mm256_loadu_ps(data + j), bit));
     }
@@ -746,17 +767,23 @@ void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, f
     normal_fill_loop(mt, out, n, mean, sigma, kind, 0);
 }
 
+/* How many words of the stream's current block (refilled first when it is
+ * used up) a bulk fill takes next: all that are left, or `want` if fewer. */
+static inline size_t block_words(cf_mt19937 *mt, size_t want)
+{
+    if (mt->pos >= CF_MT_N)
+        cf_mt_refill(mt);
+    size_t m = (size_t)(CF_MT_N - mt->pos);
+    return m > want ? want : m;
+}
+
 void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float hi, float span,
                           int doubled)
 {
     uint64_t mask[BLOCK_MASK_WORDS];
     size_t done = 0;
     while (done < n) {
-        if (mt->pos >= CF_MT_N)
-            cf_mt_refill(mt);
-        size_t m = (size_t)(CF_MT_N - mt->pos);
-        if (m > n - done)
-            m = n - done;
+        size_t m = block_words(mt, n - done);
         float *cand = out + done;
         memset(mask, 0, sizeof mask);
 #ifdef CF_HAVE_AVX2_PATH
@@ -783,11 +810,7 @@ void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p)
     const float threshold = p * 4294967296.0f;
     size_t done = 0;
     while (done < n) {
-        if (mt->pos >= CF_MT_N)
-            cf_mt_refill(mt);
-        size_t m = (size_t)(CF_MT_N - mt->pos);
-        if (m > n - done)
-            m = n - done;
+        size_t m = block_words(mt, n - done);
 #ifdef CF_HAVE_AVX2_PATH
         if (use_avx2())
             bernoulli_avx2(mt->key + mt->pos, m, data + done, threshold);

@@ -130,12 +130,16 @@ class Traits:
     ``side_inputs``: the bottoms after the first only give positions or a
     shape (ROIs, a crop reference), not values that flow into the output.
     ``reads``: the ``*_param`` fields of LayerParameter the layer reads.
+    ``fork_draws``: for a fork's data layer, whose setup draws as that fork's
+    Caffe does, (the fork, the ``--caffe`` profile of its Caffe, or None when
+    its draws were not checked against the fork's sources).
     """
 
     role: Role = "unknown"
     signal: str | None = None
     side_inputs: bool = False
     reads: tuple[str, ...] = ()
+    fork_draws: tuple[str, str | None] | None = None
 
     @property
     def step(self) -> str | None:

@@ -170,12 +170,18 @@ def _power(layer: NetLayer, env: Env) -> Run:
     return _neuron(_power_fn(*(float(np.float32(v)) for v in (p.power, p.scale, p.shift))))
 
 
-@forward_of("Exp")
-def _exp(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.exp_param
+def _base_scale_shift(layer: NetLayer, env: Env, kind: str) -> tuple[float, float, float]:
+    """Exp's and Log's base (-1: e), scale and shift as float32 values."""
+    p = getattr(layer.param, f"{kind}_param")
     base, scale, shift = (float(np.float32(v)) for v in (p.base, p.scale, p.shift))
     if base != -1 and base <= 0:
-        raise refuse(layer, env, "exp_param.base must be strictly positive")
+        raise refuse(layer, env, f"{kind}_param.base must be strictly positive")
+    return base, scale, shift
+
+
+@forward_of("Exp")
+def _exp(layer: NetLayer, env: Env) -> Run:
+    base, scale, shift = _base_scale_shift(layer, env, "exp")
     log_base = 1.0 if base == -1 else math.log(base)
     inner = float(np.float32(log_base * scale))
     outer = 1.0 if shift == 0 else float(np.float32(math.exp(log_base * shift)))
@@ -184,10 +190,7 @@ def _exp(layer: NetLayer, env: Env) -> Run:
 
 @forward_of("Log")
 def _log(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.log_param
-    base, scale, shift = (float(np.float32(v)) for v in (p.base, p.scale, p.shift))
-    if base != -1 and base <= 0:
-        raise refuse(layer, env, "log_param.base must be strictly positive")
+    base, scale, shift = _base_scale_shift(layer, env, "log")
     base_scale = 1.0 if base == -1 else float(np.float32(1 / math.log(base)))
 
     def run(x: Tensor) -> Tensor:
@@ -335,32 +338,24 @@ def _param_axes(layer: NetLayer, axis: int, num_axes: int, second: bool) -> tupl
     return start, (ndim - start if num_axes == -1 else num_axes)
 
 
-@forward_of("Scale")
-def _scale(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.scale_param
+@forward_of("Scale", "Bias")
+def _scale_or_bias(layer: NetLayer, env: Env) -> Run:
+    """ScaleLayer (times its operand, plus its bias blob with bias_term) and
+    BiasLayer (plus its operand); the operand is the layer's first blob, or the
+    second bottom, broadcast from ``axis``."""
+    scaling = layer.type == "Scale"
+    p = layer.param.scale_param if scaling else layer.param.bias_param
     second = len(layer.bottoms) > 1
     start, _ = _param_axes(layer, int(p.axis), int(p.num_axes), second)
-    bias_term = bool(p.bias_term)
+    bias_term = scaling and bool(layer.param.scale_param.bias_term)
 
     def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
         x = bottoms[0]
-        scale = bottoms[1] if second else blobs[0]
-        y = x * along(scale, x.dim(), start)
+        operand = along(bottoms[1] if second else blobs[0], x.dim(), start)
+        y = x * operand if scaling else x + operand
         if bias_term:
             y = y + along(blobs[-1], x.dim(), start)
         return [y]
-    return run
-
-
-@forward_of("Bias")
-def _bias(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.bias_param
-    second = len(layer.bottoms) > 1
-    start, _ = _param_axes(layer, int(p.axis), int(p.num_axes), second)
-
-    def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
-        x = bottoms[0]
-        return [x + along(bottoms[1] if second else blobs[0], x.dim(), start)]
     return run
 
 
@@ -612,11 +607,17 @@ def _reshaper(layer: NetLayer, env: Env) -> Run:
 forward_of("Reshape", "Flatten")(_reshaper)
 
 
+def _cut_axis(layer: NetLayer, env: Env, kind: str) -> int:
+    """Concat's or Slice's axis, read as the layer's setup reads it."""
+    from ..net.layers.shape import axis_or_dim
+
+    p = getattr(layer.param, f"{kind}_param")
+    return axis_or_dim(context(layer, env), p, kind, layer.bottom_shapes[0])
+
+
 @forward_of("Concat")
 def _concat(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.concat_param
-    ndim = len(layer.bottom_shapes[0])
-    axis = int(p.concat_dim) if p.HasField("concat_dim") else axis_of(int(p.axis), ndim)
+    axis = _cut_axis(layer, env, "concat")
     if len(layer.bottoms) == 1:
         return lambda bottoms, blobs: [bottoms[0]]
     return lambda bottoms, blobs: [torch.cat(list(bottoms), dim=axis)]
@@ -624,9 +625,7 @@ def _concat(layer: NetLayer, env: Env) -> Run:
 
 @forward_of("Slice")
 def _slice(layer: NetLayer, env: Env) -> Run:
-    p = layer.param.slice_param
-    ndim = len(layer.bottom_shapes[0])
-    axis = int(p.slice_dim) if p.HasField("slice_dim") else axis_of(int(p.axis), ndim)
+    axis = _cut_axis(layer, env, "slice")
     sizes = [int(s[axis]) for s in layer.top_shapes]
     if len(sizes) == 1:
         return lambda bottoms, blobs: [bottoms[0]]

@@ -71,7 +71,7 @@ import numpy as np
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput, NetError
 from ...fillers import filler_spec
-from ..registry import LayerContext, Traits, register
+from ..registry import REGISTRY, LayerContext, Traits, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
     blob_counts,
@@ -176,10 +176,14 @@ def _crop(t: pb.TransformationParameter) -> tuple[int, int]:
     return i32(t.crop_h), i32(t.crop_w)
 
 
-def _labelled(*params: str) -> Traits:
+def _labelled(*params: str, fork: tuple[str, str | None] | None = None) -> Traits:
     """A data layer's traits: images first, then labels, from ``params`` and
-    its ``transform_param``."""
-    return Traits("labelled_source", reads=(*params, "transform_param"))
+    its ``transform_param``; ``fork``: see :attr:`Traits.fork_draws`."""
+    return Traits("labelled_source", reads=(*params, "transform_param"), fork_draws=fork)
+
+
+#: The forks whose data layers are modelled, and the profile of each one's Caffe.
+_SSD = ("SSD (weiliu89/caffe)", "rc3")
 
 
 # ----------------------------------------------------------------- in-prototxt
@@ -325,7 +329,7 @@ def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int,
     return resize
 
 
-@register("AnnotatedData", traits=_labelled("data_param", "annotated_data_param"))
+@register("AnnotatedData", traits=_labelled("data_param", "annotated_data_param", fork=_SSD))
 def annotated_data(ctx: LayerContext) -> LayerSetup:
     """SSD AnnotatedDataLayer: data like Data's (after resize_param); the label
     is [1, 1, boxes, 8] for annotated records (one box assumed unless given),
@@ -392,7 +396,7 @@ def window_data(ctx: LayerContext) -> LayerSetup:
                       draws=seed_draws(ctx, extra=window_rng, reason="window prefetch rng"))
 
 
-@register("VideoData", traits=_labelled("data_param", "video_data_param"))
+@register("VideoData", traits=_labelled("data_param", "video_data_param", fork=_SSD))
 def video_data(ctx: LayerContext) -> LayerSetup:
     """SSD VideoDataLayer: frames of unknown size; label [batch_size]."""
     blob_counts(ctx, "VideoData", exact_bottom=0, min_top=1)
@@ -444,7 +448,8 @@ def _seg_size(ctx: LayerContext, new_hw: tuple[int, int], crop: tuple[int, int],
     return tops
 
 
-@register("DenseImageData", traits=_labelled("dense_image_data_param"))
+@register("DenseImageData", traits=_labelled(
+    "dense_image_data_param", fork=("SegNet (alexgkendall/caffe-segnet)", None)))
 def dense_image_data(ctx: LayerContext) -> LayerSetup:
     """SegNet DenseImageDataLayer: image [b, C, h, w] and label image [b, 1, h, w]."""
     blob_counts(ctx, "DenseImageData", exact_bottom=0, exact_top=2)
@@ -459,7 +464,7 @@ def dense_image_data(ctx: LayerContext) -> LayerSetup:
                       draws=seed_draws(ctx, extra=int(bool(p.shuffle)), reason="shuffle"))
 
 
-@register("ImageSegData", traits=_labelled("image_data_param"))
+@register("ImageSegData", traits=_labelled("image_data_param", fork=("DeepLab / PSPNet", None)))
 def image_seg_data(ctx: LayerContext) -> LayerSetup:
     """PSPNet/DeepLab ImageSegDataLayer: image, label image, and image sizes
     [b, 1, 1, 2] (Caffe adds the third top when it is not named)."""
@@ -492,22 +497,13 @@ def hdf5_output(ctx: LayerContext) -> LayerSetup:
 
 # ----------------------------------------------------------------- forks' draws
 
-#: Data layers that come from forks: (the fork, the profile of its Caffe, or
-#: None when its draws were not checked against the fork's sources).
-FORK_DATA = {
-    "AnnotatedData": ("SSD (weiliu89/caffe)", "rc3"),
-    "VideoData": ("SSD (weiliu89/caffe)", "rc3"),
-    "DenseImageData": ("SegNet (alexgkendall/caffe-segnet)", None),
-    "ImageSegData": ("DeepLab / PSPNet", None),
-}
-
-
 def guessed_draws(layer_type: str, param: pb.LayerParameter, caffe: str) -> str | None:
     """Why the draws of a fork's data layer are a guess under the profile
     ``caffe``, or None when its fork's sources and the profile agree."""
-    if layer_type not in FORK_DATA:
+    known = REGISTRY.get(layer_type)
+    if known is None or known.traits.fork_draws is None:
         return None
-    fork, era = FORK_DATA[layer_type]
+    fork, era = known.traits.fork_draws
     if layer_type == "VideoData" and not param.HasField("data_param"):
         # TSN's VideoData (yjxiong/caffe) takes video_data_param { source,
         # batch_size, new_length, num_segments, ... }; it comes from a Caffe

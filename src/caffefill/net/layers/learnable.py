@@ -101,43 +101,43 @@ def _check_broadcast(ctx: LayerContext, bottom: Shape, param_shape: Shape, axis_
                  f"{what}->shape({i})")
 
 
+def _operand(ctx: LayerContext, p: pb.BiasParameter | pb.ScaleParameter,
+             fill: tuple[pb.FillerParameter, str], what: str) -> tuple[list[BlobSpec], Shape]:
+    """Bias's and Scale's operand: a learned blob over bottom[0] from ``axis``
+    (its ``num_axes``), or, when there is one, the second bottom; the blob
+    list and the operand's shape."""
+    blob_counts(ctx, ctx.type, min_bottom=1, max_bottom=2, exact_top=1)
+    if len(ctx.bottoms) > 1:
+        return [], ctx.bottoms[1]
+    _, shape = _param_shape(ctx, ctx.bottoms[0], p.axis, p.num_axes, what)
+    return [blob(shape, fill, what)], shape
+
+
 @register("Bias", traits=Traits("pass", signal="same", reads=("bias_param",)))
 def bias(ctx: LayerContext) -> LayerSetup:
     """BiasLayer: a learned bias over bottom[0] from ``axis`` (unless a 2nd bottom)."""
-    blob_counts(ctx, "Bias", min_bottom=1, max_bottom=2, exact_top=1)
     p = ctx.param.bias_param
-    bottom = ctx.bottoms[0]
-    blobs: list[BlobSpec] = []
-    if len(ctx.bottoms) == 1:
-        _, shape = _param_shape(ctx, bottom, p.axis, p.num_axes, "bias")
-        blobs.append(blob(shape, filler(p, "filler", "bias_param.filler"), "bias"))
-        param_shape = shape
-    else:
-        param_shape = ctx.bottoms[1]
-    _check_broadcast(ctx, bottom, param_shape, p.axis, "bias")
-    return LayerSetup(tops=[bottom], blobs=blobs)
+    blobs, shape = _operand(ctx, p, filler(p, "filler", "bias_param.filler"), "bias")
+    _check_broadcast(ctx, ctx.bottoms[0], shape, p.axis, "bias")
+    return LayerSetup(tops=[ctx.bottoms[0]], blobs=blobs)
 
 
 @register("Scale", traits=Traits("pass", signal="scale", reads=("scale_param",)))
 def scale(ctx: LayerContext) -> LayerSetup:
     """ScaleLayer: a learned scale (default constant 1) and, with bias_term, a
     bias filled by an internal Bias layer from ``scale_param.bias_filler``."""
-    blob_counts(ctx, "Scale", min_bottom=1, max_bottom=2, exact_top=1)
     p = ctx.param.scale_param
+    blobs, shape = _operand(ctx, p, filler(p, "filler", "scale_param.filler", constant(1.0)),
+                            "scale")
     bottom = ctx.bottoms[0]
-    blobs: list[BlobSpec] = []
-    if len(ctx.bottoms) == 1:
-        _, shape = _param_shape(ctx, bottom, p.axis, p.num_axes, "scale")
-        blobs.append(blob(shape, filler(p, "filler", "scale_param.filler", constant(1.0)),
-                          "scale"))
     if p.bias_term:
         # The internal Bias layer sees bottom[0] only; its num_axes is the
         # second bottom's axis count when there is one.
         bias_axes = len(ctx.bottoms[1]) if len(ctx.bottoms) > 1 else p.num_axes
-        _, shape = _param_shape(ctx, bottom, p.axis, bias_axes, "bias")
-        blobs.append(blob(shape, filler(p, "bias_filler", "scale_param.bias_filler"), "bias"))
-    scale_shape = blobs[0].shape if len(ctx.bottoms) == 1 else ctx.bottoms[1]
-    _check_broadcast(ctx, bottom, scale_shape, p.axis, "scale")
+        _, bias_shape = _param_shape(ctx, bottom, p.axis, bias_axes, "bias")
+        blobs.append(blob(bias_shape, filler(p, "bias_filler", "scale_param.bias_filler"),
+                          "bias"))
+    _check_broadcast(ctx, bottom, shape, p.axis, "scale")
     return LayerSetup(tops=[bottom], blobs=blobs)
 
 

@@ -108,7 +108,7 @@ def flatten(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[top])
 
 
-def _axis_or_dim(ctx: LayerContext, p: pb.ConcatParameter | pb.SliceParameter, kind: str,
+def axis_or_dim(ctx: LayerContext, p: pb.ConcatParameter | pb.SliceParameter, kind: str,
                  bottom: Shape) -> int:
     """Concat's and Slice's axis: ``axis``, or the deprecated uint32 ``<kind>_dim``
     (``kind``: "concat" or "slice"), not both."""
@@ -137,7 +137,7 @@ def concat(ctx: LayerContext) -> LayerSetup:
     p = ctx.param.concat_param
     first = ctx.bottoms[0]
     n = len(first)
-    axis = _axis_or_dim(ctx, p, "concat", first)
+    axis = axis_or_dim(ctx, p, "concat", first)
     top = list(first)
     for i, other in enumerate(ctx.bottoms[1:], start=1):
         check_op(ctx, n, "==", len(other), "num_axes == bottom[i]->num_axes()",
@@ -161,7 +161,7 @@ def slice_layer(ctx: LayerContext) -> LayerSetup:
     blob_counts(ctx, "Slice", exact_bottom=1, min_top=1)
     p = ctx.param.slice_param
     (bottom,) = ctx.bottoms
-    axis = _axis_or_dim(ctx, p, "slice", bottom)
+    axis = axis_or_dim(ctx, p, "slice", bottom)
     ntop = num_tops(ctx)
     dim = bottom[axis]
     points = [i32(v) for v in p.slice_point]
