@@ -14,8 +14,8 @@ import pytest
 
 import caffefill
 from caffefill.init import prepare_net
-from caffefill.torch.keys import module_names, state_keys
 from caffefill.writers import write_weights
+from caffefill.writers.names import module_names, state_keys
 
 safetensors_numpy = pytest.importorskip("safetensors.numpy")
 

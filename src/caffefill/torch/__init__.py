@@ -7,7 +7,7 @@
   module of your own.
 
 torch is imported when one of these is first used, so
-``caffefill.torch.keys`` (the state_dict names) works without it.
+``caffefill.writers.names.state_keys`` (the state_dict names) works without it.
 """
 
 from __future__ import annotations

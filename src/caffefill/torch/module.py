@@ -16,7 +16,7 @@ from ..init import PreparedNet, prepare_net
 from ..net.model import NetLayer
 from ..overrides import FillerOverride
 from ..rng import CaffeRNG
-from .keys import blob_names, module_names
+from ..writers.names import blob_names, module_names
 from .ops import Env, Run, is_source, make_forward
 
 #: Layer types whose blobs are running statistics, not trained: buffers.
@@ -61,7 +61,7 @@ class CaffeNet(nn.Module):
     The net is read, upgraded and filtered for ``phase`` as Caffe's
     ``Net<float>(prototxt, phase)`` does (automatic Split layers included),
     and each layer becomes a submodule named after it (see
-    :mod:`caffefill.torch.keys`), whose parameters hold the values Caffe
+    :mod:`caffefill.writers.names`), whose parameters hold the values Caffe
     fills for ``seed`` (float32; ``.double()`` works).  ``forward(**inputs)``
     takes the tops of the data layers (:attr:`input_names`) and returns every
     blob of the net by Caffe name, in Caffe's blob order (a blob written in
@@ -96,6 +96,9 @@ class CaffeNet(nn.Module):
         self.phase = prepared.phase
         self.seed = prepared.seed
         self._env = Env(phase=model.phase, profile=prepared.profile)
+        # Follows .double()/.half() like the parameters (a net may have none),
+        # outside the state_dict: the dtype of the values the net makes itself.
+        self.register_buffer("_dtype_probe", torch.empty(0), persistent=False)
         runs: list[Run | None] = []
         for layer in model.layers:  # every refusal before anything is drawn
             try:
@@ -165,6 +168,7 @@ class CaffeNet(nn.Module):
         """The forward pass one layer at a time: yields each computing layer with
         the tops it just produced (an in-place layer's own output, before a later
         layer overwrites the blob), filling ``blobs`` as Caffe's blob table."""
+        self._env.dtype = self.get_buffer("_dtype_probe").dtype
         given = self._inputs(dict(inputs or {}, **named))
         for _, module in self._layers:
             if module._run is None:
@@ -186,7 +190,7 @@ class CaffeNet(nn.Module):
         if missing:
             raise NetError(f"no value for the net input(s) {', '.join(map(repr, missing))}",
                            path=self.prepared.model.path)
-        dtype = next((t.dtype for t in self.parameters()), torch.float32)
+        dtype = self._env.dtype
         out = {}
         for name in self.input_names:
             value = given[name]

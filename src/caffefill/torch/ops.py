@@ -43,11 +43,14 @@ FLT_MIN = float(np.finfo(np.float32).tiny)
 @dataclass
 class Env:
     """What a layer's forward may use besides its bottoms and blobs: the net's
-    phase and the random stream (Dropout and DummyData draw from it)."""
+    phase, the random stream (Dropout and DummyData draw from it) and the
+    dtype of the values a layer makes without a bottom (DummyData)."""
 
     phase: int
     rng: CaffeRNG | None = None
     profile: Profile = field(default_factory=lambda: DEFAULT_PROFILE)
+    #: The module's floating dtype (float32 until .double() and the like).
+    dtype: torch.dtype = torch.float32
 
     def stream(self) -> CaffeRNG:
         if self.rng is None:
@@ -840,7 +843,7 @@ def _dummy_data(layer: NetLayer, env: Env) -> Run:
                 array.fill(np.float32(f.value))
             else:
                 fill_blob(f, array, env.stream(), env.profile)
-            out.append(torch.from_numpy(array))
+            out.append(torch.from_numpy(array).to(env.dtype))  # drawn in float32, as Caffe
         return out
     return run
 
@@ -988,6 +991,236 @@ def _accuracy(layer: NetLayer, env: Env) -> Run:
             tops.append(torch.where(seen > 0, hits / seen.clamp(min=1), torch.zeros_like(seen)))
         return tops
     return run
+
+
+@forward_of("InfogainLoss")
+def _infogain_loss(layer: NetLayer, env: Env) -> Run:
+    """InfogainLossLayer: -sum_l H[label, l] log(max(p_l, 1e-20)) over the
+    softmax along ``axis``, H from the third bottom or the BlobProto file
+    ``source``, normalized as ``normalization`` says (default VALID)."""
+    lp = layer.param.loss_param
+    shape = layer.bottom_shapes[0]
+    axis = axis_of(int(layer.param.infogain_loss_param.axis), len(shape))
+    outer, labels, inner = math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:])
+    ignore = int(lp.ignore_label) if lp.HasField("ignore_label") else None
+    mode = int(lp.normalization)
+    two = len(layer.tops) > 1
+    fixed = None if len(layer.bottoms) > 2 else _infogain_matrix(layer, env, labels)
+
+    def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+        x, label = bottoms[0], bottoms[1]
+        h = (bottoms[2] if fixed is None else fixed.to(x.dtype)).reshape(labels, labels)
+        prob = torch.softmax(x, dim=axis)
+        logs = torch.log(torch.clamp(prob.reshape(outer, labels, inner), min=1e-20))
+        lab = label.detach().reshape(outer, inner).to(torch.int64)
+        valid = torch.ones_like(lab, dtype=torch.bool) if ignore is None else lab != ignore
+        rows = h[torch.where(valid, lab, torch.zeros_like(lab))]  # (outer, inner, labels)
+        terms = (rows * logs.transpose(1, 2)).sum(dim=2)
+        loss = -(terms * valid.to(x.dtype)).sum()
+        tops = [(loss / _normalizer(mode, outer, inner, valid.sum().to(x.dtype))).reshape(())]
+        return [*tops, prob] if two else tops
+    return run
+
+
+def _infogain_matrix(layer: NetLayer, env: Env, labels: int) -> Tensor:
+    """InfogainLoss's H read from ``infogain_loss_param.source`` (a BlobProto),
+    as Caffe reads it at setup (the path taken from the working directory)."""
+    source = layer.param.infogain_loss_param.source
+    proto = pb.BlobProto()
+    try:
+        with open(source, "rb") as f:
+            proto.ParseFromString(f.read())
+    except (OSError, ValueError) as exc:
+        raise refuse(layer, env, f"cannot read infogain_loss_param.source {source!r}: "
+                                 f"{exc}") from None
+    values = np.asarray(proto.double_data if len(proto.double_data) else proto.data,
+                        dtype=np.float32)
+    if values.size != labels * labels:
+        raise refuse(layer, env, f"the infogain matrix in {source!r} holds {values.size} "
+                                 f"values, not {labels}x{labels}")
+    return torch.from_numpy(values.copy())
+
+
+@forward_of("ContrastiveLoss")
+def _contrastive_loss(layer: NetLayer, env: Env) -> Run:
+    """ContrastiveLossLayer: similar pairs add d^2, dissimilar ones
+    max(margin - d, 0)^2 (legacy_version: max(margin - d^2, 0)); / N / 2."""
+    p = layer.param.contrastive_loss_param
+    margin = float(np.float32(p.margin))
+    legacy = bool(p.legacy_version)
+    num = layer.bottom_shapes[0][0]
+
+    def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+        a, b, similar = bottoms
+        diff = (a - b).reshape(num, -1)
+        dist_sq = (diff * diff).sum(dim=1)
+        same = similar.detach().reshape(num).to(torch.int64) != 0  # Caffe casts to int
+        if legacy:
+            apart = torch.clamp(margin - dist_sq, min=0)
+        else:
+            apart = torch.clamp(margin - torch.sqrt(dist_sq), min=0) ** 2
+        loss = torch.where(same, dist_sq, apart).sum()
+        return [(loss / num / 2).reshape(())]
+    return run
+
+
+@forward_of("SmoothL1Loss")
+def _smooth_l1_loss(layer: NetLayer, env: Env) -> Run:
+    """SmoothL1LossLayer of Fast/Faster R-CNN and SSD: d = w_in * (b0 - b1)
+    (w_in: a third bottom), 0.5 sigma^2 d^2 where |d| < 1 / sigma^2, else
+    |d| - 0.5 / sigma^2, times w_out (a fourth bottom), summed, / N.  SSD and
+    Fast R-CNN have no sigma (1, the default)."""
+    if len(layer.tops) > 1:
+        raise refuse(layer, env, "the per-item loss top of this fork's SmoothL1Loss is not "
+                                 "reproduced")
+    sigma = np.float32(layer.param.smooth_l1_loss_param.sigma)
+    sigma2 = float(sigma * sigma)
+    num = layer.bottom_shapes[0][0]
+
+    def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+        d = bottoms[0] - bottoms[1]
+        if len(bottoms) > 2:
+            d = bottoms[2] * d
+        magnitude = torch.abs(d)
+        errors = torch.where(magnitude < 1.0 / sigma2, 0.5 * d * d * sigma2,
+                             magnitude - 0.5 / sigma2)
+        if len(bottoms) > 3:
+            errors = bottoms[3] * errors
+        return [(errors.sum() / num).reshape(())]
+    return run
+
+
+@forward_of("SPP")
+def _spp(layer: NetLayer, env: Env) -> Run:
+    """SPPLayer: for each pyramid level a pooling over 2^level x 2^level bins
+    covering the input (SPPLayer::GetPoolingParam), flattened and concatenated
+    (one level: the pooling alone, 4-D)."""
+    from ..net.layers.vision import pooling_shape, spp_pooling
+
+    p = layer.param.spp_param
+    bottom = layer.bottom_shapes[0]
+    if len(bottom) != 4:
+        raise refuse(layer, env, "only a 4-D input is reproduced")
+    if p.pool == pb.SPPParameter.STOCHASTIC:
+        raise refuse(layer, env, "STOCHASTIC pooling has no CPU forward in Caffe")
+    pools = []
+    for level in range(int(p.pyramid_height)):
+        pooling = spp_pooling(level, bottom[2], bottom[3], p.pool)
+        top, window = pooling_shape(context(layer, env), pooling, bottom)
+        pools.append(make_pool(pooling.pool == pb.PoolingParameter.MAX,
+                               PoolWindow((int(window.kernel[0]), int(window.kernel[1])),
+                                          (int(window.stride[0]), int(window.stride[1])),
+                                          (int(pooling.pad_h), int(pooling.pad_w))),
+                               bottom, top[2:]))
+    if len(pools) == 1:
+        return lambda bottoms, blobs: [pools[0](bottoms[0])]
+    return lambda bottoms, blobs: [torch.cat([pool(bottoms[0]).flatten(1) for pool in pools],
+                                             dim=1)]
+
+
+@forward_of("Filter")
+def _filter(layer: NetLayer, env: Env) -> Run:
+    """FilterLayer: the items (along axis 0) of each bottom but the last whose
+    selector (the last bottom) is not zero; the tops have as many items as
+    there are such selectors."""
+    def run(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+        keep = torch.nonzero(bottoms[-1].detach().reshape(-1) != 0).reshape(-1)
+        return [bottom.index_select(0, keep) for bottom in bottoms[:len(layer.tops)]]
+    return run
+
+
+@forward_of("PriorBox")
+def _prior_box(layer: NetLayer, env: Env) -> Run:
+    """SSD's PriorBoxLayer: boxes that depend on the shapes only, computed once
+    in Caffe's float/double arithmetic (prior_box_layer.cpp, branch ssd)."""
+    boxes = torch.from_numpy(prior_boxes(layer))
+    return lambda bottoms, blobs: [boxes.to(bottoms[0].dtype)]
+
+
+def prior_boxes(layer: NetLayer) -> np.ndarray:
+    """The (1, 2, H * W * priors * 4) top of a PriorBox layer: corners, then variances."""
+    from ..net.layers.forks import prior_aspect_ratios
+
+    p = layer.param.prior_box_param
+    f32 = np.float32
+    shape = layer.bottom_shapes[0]
+    layer_h, layer_w = int(shape[2]), int(shape[3])
+    if p.HasField("img_h") or p.HasField("img_w"):
+        img_h, img_w = int(p.img_h), int(p.img_w)
+    else:
+        img_h = img_w = int(p.img_size) if p.HasField("img_size") else 0
+    if img_h == 0 or img_w == 0:
+        image = layer.bottom_shapes[1]
+        img_h, img_w = int(image[2]), int(image[3])
+    if p.HasField("step_h") or p.HasField("step_w"):
+        step_h, step_w = f32(p.step_h), f32(p.step_w)
+    else:
+        step_h = step_w = f32(p.step) if p.HasField("step") else f32(0)
+    if step_h == 0 or step_w == 0:
+        step_w, step_h = f32(img_w) / f32(layer_w), f32(img_h) / f32(layer_h)
+    sizes: list[tuple[float, float]] = []  # (width, height) of each prior at a position
+    for s, min_size in enumerate(p.min_size):
+        m = int(min_size)  # Caffe holds it in an int here
+        sizes.append((m, m))
+        if len(p.max_size):
+            side = float(f32(math.sqrt(m * int(p.max_size[s]))))
+            sizes.append((side, side))
+        for ar in prior_aspect_ratios(p):
+            if abs(float(ar) - 1.0) < 1e-6:
+                continue
+            root = math.sqrt(float(ar))
+            sizes.append((float(f32(m * root)), float(f32(m / root))))
+    offset = f32(p.offset)
+    cx = ((np.arange(layer_w, dtype=f32) + offset) * step_w).astype(np.float64)
+    cy = ((np.arange(layer_h, dtype=f32) + offset) * step_h).astype(np.float64)
+    cx, cy = np.meshgrid(cx, cy)  # (H, W)
+    corners = [np.stack([(cx - bw / 2.0) / img_w, (cy - bh / 2.0) / img_h,
+                         (cx + bw / 2.0) / img_w, (cy + bh / 2.0) / img_h], axis=-1)
+               for bw, bh in sizes]
+    boxes = np.stack(corners, axis=2).astype(f32).reshape(-1)  # (H, W, priors, 4)
+    if p.clip:
+        boxes = np.clip(boxes, f32(0), f32(1))
+    variance = [f32(v) for v in p.variance] or [f32(0.1)]
+    variances = np.resize(np.asarray(variance, dtype=f32), boxes.size)
+    return np.stack([boxes, variances]).reshape(1, 2, -1)
+
+
+@forward_of("BN")
+def _bn(layer: NetLayer, env: Env) -> Run:
+    """The ``BN`` layer of SegNet (scale, shift; LEARN mode normalizes by the
+    batch's mean and E[x^2] - E[x]^2 plus 1e-9, and writes them to its extra
+    tops; INFERENCE mode only scales and shifts) or of PSPNet (slope, bias,
+    mean, variance; the stored statistics when frozen or in TEST, else the
+    batch's, plus ``eps``).  The moving averages PSPNet's TRAIN forward
+    updates are left as they are."""
+    from ..net.layers.forks import is_pspnet_bn
+
+    p = layer.param.bn_param
+    if is_pspnet_bn(p):
+        stored = bool(p.frozen) or layer_phase(layer, env) == pb.TEST
+        eps = float(np.float32(p.eps))
+
+        def pspnet(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+            x = bottoms[0]
+            if stored:
+                mean, var = blobs[2], blobs[3]
+            else:
+                mean = x.mean(dim=(0, 2, 3), keepdim=True)
+                var = ((x - mean) ** 2).mean(dim=(0, 2, 3), keepdim=True)
+            return [(x - mean) * torch.pow(var + eps, -0.5) * blobs[0] + blobs[1]]
+        return pspnet
+    learn = p.bn_mode == pb.BNParameter.LEARN
+
+    def segnet(bottoms: Sequence[Tensor], blobs: Sequence[Tensor]) -> list[Tensor]:
+        x = bottoms[0]
+        scale, shift = blobs[0], blobs[1]
+        if not learn:
+            return [x * scale + shift]
+        mean = x.mean(dim=(0, 2, 3), keepdim=True)
+        var = (x * x).mean(dim=(0, 2, 3), keepdim=True) - mean * mean
+        tops = [(x - mean) / torch.sqrt(var + 1e-9) * scale + shift, mean, var]
+        return tops[:len(layer.tops)]
+    return segnet
 
 
 #: Layer types whose tops are the net's inputs (their data lives outside the

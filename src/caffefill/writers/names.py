@@ -2,13 +2,25 @@
 
 A blob is named ``<layer>/<index>`` (pycaffe's ``net.params[layer][index]``):
 the ``.npz`` member is that name plus ``.npy``, ``.h5`` keeps it as the path
-``data/<layer>/<index>``, and a key-value format (safetensors) uses it as its
-key.  Where a name must be a single file name (a ``.npy`` folder), it is
-:func:`escape`-d: every character outside ``A-Z a-z 0-9 _ - .`` becomes
-``%XX``, ``%uXXXX`` or ``%UXXXXXX`` by its code point (fixed widths, so the
-escape can be read back), as does a leading ``.``.  Both mappings are
+``data/<layer>/<index>``.  Where a name must be a single file name (a ``.npy``
+folder), it is :func:`escape`-d: every character outside ``A-Z a-z 0-9 _ - .``
+becomes ``%XX``, ``%uXXXX`` or ``%UXXXXXX`` by its code point (fixed widths,
+so the escape can be read back), as does a leading ``.``.  Both mappings are
 one-to-one: two distinct blobs never share a name (:func:`unescape` and
 :func:`split_key` invert them).
+
+``.safetensors`` is read by PyTorch's ``load_state_dict``, so its keys are the
+names :class:`caffefill.torch.CaffeNet` gives its tensors (:func:`state_keys`,
+no torch needed; the file also records each key's ``<layer>/<index>``):
+
+* a submodule is named after its layer; a ``.`` (PyTorch's path separator)
+  becomes ``_`` and an empty name becomes ``layer``; layers that own blobs
+  are named first, so they keep their names, and a name already taken gets
+  ``_2``, ``_3``, ... (the first free one);
+* a blob is ``<submodule>.<role>`` (``weight``, ``bias``, ``scale``, ``slope``,
+  ``mean``, ``variance``, ``moving_average_factor``, ``W_xc``, ...), or
+  ``<submodule>.blob<i>`` when the layer has no role for it or two blobs share
+  one.
 """
 
 from __future__ import annotations
@@ -16,6 +28,7 @@ from __future__ import annotations
 import re
 
 from ..errors import CaffefillError
+from ..net.model import NetLayer, NetModel
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]")
 _ESCAPED = re.compile(r"%(?:u([0-9A-F]{4})|U([0-9A-F]{6})|([0-9A-F]{2}))")
@@ -64,3 +77,37 @@ def file_name(layer: str, index: int) -> str:
     """The file of blob ``index`` of ``layer`` in a ``.npy`` folder: its escaped
     name plus ``.npy`` (``conv1/0`` -> ``conv1%2F0.npy``)."""
     return escape(blob_key(layer, index)) + ".npy"
+
+
+def module_names(model: NetModel) -> list[str]:
+    """One distinct submodule name per layer of ``model``, in layer order."""
+    names: list[str | None] = [None] * len(model.layers)
+    used: set[str] = set()
+    order = [lay for lay in model.layers if lay.blobs] + \
+        [lay for lay in model.layers if not lay.blobs]
+    for layer in order:
+        base = layer.name.replace(".", "_") or "layer"
+        name, k = base, 1
+        while name in used:
+            k += 1
+            name = f"{base}_{k}"
+        used.add(name)
+        names[layer.index] = name
+    return [n for n in names if n is not None]
+
+
+def blob_names(layer: NetLayer) -> list[str]:
+    """The attribute name of each of ``layer``'s blobs, in Caffe's blob order."""
+    roles = [spec.role.replace(".", "_") for spec in layer.blobs]
+    return [role if role and role.isidentifier() and roles.count(role) == 1 else f"blob{i}"
+            for i, role in enumerate(roles)]
+
+
+def state_keys(model: NetModel) -> list[tuple[NetLayer, int, str]]:
+    """Every learnable blob as (layer, blob index, state_dict key), in net order
+    (a shared blob appears under each layer that uses it, as in ``state_dict``)."""
+    keys = []
+    for layer, module in zip(model.layers, module_names(model), strict=False):
+        for index, name in enumerate(blob_names(layer)):
+            keys.append((layer, index, f"{module}.{name}"))
+    return keys

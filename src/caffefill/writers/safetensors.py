@@ -1,6 +1,7 @@
 """``.safetensors``: the blobs under the names :class:`caffefill.torch.CaffeNet`'s
-``state_dict()`` gives them, so ``load_state_dict(load_file(path), strict=True)``
-takes the file, and any safetensors reader reads it.
+``state_dict()`` gives them (the rule of :mod:`caffefill.writers.names`), so
+``load_state_dict(load_file(path), strict=True)`` takes the file, and any
+safetensors reader reads it.
 
 The format: an 8-byte little-endian header length, a JSON header (each key's
 dtype, shape and byte range; ``__metadata__``: strings only) padded with spaces
@@ -36,7 +37,7 @@ _DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2", "I64": "<i8", "I32": "<i4",
 def header(model: Any, meta: dict[str, Any]) -> tuple[bytes, list[tuple[int, int, str]]]:
     """The length-prefixed header for ``model``'s blobs, and the (layer index,
     blob index, key) of each, in the order the values follow."""
-    from ..torch.keys import state_keys
+    from .names import state_keys
 
     entries: dict[str, Any] = {}
     order = []

@@ -49,16 +49,9 @@ def normalize(ctx: LayerContext) -> LayerSetup:
                        "scale")
 
 
-@register("PriorBox", traits=Traits("sink", reads=("prior_box_param",)))
-def prior_box(ctx: LayerContext) -> LayerSetup:
-    """SSD PriorBoxLayer: [1, 2, H * W * num_priors * 4]."""
-    blob_counts(ctx, "PriorBox", exact_top=1)
-    p = ctx.param.prior_box_param
-    check_op(ctx, len(p.min_size), ">", 0, "prior_box_param.min_size_size() > 0",
-             "prior_box_param needs min_size", "must provide min_size.")
-    for m in p.min_size:
-        check_op(ctx, float(m), ">", 0.0, "min_sizes_.back() > 0",
-                 "prior_box_param.min_size must be positive", "min_size must be positive.")
+def prior_aspect_ratios(p: pb.PriorBoxParameter) -> list[np.float32]:
+    """PriorBoxLayer's aspect ratios: 1, then each new ``aspect_ratio`` (and
+    its inverse with ``flip``), as float32 values."""
     ratios = [np.float32(1.0)]
     for ar in p.aspect_ratio:
         a = np.float32(ar)
@@ -69,7 +62,20 @@ def prior_box(ctx: LayerContext) -> LayerSetup:
             # 1./ar in double, as Caffe computes it: an aspect ratio of 0 gives inf.
             with np.errstate(divide="ignore", over="ignore"):
                 ratios.append(np.float32(np.float64(1.0) / np.float64(a)))
-    num_priors = len(ratios) * len(p.min_size)
+    return ratios
+
+
+@register("PriorBox", traits=Traits("sink", reads=("prior_box_param",)))
+def prior_box(ctx: LayerContext) -> LayerSetup:
+    """SSD PriorBoxLayer: [1, 2, H * W * num_priors * 4]."""
+    blob_counts(ctx, "PriorBox", exact_top=1)
+    p = ctx.param.prior_box_param
+    check_op(ctx, len(p.min_size), ">", 0, "prior_box_param.min_size_size() > 0",
+             "prior_box_param needs min_size", "must provide min_size.")
+    for m in p.min_size:
+        check_op(ctx, float(m), ">", 0.0, "min_sizes_.back() > 0",
+                 "prior_box_param.min_size must be positive", "min_size must be positive.")
+    num_priors = len(prior_aspect_ratios(p)) * len(p.min_size)
     if len(p.max_size) > 0:
         check_op(ctx, len(p.min_size), "==", len(p.max_size),
                  "prior_box_param.min_size_size() == prior_box_param.max_size_size()",
@@ -254,6 +260,12 @@ def smooth_l1_loss(ctx: LayerContext) -> LayerSetup:
 _PSPNET_BN_FIELDS = ("slope_filler", "bias_filler", "momentum", "eps", "frozen", "engine")
 
 
+def is_pspnet_bn(p: pb.BNParameter) -> bool:
+    """Whether a ``BN`` layer is PSPNet's (it sets one of PSPNet's own fields)
+    rather than SegNet's."""
+    return any(p.HasField(f) for f in _PSPNET_BN_FIELDS)
+
+
 @register("BN", traits=Traits("normalizing", reads=("bn_param",)))
 def bn(ctx: LayerContext) -> LayerSetup:
     """``BN``: SegNet's (scale and shift [1, C, 1, 1] from scale_filler and
@@ -261,7 +273,7 @@ def bn(ctx: LayerContext) -> LayerSetup:
     bias_filler, momentum, eps, frozen, engine): then PSPNet's four blobs,
     slope, bias, mean (zeros) and variance (zeros, or ones when frozen)."""
     p = ctx.param.bn_param
-    pspnet = any(p.HasField(f) for f in _PSPNET_BN_FIELDS)
+    pspnet = is_pspnet_bn(p)
     if pspnet:
         blob_counts(ctx, "BN", exact_bottom=1, exact_top=1)
     else:

@@ -297,8 +297,10 @@ def pooling(ctx: LayerContext) -> LayerSetup:
     return LayerSetup(tops=[top] * len(ctx.param.top), window=window)
 
 
-def _spp_level(ctx: LayerContext, level: int, h: int, w: int,
-               pool: pb.PoolingParameter.PoolMethod, bottom: Shape) -> Shape:
+def spp_pooling(level: int, h: int, w: int,
+                pool: pb.SPPParameter.PoolMethod) -> pb.PoolingParameter:
+    """SPPLayer::GetPoolingParam: the pooling of pyramid ``level`` over an
+    ``h`` x ``w`` input (2^level bins a side, padded to cover it whole)."""
     bins = 2**level
     kh = math.ceil(h / bins)
     kw = math.ceil(w / bins)
@@ -307,8 +309,10 @@ def _spp_level(ctx: LayerContext, level: int, h: int, w: int,
     p.pad_w = (kw * bins - w + 1) // 2
     p.kernel_h, p.kernel_w = kh, kw
     p.stride_h, p.stride_w = kh, kw
-    p.pool = pool
-    return pooling_shape(ctx, p, bottom)[0]
+    p.pool = {pb.SPPParameter.MAX: pb.PoolingParameter.MAX,
+              pb.SPPParameter.AVE: pb.PoolingParameter.AVE,
+              pb.SPPParameter.STOCHASTIC: pb.PoolingParameter.STOCHASTIC}[pool]
+    return p
 
 
 @register("SPP", traits=Traits("transform", reads=("spp_param",)))
@@ -322,18 +326,15 @@ def spp(ctx: LayerContext) -> LayerSetup:
              "Input dimensions cannot be zero.")
     check_op(ctx, w, ">", 0, "bottom_w_ > 0", "SPP needs a non-empty input",
              "Input dimensions cannot be zero.")
-    pool = {pb.SPPParameter.MAX: pb.PoolingParameter.MAX,
-            pb.SPPParameter.AVE: pb.PoolingParameter.AVE,
-            pb.SPPParameter.STOCHASTIC: pb.PoolingParameter.STOCHASTIC}[p.pool]
     height = i32(p.pyramid_height)
     if height == 1:
-        return LayerSetup(tops=[_spp_level(ctx, 0, h, w, pool, bottom)])
+        return LayerSetup(tops=[pooling_shape(ctx, spp_pooling(0, h, w, p.pool), bottom)[0]])
     if height <= 0:
         raise ctx.error("spp_param.pyramid_height must be positive",
                         caffe_message="SPP with an empty pyramid has nothing to concatenate")
     total = 0
     for level in range(height):
-        pooled = _spp_level(ctx, level, h, w, pool, bottom)
+        pooled, _ = pooling_shape(ctx, spp_pooling(level, h, w, p.pool), bottom)
         total += pooled[1] * pooled[2] * pooled[3]
     return LayerSetup(tops=[reshape_check(ctx, (n, total))])
 
