@@ -8,6 +8,7 @@ same order, and the same refusals.
 
 from __future__ import annotations
 
+from ..._proto import caffefill_pb2 as pb
 from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape
 from ._base import (
@@ -102,7 +103,7 @@ def _check_broadcast(ctx: LayerContext, bottom: Shape, param_shape: Shape, axis_
 
 
 def _operand(ctx: LayerContext, p: pb.BiasParameter | pb.ScaleParameter,
-             fill: tuple[pb.FillerParameter, str], what: str) -> tuple[list[BlobSpec], Shape]:
+             fill: Fill, what: str) -> tuple[list[BlobSpec], Shape]:
     """Bias's and Scale's operand: a learned blob over bottom[0] from ``axis``
     (its ``num_axes``), or, when there is one, the second bottom; the blob
     list and the operand's shape."""
