@@ -316,3 +316,25 @@ def test_dummy_data_follows_the_modules_dtype(tmp_path: Path) -> None:
     # The same draws, as doubles.
     np.testing.assert_array_equal(double["x"].detach().numpy(), single["x"].detach().numpy())
     assert "_dtype_probe" not in CaffeNet(path, seed=5).state_dict()
+
+
+def test_a_registered_data_layer_without_a_forward_is_an_input(tmp_path: Path) -> None:
+    """Which layers are the net's inputs comes from their registry entries."""
+    from caffefill.net.registry import REGISTRY, LayerContext, LayerSetup, Traits, register
+
+    @register("MyRecordData", traits=Traits("labelled_source"))
+    def my_record_data(ctx: LayerContext) -> LayerSetup:
+        return LayerSetup(tops=[(2, 3), (2,)])
+
+    try:
+        path = tmp_path / "net.prototxt"
+        path.write_text('layer { name: "d" type: "MyRecordData" top: "x" top: "label" }\n'
+                        'layer { name: "s" type: "Softmax" bottom: "x" top: "p" }\n')
+        net = CaffeNet(path)
+        assert net.input_names == ("x", "label")
+        x = np.random.randn(2, 3).astype(np.float32)
+        out = net(x=x, label=np.zeros(2))["p"].detach().numpy()
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(out, e / e.sum(axis=1, keepdims=True), rtol=1e-6)
+    finally:
+        del REGISTRY["MyRecordData"]

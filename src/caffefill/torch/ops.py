@@ -1223,16 +1223,15 @@ def _bn(layer: NetLayer, env: Env) -> Run:
     return segnet
 
 
-#: Layer types whose tops are the net's inputs (their data lives outside the
-#: prototxt): they have no forward; their tops are given to the module.
-SOURCES = frozenset({"Input", "Data", "ImageData", "HDF5Data", "MemoryData", "WindowData",
-                     "AnnotatedData", "VideoData", "DenseImageData", "ImageSegData"})
-
-
 def is_source(layer: NetLayer) -> bool:
-    """Whether ``layer``'s tops are net inputs (a data layer, or a Python layer
-    with no bottoms, which is a data layer written in Python)."""
-    return layer.type in SOURCES or (layer.type == "Python" and not layer.bottoms)
+    """Whether ``layer``'s tops are net inputs: a data layer (its registry
+    entry is a source with no forward: its data lives outside the prototxt),
+    or a Python layer with no bottoms, which is a data layer written in Python."""
+    found = entry(layer.type)
+    if found is not None and found.forward is None and \
+            found.traits.role in ("source", "labelled_source"):
+        return True
+    return layer.type == "Python" and not layer.bottoms
 
 
 def make_forward(layer: NetLayer, env: Env) -> Run:

@@ -121,9 +121,8 @@ def multinomial_logistic_loss(ctx: LayerContext) -> LayerSetup:
     """MultinomialLogisticLossLayer: one label per item."""
     tops = loss_tops(ctx, "MultinomialLogisticLoss")
     label = ctx.bottoms[1]
-    for index, name in ((1, "channels"), (2, "height"), (3, "width")):
-        check_op(ctx, legacy(ctx, label, index), "==", 1, f"bottom[1]->{name}() == 1",
-                 f"MultinomialLogisticLoss labels must be [N] or [N, 1, 1, 1], got {show(label)}")
+    _singleton_axes(ctx, 1, label, (1, 2, 3), "MultinomialLogisticLoss labels must be [N] or "
+                    f"[N, 1, 1, 1], got {show(label)}")
     return LayerSetup(tops=tops)
 
 
@@ -135,14 +134,23 @@ def contrastive_loss(ctx: LayerContext) -> LayerSetup:
     check_op(ctx, legacy(ctx, a, 1), "==", legacy(ctx, b, 1),
              "bottom[0]->channels() == bottom[1]->channels()",
              f"ContrastiveLoss features {show(a)} and {show(b)} differ")
-    for blob_shape, i in ((a, 0), (b, 1)):
-        for index, name in ((2, "height"), (3, "width")):
-            check_op(ctx, legacy(ctx, blob_shape, index), "==", 1, f"bottom[{i}]->{name}() == 1",
-                     f"ContrastiveLoss bottom {i} must be [N, C, 1, 1], got {show(blob_shape)}")
-    for index, name in ((1, "channels"), (2, "height"), (3, "width")):
-        check_op(ctx, legacy(ctx, sim, index), "==", 1, f"bottom[2]->{name}() == 1",
-                 f"ContrastiveLoss's similarity must be [N, 1, 1, 1], got {show(sim)}")
+    for i, blob_shape in enumerate((a, b)):
+        _singleton_axes(ctx, i, blob_shape, (2, 3), f"ContrastiveLoss bottom {i} must be "
+                        f"[N, C, 1, 1], got {show(blob_shape)}")
+    _singleton_axes(ctx, 2, sim, (1, 2, 3), "ContrastiveLoss's similarity must be "
+                    f"[N, 1, 1, 1], got {show(sim)}")
     return LayerSetup(tops=tops)
+
+
+_LEGACY_AXES = {1: "channels", 2: "height", 3: "width"}
+
+
+def _singleton_axes(ctx: LayerContext, index: int, shape: Shape, axes: tuple[int, ...],
+                    message: str) -> None:
+    """Caffe's CHECK_EQ(bottom[index]->channels()/height()/width(), 1) for ``axes``."""
+    for axis in axes:
+        check_op(ctx, legacy(ctx, shape, axis), "==", 1,
+                 f"bottom[{index}]->{_LEGACY_AXES[axis]}() == 1", message)
 
 
 @register("Accuracy", traits=Traits("sink", reads=("accuracy_param",)))
