@@ -16,25 +16,20 @@ from caffefill.audit import audit_text
 from caffefill.audit.context import AuditContext, AuditOptions, load_context
 from caffefill.audit.finding import Finding
 from caffefill.audit.signal import (
-    EXPLODES,
     SATURATED_SHARE,
-    SATURATES,
     SIGMOID_RAIL,
-    STEADY,
     TANH_RAIL,
-    VANISHES,
     Level,
     drift,
     estimate_verdict,
-    event,
     propagate,
     rail_share,
     rectified,
-    verdict,
 )
 
+VANISHES, SATURATES, EXPLODES, STEADY = "vanishes", "saturates", "explodes", "steady"
+
 FORWARD = DATA / "forward"
-THRESHOLD = 100.0
 #: The agreement asked of the estimate, per layer, where the signal is not saturated.
 AGREEMENT = 2.0
 
@@ -95,12 +90,6 @@ def test_drift_is_the_number_compared() -> None:
     assert drift(30.0, 65.0) == 1.0
     assert drift(650.0, 65.0) == pytest.approx(10.0)
     assert drift(0.01, 1.0) == pytest.approx(0.01)
-    assert event(0.009, 1.0, None, THRESHOLD) == VANISHES
-    assert event(0.011, 1.0, None, THRESHOLD) is None
-    assert event(1.0, 1.0, SATURATED_SHARE + 0.01, THRESHOLD) == SATURATES
-    assert event(math.nan, 1.0, None, THRESHOLD) == EXPLODES
-    assert verdict([None, EXPLODES, VANISHES]) == EXPLODES
-    assert verdict([None, None]) == STEADY
 
 
 # ---------------------------------------------------------------- measurements
@@ -108,7 +97,7 @@ def test_drift_is_the_number_compared() -> None:
 
 @dataclass
 class Measured:
-    """One computing layer of a forward and backward pass."""
+    """One computing layer of a forward and backward pass (caffefill probe's row)."""
 
     layer: str
     type: str
@@ -116,49 +105,30 @@ class Measured:
     top: str
     std: float  # of its first top
     saturated: float | None  # a Sigmoid's or TanH's share in the rails
-    grad: float  # the gradient's std at its first bottom over the std at the output
+    grad: float  # the gradient's std at its first bottom (the output's is a unit Gaussian)
 
 
-def measure(path: Path, seed: int = 1701) -> tuple[float, list[Measured]]:
-    """One forward and backward pass of the net initialised for ``seed``, with CaffeNet
-    (whose forward is real Caffe's, tests/test_torch_forward.py), on the inputs the
-    reference passes use (a unit Gaussian from the stream); the loss is the net's
-    outputs times a fixed unit Gaussian, summed.  Returns the input's std and the
-    computing layers in net order."""
-    torch = pytest.importorskip("torch")
-    from caffefill.torch import CaffeNet
-    from caffefill.torch.run import fill_inputs
+def measure(path: Path, seed: int = 1701) -> tuple[float, str, list[Measured]]:
+    """``caffefill probe`` on the net initialised for ``seed`` (CaffeNet, whose
+    forward is real Caffe's, tests/test_torch_forward.py; the inputs a unit Gaussian
+    from the stream, as the reference passes; the loss the outputs times a fixed
+    unit Gaussian).  Returns the input's std, probe's verdict and the computing
+    layers in net order."""
+    pytest.importorskip("torch")
+    from caffefill.probe import measure as probe
 
-    net = CaffeNet(path, phase="TEST", seed=seed)
-    given = {name: torch.from_numpy(np.asarray(value)).requires_grad_()
-             for name, value in fill_inputs(net).items()}
-    produced = dict(given)
-    seen = []
-    for module, tops in net.run(given, {}):
-        bottom = produced[module.bottoms[0]]
-        for name, value in zip(module.tops, tops, strict=False):
-            value.retain_grad()
-            produced[name] = value
-        seen.append((module, bottom, tops[0]))
-    consumed = {name for module, _, _ in seen for name in module.bottoms}
-    outputs = [top for module, _, top in seen if module.tops[0] not in consumed]
-    generator = torch.Generator().manual_seed(0)
-    loss = sum((out * torch.randn(out.shape, generator=generator, dtype=out.dtype)).sum()
-               for out in outputs)
-    loss.backward()
-    last = outputs[-1].grad
-    assert last is not None
-    scale = float(last.double().std())
-    layers = []
-    for module, bottom, top in seen:
-        array: np.ndarray = top.detach().double().numpy()
-        kind = module.caffe_type
-        share = rails(kind, array) if kind in ("Sigmoid", "TanH") else None
-        grad = float(bottom.grad.double().std()) / scale if bottom.grad is not None else math.nan
-        layers.append(Measured(module.caffe_name, kind, module.bottoms[0], module.tops[0],
-                               float(array.std()), share, grad))
-    first = next(iter(given.values()))
-    return float(first.detach().double().std()), layers
+    result = probe(path, phase="TEST", seed=seed)
+    ctx = context(path)
+    assert ctx.model is not None
+    bottoms = {layer.name: layer.bottoms[0] for layer in ctx.model.layers if layer.bottoms}
+    rows = [Measured(p.layer, p.type, bottoms[p.layer], p.top, float(p.std or 0.0),
+                     p.saturated, float(p.grad_std) if p.grad_std is not None else math.nan)
+            for p in result.layers]
+    from caffefill.torch import forward
+
+    inputs = forward(path, phase="TEST", seed=seed)
+    first = next(iter(inputs.values()))
+    return float(first.astype(np.float64).std()), result.verdict.name, rows
 
 
 def estimated_grad(levels: dict[str, Level], bottom: str, output: str) -> float:
@@ -195,13 +165,11 @@ def test_estimate_agrees_with_real_caffe(net: str) -> None:
     for seed in (1701, 3):
         case = CAFFE[(path.name, "TEST", seed)]
         caffe_std = {blob["name"]: blob["std"] for blob in case["blobs"]}
-        base, layers = measure(path, seed)
+        base, measured, layers = measure(path, seed)
         assert base == pytest.approx(caffe_std["data"], rel=1e-4)
-        events = []
         for layer in layers:
             want = caffe_std[layer.top]
             assert layer.std == pytest.approx(want, rel=1e-3, abs=1e-12)  # CaffeNet is Caffe
-            events.append(event(want, base, layer.saturated, THRESHOLD))
             level = levels[layer.top]
             saturated = level.saturated > SATURATED_SHARE or \
                 (layer.saturated or 0.0) > SATURATED_SHARE
@@ -210,8 +178,8 @@ def test_estimate_agrees_with_real_caffe(net: str) -> None:
             assert within(estimated_grad(levels, layer.bottom, layers[-1].top), layer.grad), \
                 (seed, layer.layer, estimated_grad(levels, layer.bottom, layers[-1].top),
                  layer.grad)
-        assert verdict(events) == DEEP[net]
-    assert estimate_verdict(ctx, THRESHOLD) == DEEP[net]
+        assert measured == DEEP[net]
+    assert estimate_verdict(ctx).name == DEEP[net]
 
 
 # ---------------------------------------------------------------- synthetic stacks
@@ -271,12 +239,10 @@ def agreement(path: Path) -> tuple[str, str, list[tuple[str, float, float, float
     neither the measurement nor the estimate is saturated."""
     ctx = context(path)
     levels = estimated(ctx)
-    base, layers = measure(path)
+    _, measured, layers = measure(path)
     rows = []
-    events = []
     for layer in layers:
         level = levels[layer.top]
-        events.append(event(layer.std, base, layer.saturated, THRESHOLD))
         grad = estimated_grad(levels, layer.bottom, layers[-1].top)
         rows.append((layer.top, layer.std, level.std, layer.grad, grad))
         saturated = level.saturated > SATURATED_SHARE or (layer.saturated or 0.0) > SATURATED_SHARE
@@ -284,7 +250,7 @@ def agreement(path: Path) -> tuple[str, str, list[tuple[str, float, float, float
             continue
         assert within(level.std, layer.std), (layer.top, level.std, layer.std)
         assert within(grad, layer.grad), (layer.layer, grad, layer.grad)
-    return verdict(events), estimate_verdict(ctx, THRESHOLD), rows
+    return measured, estimate_verdict(ctx).name, rows
 
 
 @pytest.mark.parametrize(("activation", "filler"), sorted(SYNTHETIC))

@@ -61,19 +61,18 @@ import numpy as np
 from .._proto import caffefill_pb2 as pb
 from ..fillers import SPECS
 from ..net.model import NetLayer
+from ..probe.measure import RAIL_MARGIN, LayerProbe
+from ..probe.verdict import SATURATED, Verdict, judge
 from .context import AuditContext, BlobRef
 
 #: The share of a saturating activation's outputs in its rails above which
-#: the signal counts as saturated (CF211, the verdict).
-SATURATED_SHARE = 0.25
+#: the layer counts as saturated (CF211; the verdict's share, probe's).
+SATURATED_SHARE = SATURATED
 #: "In the rails": within this fraction of the activation's range from its ends.
-RAIL = 0.01
+RAIL = RAIL_MARGIN
 #: |z| beyond which sigmoid(z) and tanh(z) are in their rails.
 SIGMOID_RAIL = math.log((1.0 - RAIL) / RAIL)
 TANH_RAIL = math.atanh(1.0 - RAIL)
-
-#: The net-wide verdicts, as ``caffefill probe`` gives them for a measurement.
-VANISHES, SATURATES, EXPLODES, STEADY = "vanishes", "saturates", "explodes", "steady"
 
 
 @dataclass(frozen=True, eq=False)
@@ -194,27 +193,6 @@ def outside(level: Level, threshold: float) -> bool:
     """Whether ``level``'s drift is past ``threshold`` either way."""
     value = drift(level.std, level.base)
     return value < 1.0 / threshold or value > threshold
-
-
-def event(std: float, base: float, saturated: float | None, threshold: float,
-          share: float = SATURATED_SHARE) -> str | None:
-    """What one layer's output says about the net: :data:`SATURATES` when more
-    than ``share`` of it is in the rails, :data:`VANISHES` or :data:`EXPLODES`
-    when its std drifted past ``threshold``, else None.  The same rule judges
-    the estimate and a measured forward pass."""
-    if saturated is not None and saturated > share:
-        return SATURATES
-    value = drift(std, base)
-    if value < 1.0 / threshold:
-        return VANISHES
-    if value > threshold or math.isnan(value):  # (NaN: the values overflowed)
-        return EXPLODES
-    return None
-
-
-def verdict(events: Sequence[str | None]) -> str:
-    """The net's verdict: the first layer's event in net order, else steady."""
-    return next((e for e in events if e is not None), STEADY)
 
 
 #: Standard deviation of 8-bit natural-image pixels, with and without the mean removed.
@@ -848,24 +826,29 @@ def ratio_text(ratio: float) -> str:
     return f"1/{1.0 / ratio:.3g}" if ratio > 0 else "0"
 
 
-def net_events(ctx: AuditContext, threshold: float) -> list[tuple[NetLayer, Level, str]]:
-    """The layers whose estimated output says something (see :func:`event`), in
-    net order: saturation only at saturating activations, drift only past a
-    weight layer since the anchor."""
-    found = []
+def estimated_layers(ctx: AuditContext) -> list[LayerProbe]:
+    """The estimate as ``caffefill probe`` reports a measurement: one row per
+    layer that computes something (data layers and Split layers left out), its
+    first top's estimated mean, std and (Sigmoid, TanH) share in the rails."""
+    rows = []
     for step in propagate(ctx):
-        saturating = ctx.traits(step.layer).step in SATURATING_STEPS
-        for level in step.tops:
-            if level is None:
-                continue
-            what = event(level.std if level.trail else level.base, level.base,
-                         level.saturated if saturating else None, threshold)
-            if what is not None:
-                found.append((step.layer, level, what))
-                break
-    return found
+        layer = step.layer
+        if not layer.bottoms or layer.type == "Split" or not layer.tops:
+            continue
+        level = step.tops[0]
+        role = ctx.traits(layer).role
+        if level is None:
+            rows.append(LayerProbe(layer.name, layer.type, layer.tops[0], role, None, None,
+                                   None, None, None, None, 0.0, signal=False))
+            continue
+        finite = math.isfinite(level.moment)
+        saturated = level.saturated if ctx.traits(layer).step in SATURATING_STEPS else None
+        rows.append(LayerProbe(layer.name, layer.type, layer.tops[0], role,
+                               level.mean if finite else None, level.std if finite else None,
+                               None, None, None, saturated, 0.0 if finite else 1.0))
+    return rows
 
 
-def estimate_verdict(ctx: AuditContext, threshold: float) -> str:
-    """The net's verdict from the estimate (what ``probe`` would say)."""
-    return verdict([what for _, _, what in net_events(ctx, threshold)])
+def estimate_verdict(ctx: AuditContext) -> Verdict:
+    """The verdict ``caffefill probe`` would give, judged on the estimate."""
+    return judge(estimated_layers(ctx))
