@@ -41,8 +41,9 @@ def _epilog() -> str:
             "softmaxes left out), first rule that holds: explodes - some output or gradient "
             "is not finite; saturates - over the deeper half of the Sigmoid/TanH layers, on "
             f"average {SATURATED:.0%} or more of the outputs are within 0.01 of a rail; "
-            f"vanishes - the last layer's output std is below {VANISH:g} times the first "
-            f"layer's; explodes - above {EXPLODE:g} times; steady otherwise.")
+            f"vanishes - the last layer's output std is below {VANISH:g} times the std of "
+            f"the first layer's input (the net's input); explodes - above {EXPLODE:g} "
+            "times; steady otherwise.")
 
 
 def add_parser(sub: Any) -> None:

@@ -66,8 +66,10 @@ class LayerProbe:
     #: gradient reaches it).
     grad_std: float | None = None
     grad_nonfinite: float = 0.0
-    #: Output std over the std of the first bottom as fed to the layer (in a
-    #: chain: over the previous layer's); None when either is 0 or unknown.
+    #: Std of the first bottom as fed to the layer (None: it has none).
+    input_std: float | None = None
+    #: Output std over ``input_std`` (in a chain: over the previous layer's
+    #: output std); None when either is 0 or unknown.
     ratio: float | None = None
     #: "grows" / "shrinks" when ``ratio`` passes the threshold, else None.
     flag: str | None = None
@@ -81,7 +83,7 @@ class LayerProbe:
         """The JSON row (strict JSON: None where a value is not finite)."""
         row: dict[str, Any] = {"layer": self.layer, "type": self.type, "top": self.top}
         for key in ("mean", "std", "min", "max", "dead", "saturated", "nonfinite", "grad_std",
-                    "ratio"):
+                    "input_std", "ratio"):
             row[key] = _finite(getattr(self, key))
         row["flag"] = self.flag
         return row
@@ -277,6 +279,93 @@ def net_outputs(net: Any) -> list[str]:
     return list(available)
 
 
+def _forward(module: Any, values: Mapping[str, Any], threshold: float
+             ) -> tuple[list[tuple[LayerProbe, Any]], dict[str, Any]]:
+    """The forward pass, measuring each layer as it runs; returns the probes, each
+    with the view of its first bottom whose gradient the backward pass fills, and
+    Caffe's blob table."""
+    from .verdict import flag
+
+    fed: dict[int, tuple[Any, ...]] = {}
+    running: list[str] = []
+
+    def keep_bottoms(layer: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        # A view per consumer: its gradient is what this layer sends back
+        # (Caffe's bottom diff), before the other consumers' are added.
+        running.append(layer.caffe_name)
+        views = tuple(a.view_as(a) if a.requires_grad else a for a in args)
+        for view in views:
+            if view.requires_grad:
+                view.retain_grad()
+        fed[id(layer)] = views
+        return views
+
+    probes: list[tuple[LayerProbe, Any]] = []
+    blobs: dict[str, Any] = {}
+    hooks = [layer.register_forward_pre_hook(keep_bottoms) for _, layer in module.layers()]
+    try:
+        for layer, tops in module.run(values, blobs):
+            if layer.caffe_type in _COPIES or not tops:
+                continue
+            traits = traits_of(layer.caffe_type)
+            stats = _stats(tops[0].detach().numpy(), traits.step, traits.role)
+            probe = LayerProbe(layer=layer.caffe_name, type=layer.caffe_type,
+                               top=layer.tops[0], role=traits.role,
+                               signal=traits.step != "none" and traits.role not in
+                               ("loss", "sink"), **stats)
+            bottoms = fed.get(id(layer), ())
+            if bottoms:
+                probe.input_std, _ = _std(bottoms[0].detach().numpy())
+                if probe.std and probe.input_std:
+                    probe.ratio = probe.std / probe.input_std
+            probe.flag = flag(probe.ratio, threshold)
+            probes.append((probe, bottoms[0] if bottoms else None))
+    except CaffefillError:
+        raise
+    except (RuntimeError, ValueError, IndexError) as exc:
+        where = running[-1] if running else None
+        raise CaffefillError(f"the forward pass failed: {exc}",
+                             path=module.prepared.model.path, layer=where) from None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return probes, blobs
+
+
+def _backward(module: Any, blobs: Mapping[str, Any], probes: list[tuple[LayerProbe, Any]],
+              seed: int) -> str:
+    """The backward pass: fills each probe's gradient statistics; returns what
+    was differentiated (:attr:`ProbeResult.loss`)."""
+    import torch
+
+    loss = module.loss(blobs)
+    kind = "net"
+    if loss is None:
+        kind = "gaussian"
+        generator = np.random.default_rng(seed)
+        for name in net_outputs(module):
+            value = blobs[name]
+            weights = torch.from_numpy(
+                generator.standard_normal(tuple(value.shape), dtype=np.float32))
+            if value.requires_grad and value.is_floating_point():
+                term = (value * weights.to(value.dtype)).sum()
+                loss = term if loss is None else loss + term
+    if loss is None or not loss.requires_grad:
+        return "none"
+    try:
+        loss.backward()
+    except RuntimeError as exc:
+        raise CaffefillError(f"the backward pass failed: {exc}",
+                             path=module.prepared.model.path) from None
+    for probe, bottom in probes:
+        grad = None if bottom is None else bottom.grad
+        if grad is not None:
+            flat = grad.detach().numpy().reshape(-1)
+            probe.grad_std, probe.grad_nonfinite = _std(flat)
+            probe.gradients = _sample(flat[np.isfinite(flat)])
+    return kind
+
+
 def measure(
     net: PreparedNet | str | os.PathLike[str] | None,
     *,
@@ -309,7 +398,6 @@ def measure(
     """
     torch = import_torch()
     from ..torch.module import CaffeNet
-    from .verdict import flag
 
     data_path = None
     if isinstance(data, (str, os.PathLike)):
@@ -325,82 +413,10 @@ def measure(
                                           "solver": solver, "fillers": fillers})
     module = CaffeNet.from_prepared(prepared)
     model = prepared.model
-    feed = _feed(module, arrays, prepared.seed, data_path)
-    values = {}
-    for name, value in feed.items():
-        tensor = torch.as_tensor(np.asarray(value, dtype=np.float32))
-        values[name] = tensor.requires_grad_(True)
-
-    fed: dict[int, tuple[Any, ...]] = {}
-    running: list[str] = []
-
-    def keep_bottoms(layer: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
-        # A view per consumer: its gradient is what this layer sends back
-        # (Caffe's bottom diff), before the other consumers' are added.
-        running.append(layer.caffe_name)
-        views = tuple(a.view_as(a) if a.requires_grad else a for a in args)
-        for view in views:
-            if view.requires_grad:
-                view.retain_grad()
-        fed[id(layer)] = views
-        return views
-
-    probes: list[tuple[LayerProbe, Any]] = []
-    blobs: dict[str, Any] = {}
-    hooks = [layer.register_forward_pre_hook(keep_bottoms) for _, layer in module.layers()]
-    try:
-        for layer, tops in module.run(values, blobs):
-            if layer.caffe_type in _COPIES or not tops:
-                continue
-            traits = traits_of(layer.caffe_type)
-            top = tops[0].detach().numpy()
-            stats = _stats(top, traits.step, traits.role)
-            probe = LayerProbe(layer=layer.caffe_name, type=layer.caffe_type,
-                               top=layer.tops[0], role=traits.role,
-                               signal=traits.step != "none" and traits.role not in
-                               ("loss", "sink"), **stats)
-            bottoms = fed.get(id(layer), ())
-            if bottoms and probe.std:
-                below, _ = _std(bottoms[0].detach().numpy())
-                if below:
-                    probe.ratio = probe.std / below
-            probe.flag = flag(probe.ratio, threshold)
-            probes.append((probe, bottoms[0] if bottoms else None))
-    except CaffefillError:
-        raise
-    except (RuntimeError, ValueError, IndexError) as exc:
-        where = running[-1] if running else None
-        raise CaffefillError(f"the forward pass failed: {exc}", path=model.path,
-                             layer=where) from None
-    finally:
-        for hook in hooks:
-            hook.remove()
-
-    loss = module.loss(blobs)
-    kind = "net"
-    if loss is None:
-        kind = "gaussian"
-        generator = np.random.default_rng(prepared.seed)
-        for name in net_outputs(module):
-            value = blobs[name]
-            weights = torch.from_numpy(
-                generator.standard_normal(tuple(value.shape), dtype=np.float32))
-            if value.requires_grad and value.is_floating_point():
-                term = (value * weights.to(value.dtype)).sum()
-                loss = term if loss is None else loss + term
-    if loss is None or not loss.requires_grad:
-        kind = "none"
-    else:
-        try:
-            loss.backward()  # type: ignore[no-untyped-call]
-        except RuntimeError as exc:
-            raise CaffefillError(f"the backward pass failed: {exc}", path=model.path) from None
-        for probe, bottom in probes:
-            grad = None if bottom is None else bottom.grad
-            if grad is not None:
-                flat = grad.detach().numpy()
-                probe.grad_std, probe.grad_nonfinite = _std(flat)
-                probe.gradients = _sample(flat.reshape(-1)[np.isfinite(flat.reshape(-1))])
+    values = {name: torch.as_tensor(np.asarray(value, dtype=np.float32)).requires_grad_(True)
+              for name, value in _feed(module, arrays, prepared.seed, data_path).items()}
+    probes, blobs = _forward(module, values, threshold)
+    kind = _backward(module, blobs, probes, prepared.seed)
     return ProbeResult(net=model.param.name or os.path.basename(model.path or ""),
                        path=model.path or "", seed=prepared.seed, phase=prepared.phase,
                        layers=[p for p, _ in probes], loss=kind, threshold=threshold,

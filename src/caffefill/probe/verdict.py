@@ -8,7 +8,10 @@ softmaxes left out), first rule that holds:
    TanH: those with rails), on average at least :data:`SATURATED` of the
    outputs lie within 0.01 of a rail;
 3. ``vanishes``: the last layer's output std is below :data:`VANISH` times
-   the first layer's (or the first layer's output is constant);
+   the std of the first layer's input (the net's input as fed, so that a
+   first layer that only sets the scale for a normalization after it is not
+   counted; the first layer's output when the input is constant), or that
+   reference is 0;
 4. ``explodes``: it is above :data:`EXPLODE` times the first layer's;
 5. ``steady`` otherwise.
 
@@ -40,7 +43,7 @@ class Verdict:
     name: str
     #: Why, in words (names the layers the rule looked at).
     reason: str
-    #: Std of the last signal layer's output over the first's.
+    #: Std of the last signal layer's output over the first one's input's.
     depth_ratio: float | None
     #: Mean saturated share of the deeper half of the saturating layers.
     deep_saturation: float | None
@@ -74,8 +77,15 @@ def judge(layers: Sequence[Any]) -> Verdict:
     signal = [p for p in layers if p.signal]
     stds = [p for p in signal if p.std is not None]
     depth_ratio = None
-    if stds and stds[0].std > 0:
-        depth_ratio = stds[-1].std / stds[0].std
+    reference, what = None, ""
+    if stds:
+        first = stds[0]
+        if first.input_std:
+            reference, what = first.input_std, f"'{first.layer}' input"
+        else:
+            reference, what = first.std, f"'{first.layer}' output"
+        if reference > 0:
+            depth_ratio = stds[-1].std / reference
     rails = [p for p in signal if p.saturated is not None]
     deep = rails[len(rails) // 2:]
     deep_saturation = sum(p.saturated for p in deep) / len(deep) if deep else None
@@ -89,18 +99,18 @@ def judge(layers: Sequence[Any]) -> Verdict:
 
     broken = next((p for p in layers if p.nonfinite > 0 or p.grad_nonfinite > 0), None)
     if broken is not None:
-        what = "output" if broken.nonfinite > 0 else "gradient"
-        return verdict("explodes", f"layer '{broken.layer}': its {what} is not finite")
+        part = "output" if broken.nonfinite > 0 else "gradient"
+        return verdict("explodes", f"layer '{broken.layer}': its {part} is not finite")
     if not stds:
         return verdict("steady", "no layer carries signal")
-    first, last = stds[0], stds[-1]
+    last = stds[-1]
     if deep_saturation is not None and deep_saturation >= SATURATED:
         return verdict("saturates", f"{deep_saturation:.0%} of the outputs of the deeper "
                                     f"saturating layers ('{deep[0].layer}' to "
                                     f"'{deep[-1].layer}') are within 0.01 of a rail")
     if depth_ratio is None:
-        return verdict("vanishes", f"the first layer's output ('{first.layer}') is constant")
-    span = f"'{last.layer}' std {last.std:.3g} over '{first.layer}' std {first.std:.3g}"
+        return verdict("vanishes", f"{what} is constant")
+    span = f"'{last.layer}' output std {last.std:.3g} / {what} std {reference:.3g}"
     if depth_ratio < VANISH:
         return verdict("vanishes", f"{span} = {depth_ratio:.3g} (below {VANISH:g})")
     if depth_ratio > EXPLODE:
