@@ -393,3 +393,30 @@ def test_depth_is_measured_from_the_nets_input(tmp_path: Path) -> None:
     assert verdict.name == "steady", verdict.reason
     assert verdict.depth_ratio is not None and 0.2 < verdict.depth_ratio < 3
     assert "'fc1' input std" in verdict.reason
+
+
+def stack(path: Path, *fillers: str) -> Path:
+    """Input 64x100, then per filler an InnerProduct (no filler: Caffe's constant 0)
+    and a ReLU in place."""
+    lines = ['layer { name: "in" type: "Input" top: "fc0" input_param { shape { dim: 64 '
+             'dim: 100 } } }']
+    for i, filler in enumerate(fillers, 1):
+        given = f"weight_filler {{ {filler} }} " if filler else ""
+        lines.append(f'layer {{ name: "fc{i}" type: "InnerProduct" bottom: "fc{i - 1}" '
+                     f'top: "fc{i}" inner_product_param {{ num_output: 100 {given}}} }}')
+        lines.append(f'layer {{ name: "relu{i}" type: "ReLU" bottom: "fc{i}" top: "fc{i}" }}')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_a_last_layer_started_at_zero_is_not_vanishing(tmp_path: Path) -> None:
+    msra = 'type: "msra"'
+    result = measure(stack(tmp_path / "z.prototxt", msra, msra, msra, msra, ""), seed=1)
+    assert result.layers[-1].std == 0 and result.layers[-1].grad_std is not None
+    assert result.verdict.name == "steady", result.verdict.reason
+
+
+def test_a_blow_up_inside_the_net_explodes(tmp_path: Path) -> None:
+    result = measure(stack(tmp_path / "b.prototxt", 'type: "gaussian" std: 30', ""), seed=1)
+    verdict = result.verdict
+    assert verdict.name == "explodes" and "'fc1' output std" in verdict.reason

@@ -38,12 +38,14 @@ def _epilog() -> str:
     from ..probe.verdict import EXPLODE, SATURATED, VANISH
 
     return ("The verdict, over the layers that carry signal on (losses, accuracies and "
-            "softmaxes left out), first rule that holds: explodes - some output or gradient "
-            "is not finite; saturates - over the deeper half of the Sigmoid/TanH layers, on "
-            f"average {SATURATED:.0%} or more of the outputs are within 0.01 of a rail; "
-            f"vanishes - the last layer's output std is below {VANISH:g} times the std of "
-            f"the first layer's input (the net's input); explodes - above {EXPLODE:g} "
-            "times; steady otherwise.")
+            "softmaxes left out), their output stds taken relative to the std of the first "
+            "one's input (the net's input), first rule that holds: explodes - some output or "
+            "gradient is not finite; saturates - over the deeper half of the Sigmoid/TanH "
+            f"layers, on average {SATURATED:.0%} or more of the outputs are within 0.01 of a "
+            f"rail; explodes - some layer's output std is above {EXPLODE:g} times the input's; "
+            "vanishes - the median output std of the deepest quarter of the layers is below "
+            f"{VANISH:g} times the input's (a weight layer started at zero at the end, and "
+            "the constant layers after it, left out); steady otherwise.")
 
 
 def add_parser(sub: Any) -> None:

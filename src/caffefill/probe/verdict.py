@@ -1,18 +1,22 @@
 """The verdict on a probed net: ``vanishes``, ``saturates``, ``explodes`` or ``steady``.
 
 Over the layers whose output carries signal on (losses, accuracies and
-softmaxes left out), first rule that holds:
+softmaxes left out), with each output std taken relative to the reference
+(the std of the first such layer's input: the net's input as fed, so that a
+first layer whose scale a normalization resets does not count; that layer's
+output when the input is constant), first rule that holds:
 
 1. ``explodes``: some output or gradient is not finite (inf or NaN);
 2. ``saturates``: over the deeper half of the saturating layers (Sigmoid,
    TanH: those with rails), on average at least :data:`SATURATED` of the
    outputs lie within 0.01 of a rail;
-3. ``vanishes``: the last layer's output std is below :data:`VANISH` times
-   the std of the first layer's input (the net's input as fed, so that a
-   first layer that only sets the scale for a normalization after it is not
-   counted; the first layer's output when the input is constant), or that
-   reference is 0;
-4. ``explodes``: it is above :data:`EXPLODE` times the first layer's;
+3. ``explodes``: some layer's output std is above :data:`EXPLODE` times the
+   reference;
+4. ``vanishes``: the median output std of the deepest quarter of the layers
+   is below :data:`VANISH` times the reference, or the reference is 0; a
+   weight layer started at zero near the end (its output constant though its
+   input is not, and only constant outputs after it: its weights still
+   learn) and the layers after it are left out;
 5. ``steady`` otherwise.
 
 Gradients are reported (the ratio of the first layer's gradient std to the
@@ -23,6 +27,7 @@ gradient by about 4 per layer, which is the sigmoid's slope, not the init.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +35,9 @@ from typing import Any
 #: The verdicts, from the worst kind of failure to none.
 VERDICTS = ("explodes", "saturates", "vanishes", "steady")
 
-#: Last/first output std below which the signal vanishes over the depth.
+#: Deep output std over the reference below which the signal vanishes.
 VANISH = 1e-2
-#: Last/first output std above which it explodes.
+#: Output std over the reference above which the signal explodes.
 EXPLODE = 1e2
 #: Mean saturated share of the deeper saturating layers at which the net saturates.
 SATURATED = 0.25
@@ -43,7 +48,8 @@ class Verdict:
     name: str
     #: Why, in words (names the layers the rule looked at).
     reason: str
-    #: Std of the last signal layer's output over the first one's input's.
+    #: Median output std of the deepest quarter of the signal layers over
+    #: the reference (see the module docstring).
     depth_ratio: float | None
     #: Mean saturated share of the deeper half of the saturating layers.
     deep_saturation: float | None
@@ -76,16 +82,23 @@ def judge(layers: Sequence[Any]) -> Verdict:
     """The verdict on probed layers (:class:`caffefill.probe.measure.LayerProbe`)."""
     signal = [p for p in layers if p.signal]
     stds = [p for p in signal if p.std is not None]
-    depth_ratio = None
-    reference, what = None, ""
+    reference, what = 0.0, ""
     if stds:
         first = stds[0]
         if first.input_std:
             reference, what = first.input_std, f"'{first.layer}' input"
         else:
             reference, what = first.std, f"'{first.layer}' output"
-        if reference > 0:
-            depth_ratio = stds[-1].std / reference
+    # A weight layer whose output is constant though its input is not, with
+    # only constant outputs after it, started at zero (its weights still
+    # learn): the depth is judged before it.
+    cut = next((i for i, p in enumerate(stds) if p.role == "linear" and p.std == 0
+                and p.input_std and all(q.std == 0 for q in stds[i:])), len(stds))
+    live = stds[:cut] or stds
+    deepest = live[len(live) - max(1, len(live) // 4):]
+    depth_ratio = None
+    if reference > 0:
+        depth_ratio = float(statistics.median(p.std for p in deepest)) / reference
     rails = [p for p in signal if p.saturated is not None]
     deep = rails[len(rails) // 2:]
     deep_saturation = sum(p.saturated for p in deep) / len(deep) if deep else None
@@ -103,16 +116,23 @@ def judge(layers: Sequence[Any]) -> Verdict:
         return verdict("explodes", f"layer '{broken.layer}': its {part} is not finite")
     if not stds:
         return verdict("steady", "no layer carries signal")
-    last = stds[-1]
     if deep_saturation is not None and deep_saturation >= SATURATED:
         return verdict("saturates", f"{deep_saturation:.0%} of the outputs of the deeper "
                                     f"saturating layers ('{deep[0].layer}' to "
                                     f"'{deep[-1].layer}') are within 0.01 of a rail")
     if depth_ratio is None:
         return verdict("vanishes", f"{what} is constant")
-    span = f"'{last.layer}' output std {last.std:.3g} / {what} std {reference:.3g}"
+    peak = max(stds, key=lambda p: float(p.std))
+    if peak.std > EXPLODE * reference:
+        return verdict("explodes", f"'{peak.layer}' output std {peak.std:.3g} / {what} std "
+                                   f"{reference:.3g} = {peak.std / reference:.3g} "
+                                   f"(above {EXPLODE:g})")
+    span = (f"median output std of '{deepest[0].layer}'..'{deepest[-1].layer}' / {what} "
+            f"std {reference:.3g} = {depth_ratio:.3g}" if len(deepest) > 1 else
+            f"'{deepest[0].layer}' output std {deepest[0].std:.3g} / {what} std "
+            f"{reference:.3g} = {depth_ratio:.3g}")
+    if cut < len(stds):
+        span += f"; '{stds[cut].layer}' starts at zero: it and the layers after it left out"
     if depth_ratio < VANISH:
-        return verdict("vanishes", f"{span} = {depth_ratio:.3g} (below {VANISH:g})")
-    if depth_ratio > EXPLODE:
-        return verdict("explodes", f"{span} = {depth_ratio:.3g} (above {EXPLODE:g})")
-    return verdict("steady", f"{span} = {depth_ratio:.3g}")
+        return verdict("vanishes", f"{span} (below {VANISH:g})")
+    return verdict("steady", span)
