@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORWARD = ROOT / "tests" / "data" / "forward" / "nets"
 DEEP_TANH = FORWARD / "deep_tanh_gauss001.prototxt"
 DEEP_RELU = FORWARD / "deep_relu_gauss001.prototxt"
+NETS = ROOT / "tests" / "data" / "nets"
 CONV = FORWARD / "vision_ops.prototxt"  # conv, LRN, pooling, a frozen bilinear Deconvolution
 
 
@@ -150,6 +151,39 @@ def test_the_caffemodel_is_what_caffe_loads(tmp_path: Path) -> None:
     assert layers["conv2"].convolution_param.weight_filler.type == "orthogonal"
     assert layers["up"].convolution_param.weight_filler.type == "bilinear"
     assert json.loads(lsuv_net.caffefill_meta)["lsuv"]["layers"][0]["layer"] == "conv1"
+
+
+def test_the_caffemodel_has_the_layout_caffe_itself_writes(tmp_path: Path) -> None:
+    """Caffe's CopyTrainedLayersFrom matches layers by name and needs the same
+    blob shapes: the LSUV file has the layers, types and blob shapes of the
+    file real Caffe wrote for this net (tests/data/nets/nd_conv.TRAIN.1701)."""
+    pytest.importorskip("torch")
+    out = tmp_path / "w.caffemodel"
+    assert main(["init", str(NETS / "nd_conv.prototxt"), "--seed", "1701", "--lsuv",
+                 "-o", str(out)]) == 0
+    ours, caffes = pb.NetParameter(), pb.NetParameter()
+    ours.ParseFromString(out.read_bytes())
+    caffes.ParseFromString((NETS / "nd_conv.TRAIN.1701.caffemodel").read_bytes())
+
+    def layout(net: pb.NetParameter) -> list[tuple[str, str, list[tuple[int, ...]]]]:
+        return [(layer.name, layer.type, [tuple(b.shape.dim) for b in layer.blobs])
+                for layer in net.layer]
+
+    assert ours.name == caffes.name and layout(ours) == layout(caffes)
+    assert any(layer.blobs for layer in ours.layer)
+
+
+def test_a_forward_pass_that_fails_is_one_located_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "w.npz"
+    # Embed takes indices; unit-Gaussian inputs are not.
+    assert main(["init", str(NETS / "mixed_layers.prototxt"), "--seed", "1", "--lsuv",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "mixed_layers.prototxt:26:1: layer 'embed': LSUV's forward" \
+        in err
+    assert not out.exists()
 
 
 def test_deterministic_for_a_seed(tmp_path: Path) -> None:

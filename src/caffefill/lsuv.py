@@ -114,20 +114,23 @@ def _variance(value: Tensor) -> float:
 
 
 def run_lsuv(net: CaffeNet, inputs: Mapping[str, Any], *, tol: float = DEFAULT_TOL,
-             max_iter: int = DEFAULT_MAX_ITER) -> list[LayerVariance]:
+             max_iter: int = DEFAULT_MAX_ITER, given: bool = True) -> list[LayerVariance]:
     """Rescale, in place, the weight of each LSUV layer of ``net`` (in net
     order) until its output's variance on ``inputs`` is within ``tol`` of 1 or
-    ``max_iter`` rescalings were made."""
+    ``max_iter`` rescalings were made (``given``: the inputs are the user's,
+    for the message when the forward pass fails)."""
     import torch
 
     targets = {layer.name for layer in lsuv_layers(net.prepared)}
     fed: dict[int, tuple[Tensor, ...]] = {}
+    running: list[str] = []
 
     def keep(module: Any, args: tuple[Tensor, ...]) -> None:
-        fed[id(module)] = args
+        running.append(module.caffe_name)
+        if module.caffe_name in targets:
+            fed[id(module)] = args
 
-    hooks = [module.register_forward_pre_hook(keep) for _, module in net.layers()
-             if module.caffe_name in targets]
+    hooks = [module.register_forward_pre_hook(keep) for _, module in net.layers()]
     results: list[LayerVariance] = []
     blobs: dict[str, Tensor] = {}
     try:
@@ -137,6 +140,15 @@ def run_lsuv(net: CaffeNet, inputs: Mapping[str, Any], *, tol: float = DEFAULT_T
                     continue
                 results.append(_rescale(module, fed.pop(id(module)), tops, blobs, tol,
                                         max_iter))
+    except (RuntimeError, ValueError, IndexError) as exc:  # torch's own refusals
+        model = net.prepared.model
+        layer = model.layer(running[-1]) if running else None
+        raise CaffefillError(
+            f"LSUV's forward pass failed here: {exc} (on "
+            f"{'the given inputs' if given else 'unit-Gaussian inputs'})",
+            path=model.path, line=layer.line if layer else None,
+            column=layer.column if layer else None,
+            layer=layer.name if layer else None) from None
     finally:
         for hook in hooks:
             hook.remove()
@@ -212,7 +224,7 @@ def lsuv(prepared: PreparedNet, *, inputs: Mapping[str, Any] | None = None,
     started, orthogonal = orthonormal_start(prepared)
     net = CaffeNet.from_prepared(started)
     values = fill_inputs(net, inputs)
-    layers = run_lsuv(net, values, tol=tol, max_iter=max_iter)
+    layers = run_lsuv(net, values, tol=tol, max_iter=max_iter, given=bool(inputs))
     meta = started.meta()
     meta["lsuv"] = {
         "start": START, "start_layers": orthogonal, "tol": tol, "max_iter": max_iter,
