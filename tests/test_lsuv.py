@@ -31,11 +31,12 @@ def _digest(weights: caffefill.Weights) -> list[tuple[str, int, bytes]]:
 def measured_variances(net: Path, phase: str, weights: caffefill.Weights,
                        inputs: dict[str, np.ndarray]) -> dict[str, float]:
     """Each layer's first top's variance right after it ran, in a net built
-    afresh (another seed) holding ``weights``."""
+    afresh (another seed) holding ``weights``, fed ``inputs``."""
     torch = pytest.importorskip("torch")
     from caffefill.torch import CaffeNet
 
-    fresh = CaffeNet(net, phase=phase, seed=12345)
+    shapes = {name: value.shape for name, value in inputs.items()}
+    fresh = CaffeNet(net, phase=phase, seed=12345, inputs=shapes)
     with torch.no_grad():
         for name, blobs in weights.items():
             for tensor, value in zip(fresh.layer(name).blobs(), blobs, strict=True):
@@ -57,7 +58,7 @@ def test_every_layer_has_unit_variance_within_the_tolerance(
     prepared = prepare_net(net, phase, seed=1701)
     (name, shape), = ((top, s) for top, s in _input_shapes(net, phase).items())
     x = np.random.default_rng(7).standard_normal(shape).astype(np.float32) * 3 + 0.5
-    result = lsuv(prepared, inputs={name: x}, data_source="a test array", tol=tol)
+    result = lsuv(prepared, data={name: x}, tol=tol)
     assert [layer.layer for layer in result.layers] == rescaled
     assert all(layer.converged for layer in result.layers)
     variances = measured_variances(net, phase, result.weights(), {name: x})
@@ -67,7 +68,7 @@ def test_every_layer_has_unit_variance_within_the_tolerance(
                                 {name: x})
     assert any(abs(before[layer] - 1) >= tol for layer in rescaled)  # LSUV had work to do
     recorded = result.meta["lsuv"]
-    assert recorded["tol"] == tol and recorded["data"] == "a test array"
+    assert recorded["tol"] == tol and recorded["data"] == "given arrays"
     assert [r["layer"] for r in recorded["layers"]] == rescaled
     for record in recorded["layers"]:
         assert record["converged"] and abs(record["variance"] - variances[record["layer"]]) < 1e-5
@@ -208,11 +209,63 @@ def test_layers_outside_the_tolerance_are_reported(tmp_path: Path,
     assert not record["layers"][-1]["converged"] and record["layers"][-1]["iterations"] == 0
 
 
-def test_lsuv_options_need_lsuv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+DATA_NET = """name: "WithData"
+layer { name: "data" type: "Data" top: "data" top: "label"
+  data_param { source: "train_lmdb" batch_size: 8 backend: LMDB }
+  transform_param { crop_size: 20 } }
+layer { name: "ip1" type: "InnerProduct" bottom: "data" top: "ip1"
+  inner_product_param { num_output: 30 weight_filler { type: "xavier" }
+                        bias_filler { type: "constant" value: 0.3 } } }
+layer { name: "relu" type: "ReLU" bottom: "ip1" top: "ip1" }
+layer { name: "ip2" type: "InnerProduct" bottom: "ip1" top: "ip2"
+  inner_product_param { num_output: 10 weight_filler { type: "xavier" } } }
+layer { name: "loss" type: "SoftmaxWithLoss" bottom: "ip2" bottom: "label" top: "loss" }
+"""
+
+
+@pytest.mark.parametrize("kind", ["npy", "npz"])
+def test_data_from_a_file_on_a_net_with_a_data_layer(kind: str, tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    net = tmp_path / "net.prototxt"
+    net.write_text(DATA_NET)
+    x = np.random.default_rng(3).standard_normal((8, 3, 20, 20)).astype(np.float32) * 40 + 100
+    data = tmp_path / f"x.{kind}"
+    if kind == "npy":
+        np.save(data, x)
+    else:
+        np.savez(data, data=x, label=np.arange(8) % 10)
     out = tmp_path / "w.npz"
-    assert main(["init", str(DEEP_TANH), "--seed", "1", "--lsuv-tol", "0.2",
-                 "-o", str(out)]) == 2
-    assert "--lsuv-tol goes with --lsuv" in capsys.readouterr().err and not out.exists()
+    # The Data layer's shape comes from the array; the label is fed zeros (.npy) or given.
+    assert main(["init", str(net), "--seed", "8", "--lsuv", "--lsuv-tol", "0.05",
+                 "--data", str(data), "-o", str(out)]) == 0
+    weights = caffefill.load_weights(out)
+    record = weights.meta["lsuv"]
+    assert record["data"] == str(data) and len(record["data_sha256"]) == 64
+    variances = measured_variances(net, "TRAIN", weights,
+                                   {"data": x, "label": np.zeros(8, np.float32)})
+    for layer in ("ip1", "ip2"):
+        assert abs(variances[layer] - 1) < 0.05, (layer, variances[layer])
+
+
+def test_without_data_a_data_layer_takes_a_unit_gaussian(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    net = tmp_path / "net.prototxt"
+    net.write_text(DATA_NET)
+    out = tmp_path / "w.npz"
+    assert main(["init", str(net), "--seed", "8", "--lsuv", "--input", "data=3,32,32",
+                 "-o", str(out)]) == 0
+    record = caffefill.load_weights(out).meta["lsuv"]
+    assert record["data"].startswith("unit Gaussian") and "data_sha256" not in record
+    assert [layer["converged"] for layer in record["layers"]] == [True, True]
+
+
+@pytest.mark.parametrize("option", [["--lsuv-tol", "0.2"], ["--lsuv-iter", "3"],
+                                    ["--data", "x.npy"]])
+def test_lsuv_options_need_lsuv(option: list[str], tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "w.npz"
+    assert main(["init", str(DEEP_TANH), "--seed", "1", *option, "-o", str(out)]) == 2
+    assert f"{option[0]} goes with --lsuv" in capsys.readouterr().err and not out.exists()
 
 
 def test_without_torch_one_line_and_nothing_written(

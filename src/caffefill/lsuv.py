@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import glob
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,9 +38,10 @@ from .init import PreparedNet
 from .net.model import NetLayer
 from .net.registry import traits_of
 from .overrides import apply_overrides, filler_home, parse_override
+from .torch import require_torch
 from .weights import Weights
 
-if TYPE_CHECKING:  # torch is imported when LSUV runs (require_torch)
+if TYPE_CHECKING:  # torch is imported when LSUV runs (after require_torch)
     from torch import Tensor
 
     from .torch.module import CaffeLayer, CaffeNet
@@ -95,15 +97,6 @@ def orthonormal_start(prepared: PreparedNet) -> tuple[PreparedNet, list[str]]:
     model, _ = apply_overrides(prepared.model, start, inputs=prepared.inputs,
                                profile=prepared.profile)
     return dataclasses.replace(prepared, model=model), names
-
-
-def require_torch() -> None:
-    """Refuse, in one line, when PyTorch (the ``caffefill[torch]`` extra) is missing."""
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise CaffefillError("LSUV runs the net's forward pass with PyTorch: install the torch "
-                             "extra (pip install 'torch==2.13.0' 'caffefill[torch]')") from None
 
 
 def _variance(value: Tensor) -> float:
@@ -204,18 +197,20 @@ class LsuvResult:
         return result
 
 
-def lsuv(prepared: PreparedNet, *, inputs: Mapping[str, Any] | None = None,
-         data_source: str = "", tol: float = DEFAULT_TOL,
+def lsuv(prepared: PreparedNet, *, data: Mapping[str | None, np.ndarray] | None = None,
+         data_path: str | None = None, tol: float = DEFAULT_TOL,
          max_iter: int = DEFAULT_MAX_ITER) -> LsuvResult:
-    """LSUV on the net ``prepared`` (see the module docstring): ``inputs`` are
-    the net inputs' values (by top name; default: each Input top a unit
-    Gaussian from Caffe's stream right after the weights, as
-    :func:`caffefill.forward` does), ``data_source`` says where they came from
-    (recorded).  The net's own filler overrides (``prepare_net(...,
+    """LSUV on the net ``prepared`` (see the module docstring).  ``data``: the
+    net inputs' values by top name (a None key: the first input), as ``--data``
+    reads them from ``data_path`` (:func:`caffefill.probe.measure.load_data`);
+    inputs not given are fed as ``probe`` feeds them: each Input top a unit
+    Gaussian from Caffe's stream right after the weights (as
+    :func:`caffefill.forward` does), other data layers' first top a unit
+    Gaussian, labels 0.  The net's own filler overrides (``prepare_net(...,
     fillers=...)``) win over the orthonormal start."""
-    require_torch()
+    require_torch("LSUV")
+    from .probe.measure import _feed
     from .torch.module import CaffeNet
-    from .torch.run import fill_inputs
 
     if not tol > 0 or not math.isfinite(tol):
         raise CaffefillError(f"the LSUV tolerance must be a finite number > 0, got {tol}")
@@ -223,11 +218,26 @@ def lsuv(prepared: PreparedNet, *, inputs: Mapping[str, Any] | None = None,
         raise CaffefillError(f"the LSUV iteration limit must be >= 0, got {max_iter}")
     started, orthogonal = orthonormal_start(prepared)
     net = CaffeNet.from_prepared(started)
-    values = fill_inputs(net, inputs)
-    layers = run_lsuv(net, values, tol=tol, max_iter=max_iter, given=bool(inputs))
+    values = _feed(net, data or {}, started.seed, data_path)
+    layers = run_lsuv(net, values, tol=tol, max_iter=max_iter, given=bool(data))
+    record: dict[str, Any] = {"start": START, "start_layers": orthogonal, "tol": tol,
+                              "max_iter": max_iter}
+    if data:
+        record["data"] = data_path or "given arrays"
+        record["data_sha256"] = _digest(data)
+    else:
+        record["data"] = "unit Gaussian (Input tops from the seed's stream after the fill)"
+    record["layers"] = [layer.record() for layer in layers]
     meta = started.meta()
-    meta["lsuv"] = {
-        "start": START, "start_layers": orthogonal, "tol": tol, "max_iter": max_iter,
-        "data": data_source or "unit Gaussian inputs from the seed's stream after the fill",
-        "layers": [layer.record() for layer in layers]}
+    meta["lsuv"] = record
     return LsuvResult(net, layers, meta)
+
+
+def _digest(data: Mapping[str | None, np.ndarray]) -> str:
+    """SHA-256 of the input arrays: each name, dtype, shape and C-order bytes."""
+    digest = hashlib.sha256()
+    for key in sorted(data, key=lambda k: "" if k is None else k):
+        array = np.ascontiguousarray(data[key])
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()

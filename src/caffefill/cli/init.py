@@ -13,6 +13,7 @@ from ..errors import CaffefillError, one_line
 from .options import (
     EXIT_OK,
     add_common_args,
+    add_data_arg,
     add_filler_args,
     add_memory_arg,
     add_net_args,
@@ -66,6 +67,9 @@ def add_lsuv_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--lsuv-iter", type=parse_iterations, default=None, metavar="N",
                        help=f"rescale a layer at most N times; layers left outside the "
                             f"tolerance are reported (default {DEFAULT_MAX_ITER})")
+    add_data_arg(group, "the inputs LSUV measures on (default: each Input top a unit "
+                        "Gaussian from Caffe's stream after the fill, other data layers' "
+                        "images a unit Gaussian, labels 0)")
 
 
 class _Bar:
@@ -174,8 +178,15 @@ def run(args: argparse.Namespace) -> int:
     fmt = detect_format(args.output, args.format)
     prepare_output(args.output, fmt, args.force,
                    inputs=[p for p in (args.prototxt, args.solver) if p is not None])
-    prepared = prepare_net(seed=args.seed, caffe=args.caffe, boost=args.boost,
-                           **net_source(args))
+    options = {"seed": args.seed, "caffe": args.caffe, "boost": args.boost, **net_source(args)}
+    data = None
+    if args.data is not None:  # data tops may take their shapes from the arrays
+        from ..probe.measure import _prepare, load_data
+
+        data = load_data(args.data)
+        prepared = _prepare(options.pop("path"), data, options)
+    else:
+        prepared = prepare_net(**options)
     print_warnings(prepared.warnings)
     check_memory(prepared.model, fmt, memory_limit(args), prepared.profile)
     if args.seed is None and args.solver is None:
@@ -184,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     drawn: Iterable[Any] = prepared.blobs(lazy=True)
     meta = prepared.meta()
     if args.lsuv:
-        model, drawn, meta = run_lsuv(args, prepared)
+        model, drawn, meta = run_lsuv(args, prepared, data)
     total_values = sum(spec.count for layer in model.layers for spec in layer.blobs)
     total_blobs = sum(len(layer.blobs) for layer in model.layers)
     show = not args.quiet and sys.stderr.isatty()
@@ -201,24 +212,26 @@ def run(args: argparse.Namespace) -> int:
 def check_lsuv_args(args: argparse.Namespace) -> None:
     """Refuse the LSUV options without --lsuv, and --lsuv without torch, before any work."""
     if args.lsuv:
-        from ..lsuv import require_torch
+        from ..torch import require_torch
 
-        require_torch()
+        require_torch("--lsuv")
         return
     given = [name for name, value in (("--lsuv-tol", args.lsuv_tol),
-                                      ("--lsuv-iter", args.lsuv_iter)) if value is not None]
+                                      ("--lsuv-iter", args.lsuv_iter),
+                                      ("--data", args.data)) if value is not None]
     if given:
-        raise CaffefillError(f"{' and '.join(given)} go{'es' if len(given) == 1 else ''} "
+        raise CaffefillError(f"{', '.join(given)} go{'es' if len(given) == 1 else ''} "
                              f"with --lsuv")
 
 
-def run_lsuv(args: argparse.Namespace, prepared: Any) -> tuple[Any, list[Any], dict[str, Any]]:
+def run_lsuv(args: argparse.Namespace, prepared: Any, data: Any
+             ) -> tuple[Any, list[Any], dict[str, Any]]:
     """LSUV on the prepared net: the net as set up (orthonormal start), its
     rescaled blobs and the metadata; a warning per layer left outside the tolerance."""
     from ..lsuv import DEFAULT_MAX_ITER, DEFAULT_TOL, lsuv
 
     tol = DEFAULT_TOL if args.lsuv_tol is None else args.lsuv_tol
-    result = lsuv(prepared, tol=tol,
+    result = lsuv(prepared, data=data, data_path=args.data, tol=tol,
                   max_iter=DEFAULT_MAX_ITER if args.lsuv_iter is None else args.lsuv_iter)
     for layer in result.unconverged:
         print(one_line(f"warning: LSUV: layer '{layer.layer}': output variance "

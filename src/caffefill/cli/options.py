@@ -205,6 +205,15 @@ def add_filler_args(parser: argparse.ArgumentParser) -> None:
              "A PATTERN that matches no layer is an error. Recorded in the output's metadata")
 
 
+def add_data_arg(parser: argparse.ArgumentParser | Any, what: str = "the input values") -> None:
+    """``--data FILE``: the values of the net's inputs (see
+    :func:`caffefill.probe.measure.load_data`); ``what`` starts its help."""
+    parser.add_argument("--data", metavar="FILE",
+                        help=f"{what}: a .npy (the net's first input) or a .npz (arrays named "
+                             f"after the net's inputs); a data layer's top takes its shape "
+                             f"from its array")
+
+
 def net_source(args: argparse.Namespace) -> dict[str, Any]:
     """The net to build, as prepare_net's keyword arguments (a file or a solver;
     the filler overrides when the command takes :func:`add_filler_args`)."""

@@ -10,6 +10,7 @@ from ..errors import CaffefillError
 from .options import (
     EXIT_OK,
     add_common_args,
+    add_data_arg,
     add_filler_args,
     add_net_args,
     add_profile_args,
@@ -64,10 +65,7 @@ def add_parser(sub: Any) -> None:
                         "runs side by side; give NET before it")
     p.add_argument("--seed", type=parse_seed,
                    help="Caffe's random seed (default: a random one, printed)")
-    p.add_argument("--data", metavar="FILE",
-                   help="the input values: a .npy (the net's first input) or a .npz "
-                        "(arrays named after the net's inputs); a data layer's top takes "
-                        "its shape from its array")
+    add_data_arg(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--plot", metavar="OUT",
                    help="draw the histograms and the std by depth to OUT (.png or .svg; "

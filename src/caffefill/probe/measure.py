@@ -120,11 +120,11 @@ def _finite(value: float | None) -> float | None:
 
 
 def import_torch() -> Any:
-    try:
-        import torch
-    except ImportError:
-        raise CaffefillError("probe runs the net with PyTorch: install the torch extra "
-                             "(pip install 'caffefill[torch]')") from None
+    from ..torch import require_torch
+
+    require_torch("probe")
+    import torch
+
     return torch
 
 

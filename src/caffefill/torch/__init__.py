@@ -23,6 +23,18 @@ _WHERE = {"CaffeNet": "module", "CaffeLayer": "module", "forward": "run", "fill_
           "load_caffe_init": "port"}
 
 
+def require_torch(who: str) -> None:
+    """Refuse in one line (a CaffefillError) when PyTorch is missing; ``who``
+    names what runs the net with it ("probe", "LSUV")."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        from ..errors import CaffefillError
+
+        raise CaffefillError(f"{who} runs the net with PyTorch: install the torch extra "
+                             "(pip install 'torch==2.13.0' 'caffefill[torch]')") from None
+
+
 def __getattr__(name: str) -> object:
     if name in _WHERE:
         import importlib
@@ -31,4 +43,4 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["CaffeLayer", "CaffeNet", "fill_", "forward", "load_caffe_init"]
+__all__ = ["CaffeLayer", "CaffeNet", "fill_", "forward", "load_caffe_init", "require_torch"]
