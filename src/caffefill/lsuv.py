@@ -116,10 +116,10 @@ def run_lsuv(net: CaffeNet, inputs: Mapping[str, Any], *, tol: float = DEFAULT_T
 
     targets = {layer.name for layer in lsuv_layers(net.prepared)}
     fed: dict[int, tuple[Tensor, ...]] = {}
-    running: list[str] = []
+    running: list[NetLayer] = []  # the layer running now (last)
 
     def keep(module: Any, args: tuple[Tensor, ...]) -> None:
-        running.append(module.caffe_name)
+        running[:] = [module.layer]
         if module.caffe_name in targets:
             fed[id(module)] = args
 
@@ -135,7 +135,7 @@ def run_lsuv(net: CaffeNet, inputs: Mapping[str, Any], *, tol: float = DEFAULT_T
                                         max_iter))
     except (RuntimeError, ValueError, IndexError) as exc:  # torch's own refusals
         model = net.prepared.model
-        layer = model.layer(running[-1]) if running else None
+        layer = running[-1] if running else None
         raise CaffefillError(
             f"LSUV's forward pass failed here: {exc} (on "
             f"{'the given inputs' if given else 'unit-Gaussian inputs'})",
