@@ -22,6 +22,7 @@ from caffefill.audit.signal import (
     Level,
     drift,
     estimate_verdict,
+    estimated_layers,
     propagate,
     rail_share,
     rectified,
@@ -429,3 +430,33 @@ def test_estimate_within_2x_of_real_caffe_on_other_nets(net: str,
         assert within(level.std, blob["std"]), (blob["name"], level.std, blob["std"])
         checked += 1
     assert checked >= {"googlenet_deploy": 80}.get(net, 2)
+
+
+def test_estimate_measures_depth_from_the_nets_input(tmp_path: Path) -> None:
+    # A tiny first layer whose scale a BatchNorm resets (probe's own test of
+    # the same net says 'steady'): the estimate's rows carry the std that
+    # entered each layer, so its verdict counts depth from the net's input too.
+    path = tmp_path / "bn.prototxt"
+    path.write_text(
+        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 64 dim: 100 } } }\n'
+        'layer { name: "fc1" type: "InnerProduct" bottom: "x" top: "fc1" inner_product_param { '
+        'num_output: 100 weight_filler { type: "gaussian" std: 0.0003 } } }\n'
+        'layer { name: "bn" type: "BatchNorm" bottom: "fc1" top: "fc1" }\n'
+        'layer { name: "fc2" type: "InnerProduct" bottom: "fc1" top: "fc2" inner_product_param { '
+        'num_output: 100 weight_filler { type: "msra" } } }\n'
+        'layer { name: "relu" type: "ReLU" bottom: "fc2" top: "fc2" }\n')
+    ctx = context(path, phase="TRAIN")
+    rows = estimated_layers(ctx)
+    assert [r.layer for r in rows] == ["fc1", "bn", "fc2", "relu"]
+    first = rows[0]
+    assert first.input_std is not None and abs(first.input_std - 1) < 0.05
+    assert first.std is not None and first.std < 1e-2
+    # In place: the BatchNorm's input is fc1's output, the ReLU's is fc2's.
+    assert rows[1].input_std == pytest.approx(first.std)
+    assert rows[3].input_std == pytest.approx(rows[2].std)
+    fc2, relu = rows[2].std, rows[3].std
+    assert fc2 is not None and relu is not None
+    assert rows[3].ratio == pytest.approx(relu / fc2)
+    verdict = estimate_verdict(ctx)
+    assert verdict.name == "steady", verdict.reason
+    assert "'fc1' input std" in verdict.reason

@@ -829,10 +829,16 @@ def ratio_text(ratio: float) -> str:
 def estimated_layers(ctx: AuditContext) -> list[LayerProbe]:
     """The estimate as ``caffefill probe`` reports a measurement: one row per
     layer that computes something (data layers and Split layers left out), its
-    first top's estimated mean, std and (Sigmoid, TanH) share in the rails."""
+    first top's estimated mean, std and (Sigmoid, TanH) share in the rails, and
+    the std of its first bottom (``input_std``) with their ratio."""
     rows = []
+    levels: dict[str, Level | None] = {}
     for step in propagate(ctx):
         layer = step.layer
+        # The level of the first bottom as it was before this layer ran (an
+        # in-place layer's top is its bottom's name).
+        below = levels.get(layer.bottoms[0]) if layer.bottoms else None
+        levels.update(zip(layer.tops, step.tops, strict=False))
         if not layer.bottoms or layer.type == "Split" or not layer.tops:
             continue
         level = step.tops[0]
@@ -843,9 +849,16 @@ def estimated_layers(ctx: AuditContext) -> list[LayerProbe]:
             continue
         finite = math.isfinite(level.moment)
         saturated = level.saturated if ctx.traits(layer).step in SATURATING_STEPS else None
-        rows.append(LayerProbe(layer.name, layer.type, layer.tops[0], role,
-                               level.mean if finite else None, level.std if finite else None,
-                               None, None, None, saturated, 0.0 if finite else 1.0))
+        row = LayerProbe(layer.name, layer.type, layer.tops[0], role,
+                         level.mean if finite else None, level.std if finite else None,
+                         None, None, None, saturated, 0.0 if finite else 1.0)
+        if below is not None and math.isfinite(below.moment) and below.std > 0:
+            # As probe measures it: the std of what entered the layer, so the
+            # verdict's depth counts from the net's input, not the first output.
+            row.input_std = below.std
+            if row.std is not None:
+                row.ratio = row.std / below.std
+        rows.append(row)
     return rows
 
 
