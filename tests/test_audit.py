@@ -599,3 +599,26 @@ def test_cf111_no_far_fetched_suggestion() -> None:
     net = INPUT + ('layer { name: "odd" type: "Zebra" bottom: "data" top: "odd" }\n')
     (finding,) = only(net, "CF111")
     assert "did you mean" not in finding.message and "comes from" not in finding.message
+
+
+def test_cf103_keeps_caffes_types_apart_from_caffefills_own() -> None:
+    (found,) = only(INPUT + conv("conv1", "data", 'type: "Xavier"') + head("conv1"), "CF103")
+    caffe_part, own_part = found.message.split(";", 1)
+    assert "Caffe's types are constant, gaussian, positive_unitball, uniform, xavier, " \
+        "msra, bilinear" in caffe_part
+    assert "orthogonal" not in caffe_part and "trunc_normal" not in caffe_part
+    assert "orthogonal" in own_part and "no Caffe can read" in own_part
+
+
+@pytest.mark.parametrize("name", ["orthogonal", "trunc_normal"])
+def test_cf103_reports_caffefills_own_fillers(name: str) -> None:
+    (found,) = only(INPUT + conv("conv1", "data", f'type: "{name}"') + head("conv1"), "CF103")
+    assert f'"{name}" is caffefill\'s own' in found.message
+    assert "no Caffe can use this prototxt" in found.message
+    assert found.line == 5 and found.layer == "conv1"
+
+
+def test_cf103_typo_of_an_own_filler_says_it_is_own() -> None:
+    (found,) = only(INPUT + conv("conv1", "data", 'type: "Orthogonal"') + head("conv1"),
+                    "CF103")
+    assert 'did you mean "orthogonal" (caffefill\'s own)?' in found.message

@@ -299,3 +299,45 @@ def test_docs_rules_md_is_current() -> None:
     spec.loader.exec_module(module)
     current = (root / "docs" / "rules.md").read_text(encoding="utf-8")
     assert current == module.render(), "run: python3 tools/gen_rules_doc.py"
+
+
+def test_sarif_help_uri_points_at_each_rules_section(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from caffefill.audit import report
+
+    monkeypatch.setattr(report, "repository_url", lambda: "https://example.org/x/caffefill/")
+    status, out, _ = run(capsys, CLEAN, "--format", "sarif")
+    rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
+    doc = (Path(__file__).parents[1] / "docs" / "rules.md").read_text()
+    headings = {"-".join(line[3:].lower().split()) for line in doc.splitlines()
+                if line.startswith("## ")}
+    base = "https://example.org/x/caffefill/blob/HEAD/docs/rules.md#"
+    for rule in rules:
+        assert rule["helpUri"].startswith(base)
+        assert rule["helpUri"][len(base):] in headings, rule["id"]
+    assert status == 0
+
+
+def test_sarif_without_a_repository_url_has_no_help_uri(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from caffefill.audit import report
+
+    monkeypatch.setattr(report, "repository_url", lambda: None)
+    _, out, _ = run(capsys, CLEAN, "--format", "sarif")
+    rules = json.loads(out)["runs"][0]["tool"]["driver"]["rules"]
+    assert rules and not any("helpUri" in rule for rule in rules)
+
+
+def test_repository_url_reads_the_package_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.metadata
+    from email.message import Message
+
+    from caffefill.audit import report
+
+    meta = Message()
+    meta["Project-URL"] = "Documentation, https://docs.example.org"
+    meta["Project-URL"] = "Repository, https://example.org/caffefill"
+    monkeypatch.setattr(importlib.metadata, "metadata", lambda name: meta)
+    assert report.repository_url() == "https://example.org/caffefill"
+    monkeypatch.setattr(importlib.metadata, "metadata", lambda name: Message())
+    assert report.repository_url() is None

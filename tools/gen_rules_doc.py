@@ -53,16 +53,12 @@ findings, 2 usage or read error.
 """
 
 
-def _anchor(rule: type[Rule]) -> str:
-    return f"{rule.code.lower()}-{rule.name}"
-
-
 def render() -> str:
     """The full text of docs/rules.md."""
     out = [HEADER, "| Code | Name | Severity | Needs | Summary |",
            "|------|------|----------|-------|---------|"]
     for rule in RULES:
-        out.append(f"| [{rule.code}](#{_anchor(rule)}) | {rule.name} | {rule.severity} | "
+        out.append(f"| [{rule.code}](#{rule.anchor()}) | {rule.name} | {rule.severity} | "
                    f"{rule.tier} | {rule.summary().replace('|', '/')} |")
     out.append("")
     for rule in RULES:

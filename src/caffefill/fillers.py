@@ -639,12 +639,36 @@ def filler_spec(name: str) -> FillerSpec:
     return spec
 
 
+def known_types_text() -> str:
+    """Caffe's filler types, then caffefill's own apart (no Caffe reads those)."""
+    caffe = ", ".join(n for n, s in SPECS.items() if s.caffe)
+    own = ", ".join(n for n, s in SPECS.items() if not s.caffe)
+    return f"Caffe's types are {caffe}; caffefill also fills {own}, which no Caffe can read"
+
+
 def unknown_type_error(name: str) -> FillerError:
     hint = nearest(name, SPECS)
-    suggestion = f"did you mean \"{hint}\"? " if hint else ""
+    suggestion = ""
+    if hint:
+        own = "" if SPECS[hint].caffe else " (caffefill's own)"
+        suggestion = f"did you mean \"{hint}\"{own}? "
     return FillerError(
-        f"unknown filler type \"{name}\": {suggestion}known types are "
-        + ", ".join(SPECS),
+        f"unknown filler type \"{name}\": {suggestion}{known_types_text()}",
+        caffe_message=f"Check failed: false Unknown filler name: {name}",
+        kind=ErrorKind.UNKNOWN_FILLER,
+    )
+
+
+def caffe_unknown_error(name: str) -> FillerError | None:
+    """What Caffe says of a type caffefill fills but Caffe does not know (its
+    own fillers), None for Caffe's types and unknown ones."""
+    spec = SPECS.get(name)
+    if spec is None or spec.caffe:
+        return None
+    return FillerError(
+        f"filler type \"{name}\" is caffefill's own: `caffefill init` fills it, but Caffe "
+        f"aborts setting up a net that names it, so no Caffe can use this prototxt "
+        f"({known_types_text()})",
         caffe_message=f"Check failed: false Unknown filler name: {name}",
         kind=ErrorKind.UNKNOWN_FILLER,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 from collections import Counter
@@ -90,12 +91,45 @@ def _location(finding: Finding) -> dict[str, Any]:
     return location
 
 
+#: The anchor of CF000's section in docs/rules.md (its heading is "CF000 note").
+NOTE_ANCHOR = f"{NOTE_CODE.lower()}-note"
+
+#: Project-URL labels (of the installed distribution's metadata) that name the
+#: repository holding docs/rules.md, in the order they are tried.
+_REPOSITORY_LABELS = ("repository", "source", "source code", "homepage")
+
+
+def repository_url() -> str | None:
+    """The project's repository URL from its package metadata (pyproject's
+    ``[project.urls]``), None when it declares none."""
+    try:
+        entries = importlib.metadata.metadata("caffefill").get_all("Project-URL") or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    urls: dict[str, str] = {}
+    for entry in entries:
+        label, _, url = str(entry).partition(",")
+        if url.strip():
+            urls.setdefault(label.strip().lower(), url.strip())
+    return next((urls[label] for label in _REPOSITORY_LABELS if label in urls), None)
+
+
+def help_uri(anchor: str, repository: str | None) -> str | None:
+    """Where a rule's documentation is read online: its section of docs/rules.md
+    in the repository (None without a repository URL)."""
+    if repository is None:
+        return None
+    return f"{repository.rstrip('/')}/blob/HEAD/docs/rules.md#{anchor}"
+
+
 def sarif_rules() -> list[dict[str, Any]]:
-    """``tool.driver.rules``: one reportingDescriptor per rule."""
+    """``tool.driver.rules``: one reportingDescriptor per rule (with ``helpUri`` when
+    the project declares its repository URL; then for every rule, else for none)."""
     out = []
+    repository = repository_url()
     for rule in RULES:
         doc = rule.doc()
-        out.append({
+        descriptor: dict[str, Any] = {
             "id": rule.code,
             "name": rule.name,
             "shortDescription": {"text": rule.summary()},
@@ -103,16 +137,25 @@ def sarif_rules() -> list[dict[str, Any]]:
             "help": {"text": doc, "markdown": doc},
             "defaultConfiguration": {"level": _SARIF_LEVEL[rule.severity]},
             "properties": {"severity": rule.severity, "tier": rule.tier},
-        })
+        }
+        uri = help_uri(rule.anchor(), repository)
+        if uri is not None:
+            descriptor["helpUri"] = uri
+        out.append(descriptor)
     return out
 
 
 def _note_descriptor() -> dict[str, Any]:
     """The descriptor of CF000, the audit's own notes (a file it could not read)."""
-    return {"id": NOTE_CODE, "name": "audit-note",
-            "shortDescription": {"text": "the audit's own note: a file it could not read"},
-            "help": {"text": NOTE_EXPLANATION, "markdown": NOTE_EXPLANATION},
-            "defaultConfiguration": {"level": "error"}}
+    descriptor: dict[str, Any] = {
+        "id": NOTE_CODE, "name": "audit-note",
+        "shortDescription": {"text": "the audit's own note: a file it could not read"},
+        "help": {"text": NOTE_EXPLANATION, "markdown": NOTE_EXPLANATION},
+        "defaultConfiguration": {"level": "error"}}
+    uri = help_uri(NOTE_ANCHOR, repository_url())
+    if uri is not None:
+        descriptor["helpUri"] = uri
+    return descriptor
 
 
 def render_sarif(reports: Sequence[FileReport]) -> str:

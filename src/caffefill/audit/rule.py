@@ -81,6 +81,11 @@ class Rule:
         return {title: "\n".join(body).strip() for title, body in found.items()}
 
     @classmethod
+    def anchor(cls) -> str:
+        """The rule's section anchor in docs/rules.md (its heading, as GitHub slugs it)."""
+        return f"{cls.code.lower()}-{cls.name}"
+
+    @classmethod
     def explain(cls) -> str:
         """What ``--explain`` prints."""
         return f"{cls.code} {cls.name} ({cls.severity})\n\n{cls.doc()}\n"
