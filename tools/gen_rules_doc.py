@@ -19,7 +19,6 @@ TARGET = ROOT / "docs" / "rules.md"
 sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
 
 from caffefill.audit.finding import NOTE_EXPLANATION  # noqa: E402
-from caffefill.audit.rule import Rule  # noqa: E402
 from caffefill.audit.rules import RULES  # noqa: E402
 
 TIERS = {
