@@ -320,7 +320,7 @@ def test_unknown_bottom_and_type() -> None:
         build_model(parse(INPUT + 'layer { name: "x" type: "Convolutoin" bottom: "data" '
                           'top: "x" }'), phase=pb.TEST)
     assert "Convolutoin" in info.value.message and "'Convolution'" in info.value.message
-    assert info.value.kind is ErrorKind.UNKNOWN_LAYER_TYPE and e.kind is None
+    assert info.value.kind is ErrorKind.UNKNOWN_LAYER_TYPE and e.kind is ErrorKind.UNKNOWN_BOTTOM
 
 
 def test_top_from_two_layers_is_refused() -> None:

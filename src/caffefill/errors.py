@@ -32,6 +32,7 @@ class ErrorKind(enum.Enum):
     # Net set-up (NetError).
     UNKNOWN_LAYER_TYPE = "unknown layer type"  # registry.count(type) == 1
     MISSING_INPUT = "missing input"  # a top whose shape lives outside the prototxt
+    UNKNOWN_BOTTOM = "unknown bottom"  # Net::AppendBottom: Unknown bottom blob
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,10 @@ class NetError(CaffefillError):
     #: The top whose missing shape stopped the set-up, if that did (its kind is
     #: then :attr:`ErrorKind.MISSING_INPUT`).
     needed_input: NeededInput | None = None
+    #: Every top whose missing shape is needed (the first is ``needed_input``).
+    needed_inputs: list[NeededInput] | None = None
+    #: The bottom no earlier layer makes (kind :attr:`ErrorKind.UNKNOWN_BOTTOM`).
+    missing_bottom: str | None = None
 
 
 class WriteError(CaffefillError):

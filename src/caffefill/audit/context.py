@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import FilteredNet, filter_net
-from ..net.load import check_is_net, phase_value
+from ..net.load import check_is_net, phase_value, with_stages
 from ..net.model import NetLayer, NetModel, build_model
 from ..net.reader import FillerBlock, SourceNet, read_net
 from ..net.registry import Traits, traits_of
@@ -382,7 +382,8 @@ def _set_up(ctx: AuditContext) -> None:
     except CaffefillError as exc:
         first = exc
     if not (_needed_input(first) is not None or _is_unknown_type(first)):
-        ctx.setup_error = first
+        ctx.setup_error = with_stages(first, ctx.upgraded.param) \
+            if isinstance(first, NetError) and ctx.upgraded is not None else first
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
     assumed = _assume_record_shapes(ctx, inputs, first)

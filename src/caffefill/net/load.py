@@ -55,6 +55,33 @@ def check_is_net(src: SourceNet) -> None:
     raise NetError(f"this is not a net: it has {what}", path=src.path)
 
 
+def net_stages(param: pb.NetParameter) -> list[str]:
+    """Every stage the net names (its state, its layers' include/exclude rules), in order."""
+    found = dict.fromkeys(str(s) for s in param.state.stage)
+    for layer in param.layer:
+        for rule in (*layer.include, *layer.exclude):
+            found.update(dict.fromkeys(str(s) for s in (*rule.stage, *rule.not_stage)))
+    return list(found)
+
+
+def with_stages(exc: NetError, param: pb.NetParameter) -> NetError:
+    """``exc``, told which stages exist when it is an unknown bottom that some layer
+    of the unfiltered net ``param`` makes under a stage rule."""
+    if exc.kind is not ErrorKind.UNKNOWN_BOTTOM or not exc.missing_bottom:
+        return exc
+    makers = [layer for layer in param.layer if exc.missing_bottom in layer.top
+              and any(r.stage or r.not_stage for r in (*layer.include, *layer.exclude))]
+    stages = net_stages(param)
+    if makers and stages:
+        names = list(dict.fromkeys(str(layer.name) for layer in makers))
+        who = f"layer '{names[0]}' makes" if len(names) == 1 else \
+            f"layers {', '.join(repr(n) for n in names)} make"
+        exc.message += (f"; {who} it in some stages only: the net defines "
+                        f"stages {', '.join(stages)} (pass --stage NAME)")
+        exc.args = (exc.message,)
+    return exc
+
+
 #: Top-level fields that make a file a solver ("type" alone could be anything).
 _SOLVER_ONLY = frozenset(pb.SolverParameter.DESCRIPTOR.fields_by_name) - \
     frozenset(pb.NetParameter.DESCRIPTOR.fields_by_name) - {"type"}
@@ -89,10 +116,18 @@ def load_net(
                               positions=upgraded.positions)
     except CaffefillError as exc:
         raise exc.located(path=src.path) from None
-    split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
-    model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
-                        positions=[p if p is not None else (0, 0) for p in positions],
-                        profile=profile)
+    try:
+        split, positions = insert_splits(filtered.param, filtered.positions, path=src.path)
+        model = build_model(split, phase=phase_id, inputs=inputs, path=src.path,
+                            positions=[p if p is not None else (0, 0) for p in positions],
+                            profile=profile)
+    except NetError as exc:
+        raise with_stages(exc, upgraded.param) from None
+    if model.placeholder_inputs:
+        src.warnings.append(ReadWarning(
+            src.path, 1, 1, f"{', '.join(model.placeholder_inputs)} feed no learnable blob and "
+                            f"no draw: set up with placeholder shapes (the weights do not "
+                            f"depend on them)"))
     for name in model.unused_inputs:
         src.warnings.append(ReadWarning(
             src.path, 1, 1, f"--input {name} is not used: no top of this net by that name "

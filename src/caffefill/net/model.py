@@ -23,11 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, ErrorKind, NetError
+from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..messages import check_failed, glog_number, shape_string, show_shape
 from ..profiles import DEFAULT_PROFILE, Profile
-from .registry import LayerContext, entry, unknown_type_hint
-from .spec import BlobSpec, Draw, DrawRuns, Shape, Window
+from .registry import LayerContext, entry, traits_of, unknown_type_hint
+from .spec import BlobSpec, Draw, DrawRuns, LayerSetup, Shape, Window
 
 INT_MAX = 2**31 - 1
 
@@ -74,6 +74,10 @@ class NetModel:
     blob_shapes: dict[str, Shape] = field(default_factory=dict)
     # ``inputs`` keys that name no top (nor a one-top layer) of this net.
     unused_inputs: list[str] = field(default_factory=list)
+    # Tops whose shapes come from outside the prototxt, were not given, and
+    # feed no learnable blob and no draw: the placeholder shape each was set
+    # up with (their consumers' blobs and draws do not depend on it).
+    placeholder_inputs: dict[str, Shape] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -144,7 +148,36 @@ def build_model(
     if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
         raise NetError("this net declares net-level inputs ('input' fields): upgrade them to an "
                        "Input layer first", path=path)
-    return _NetBuilder(param, phase, inputs or {}, path, positions, profile).build()
+    builder = _NetBuilder(param, phase, inputs or {}, path, positions, profile, PLACEHOLDERS[0])
+    model = builder.build()
+    if not model.placeholder_inputs:
+        return model
+    # The graph says these tops reach no learnable blob and no draw; a second set-up
+    # with other placeholder shapes must then give the same blobs and draws.
+    try:
+        other = _NetBuilder(param, phase, inputs or {}, path, positions, profile,
+                            PLACEHOLDERS[1]).build()
+        same = _weights_signature(other) == _weights_signature(model)
+    except CaffefillError:
+        same = False
+    if not same:
+        raise builder.missing_error(list(model.placeholder_inputs))
+    return model
+
+
+#: The shapes tops that feed no learnable blob and no draw are set up with
+#: (two, different in every dim, to check that nothing depends on them).
+PLACEHOLDERS: tuple[Shape, Shape] = ((1, 3, 224, 224), (2, 4, 230, 231))
+
+#: Roles of layers that own no learnable blob and take no draw: where a
+#: placeholder shape breaks such a layer's checks, it is set up as a stand-in.
+_BLOBLESS_ROLES = frozenset({"loss", "sink"})
+
+
+def _weights_signature(model: NetModel) -> list[tuple[object, ...]]:
+    """What decides the weights: every layer's blobs (shape, filler) and draws."""
+    return [(layer.name, [(b.shape, b.filler) for b in layer.blobs], list(layer.draws))
+            for layer in model.layers]
 
 
 class _NetBuilder:
@@ -153,9 +186,18 @@ class _NetBuilder:
 
     def __init__(self, param: pb.NetParameter, phase: int, inputs: Mapping[str, Sequence[int]],
                  path: str | None, positions: Sequence[tuple[int, int]] | None,
-                 profile: Profile = DEFAULT_PROFILE) -> None:
+                 profile: Profile = DEFAULT_PROFILE, placeholder: Shape | None = None) -> None:
         self.param = param
         self.profile = profile
+        #: The shape a missing outside top is set up with (None: a missing top is an error).
+        self.placeholder = placeholder
+        #: Each missing top: its layer's index and what it needs, in net order.
+        self.missing: dict[str, tuple[int, NeededInput, str]] = {}
+        #: The missing tops each blob's shape derives from (through the bottoms
+        #: whose values flow into a layer's outputs, not its side inputs).
+        self.origins: dict[str, frozenset[str]] = {}
+        #: Missing tops that reach a learnable blob or a draw (their shapes are needed).
+        self.required: set[str] = set()
         self.phase = int(phase)
         self.given = _Given({str(k): tuple(int(d) for d in v) for k, v in inputs.items()})
         self.path = path
@@ -171,9 +213,41 @@ class _NetBuilder:
             self.layers.append(self.append_layer(index, lp))
         # Given shapes no layer asked for: names of no top, or tops whose shape the
         # prototxt declares (an Input layer's own shape wins over --input).
-        unused = sorted(k for k in self.given if k not in self.given.asked)
+        unused = sorted(k for k in self.given if k not in self.given.asked
+                        and k not in self.missing)
+        needed = [top for top in self.missing if top in self.required]
+        if needed:
+            raise self.missing_error(needed)
         return NetModel(param=self.param, phase=self.phase, path=self.path, layers=self.layers,
-                        blob_shapes=self.shapes, unused_inputs=unused)
+                        blob_shapes=self.shapes, unused_inputs=unused,
+                        placeholder_inputs={top: self.given[top] for top in self.missing})
+
+    def missing_error(self, tops: Sequence[str]) -> NetError:
+        """One error naming every top in ``tops`` (missing shapes), at the first one's layer."""
+        first_index, first, message = self.missing[tops[0]]
+        lp = self.param.layer[first_index]
+        line, column = self.position(first_index)
+        if len(tops) > 1:
+            where = ", ".join(f"'{top}' ({self.param.layer[self.missing[top][0]].name})"
+                              for top in tops)
+            flags = " ".join(f"--input {top}={self.missing[top][1].dims}" for top in tops)
+            message = (f"the shapes of tops {where} come from data sources caffefill does "
+                       f"not read: pass {flags}")
+        inert = [top for top in self.missing if top not in tops]
+        if inert:
+            message += (f" ({', '.join(inert)} feed no learnable blob and no draw: they need "
+                        f"no shape)")
+        error = NetError(message, path=self.path, line=line, column=column, layer=lp.name,
+                         kind=ErrorKind.MISSING_INPUT)
+        error.needed_input = first
+        error.needed_inputs = [self.missing[top][1] for top in tops]
+        return error
+
+    def position(self, index: int) -> tuple[int | None, int | None]:
+        if self.positions is not None and index < len(self.positions):
+            line, column = self.positions[index]
+            return line, column
+        return None, None
 
     def append_layer(self, index: int, lp: pb.LayerParameter) -> NetLayer:
         line, column = self.positions[index] if self.positions is not None and \
@@ -206,13 +280,24 @@ class _NetBuilder:
                            phase=int(lp.phase) if lp.HasField("phase") else self.phase,
                            inputs=self.given, path=self.path, line=line, column=column,
                            profile=self.profile)
-        try:
-            setup = found.setup(ctx)
-        except CaffefillError as exc:
-            raise exc.located(path=self.path, line=line, column=column, layer=lp.name) from None
-        except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
-            raise error(f"cannot set up this {lp.type} layer: {type(exc).__name__}: {exc}"
-                        ) from exc
+        side = found.traits.side_inputs
+        reach = frozenset().union(*(self.origins.get(b, frozenset())
+                                    for i, b in enumerate(lp.bottom) if i == 0 or not side))
+        own: set[str] = set()
+        setup = self.set_up(found.setup, ctx, lp, index, reach, own, error)
+        if setup.blobs or setup.draw_sequence():
+            self.required |= reach
+        for t_name in lp.top:
+            # A placeholder top derives from itself, a top the user gave the shape of
+            # from nothing more; the layer's other tops (a label sized by the data's
+            # batch) from every placeholder the layer was given.
+            if t_name in own:
+                derived = frozenset({t_name})
+            elif dict.__contains__(self.given, t_name):
+                derived = frozenset()
+            else:
+                derived = frozenset(own)
+            self.origins[t_name] = reach | derived
 
         top_shapes = [tuple(int(d) for d in s) for s in setup.tops]
         if len(top_shapes) < len(lp.top):
@@ -244,13 +329,50 @@ class _NetBuilder:
                          for i in range(len(blobs))],
             owners=owners, window=setup.window)
 
+    def set_up(self, setup_fn: Callable[[LayerContext], LayerSetup], ctx: LayerContext,
+               lp: pb.LayerParameter, index: int, reach: frozenset[str], own: set[str],
+               error: Callable[..., NetError]) -> LayerSetup:
+        """The layer's setup.  With a placeholder shape, a top whose shape comes
+        from outside is set up with it (and added to ``own``), and a loss or sink
+        that a placeholder breaks is set up as a stand-in without blobs."""
+        line, column = self.position(index)
+        for _ in range(len(lp.top) + 1):
+            try:
+                return setup_fn(ctx)
+            except CaffefillError as exc:
+                needed = exc.needed_input if isinstance(exc, NetError) else None
+                if self.placeholder is not None and needed is not None \
+                        and needed.top not in self.given:
+                    self.missing[needed.top] = (index, needed, exc.message)
+                    dict.__setitem__(self.given, needed.top, self.placeholder)
+                    own.add(needed.top)
+                    continue
+                fed = frozenset(own).union(*(self.origins.get(b, frozenset())
+                                             for b in lp.bottom))
+                if self.placeholder is not None and fed:
+                    if traits_of(lp.type).role in _BLOBLESS_ROLES:
+                        return LayerSetup(tops=[() for _ in lp.top])
+                    # A placeholder broke a layer that may own blobs: its inputs' shapes
+                    # are needed (with those found needed so far).
+                    wanted = self.required | fed
+                    raise self.missing_error([t for t in self.missing if t in wanted]) from None
+                raise exc.located(path=self.path, line=line, column=column,
+                                  layer=lp.name) from None
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+                raise error(f"cannot set up this {lp.type} layer: {type(exc).__name__}: {exc}"
+                            ) from exc
+        raise error(f"{lp.type} keeps asking for the shapes of its tops")
+
     def append_bottom(self, lp: pb.LayerParameter, b_index: int,
                       error: Callable[..., NetError]) -> Shape:
         """Net::AppendBottom: the bottom must be a blob some earlier layer made."""
         b_name = lp.bottom[b_index]
         if b_name not in self.shapes:
             where = f"'{b_name}' (layer '{lp.name}', bottom index {b_index})"
-            raise error(f"unknown bottom blob {where}", f"Unknown bottom blob {where}")
+            exc = error(f"unknown bottom blob {where}", f"Unknown bottom blob {where}",
+                        kind=ErrorKind.UNKNOWN_BOTTOM)
+            exc.missing_bottom = b_name
+            raise exc
         return self.shapes[b_name]
 
     def append_top(self, lp: pb.LayerParameter, t_index: int, earlier_tops: set[str],

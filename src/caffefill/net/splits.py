@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import NetError
+from ..errors import ErrorKind, NetError
 
 Position = tuple[int, int]
 
@@ -40,11 +40,13 @@ def insert_splits(
         for j, blob in enumerate(layer.bottom):
             if blob not in last_producer:
                 line, col = positions[i] if positions and i < len(positions) else (None, None)
-                raise NetError(
+                error = NetError(
                     f"unknown bottom blob '{blob}' (bottom index {j}): no earlier layer has "
                     f"it as a top", path=path, line=line, column=col, layer=layer.name,
                     caffe_message=f"Unknown bottom blob '{blob}' (layer '{layer.name}', "
-                                  f"bottom index {j})")
+                                  f"bottom index {j})", kind=ErrorKind.UNKNOWN_BOTTOM)
+                error.missing_bottom = blob
+                raise error
             top = last_producer[blob]
             source_of[(i, j)] = top
             consumers[top] = consumers.get(top, 0) + 1
