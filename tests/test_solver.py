@@ -162,7 +162,10 @@ def test_a_solver_given_as_net_is_refused(tmp_path: Path, command: str,
         args += ["-o", str(tmp_path / "w.npz")]
     assert main(args) == 2
     err = capsys.readouterr().err
-    assert "this is a solver" in err and "--solver" in err
+    if command == "audit":  # audited as a solver: its net is opened as Caffe opens it
+        assert "the solver's net 'profiles/caffe-rc3/" in err and "does not exist" in err
+    else:
+        assert "this is a solver" in err and "--solver" in err
     assert not (tmp_path / "w.npz").exists()
 
 
@@ -197,16 +200,81 @@ def test_corpus_solvers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, solver:
                  [net, "--phase", "TRAIN", "--seed", str(seed), *inputs], "caffemodel")
 
 
-def test_audit_skips_the_solvers_of_a_folder(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+BAD_NET = """
+layer { name: "data" type: "Input" top: "data" input_param {shape {dim: 1 dim: 3 dim: 8 dim: 8 }}}
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 4 kernel_size: 3 weight_filler { type: "Xavier" } } }
+"""
+
+
+def _solver_folder(tmp_path: Path, solver: str) -> Path:
     folder = tmp_path / "model"
     folder.mkdir()
-    (folder / "solver.prototxt").write_text('net: "model/net.prototxt"\nbase_lr: 0.1\n')
-    (folder / "net.prototxt").write_text((SOLVERS / "inline_net.prototxt").read_text())
-    assert main(["audit", str(folder)]) == 0
+    (folder / "solver.prototxt").write_text(solver)
+    (folder / "net.prototxt").write_text(BAD_NET)
+    (folder / "test.prototxt").write_text(BAD_NET.replace('"conv"', '"tconv"'))
+    return folder
+
+
+def test_audit_follows_a_folders_solver_to_each_net_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The nets are named from the working directory, as Caffe opens them; the
+    # walk finds net.prototxt itself, so it is audited once.
+    _solver_folder(tmp_path, 'net: "model/net.prototxt"\ntest_net: "model/test.prototxt"\n'
+                             'test_net: "model/../model/net.prototxt"\nbase_lr: 0.1\n')
+    monkeypatch.chdir(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "test.prototxt").write_text(BAD_NET.replace('"conv"', '"oconv"'))
+    (tmp_path / "model" / "test.prototxt").rename(other / "t.prototxt")
+    (tmp_path / "model" / "solver.prototxt").write_text(
+        'net: "model/net.prototxt"\ntest_net: "other/t.prototxt"\n'
+        'test_net: "model/../model/net.prototxt"\nbase_lr: 0.1\n')
+    assert main(["audit", "model"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("[conv] unknown filler type") == 1
+    assert out.count("[tconv] unknown filler type") == 1  # only through the solver
+    assert "oconv" not in out
+    assert "model/solver.prototxt: note: a solver, not a net: its nets are audited (net " \
+        "'model/net.prototxt', test_net[0] 'other/t.prototxt')" in out
+
+
+def test_a_folders_solver_whose_nets_are_not_found_is_a_note(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _solver_folder(tmp_path, 'train_net: "elsewhere/net.prototxt"\n')
+    assert main(["audit", str(folder)]) == 1  # net.prototxt and test.prototxt themselves
     captured = capsys.readouterr()
-    assert "solver.prototxt: note: a solver, skipped" in captured.err
-    assert "net.prototxt" not in captured.err
+    assert "elsewhere/net.prototxt not found from" in captured.out
+    assert captured.err == ""
+
+
+def test_a_solver_given_directly_is_reported_and_its_nets_audited(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = _solver_folder(tmp_path, 'net: "net.prototxt"\n')
+    monkeypatch.chdir(folder)
+    assert main(["audit", "solver.prototxt"]) == 1
+    out = capsys.readouterr().out
+    assert "solver.prototxt: note: a solver, not a net" in out
+    assert "net.prototxt:4:52: CF103 error [conv]" in out
+    monkeypatch.chdir(tmp_path)  # now net.prototxt is not where Caffe would open it
+    assert main(["audit", "model/solver.prototxt"]) == 2
+    err = capsys.readouterr().err
+    assert "the solver's net 'net.prototxt' does not exist" in err
+    assert "it is in the solver's folder" in err
+
+
+def test_a_solvers_inline_nets_are_audited_in_the_solver(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    net = BAD_NET.strip()
+    test = net.replace('"conv"', '"tconv"')
+    solver = tmp_path / "solver.prototxt"
+    solver.write_text(f"base_lr: 0.1\nnet_param {{\n{net}\n}}\ntest_net_param {{\n{test}\n}}\n")
+    assert main(["audit", str(solver)]) == 1
+    out = capsys.readouterr().out
+    assert f"{solver}:5:52: CF103 error [conv]" in out
+    assert f"{solver}:10:52: CF103 error [tconv]" in out
 
 
 def test_audit_of_a_missing_path_is_only_an_error(tmp_path: Path,

@@ -121,17 +121,66 @@ def _read(path: str) -> str:
 
 def _net_file(net: str, solver: str) -> SourceNet:
     """Read the solver's net file, opened as Caffe opens it (from the working directory)."""
-    if not os.path.exists(net):
-        beside = Path(solver).parent / net
-        hint = (f"; it is in the solver's folder: run from {Path(solver).parent}, as Caffe "
-                "would need" if not os.path.isabs(net) and beside.exists() else "")
-        raise CaffefillError(f"{solver}: the solver's net '{net}' does not exist (Caffe opens "
-                             f"it from the directory it runs in, {os.getcwd()}){hint}")
+    problem = missing_net(net, solver)
+    if problem is not None:
+        raise CaffefillError(problem)
     return read_net(net)
 
 
-def _inline_net(text: str, name: str, path: str) -> str:
-    """The solver's text with only the inside of ``name { ... }`` kept."""
+@dataclass(frozen=True)
+class NetRef:
+    """One net a solver names (train or test), for auditing every net it uses."""
+
+    #: The solver field, with its index when repeated: ``net``, ``test_net[1]``.
+    field: str
+    #: The net file as written (opened from the working directory, as Caffe
+    #: opens it); for an inline net, the solver itself.
+    path: str
+    #: An inline net: the solver's text with everything outside it blanked.
+    text: str | None = None
+
+
+def solver_nets(path: str | os.PathLike[str]) -> list[NetRef]:
+    """Every net the solver at ``path`` names, train nets first, each file once."""
+    solver = os.fspath(path)
+    data = _read(solver)
+    param = pb.SolverParameter()
+    bind_message(parse_tree(data, path=solver), param, path=solver)
+    refs: list[NetRef] = []
+    for name in NET_FIELDS:
+        if param.HasField(name):
+            refs.append(NetRef(name, solver, _inline_net(data, name, solver))
+                        if name.endswith("_param") else NetRef(name, str(getattr(param, name))))
+    for i, net in enumerate(param.test_net):
+        refs.append(NetRef(f"test_net[{i}]", str(net)))
+    for i in range(len(param.test_net_param)):
+        refs.append(NetRef(f"test_net_param[{i}]", solver,
+                           _inline_net(data, "test_net_param", solver, occurrence=i)))
+    seen: set[str] = set()
+    unique = []
+    for ref in refs:
+        key = ref.field if ref.text is not None else os.path.realpath(ref.path)
+        if key not in seen:
+            seen.add(key)
+            unique.append(ref)
+    return unique
+
+
+def missing_net(net: str, solver: str) -> str | None:
+    """Why the solver's net file ``net`` cannot be opened as Caffe opens it (from
+    the working directory), or None when it can."""
+    if os.path.exists(net):
+        return None
+    beside = Path(solver).parent / net
+    hint = (f"; it is in the solver's folder: run from {Path(solver).parent}, as Caffe "
+            "would need" if not os.path.isabs(net) and beside.exists() else "")
+    return (f"{solver}: the solver's net '{net}' does not exist (Caffe opens it from the "
+            f"directory it runs in, {os.getcwd()}){hint}")
+
+
+def _inline_net(text: str, name: str, path: str, occurrence: int = 0) -> str:
+    """The solver's text with only the inside of ``name { ... }`` kept (its
+    ``occurrence``-th one, for a repeated field)."""
     start = None
     depth = 0
     for token in _tokens(_Source(text, path)):
@@ -139,7 +188,9 @@ def _inline_net(text: str, name: str, path: str) -> str:
         closes = token.kind == "symbol" and token.text in ("}", ">")
         if start is None:
             if token.kind == "identifier" and token.text == name and depth == 0:
-                start = -1  # the opener comes next (after an optional ':')
+                if occurrence == 0:
+                    start = -1  # the opener comes next (after an optional ':')
+                occurrence -= 1
             depth += opens - closes
             continue
         if start == -1:

@@ -10,10 +10,15 @@ other commands do not pay for them at start-up.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CaffefillError, one_line
+
+if TYPE_CHECKING:
+    from ..audit.finding import Finding
+    from ..solver import NetRef
 from .options import (
     EXIT_ERROR,
     EXIT_FOUND,
@@ -109,6 +114,37 @@ def _error(message: str) -> int:
     return EXIT_ERROR
 
 
+def _solver_nets(path: str, *, direct: bool
+                 ) -> tuple[list[tuple[NetRef, str | None]], Finding]:
+    """The nets a solver names, each with why it cannot be opened (None: it can),
+    and the note that says the file is a solver.  A net that cannot be opened is
+    an error for a solver given by name, and left out of a folder walk (where
+    the working directory is seldom the one Caffe runs in)."""
+    from ..audit.finding import NOTE_CODE, Finding
+    from ..solver import NetRef, missing_net, solver_nets
+
+    try:
+        refs = solver_nets(path)
+    except CaffefillError as exc:
+        error = str(exc.located(path=path))
+        return [(NetRef("", path), error)], Finding(path, None, None, NOTE_CODE, "note", None,
+                                                    "a solver, not a net")
+    out: list[tuple[NetRef, str | None]] = []
+    left = []
+    for ref in refs:
+        problem = None if ref.text is not None else missing_net(ref.path, path)
+        if problem is None or direct:
+            out.append((ref, problem))
+        else:
+            left.append(ref.path)
+    named = ", ".join(f"{ref.field} '{ref.path}'" if ref.text is None else ref.field
+                      for ref in refs) or "no net"
+    tail = f" ({', '.join(left)} not found from {os.getcwd()}, where Caffe opens them)" \
+        if left else ""
+    return out, Finding(path, None, None, NOTE_CODE, "note", None,
+                        f"a solver, not a net: its nets are audited ({named}){tail}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the audit for the parsed arguments; returns the exit status."""
     from pathlib import Path
@@ -153,7 +189,14 @@ def run(args: argparse.Namespace) -> int:
         print("caffefill audit: warning: no files to audit found", file=sys.stderr)
     reports: list[FileReport] = []
     failing = False
-    for path in files:
+    # Each file once: a solver's nets join the queue unless the walk found them.
+    pending = list(files)
+    queued = {os.path.realpath(p) for p in files if p != "-"}
+    inline: dict[int, tuple[str, str]] = {}  # queue index -> (solver, its inline net's text)
+    index = -1
+    while index + 1 < len(pending):
+        index += 1
+        path = pending[index]
         shown = stdin_name if path == "-" else path
         try:
             config = finder.for_path(shown)
@@ -169,16 +212,26 @@ def run(args: argparse.Namespace) -> int:
             inputs={**config.inputs_for(shown), **inputs(args)}, profile=profile,
             signal_threshold=args.signal_threshold or config.signal_threshold or 100.0,
             allow_fields=config.allow_fields)
-        if path == "-":
+        if index in inline:
+            report = audit_text(path, inline[index][1], options, selection)
+        elif path == "-":
             report = audit_text(shown, sys.stdin.read(), options, selection)
         else:
             report = audit_path(path, options, selection)
-        if report.solver and path not in args.paths:
-            # found in a folder beside its net, which is audited on its own
+        if report.solver and path != "-":
             report.error = None
-            print(f"{path}: note: a solver, skipped (its net is audited as a net)",
-                  file=sys.stderr)
-        elif report.error is not None:
+            nets, note = _solver_nets(path, direct=path in args.paths)
+            for ref, problem in nets:
+                if problem is not None:
+                    report.error = problem
+                elif ref.text is not None:
+                    inline[len(pending)] = (path, ref.text)
+                    pending.append(path)
+                elif os.path.realpath(ref.path) not in queued:
+                    queued.add(os.path.realpath(ref.path))
+                    pending.append(ref.path)
+            report.findings.append(note)
+        if report.error is not None:
             print(one_line(report.error), file=sys.stderr)
             status = EXIT_ERROR
         fail_on = args.fail_on or config.fail_on or "error"
