@@ -148,6 +148,31 @@ def run_rules(ctx: AuditContext, selection: Selection = EVERYTHING,
     return kept + notes
 
 
+#: Rounds of fixing one file at most (a fix can reveal another: a type's case
+#: fixed, the fields that type ignores are found).
+_FIX_ROUNDS = 8
+
+
+def fix_text(path: str, text: str, options: AuditOptions, selection: Selection = EVERYTHING,
+             *, unsafe: bool = False) -> tuple[str, int]:
+    """``text`` with every fixable finding fixed (see :mod:`caffefill.audit.fix`),
+    and the number of edits made; the text unchanged when it cannot be read."""
+    from .fix import apply, fixes
+
+    made = 0
+    for _ in range(_FIX_ROUNDS):
+        try:
+            ctx = load_context(path, text, options)
+        except CaffefillError:
+            break
+        edits = fixes(ctx, run_rules(ctx, selection), unsafe=unsafe)
+        if not edits:
+            break
+        text = apply(text, edits)
+        made += len(edits)
+    return text, made
+
+
 def read_text(path: str) -> str:
     """A file's text (UTF-8, undecodable bytes replaced), read as every prototxt is
     (bounded: a file past the size limit is a CaffefillError)."""

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CaffefillError, one_line
 
 if TYPE_CHECKING:
+    from ..audit.context import AuditOptions
+    from ..audit.engine import FileReport, Selection
     from ..audit.finding import Finding
     from ..solver import NetRef
 from .options import (
@@ -78,6 +80,16 @@ def add_parser(sub: Any) -> None:
                         "(default 100)")
     p.add_argument("--show-fixes", action="store_true",
                    help="append each finding's suggested fix (text output)")
+    p.add_argument("--fix", action="store_true",
+                   help="fix what can be fixed safely, in place (comments, blank lines and "
+                        "suppressions are kept; '-': the fixed text on standard output), "
+                        "then report what is left")
+    p.add_argument("--unsafe-fixes", action="store_true",
+                   help="with --fix or --diff, also the fixes that guess what was meant "
+                        "(a filler type close to one of Caffe's)")
+    p.add_argument("--diff", action="store_true",
+                   help="print the fixes as a unified diff and write nothing (exit 1 when "
+                        "there is something to fix)")
     p.add_argument("--explain", metavar="CODE", help="print a rule's documentation and exit")
     p.add_argument("--list-rules", action="store_true", help="list the rules and exit")
     add_profile_args(p)
@@ -112,6 +124,40 @@ def _list_rules() -> int:
 def _error(message: str) -> int:
     print(one_line(f"caffefill audit: error: {message}"), file=sys.stderr)
     return EXIT_ERROR
+
+
+def _fix(path: str, shown: str, options: AuditOptions, selection: Selection,
+         args: argparse.Namespace) -> tuple[FileReport, int]:
+    """Fix one file (``--fix``: in place, or standard input to standard output;
+    ``--diff``: print the diff); the report of the fixed text and 1 when it changed."""
+    import difflib
+
+    from ..audit.engine import FileReport, audit_text, fix_text, read_text
+    from ..writers.atomic import atomic_output
+
+    try:
+        text = sys.stdin.read() if path == "-" else read_text(path)
+    except CaffefillError as exc:
+        return FileReport(path, error=str(exc.located(path=path))), 0
+    fixed, _ = fix_text(shown, text, options, selection, unsafe=args.unsafe_fixes)
+    changed = int(fixed != text)
+    if args.diff:
+        sys.stdout.writelines(difflib.unified_diff(
+            text.splitlines(keepends=True), fixed.splitlines(keepends=True),
+            fromfile=f"a/{shown}", tofile=f"b/{shown}"))
+    elif path == "-":
+        sys.stdout.write(fixed)
+    elif changed:
+        try:
+            mode = os.lstat(path).st_mode & 0o7777
+            with atomic_output(path, force=True, report=lambda _: None) as temp:
+                temp.write_bytes(fixed.encode("utf-8", "surrogateescape"))
+                os.chmod(temp, mode)
+        except CaffefillError as exc:
+            return FileReport(path, error=f"{path}: not fixed: {exc.message}"), 0
+        except OSError as exc:
+            return FileReport(path, error=f"{path}: not fixed: {exc.strerror or exc}"), 0
+    return audit_text(shown, fixed, options, selection), changed
 
 
 def _solver_nets(path: str, *, direct: bool
@@ -151,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..audit.config import ConfigFinder, load_config, merge_codes
     from ..audit.context import AuditOptions
-    from ..audit.engine import FileReport, Selection, audit_path, audit_text, collect
+    from ..audit.engine import Selection, audit_path, audit_text, collect
     from ..audit.finding import SEVERITIES, at_least
     from ..audit.report import render
     from ..profiles import resolve
@@ -194,6 +240,7 @@ def run(args: argparse.Namespace) -> int:
     queued = {os.path.realpath(p) for p in files if p != "-"}
     inline: dict[int, tuple[str, str]] = {}  # queue index -> (solver, its inline net's text)
     index = -1
+    fixed_files = 0
     while index + 1 < len(pending):
         index += 1
         path = pending[index]
@@ -214,6 +261,14 @@ def run(args: argparse.Namespace) -> int:
             allow_fields=config.allow_fields)
         if index in inline:
             report = audit_text(path, inline[index][1], options, selection)
+        elif args.fix or args.diff:
+            report, changed = _fix(path, shown, options, selection, args)
+            fixed_files += changed
+            if args.diff or path == "-":
+                if report.error is not None:
+                    print(one_line(report.error), file=sys.stderr)
+                    status = EXIT_ERROR
+                continue
         elif path == "-":
             report = audit_text(shown, sys.stdin.read(), options, selection)
         else:
@@ -239,6 +294,13 @@ def run(args: argparse.Namespace) -> int:
             f.severity in SEVERITIES[:3] and at_least(f.severity, fail_on)
             for f in report.findings)
         reports.append(report)
+    if args.diff or (args.fix and files == ["-"]):
+        if status == EXIT_ERROR:
+            return status
+        return EXIT_FOUND if args.diff and fixed_files else EXIT_OK
+    if args.fix and fixed_files:
+        print(f"caffefill audit: fixed {fixed_files} file{'s' if fixed_files > 1 else ''}",
+              file=sys.stderr)
     output = render(reports, args.format, show_fixes=args.show_fixes, quiet=args.quiet,
                     statistics=args.statistics)
     if output and (reports or not missing):  # a missing path alone is an error, not "0 files"

@@ -144,6 +144,8 @@ class FillerBlock:
     index: int | None = None
     known: bool = True
     layer_name: str | None = None
+    #: The block as written (its fields with their offsets in the text).
+    node: Block | None = None
 
 
 @dataclass
@@ -373,6 +375,9 @@ class Scalar:
     column: int
     negative: bool = False
     data: bytes = b""
+    #: Offsets in the text of the value's first character (its ``-``) and past its last.
+    offset: int = -1
+    end: int = -1
 
     def shown(self) -> str:
         """The value as written, for error messages."""
@@ -407,17 +412,22 @@ class Field:
     in_list: bool = False
     extension: bool = False
     list_index: int = 0
+    #: Offsets in the text of the field's name and past its value (a block's
+    #: closing brace); -1 for list syntax.
+    start: int = -1
+    end: int = -1
 
 
 class _Frame:
     """One open block (or list) during the iterative parse."""
 
-    __slots__ = ("block", "closer", "count", "expect_element", "is_list", "list_field",
-                 "open_offset")
+    __slots__ = ("block", "closer", "count", "expect_element", "field", "is_list",
+                 "list_field", "open_offset")
 
     def __init__(self, block: Block, closer: str, open_offset: int, *,
-                 list_field: Field | None = None) -> None:
+                 list_field: Field | None = None, field: Field | None = None) -> None:
         self.block = block
+        self.field = field
         self.closer = closer
         self.open_offset = open_offset
         self.is_list = list_field is not None
@@ -476,7 +486,9 @@ class _Parser:
                 if token.text != frame.closer:
                     raise self.error(f"expected '{frame.closer}', found '{token.text}'", token)
                 self.next()
-                stack.pop()
+                closed = stack.pop()
+                if closed.field is not None:
+                    closed.field.end = token.offset + 1
                 depth -= 1
                 if not stack[-1].is_list:
                     self._separator()
@@ -497,9 +509,11 @@ class _Parser:
         line, column = self.src.position(opener.offset)
         block = Block([], line, column)
         fline, fcolumn = self.src.position(name_token.offset)
-        target.fields.append(Field(name, fline, fcolumn, block, colon, in_list, extension,
-                                   list_index))
-        stack.append(_Frame(block, "}" if opener.text == "{" else ">", opener.offset))
+        node = Field(name, fline, fcolumn, block, colon, in_list, extension, list_index,
+                     -1 if in_list else name_token.offset)
+        target.fields.append(node)
+        stack.append(_Frame(block, "}" if opener.text == "{" else ">", opener.offset,
+                            field=None if in_list else node))
 
     def _field(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
         """Parse one field of a block; True when a nested block was opened."""
@@ -534,7 +548,8 @@ class _Parser:
             raise self.error(f"expected ':' or '{{' after field name '{name}', found "
                              f"{_describe(self.peek())}", self.peek())
         value = self._scalar(name)
-        frame.block.fields.append(Field(name, line, column, value, True, False, extension))
+        frame.block.fields.append(Field(name, line, column, value, True, False, extension,
+                                        start=name_token.offset, end=value.end))
         self._separator()
         return False
 
@@ -594,11 +609,15 @@ class _Parser:
     def _scalar(self, name: str) -> Scalar:
         token = self.next()
         line, column = self.src.position(token.offset)
+        start = token.offset
         if token.kind == _STRING:
             data = bytearray(token.value)
+            last = token
             while self.peek().kind == _STRING:
-                data += self.next().value
-            return Scalar("string", token.text, line, column, False, bytes(data))
+                last = self.next()
+                data += last.value
+            return Scalar("string", token.text, line, column, False, bytes(data), start,
+                          last.offset + len(last.text))
         negative = False
         if token.kind == _SYMBOL and token.text == "-":
             negative = True
@@ -607,7 +626,8 @@ class _Parser:
                 raise self.error(f"expected a number after '-' for field '{name}', found "
                                  f"{_describe(token)}", token)
         if token.kind in (_INT, _FLOAT, _IDENT):
-            return Scalar(token.kind, token.text, line, column, negative)
+            return Scalar(token.kind, token.text, line, column, negative, b"", start,
+                          token.offset + len(token.text))
         raise self.error(f"expected a value for field '{name}', found {_describe(token)}",
                          token)
 
@@ -875,7 +895,8 @@ class _Binder:
         path = ".".join([*self.field_path, node.name])
         self.fillers.append(FillerBlock(self.layer.index, self.layer.list_name, path,
                                         node.line, node.column, filler, index, known,
-                                        self.layer.name))
+                                        self.layer.name,
+                                        node.value if isinstance(node.value, Block) else None))
 
     def _scan_unknown(self, node: Field) -> None:
         """Record ``node`` if it looks like a filler block, else look inside it."""
