@@ -15,6 +15,7 @@ from caffefill.net.upgrade import (
     message_to_text,
     net_needs_upgrade,
     upgrade_net,
+    upgraded_source,
     upgraded_text,
 )
 
@@ -461,3 +462,78 @@ def test_text_output_round_trips_the_corpus() -> None:
     for path in sorted(corpus.rglob("*.prototxt")):
         up = upgrade_net(read_net(path))
         assert read_net("t", text=upgraded_text(up)).param == up.param, path
+
+
+COMMENTED_V1 = """\
+# A V1 net with comments.
+name: "Commented"  # its name
+
+input: "data"   # the input
+input_dim: 1
+input_dim: 3
+input_dim: 8
+input_dim: 8
+
+# the convolution
+layers {
+  name: "conv1"  # inside: moved above the layer
+  type: CONVOLUTION bottom: "data" top: "conv1"
+  convolution_param { num_output: 2 kernel_size: 3 }
+}
+
+layers { name: "relu1" type: RELU bottom: "conv1" top: "conv1" }
+# the end
+"""
+
+
+def test_upgrade_keeps_the_comments_around_rewritten_layers() -> None:
+    src = read_net("c.prototxt", text=COMMENTED_V1)
+    up = upgrade_net(src)
+    text, kept = upgraded_source(COMMENTED_V1, src, up)
+    assert kept
+    assert read_net("t", text=text).param == up.param
+    assert text.startswith('# A V1 net with comments.\nname: "Commented"  # its name\n\n'
+                           'layer {\n  name: "input"\n  type: "Input"\n')
+    assert '}   # the input\n' in text
+    assert '\n# the convolution\n# inside: moved above the layer\nlayer {\n  name: "conv1"\n' \
+        in text
+    assert text.endswith("}\n# the end\n")
+    assert "# the input" in text
+
+
+CURRENT = """\
+# A current net: the upgrade changes nothing.
+name: "Current"
+layer { name: "data" type: "Input" top: "data"   # odd layout stays
+        input_param { shape { dim: 1 dim: 3 dim: 8 dim: 8 } } }
+
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv"
+  convolution_param { num_output: 2 kernel_size: 3 } }  # caffefill: ignore[CF101]
+"""
+
+
+def test_upgrade_of_a_current_net_is_the_file_itself() -> None:
+    src = read_net("c.prototxt", text=CURRENT)
+    assert upgraded_source(CURRENT, src, upgrade_net(src)) == (CURRENT, True)
+
+
+@pytest.mark.parametrize("name", ["legacy_v0", "legacy_v1"])
+def test_upgrade_without_comments_is_caffes_text(name: str) -> None:
+    text = (UPGRADE / f"{name}.prototxt").read_text(encoding="utf-8")
+    src = read_net(name, text=text)
+    expected = (UPGRADE / f"{name}.upgraded.prototxt").read_text(encoding="utf-8")
+    assert upgraded_source(text, src, upgrade_net(src)) == (expected, True)
+
+
+def test_upgrade_to_standard_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from caffefill.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    net = tmp_path / "v1.prototxt"
+    net.write_text(COMMENTED_V1)
+    assert main(["upgrade", str(net), "-o", "-"]) == 0
+    captured = capsys.readouterr()
+    assert not (tmp_path / "-").exists()
+    assert "# the convolution" in captured.out and "layer {" in captured.out
+    assert "-: upgraded from V1 syntax, 3 layers" in captured.err

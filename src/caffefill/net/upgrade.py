@@ -34,7 +34,7 @@ from google.protobuf.message import Message
 
 from .._proto import caffefill_pb2 as pb
 from .._proto import is_repeated
-from ..errors import NetError
+from ..errors import CaffefillError, NetError
 from .reader import Position, ReadWarning, SourceNet
 
 __all__ = [
@@ -679,3 +679,93 @@ def upgraded_text(net: UpgradedNet | pb.NetParameter) -> str:
     param = net.param if isinstance(net, UpgradedNet) else net
     return message_to_text(param)
 
+
+
+
+#: Top-level fields the upgrade turns into an Input layer.
+_INPUT_FIELDS = frozenset({"input", "input_dim", "input_shape"})
+
+
+def upgraded_source(text: str, src: SourceNet, net: UpgradedNet) -> tuple[str, bool]:
+    """The upgraded net ``net`` written over the source ``text`` that ``src`` was
+    read from, and whether that kept the source's layout.
+
+    What the upgrade leaves as it was stays as written, with its comments and
+    blank lines: the top-level fields it keeps, each ``layer`` it does not
+    change, and the text between fields.  A rewritten entry (a V0/V1
+    ``layers`` entry, a layer whose fields the upgrade moves) is printed as
+    :func:`upgraded_text` prints it, in its place, with the comments written
+    inside it moved just above it; the generated Input layer takes the place of
+    the first ``input`` field (or of the first layer).  When the result would
+    not read back as the upgraded net, the whole net is printed as
+    :func:`upgraded_text` does, and False is returned.
+    """
+    from .reader import Field, _Source, _tokens, parse_message, parse_tree
+
+    fallback = upgraded_text(net), False
+    try:
+        root = parse_tree(text, path=net.path)
+    except CaffefillError:
+        return fallback
+    if any(f.start < 0 or f.end < 0 for f in root.fields):
+        return fallback  # list syntax at the top level: no offsets
+    kept_fields = {fd.name for fd, _ in net.param.ListFields()}
+    by_origin = {origin: j for j, origin in enumerate(net.origins) if origin is not None}
+    generated = [j for j, origin in enumerate(net.origins) if origin is None]
+
+    def printed(j: int) -> str:
+        return message_to_text(pb.NetParameter(layer=[net.param.layer[j]])).rstrip("\n")
+
+    def comments(node: Field) -> list[str]:
+        found: list[str] = []
+        inside = _Source(text[node.start:node.end], net.path)
+        last = 0
+        for token in _tokens(inside):
+            gap = inside.text[last:token.offset]
+            found.extend(line.strip() for line in gap.split("\n")
+                         if line.strip().startswith("#"))
+            last = token.offset + len(token.text)
+        return found
+
+    out: list[str] = []
+    counts = {"layer": 0, "layers": 0}
+    last = 0
+    pending_input = bool(generated)
+    for node in root.fields:
+        gap = text[last:node.start]
+        last = node.end
+        if pending_input and (node.name in _INPUT_FIELDS or node.name in counts):
+            out.append(gap + printed(generated[0]))
+            pending_input, gap = False, "\n"
+        if node.name in counts:
+            index = counts[node.name]
+            counts[node.name] += 1
+            j = by_origin.get((node.name, index))
+            if j is None:  # folded into another layer (a V0 padding layer)
+                out.append(gap if "#" in gap else "")
+            elif node.name == "layer" and index < len(src.param.layer) and \
+                    net.param.layer[j] == src.param.layer[index]:
+                out.append(gap + text[node.start:node.end])
+            else:
+                indent = gap[gap.rfind("\n") + 1:]
+                indent = indent if not indent.strip() else ""
+                moved = "".join(f"{line}\n{indent}" for line in comments(node))
+                out.append(gap + moved + printed(j))
+        elif node.name in _INPUT_FIELDS or node.name not in kept_fields:
+            out.append(gap if "#" in gap else "")
+        else:
+            out.append(gap + text[node.start:node.end])
+    if pending_input:
+        out.append("\n" + printed(generated[0]))
+    out.append(text[last:])
+    result = "".join(out)
+    if not result.endswith("\n"):
+        result += "\n"
+    check = pb.NetParameter()
+    try:
+        parse_message(result, check, path=net.path)
+    except CaffefillError:
+        return fallback
+    if check != net.param:
+        return fallback
+    return result, True
