@@ -21,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..fillers import SPECS, nearest_type
+from ..fillers import SPECS
 from ..lines import LINE_END
+from ..messages import nearest
 from ..net.reader import Field, FillerBlock, Scalar
 from .context import AuditContext
 from .finding import Finding
@@ -65,7 +66,7 @@ def _type_case(block: FillerBlock) -> list[Edit]:
     if node is None or not isinstance(node.value, Scalar) or node.value.kind != "string":
         return []
     written = block.filler.type
-    meant = nearest_type(written)
+    meant = nearest(written, SPECS)
     if meant is None or meant == written:
         return []
     spec = SPECS[meant]
