@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -341,3 +343,47 @@ def test_repository_url_reads_the_package_metadata(monkeypatch: pytest.MonkeyPat
     assert report.repository_url() == "https://example.org/caffefill"
     monkeypatch.setattr(importlib.metadata, "metadata", lambda name: Message())
     assert report.repository_url() is None
+
+
+#: Where the worker processes of the test below write their process ids.
+_PIDS: list[Path] = []
+
+
+def _job_recording_its_process(job: Any) -> Any:
+    from caffefill.audit.engine import audit_path
+
+    with open(_PIDS[0], "a", encoding="utf-8") as handle:
+        handle.write(f"{os.getpid()}\n")
+    return audit_path(*job)
+
+
+def test_many_files_are_audited_on_every_core_in_the_same_order(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from caffefill.audit import engine
+
+    folder = tmp_path / "nets"
+    for i, source in enumerate(sorted(AUDIT.glob("*.prototxt")) * 3):
+        sub = folder / f"d{i % 4}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / f"{i:02d}_{source.name}").write_bytes(source.read_bytes())
+    calls: list[int] = []
+    real = engine.audit_paths
+
+    def counting(jobs: Any) -> Any:
+        calls.append(len(jobs))
+        return real(jobs)
+
+    monkeypatch.setattr("caffefill.audit.engine.audit_paths", counting)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 10**9)
+    serial = run(capsys, str(folder), "--format", "json")
+    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "_audit_job", _job_recording_its_process)
+    monkeypatch.setattr(sys.modules[__name__], "_PIDS", [tmp_path / "pids"])
+    parallel = run(capsys, str(folder), "--format", "json")
+    assert calls == [len(calls) and calls[0]] * 2 and calls[0] >= 6
+    assert parallel == serial
+    pids = set((tmp_path / "pids").read_text().split())
+    assert pids and str(os.getpid()) not in pids  # audited in worker processes
+    assert json.loads(serial[1])  # there are findings to compare

@@ -191,6 +191,39 @@ def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHI
     return audit_text(path, text, options, selection)
 
 
+#: From this many files on, :func:`audit_paths` audits on every core.
+PARALLEL_MIN_FILES = 64
+
+
+def _audit_job(job: tuple[str, AuditOptions, Selection]) -> FileReport:
+    return audit_path(*job)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def audit_paths(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[FileReport]:
+    """:func:`audit_path` for each (path, options, selection), in order: in worker
+    processes, one per core, from :data:`PARALLEL_MIN_FILES` files on (each file
+    is audited on its own, so the reports are the same as one by one)."""
+    workers = min(_cores(), len(jobs))
+    if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
+        return [_audit_job(job) for job in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(_audit_job, jobs,
+                                 chunksize=max(1, len(jobs) // (workers * 8))))
+    except (BrokenProcessPool, OSError):  # no processes to be had: one by one
+        return [_audit_job(job) for job in jobs]
+
+
 def _is_prototxt(path: str) -> bool:
     return path.endswith(".prototxt")
 

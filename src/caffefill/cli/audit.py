@@ -195,9 +195,9 @@ def run(args: argparse.Namespace) -> int:
     """Run the audit for the parsed arguments; returns the exit status."""
     from pathlib import Path
 
-    from ..audit.config import ConfigFinder, load_config, merge_codes
+    from ..audit.config import AuditConfig, ConfigFinder, load_config, merge_codes
     from ..audit.context import AuditOptions
-    from ..audit.engine import Selection, audit_path, audit_text, collect
+    from ..audit.engine import Selection, audit_path, audit_paths, audit_text, collect
     from ..audit.finding import SEVERITIES, at_least
     from ..audit.report import render
     from ..profiles import resolve
@@ -233,8 +233,30 @@ def run(args: argparse.Namespace) -> int:
         files.append("-")
     if not files and not missing:
         print("caffefill audit: warning: no files to audit found", file=sys.stderr)
+    def settings(shown: str) -> tuple[AuditConfig, Selection, AuditOptions]:
+        config = finder.for_path(shown)
+        select, ignore = merge_codes(config, args.select, args.extend_select, args.ignore,
+                                     shown)
+        return config, Selection.parse(select, ignore), AuditOptions(
+            phase=args.phase or config.phase or "TRAIN",
+            stages=tuple(args.stages) or config.stages or (),
+            level=args.level if args.level is not None else (config.level or 0),
+            inputs={**config.inputs_for(shown), **inputs(args)}, profile=profile,
+            signal_threshold=args.signal_threshold or config.signal_threshold or 100.0,
+            allow_fields=config.allow_fields)
+
     reports: list[FileReport] = []
     failing = False
+    # The files found are audited first (on every core when there are many).
+    ready: dict[int, FileReport] = {}
+    if not (args.fix or args.diff):
+        try:
+            jobs = [(i, path, *settings(path)[1:]) for i, path in enumerate(files)
+                    if path != "-"]
+        except CaffefillError as exc:
+            return _error(str(exc))
+        done = audit_paths([(path, options, selection) for _, path, selection, options in jobs])
+        ready = {i: report for (i, *_), report in zip(jobs, done, strict=True)}
     # Each file once: a solver's nets join the queue unless the walk found them.
     pending = list(files)
     queued = {os.path.realpath(p) for p in files if p != "-"}
@@ -246,20 +268,12 @@ def run(args: argparse.Namespace) -> int:
         path = pending[index]
         shown = stdin_name if path == "-" else path
         try:
-            config = finder.for_path(shown)
-            select, ignore = merge_codes(config, args.select, args.extend_select,
-                                         args.ignore, shown)
-            selection = Selection.parse(select, ignore)
+            config, selection, options = settings(shown)
         except CaffefillError as exc:
             return _error(str(exc))
-        options = AuditOptions(
-            phase=args.phase or config.phase or "TRAIN",
-            stages=tuple(args.stages) or config.stages or (),
-            level=args.level if args.level is not None else (config.level or 0),
-            inputs={**config.inputs_for(shown), **inputs(args)}, profile=profile,
-            signal_threshold=args.signal_threshold or config.signal_threshold or 100.0,
-            allow_fields=config.allow_fields)
-        if index in inline:
+        if index in ready:
+            report = ready[index]
+        elif index in inline:
             report = audit_text(path, inline[index][1], options, selection)
         elif args.fix or args.diff:
             report, changed = _fix(path, shown, options, selection, args)
