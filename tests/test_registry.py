@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from caffefill._proto import caffefill_pb2 as pb
 from caffefill.audit import AuditOptions, audit_text
-from caffefill.audit.context import AuditContext, load_context
+from caffefill.audit.context import AuditContext
 from caffefill.audit.graph import data_bottoms
+from caffefill.audit.loading import load_context
 from caffefill.audit.signal import STEPS, propagate
 from caffefill.errors import CaffefillError
 from caffefill.net import registry

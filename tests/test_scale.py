@@ -11,8 +11,9 @@ from bignets import chain, in_place, long_tail
 from fuzzing import time_bound
 
 from caffefill._proto import caffefill_pb2 as pb
-from caffefill.audit.context import AuditContext, AuditOptions, load_context
+from caffefill.audit.context import AuditContext, AuditOptions
 from caffefill.audit.engine import audit_text
+from caffefill.audit.loading import load_context
 from caffefill.audit.signal import propagate
 from caffefill.net.model import build_model
 from caffefill.net.splits import insert_splits

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import CaffefillError, ErrorKind
-from .context import AuditContext, AuditOptions, load_context
+from .context import AuditContext, AuditOptions
 from .finding import NOTE_CODE, Finding
+from .loading import load_context
 from .rule import Rule
 from .rules import RULES
 from .rules.unused_suppression import UnusedSuppression
