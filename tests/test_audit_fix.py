@@ -154,3 +154,13 @@ def test_fix_on_the_corpus_changes_only_the_fixed_fields(
     main(["audit", "--fix", "--isolated", str(copy)])
     capsys.readouterr()
     assert all(p.read_text() == text for p, text in after.items())
+
+
+def test_diff_follows_a_solver_to_its_nets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    _net(tmp_path)
+    (tmp_path / "solver.prototxt").write_text('net: "n.prototxt"\nbase_lr: 0.01\n')
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", "--diff", "solver.prototxt"]) == 1
+    out = capsys.readouterr().out
+    assert "--- a/n.prototxt" in out and '+      type: "xavier"   # the type' in out

@@ -278,11 +278,6 @@ def run(args: argparse.Namespace) -> int:
         elif args.fix or args.diff:
             report, changed = _fix(path, shown, options, selection, args)
             fixed_files += changed
-            if args.diff or path == "-":
-                if report.error is not None:
-                    print(one_line(report.error), file=sys.stderr)
-                    status = EXIT_ERROR
-                continue
         elif path == "-":
             report = audit_text(shown, sys.stdin.read(), options, selection)
         else:
@@ -303,6 +298,8 @@ def run(args: argparse.Namespace) -> int:
         if report.error is not None:
             print(one_line(report.error), file=sys.stderr)
             status = EXIT_ERROR
+        if args.diff or (args.fix and path == "-"):
+            continue  # the diff or the fixed text is the output
         fail_on = args.fail_on or config.fail_on or "error"
         failing = failing or any(
             f.severity in SEVERITIES[:3] and at_least(f.severity, fail_on)
