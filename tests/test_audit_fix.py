@@ -164,3 +164,33 @@ def test_diff_follows_a_solver_to_its_nets(tmp_path: Path, monkeypatch: pytest.M
     assert main(["audit", "--diff", "solver.prototxt"]) == 1
     out = capsys.readouterr().out
     assert "--- a/n.prototxt" in out and '+      type: "xavier"   # the type' in out
+
+
+TYPO = """\
+layer { name: "data" type: "Input" top: "data" input_param {shape {dim: 1 dim: 3 dim: 8 dim: 8}}}
+layer { name: "c" type: "Convolution" bottom: "data" top: "c"
+  convolution_param { num_output: 4 kernel_size: 3
+    weight_filler { type: "gaussian" weight_std: 0.01 }  # a real user's typo
+    bias_filler { type: "constant" std: 1 valeu: 0.5 } } }
+"""
+
+
+def test_unknown_fields_are_renamed_only_as_an_unsafe_fix(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _net(tmp_path, TYPO)
+    assert main(["audit", "--fix", str(path)]) == 1
+    # The safe fix removes the std constant ignores; the typos stay.
+    assert path.read_text() == TYPO.replace(" std: 1 valeu", " valeu")
+    assert main(["audit", "--fix", "--unsafe-fixes", str(path)]) == 0
+    assert path.read_text() == TYPO.replace(" std: 1 valeu", " value").replace(
+        "weight_std", "std")
+    capsys.readouterr()
+
+
+def test_a_rename_that_would_not_read_is_not_made(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    text = TYPO.replace('weight_std: 0.01', 'std: 0.02 weight_std: 0.01')
+    path = _net(tmp_path, text)
+    main(["audit", "--fix", "--unsafe-fixes", str(path)])
+    capsys.readouterr()
+    assert "std: 0.02 weight_std: 0.01" in path.read_text()  # std twice would not read

@@ -38,3 +38,9 @@ class LineIndex:
     def position(self, offset: int) -> tuple[int, int]:
         line = bisect.bisect_right(self.starts, offset)
         return line, offset - self.starts[line - 1] + 1
+
+    def offset(self, line: int, column: int) -> int | None:
+        """The offset of 1-based (line, column), None when there is no such line."""
+        if not 1 <= line <= len(self.starts) or column < 1:
+            return None
+        return self.starts[line - 1] + column - 1

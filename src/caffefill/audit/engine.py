@@ -169,7 +169,12 @@ def fix_text(path: str, text: str, options: AuditOptions, selection: Selection =
         edits = fixes(ctx, run_rules(ctx, selection), unsafe=unsafe)
         if not edits:
             break
-        text = apply(text, edits)
+        fixed = apply(text, edits)
+        try:
+            load_context(path, fixed, options)
+        except CaffefillError:
+            break  # a fix that would leave the file unreadable is not made
+        text = fixed
         made += len(edits)
     return text, made
 

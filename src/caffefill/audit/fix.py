@@ -11,7 +11,10 @@ was.  What is fixed:
   (the meant type is a guess);
 * CF201, fields the filler type ignores: each such field is deleted (safe:
   Caffe ignores them, so the weights stay the same), with its line when
-  nothing else is on it.
+  nothing else is on it;
+* CF110, an unknown field with a likely meant one (``weight_std`` for
+  ``std``): renamed, only with ``--unsafe-fixes`` (a guess, and the value then
+  takes effect).
 
 A finding that is suppressed is not fixed.
 """
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..fillers import SPECS
-from ..lines import LINE_END
+from ..lines import LINE_END, LineIndex
 from ..messages import nearest
 from ..net.reader import Field, FillerBlock, Scalar
 from .context import AuditContext
@@ -30,7 +33,7 @@ from .finding import Finding
 from .rules.ignored_filler_field import FIELDS
 
 #: The codes ``--fix`` can fix.
-FIXABLE = ("CF103", "CF201")
+FIXABLE = ("CF103", "CF110", "CF201")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ def fixes(ctx: AuditContext, findings: Sequence[Finding], *, unsafe: bool = Fals
             edits.extend(_type_case(block))
         if (block.line, block.column, "CF201") in wanted:
             edits.extend(_ignored_fields(block))
+    if unsafe:
+        edits.extend(_renamed_fields(ctx, wanted))
     return sorted((e for e in edits if e.safe or unsafe), key=lambda e: e.start)
 
 
@@ -84,6 +89,21 @@ def _ignored_fields(block: FillerBlock) -> list[Edit]:
     return [Edit(node.start, node.end, "", "CF201", True, True)
             for node in block.node.fields
             if node.name in ignored and node.start >= 0 and node.end >= 0]
+
+
+def _renamed_fields(ctx: AuditContext, wanted: set[tuple[int | None, int | None, str]]
+                    ) -> list[Edit]:
+    """CF110: each unknown field with a guess renamed to it (where its name is written)."""
+    index = LineIndex(ctx.text)
+    edits = []
+    for warning in ctx.src.warnings:
+        name, meant = warning.field, warning.meant
+        if name is None or meant is None or (warning.line, warning.column, "CF110") not in wanted:
+            continue
+        start = index.offset(warning.line, warning.column)
+        if start is not None and ctx.text.startswith(name, start):
+            edits.append(Edit(start, start + len(name), meant, "CF110", safe=False))
+    return edits
 
 
 def _last(block: FillerBlock, name: str) -> Field | None:

@@ -86,7 +86,8 @@ def add_parser(sub: Any) -> None:
                         "then report what is left")
     p.add_argument("--unsafe-fixes", action="store_true",
                    help="with --fix or --diff, also the fixes that guess what was meant "
-                        "(a filler type close to one of Caffe's)")
+                        "(a filler type close to one of Caffe's, the field an unknown one "
+                        "likely meant)")
     p.add_argument("--diff", action="store_true",
                    help="print the fixes as a unified diff and write nothing (exit 1 when "
                         "there is something to fix)")

@@ -109,6 +109,8 @@ class ReadWarning:
     #: For an unknown field: its name and the message type it was written in.
     field: str | None = None
     message_type: str | None = None
+    #: For an unknown field: the field it most likely meant (None: no guess).
+    meant: str | None = None
 
     def __str__(self) -> str:
         """``path:line:column: [layer 'x': ]message[ (hint)]`` (no "warning:" prefix)."""
@@ -807,6 +809,7 @@ class _Binder:
         what = "extension" if node.extension else "field"
         message = f"unknown {what} '{node.name}' in {descriptor.name}"
         hint = _LEGACY_HINTS.get(node.name) if descriptor.name == "LayerParameter" else None
+        guess = None
         if hint is None and not node.extension:
             guess = _suggest_field(node.name, descriptor)
             hint = f"did you mean '{guess}'?" if guess else None
@@ -814,7 +817,7 @@ class _Binder:
             raise self.error(message + (f" ({hint})" if hint else ""), node.line, node.column)
         self.warnings.append(ReadWarning(self.path, node.line, node.column, message, hint,
                                          self.layer.name if self.layer else None,
-                                         node.name, descriptor.name))
+                                         node.name, descriptor.name, guess))
 
     # binding
     def bind(self, block: Block, message: Message) -> None:
