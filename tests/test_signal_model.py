@@ -13,8 +13,9 @@ import pytest
 from conftest import DATA, load_jsonl
 
 from caffefill.audit import audit_text
-from caffefill.audit.context import AuditContext, AuditOptions, load_context
+from caffefill.audit.context import AuditContext, AuditOptions
 from caffefill.audit.finding import Finding
+from caffefill.audit.loading import load_context
 from caffefill.audit.signal import (
     SATURATED_SHARE,
     SIGMOID_RAIL,
