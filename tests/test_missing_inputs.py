@@ -108,6 +108,38 @@ def test_an_unknown_bottom_made_under_a_stage_lists_the_stages(tmp_path: Path) -
         load_net(path)
     message = info.value.message
     assert "unknown bottom blob 'feat'" in message
-    assert "layer 'feat' makes it in some stages only" in message
+    assert "layer 'feat' makes 'feat' in some stages only" in message
     assert "the net defines stages deploy, train, x (pass --stage NAME)" in message
     load_net(path, stages=["train"])  # the stage makes the bottom
+
+
+def test_the_audit_says_a_staged_bottom_needs_a_stage(tmp_path: Path) -> None:
+    from caffefill.audit import AuditOptions, audit_text
+
+    report = audit_text("staged.prototxt", STAGED, AuditOptions())
+    assert not [f for f in report.findings if f.code == "CF100"]
+    (note,) = [f for f in report.findings if f.severity == "note"]
+    assert "the net defines stages deploy, train, x (pass --stage NAME)" in note.message
+
+
+SIAMESE = """
+layer { name: "pair" type: "Python" top: "pair" }
+layer { name: "slice" type: "Slice" bottom: "pair" top: "a" top: "b"
+  slice_param { slice_point: 1 } }
+layer { name: "ca" type: "Convolution" bottom: "a" top: "ca"
+  param { name: "w" } convolution_param { num_output: 2 kernel_size: 1 bias_term: false } }
+layer { name: "cb" type: "Convolution" bottom: "b" top: "cb"
+  param { name: "w" } convolution_param { num_output: 2 kernel_size: 1 bias_term: false } }
+"""
+
+
+def test_a_refusal_the_placeholder_causes_asks_for_the_shape(tmp_path: Path) -> None:
+    # With a 3-channel placeholder the two halves differ and the shared weights
+    # would not match: the real shape is needed, not a Caffe refusal.
+    path = tmp_path / "siamese.prototxt"
+    path.write_text(SIAMESE)
+    with pytest.raises(NetError) as info:
+        load_net(path)
+    assert info.value.kind is ErrorKind.MISSING_INPUT
+    assert [n.top for n in info.value.needed_inputs or []] == ["pair"]
+    load_net(path, inputs={"pair": (1, 2, 4, 4)})

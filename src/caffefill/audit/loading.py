@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import filter_net
-from ..net.load import check_is_net, with_stages
+from ..net.load import check_is_net, staged_bottom
 from ..net.model import NetModel, build_model
 from ..net.reader import read_net
 from ..net.spec import Shape
@@ -68,9 +68,13 @@ def _set_up(ctx: AuditContext) -> None:
         return
     except CaffefillError as exc:
         first = exc
+    staged = staged_bottom(first, ctx.upgraded.param) if ctx.upgraded is not None else None
+    if staged is not None:
+        # Not a refusal of the net but of this phase and stages: the audit needs --stage.
+        ctx.structure_problem = f"{_short(first)}; {staged}"
+        return
     if not (_needed_input(first) is not None or _is_unknown_type(first)):
-        ctx.setup_error = with_stages(first, ctx.upgraded.param) \
-            if isinstance(first, NetError) and ctx.upgraded is not None else first
+        ctx.setup_error = first
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
     assumed = _assume_record_shapes(ctx, inputs, first)

@@ -64,20 +64,31 @@ def net_stages(param: pb.NetParameter) -> list[str]:
     return list(found)
 
 
-def with_stages(exc: NetError, param: pb.NetParameter) -> NetError:
-    """``exc``, told which stages exist when it is an unknown bottom that some layer
-    of the unfiltered net ``param`` makes under a stage rule."""
-    if exc.kind is not ErrorKind.UNKNOWN_BOTTOM or not exc.missing_bottom:
-        return exc
+def staged_bottom(exc: CaffefillError, param: pb.NetParameter) -> str | None:
+    """When ``exc`` is an unknown bottom that some layer of the unfiltered net
+    ``param`` makes under a stage rule: which layers make it and which stages the
+    net defines, in words; else None."""
+    if not isinstance(exc, NetError) or exc.kind is not ErrorKind.UNKNOWN_BOTTOM \
+            or not exc.missing_bottom:
+        return None
     makers = [layer for layer in param.layer if exc.missing_bottom in layer.top
               and any(r.stage or r.not_stage for r in (*layer.include, *layer.exclude))]
     stages = net_stages(param)
-    if makers and stages:
-        names = list(dict.fromkeys(str(layer.name) for layer in makers))
-        who = f"layer '{names[0]}' makes" if len(names) == 1 else \
-            f"layers {', '.join(repr(n) for n in names)} make"
-        exc.message += (f"; {who} it in some stages only: the net defines "
-                        f"stages {', '.join(stages)} (pass --stage NAME)")
+    if not (makers and stages):
+        return None
+    names = list(dict.fromkeys(str(layer.name) for layer in makers))
+    who = f"layer '{names[0]}' makes" if len(names) == 1 else \
+        f"layers {', '.join(repr(n) for n in names)} make"
+    return (f"{who} '{exc.missing_bottom}' in some stages only: the net defines stages "
+            f"{', '.join(stages)} (pass --stage NAME)")
+
+
+def with_stages(exc: NetError, param: pb.NetParameter) -> NetError:
+    """``exc``, told which stages exist when it is an unknown bottom that some layer
+    of the unfiltered net ``param`` makes under a stage rule."""
+    said = staged_bottom(exc, param)
+    if said is not None:
+        exc.message += f"; {said}"
         exc.args = (exc.message,)
     return exc
 

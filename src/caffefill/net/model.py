@@ -210,7 +210,17 @@ class _NetBuilder:
 
     def build(self) -> NetModel:
         for index, lp in enumerate(self.param.layer):
-            self.layers.append(self.append_layer(index, lp))
+            try:
+                self.layers.append(self.append_layer(index, lp))
+            except CaffefillError as exc:
+                # With placeholder inputs, what a layer fed by them refuses may be theirs:
+                # the shapes they stand for are needed first.
+                fed = frozenset(t for t in lp.top if t in self.missing).union(
+                    *(self.origins.get(b, frozenset()) for b in lp.bottom))
+                if self.placeholder is None or not fed or exc.kind is ErrorKind.MISSING_INPUT:
+                    raise
+                wanted = self.required | fed
+                raise self.missing_error([t for t in self.missing if t in wanted]) from None
         # Given shapes no layer asked for: names of no top, or tops whose shape the
         # prototxt declares (an Input layer's own shape wins over --input).
         unused = sorted(k for k in self.given if k not in self.given.asked
@@ -347,15 +357,10 @@ class _NetBuilder:
                     dict.__setitem__(self.given, needed.top, self.placeholder)
                     own.add(needed.top)
                     continue
-                fed = frozenset(own).union(*(self.origins.get(b, frozenset())
-                                             for b in lp.bottom))
-                if self.placeholder is not None and fed:
-                    if traits_of(lp.type).role in _BLOBLESS_ROLES:
-                        return LayerSetup(tops=[() for _ in lp.top])
-                    # A placeholder broke a layer that may own blobs: its inputs' shapes
-                    # are needed (with those found needed so far).
-                    wanted = self.required | fed
-                    raise self.missing_error([t for t in self.missing if t in wanted]) from None
+                fed = own or any(self.origins.get(b) for b in lp.bottom)
+                if self.placeholder is not None and fed and \
+                        traits_of(lp.type).role in _BLOBLESS_ROLES:
+                    return LayerSetup(tops=[() for _ in lp.top])
                 raise exc.located(path=self.path, line=line, column=column,
                                   layer=lp.name) from None
             except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
