@@ -209,7 +209,7 @@ def lsuv(prepared: PreparedNet, *, data: Mapping[str | None, np.ndarray] | None 
     Gaussian, labels 0.  The net's own filler overrides (``prepare_net(...,
     fillers=...)``) win over the orthonormal start."""
     require_torch("LSUV")
-    from .probe.measure import _feed
+    from .probe.measure import feed_inputs
     from .torch.module import CaffeNet
 
     if not tol > 0 or not math.isfinite(tol):
@@ -218,7 +218,7 @@ def lsuv(prepared: PreparedNet, *, data: Mapping[str | None, np.ndarray] | None 
         raise CaffefillError(f"the LSUV iteration limit must be >= 0, got {max_iter}")
     started, orthogonal = orthonormal_start(prepared)
     net = CaffeNet.from_prepared(started)
-    values = _feed(net, data or {}, started.seed, data_path)
+    values = feed_inputs(net, data or {}, started.seed, data_path)
     layers = run_lsuv(net, values, tol=tol, max_iter=max_iter, given=bool(data))
     record: dict[str, Any] = {"start": START, "start_layers": orthogonal, "tol": tol,
                               "max_iter": max_iter}

@@ -181,10 +181,10 @@ def run(args: argparse.Namespace) -> int:
     options = {"seed": args.seed, "caffe": args.caffe, "boost": args.boost, **net_source(args)}
     data = None
     if args.data is not None:  # data tops may take their shapes from the arrays
-        from ..probe.measure import _prepare, load_data
+        from ..probe.measure import load_data, prepare_with_data
 
         data = load_data(args.data)
-        prepared = _prepare(options.pop("path"), data, options)
+        prepared = prepare_with_data(options.pop("path"), data, options)
     else:
         prepared = prepare_net(**options)
     print_warnings(prepared.warnings)

@@ -155,7 +155,7 @@ def load_data(path: str | os.PathLike[str]) -> dict[str | None, np.ndarray]:
     return arrays
 
 
-def _prepare(path: str | os.PathLike[str] | None, data: Mapping[str | None, np.ndarray],
+def prepare_with_data(path: str | os.PathLike[str] | None, data: Mapping[str | None, np.ndarray],
              kwargs: dict[str, Any]) -> PreparedNet:
     """prepare_net, giving a data top the shape of its array when the prototxt
     leaves that shape to the outside (a Data layer's top)."""
@@ -188,7 +188,7 @@ def _labels(net: Any) -> set[str]:
     return labels - values
 
 
-def _feed(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
+def feed_inputs(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
           data_path: str | None) -> dict[str, Any]:
     """The value of every net input: ``data`` (a None key: the first input);
     labels (tops read only as a loss's or an accuracy's second bottom, or a
@@ -407,14 +407,14 @@ def measure(
     if isinstance(net, PreparedNet):
         prepared = net
     else:
-        prepared = _prepare(net, arrays, {"phase": phase, "seed": seed, "stages": stages,
+        prepared = prepare_with_data(net, arrays, {"phase": phase, "seed": seed, "stages": stages,
                                           "level": level, "inputs": inputs, "caffe": caffe,
                                           "boost": boost, "strict": strict,
                                           "solver": solver, "fillers": fillers})
     module = CaffeNet.from_prepared(prepared)
     model = prepared.model
     values = {name: torch.as_tensor(np.asarray(value, dtype=np.float32)).requires_grad_(True)
-              for name, value in _feed(module, arrays, prepared.seed, data_path).items()}
+              for name, value in feed_inputs(module, arrays, prepared.seed, data_path).items()}
     probes, blobs = _forward(module, values, threshold)
     kind = _backward(module, blobs, probes, prepared.seed)
     return ProbeResult(net=model.param.name or os.path.basename(model.path or ""),
