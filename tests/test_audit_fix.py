@@ -92,6 +92,16 @@ def test_unsafe_fixes_take_the_nearest_type(tmp_path: Path,
     capsys.readouterr()
 
 
+def test_unsafe_fixes_alone_is_refused(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = _net(tmp_path)
+    before = path.read_text()
+    assert main(["audit", "--unsafe-fixes", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--unsafe-fixes applies only with --fix or --diff" in err
+    assert path.read_text() == before
+
+
 def test_fix_reads_standard_input_and_writes_standard_output(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import io

@@ -76,8 +76,9 @@ def add_parser(sub: Any) -> None:
                    "that need shapes are skipped for nets with Data/ImageData/HDF5Data/"
                    "Python inputs")
     p.add_argument("--signal-threshold", type=parse_threshold, default=None, metavar="X",
-                   help="CF202 reports the signal when its scale changes more than X times "
-                        "(default 100)")
+                   help="CF202 reports the signal when its scale changes more than X times, "
+                        "CF212 the gradient when the activations change it X times more than "
+                        "the signal (default 100)")
     p.add_argument("--show-fixes", action="store_true",
                    help="append each finding's suggested fix (text output)")
     p.add_argument("--fix", action="store_true",
@@ -209,6 +210,8 @@ def run(args: argparse.Namespace) -> int:
         return _list_rules()
     if not args.paths:
         return _error("give at least one PATH (or --explain CODE, --list-rules)")
+    if args.unsafe_fixes and not (args.fix or args.diff):
+        return _error("--unsafe-fixes applies only with --fix or --diff")
     try:
         profile = resolve(args.caffe, args.boost)
         Selection.parse([*args.select, *args.extend_select], args.ignore)
