@@ -209,6 +209,18 @@ def test_layers_outside_the_tolerance_are_reported(tmp_path: Path,
     assert not record["layers"][-1]["converged"] and record["layers"][-1]["iterations"] == 0
 
 
+def test_init_says_what_lsuv_did(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("torch")
+    out = tmp_path / "w.npz"
+    assert main(["init", str(DEEP_TANH), "--seed", "1", "--lsuv", "-o", str(out)]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "LSUV:" in line]
+    layers = _meta(out)["lsuv"]["layers"]  # type: ignore[index]
+    assert lines == [f"caffefill: LSUV: {len(layers)} of {len(layers)} layers at output "
+                     f"variance 1 within 0.1 (largest miss "
+                     f"{max(abs(la['variance'] - 1) for la in layers):.2g}, at most "
+                     f"{max(la['iterations'] for la in layers)} rescalings each)"]
+
+
 DATA_NET = """name: "WithData"
 layer { name: "data" type: "Data" top: "data" top: "label"
   data_param { source: "train_lmdb" batch_size: 8 backend: LMDB }

@@ -237,4 +237,10 @@ def run_lsuv(args: argparse.Namespace, prepared: Any, data: Any
         print(one_line(f"warning: LSUV: layer '{layer.layer}': output variance "
                        f"{layer.variance:.4g} after {layer.iterations} rescalings, not within "
                        f"{tol:g} of 1"), file=sys.stderr)
+    done = [layer for layer in result.layers if layer.converged]
+    if done:
+        worst = max(abs(layer.variance - 1.0) for layer in done)
+        print(f"caffefill: LSUV: {len(done)} of {len(result.layers)} layers at output variance "
+              f"1 within {tol:g} (largest miss {worst:.2g}, at most "
+              f"{max(layer.iterations for layer in done)} rescalings each)", file=sys.stderr)
     return result.net.prepared.model, result.blobs(), result.meta
