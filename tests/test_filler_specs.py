@@ -193,3 +193,22 @@ def test_init_and_audit_know_the_own_fillers(tmp_path: Path) -> None:
     # Known to caffefill, but no Caffe can set the net up: said as CF103.
     assert found["CF103"].message.startswith('filler type "orthogonal" is caffefill\'s own')
     assert found["CF201"].message.startswith("std is ignored by the orthogonal filler")
+
+
+def test_the_fans_field_is_the_legacy_accessor_refusal() -> None:
+    # A spec's `fans` says it reads Caffe's 4-axis accessors: exactly those
+    # fillers are refused on a 5-D blob under Caffe 1.0 for that reason (the
+    # audit's CF305 derives its list from the field).
+    from caffefill._proto import caffefill_pb2 as pb
+    from caffefill.audit.rules.nd_fans_profile import FAN_TYPES
+    from caffefill.fillers import SPECS
+
+    refused = set()
+    for name, spec in SPECS.items():
+        try:
+            spec.check(pb.FillerParameter(type=name), (2, 3, 2, 2, 2))
+        except FillerError as exc:
+            if "legacy num()/channels() accessors" in str(exc):
+                refused.add(name)
+    assert refused == {name for name, spec in SPECS.items() if spec.fans} == FAN_TYPES
+    assert refused == {"xavier", "msra", "positive_unitball"}

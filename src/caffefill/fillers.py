@@ -576,6 +576,9 @@ class FillerSpec:
     description: str
     #: False for caffefill's own fillers, which no Caffe knows.
     caffe: bool = True
+    #: Whether it reads the blob's fans through Caffe's legacy 4-axis
+    #: accessors (``num()``): Caffe 1.0 refuses it on blobs of 5+ axes.
+    fans: bool = False
 
     def check(self, param: FillerParameter, shape: Sequence[int],
               profile: Profile = DEFAULT_PROFILE) -> None:
@@ -610,13 +613,13 @@ SPECS: dict[str, FillerSpec] = {spec.name: spec for spec in (
                "normal values of `mean` and `std`; with `sparse`, a random share zeroed"),
     FillerSpec("positive_unitball", (), True, _never, _prepare_positive_unitball,
                _moments_positive_unitball,
-               "uniform values in [0, 1), each row then divided by its sum"),
+               "uniform values in [0, 1), each row then divided by its sum", fans=True),
     FillerSpec("uniform", ("min", "max"), True, _always, _prepare_uniform, _moments_uniform,
                "uniform values in [`min`, `max`]"),
     FillerSpec("xavier", ("variance_norm",), True, _always, _prepare_xavier, _moments_xavier,
-               "uniform in +-sqrt(3 / n), n the fan `variance_norm` names"),
+               "uniform in +-sqrt(3 / n), n the fan `variance_norm` names", fans=True),
     FillerSpec("msra", ("variance_norm",), True, _always, _prepare_msra, _moments_msra,
-               "normal with std sqrt(2 / n), n the fan `variance_norm` names"),
+               "normal with std sqrt(2 / n), n the fan `variance_norm` names", fans=True),
     FillerSpec("bilinear", (), False, _never, _prepare_bilinear, _moments_bilinear,
                "the bilinear upsampling kernel, from the kernel size alone"),
     FillerSpec("orthogonal", ("gain",), True, _never, _prepare_orthogonal, _moments_orthogonal,

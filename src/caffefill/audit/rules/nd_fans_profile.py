@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from ...fillers import SPECS
 from ..context import AuditContext
 from ..finding import Finding
 from ..rule import Rule
 
-FAN_TYPES = frozenset({"xavier", "msra", "positive_unitball"})
+#: The fillers that read a blob's fans through Caffe's 4-axis accessors.
+FAN_TYPES = frozenset(name for name, spec in SPECS.items() if spec.fans)
 
 
 class NdFansProfile(Rule):
