@@ -612,3 +612,21 @@ def test_enum_numbers_past_int32_are_refused(number: str) -> None:
     # upb's values_by_number truncates its key: 4294967296 would be found as value 0.
     with pytest.raises(CaffefillError, match="unknown value"):
         read_net("x.prototxt", text=f"layers {{ type: {number} }}")
+
+
+@pytest.mark.parametrize("command", ["init", "show", "audit"])
+def test_a_weights_file_named_as_the_net_says_so(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 command: str) -> None:
+    net = tmp_path / "lenet.prototxt"
+    net.write_text('name: "n"\nlayer { name: "ip" type: "InnerProduct" bottom: "x" top: "y" '
+                   'inner_product_param { num_output: 300 weight_filler { type: "xavier" } } }\n'
+                   'input: "x" input_dim: 1 input_dim: 1 input_dim: 1 input_dim: 300\n')
+    weights = tmp_path / "w.caffemodel"
+    assert main(["init", str(net), "--seed", "1", "-o", str(weights)]) == 0
+    capsys.readouterr()
+    args = [command, str(weights)] + (["-o", str(tmp_path / "x.npz")] if command == "init" else [])
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "this is a weights file, not a net definition" in err
+    assert str(tmp_path / "x.npz") not in {str(p) for p in tmp_path.iterdir()}

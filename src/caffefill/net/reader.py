@@ -205,7 +205,8 @@ class _Source(LineIndex):
 
     def error(self, message: str, offset: int) -> ParseError:
         line, column = self.position(offset)
-        return ParseError(message, path=self.path, line=line, column=column)
+        return ParseError(message + _weights_hint(self.path, ""), path=self.path, line=line,
+                          column=column)
 
 
 def _describe(token: _Token) -> str:
@@ -651,11 +652,23 @@ def _decode(data: bytes | str, path: str) -> str:
         except UnicodeDecodeError as exc:
             line, start = line_start(data, exc.start)
             column = len(data[start:exc.start].decode("utf-8", "replace")) + 1
-            raise ParseError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x}) on line {line}",
-                             path=path, line=line, column=column) from exc
+            raise ParseError(f"invalid UTF-8 (byte 0x{data[exc.start]:02x}) on line {line}"
+                             f"{_weights_hint(path)}", path=path, line=line,
+                             column=column) from exc
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a byte-order mark; keep the columns
     return text
+
+
+def _weights_hint(path: str, otherwise: str = ": not a text prototxt") -> str:
+    """What to add to a parse error: a weights file given where the net
+    definition goes is the usual mistake when a file will not parse."""
+    from ..writers import FORMATS
+
+    if path.lower().endswith((*(e for exts in FORMATS.values() for e in exts), ".npy")):
+        return (": this is a weights file, not a net definition (give the .prototxt; "
+                "'caffefill diff' compares weight files)")
+    return otherwise
 
 
 def _too_large(size: int, limit: int, path: str) -> ParseError:
