@@ -373,18 +373,8 @@ def test_plot_of_a_comparison(tmp_path: Path) -> None:
     assert "gaussian std 0.01: vanishes; xavier: steady" in fig._suptitle.get_text()
 
 
-def test_depth_is_measured_from_the_nets_input(tmp_path: Path) -> None:
-    # A tiny first layer whose scale a BatchNorm resets: the signal is not
-    # exploding because it leaves the net far above the first layer's output.
-    net = tmp_path / "bn.prototxt"
-    net.write_text(
-        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 64 dim: 100 } } }\n'
-        'layer { name: "fc1" type: "InnerProduct" bottom: "x" top: "fc1" inner_product_param { '
-        'num_output: 100 weight_filler { type: "gaussian" std: 0.0003 } } }\n'
-        'layer { name: "bn" type: "BatchNorm" bottom: "fc1" top: "fc1" }\n'
-        'layer { name: "fc2" type: "InnerProduct" bottom: "fc1" top: "fc2" inner_product_param { '
-        'num_output: 100 weight_filler { type: "msra" } } }\n'
-        'layer { name: "relu" type: "ReLU" bottom: "fc2" top: "fc2" }\n')
+def test_depth_is_measured_from_the_nets_input() -> None:
+    net = DATA / "nets" / "tiny_first_layer_bn.prototxt"  # steady, see its comment
     result = measure(net, seed=4)
     first = result.layers[0]
     assert first.input_std is not None and abs(first.input_std - 1) < 0.05

@@ -433,19 +433,8 @@ def test_estimate_within_2x_of_real_caffe_on_other_nets(net: str,
     assert checked >= {"googlenet_deploy": 80}.get(net, 2)
 
 
-def test_estimate_measures_depth_from_the_nets_input(tmp_path: Path) -> None:
-    # A tiny first layer whose scale a BatchNorm resets (probe's own test of
-    # the same net says 'steady'): the estimate's rows carry the std that
-    # entered each layer, so its verdict counts depth from the net's input too.
-    path = tmp_path / "bn.prototxt"
-    path.write_text(
-        'layer { name: "in" type: "Input" top: "x" input_param { shape { dim: 64 dim: 100 } } }\n'
-        'layer { name: "fc1" type: "InnerProduct" bottom: "x" top: "fc1" inner_product_param { '
-        'num_output: 100 weight_filler { type: "gaussian" std: 0.0003 } } }\n'
-        'layer { name: "bn" type: "BatchNorm" bottom: "fc1" top: "fc1" }\n'
-        'layer { name: "fc2" type: "InnerProduct" bottom: "fc1" top: "fc2" inner_product_param { '
-        'num_output: 100 weight_filler { type: "msra" } } }\n'
-        'layer { name: "relu" type: "ReLU" bottom: "fc2" top: "fc2" }\n')
+def test_estimate_measures_depth_from_the_nets_input() -> None:
+    path = DATA / "nets" / "tiny_first_layer_bn.prototxt"  # steady, see its comment
     ctx = context(path, phase="TRAIN")
     rows = estimated_layers(ctx)
     assert [r.layer for r in rows] == ["fc1", "bn", "fc2", "relu"]
