@@ -138,3 +138,21 @@ def test_forward_lives_in_the_registry_entry_and_user_types_bring_theirs(tmp_pat
         assert torch.equal(CaffeNet(net)(x=x)["y"], x * 3)
     finally:
         REGISTRY.pop("TimesGain")
+
+
+def test_which_blobs_are_buffers_comes_from_the_layer_traits() -> None:
+    import dataclasses
+
+    from caffefill.net.registry import REGISTRY, entry
+
+    found = entry("BatchNorm")
+    assert found is not None and found.traits.statistics
+    path = FORWARD / "nets" / "bn_resnet_block.prototxt"
+    REGISTRY["BatchNorm"] = dataclasses.replace(
+        found, traits=dataclasses.replace(found.traits, statistics=False))
+    try:
+        learned = dict(CaffeNet(path, phase="TRAIN", seed=1701).named_parameters())
+    finally:
+        REGISTRY["BatchNorm"] = found
+    assert "bn1.mean" in learned
+    assert "bn1.mean" not in dict(CaffeNet(path, phase="TRAIN", seed=1701).named_parameters())

@@ -133,6 +133,9 @@ class Traits:
     ``fork_draws``: for a fork's data layer, whose setup draws as that fork's
     Caffe does, (the fork, the ``--caffe`` profile of its Caffe, or None when
     its draws were not checked against the fork's sources).
+    ``statistics``: the layer's blobs are statistics it keeps itself (BatchNorm's
+    running mean and variance), not parameters learned by gradient: the
+    PyTorch engine holds them as buffers.
     """
 
     role: Role = "unknown"
@@ -140,6 +143,7 @@ class Traits:
     side_inputs: bool = False
     reads: tuple[str, ...] = ()
     fork_draws: tuple[str, str | None] | None = None
+    statistics: bool = False
 
     @property
     def step(self) -> str | None:

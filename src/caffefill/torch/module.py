@@ -14,13 +14,11 @@ from ..drawing import iter_blobs
 from ..errors import CaffefillError, NetError
 from ..init import PreparedNet, prepare_net
 from ..net.model import NetLayer
+from ..net.registry import traits_of
 from ..overrides import FillerOverride
 from ..rng import CaffeRNG
 from ..writers.names import blob_names, module_names
 from .ops import Env, Run, is_source, make_forward
-
-#: Layer types whose blobs are running statistics, not trained: buffers.
-_STATISTICS = frozenset({"BatchNorm"})
 
 
 class CaffeLayer(nn.Module):
@@ -120,7 +118,7 @@ class CaffeNet(nn.Module):
                 tensor = owned.get(owner) if owner is not None else None
                 if tensor is None:
                     data = torch.from_numpy(np.ascontiguousarray(values[(layer.index, index)]))
-                    tensor = data if layer.type in _STATISTICS else nn.Parameter(data)
+                    tensor = data if traits_of(layer.type).statistics else nn.Parameter(data)
                     owned[(layer.index, index)] = tensor
                 if isinstance(tensor, nn.Parameter):
                     module.register_parameter(attr, tensor)

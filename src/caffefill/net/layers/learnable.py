@@ -163,7 +163,8 @@ def per_channel(ctx: LayerContext, shared: bool, fill: Fill,
     return LayerSetup(tops=[bottom], blobs=[blob(shape, fill, role)])
 
 
-@register("BatchNorm", traits=Traits("normalizing", reads=("batch_norm_param",)))
+@register("BatchNorm", traits=Traits("normalizing", reads=("batch_norm_param",),
+                                     statistics=True))
 def batch_norm(ctx: LayerContext) -> LayerSetup:
     """BatchNormLayer: mean [C], variance [C], moving-average factor [1], all
     zero-filled without drawing."""
