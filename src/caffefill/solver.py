@@ -26,13 +26,13 @@ from .net.model import NetModel
 from .net.reader import (
     ReadWarning,
     SourceNet,
-    _Source,
-    _tokens,
     bind_message,
     parse_tree,
     read_net,
     read_source,
 )
+from .net.reader.common import _Source
+from .net.reader.lexer import _tokens
 from .profiles import DEFAULT_PROFILE, Profile
 
 #: The fields that name the train net, in the order Caffe 1.0 reads them (a

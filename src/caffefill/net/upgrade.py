@@ -25,8 +25,6 @@ Caffe's ``upgrade_net_proto_text`` does (protobuf's C++ text printer).
 
 from __future__ import annotations
 
-import math
-import struct
 from dataclasses import dataclass, field
 
 from google.protobuf.descriptor import FieldDescriptor
@@ -36,6 +34,7 @@ from .._proto import caffefill_pb2 as pb
 from .._proto import is_repeated
 from ..errors import CaffefillError, NetError
 from .reader import Position, ReadWarning, SourceNet
+from .reader.printer import message_to_text
 
 __all__ = [
     "UpgradedNet",
@@ -601,79 +600,6 @@ def upgrade_net(src: SourceNet | pb.NetParameter) -> UpgradedNet:
 # ---------------------------------------------------------------- text output
 
 
-def _c_escape(data: bytes) -> str:
-    """protobuf's CEscape: C escapes, octal for bytes outside printable ASCII."""
-    out = []
-    for byte in data:
-        char = chr(byte)
-        if char == "\n":
-            out.append("\\n")
-        elif char == "\r":
-            out.append("\\r")
-        elif char == "\t":
-            out.append("\\t")
-        elif char in "\"'\\":
-            out.append("\\" + char)
-        elif 0x20 <= byte < 0x7F:
-            out.append(char)
-        else:
-            out.append(f"\\{byte:03o}")
-    return "".join(out)
-
-
-def _format_float(value: float, single: bool) -> str:
-    """protobuf's SimpleFtoa/SimpleDtoa: %g with 6 (15) digits, 9 (17) if needed."""
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    short, full = (6, 9) if single else (15, 17)
-    text = f"{value:.{short}g}"
-    parsed = float(text)
-    same = (struct.pack("<f", parsed) == struct.pack("<f", value)) if single else \
-        parsed == value
-    return text if same else f"{value:.{full}g}"
-
-
-def _format_scalar(fd: FieldDescriptor, value: object) -> str:
-    if fd.type == FieldDescriptor.TYPE_ENUM:
-        assert isinstance(value, int)
-        found = fd.enum_type.values_by_number.get(value)
-        return found.name if found is not None else str(value)
-    if fd.type == FieldDescriptor.TYPE_BOOL:
-        return "true" if value else "false"
-    if fd.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
-        assert isinstance(value, float)
-        return _format_float(value, fd.type == FieldDescriptor.TYPE_FLOAT)
-    if fd.type == FieldDescriptor.TYPE_STRING:
-        assert isinstance(value, str)
-        return '"' + _c_escape(value.encode("utf-8")) + '"'
-    if fd.type == FieldDescriptor.TYPE_BYTES:
-        assert isinstance(value, bytes)
-        return '"' + _c_escape(value) + '"'
-    return str(value)
-
-
-def message_to_text(message: Message) -> str:
-    """A message as protobuf's C++ ``TextFormat::Print`` writes it."""
-    lines: list[str] = []
-
-    def emit(msg: Message, depth: int) -> None:
-        indent = "  " * depth
-        for fd, value in msg.ListFields():
-            values = list(value) if is_repeated(fd) else [value]
-            for item in values:
-                if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
-                    lines.append(f"{indent}{fd.name} {{")
-                    emit(item, depth + 1)
-                    lines.append(f"{indent}}}")
-                else:
-                    lines.append(f"{indent}{fd.name}: {_format_scalar(fd, item)}")
-
-    emit(message, 0)
-    return "".join(line + "\n" for line in lines)
-
-
 def upgraded_text(net: UpgradedNet | pb.NetParameter) -> str:
     """The V2 net as prototxt text, as ``upgrade_net_proto_text`` writes it."""
     param = net.param if isinstance(net, UpgradedNet) else net
@@ -700,7 +626,9 @@ def upgraded_source(text: str, src: SourceNet, net: UpgradedNet) -> tuple[str, b
     not read back as the upgraded net, the whole net is printed as
     :func:`upgraded_text` does, and False is returned.
     """
-    from .reader import Field, _Source, _tokens, parse_message, parse_tree
+    from .reader import Field, parse_message, parse_tree
+    from .reader.common import _Source
+    from .reader.lexer import _tokens
 
     fallback = upgraded_text(net), False
     try:

@@ -1,0 +1,36 @@
+"""Reading a net definition: the tree, bound to NetParameter, with positions."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from ..._proto import caffefill_pb2 as pb
+from .binder import _Binder
+from .common import SourceNet, read_source
+from .tree import parse_tree
+
+# ---------------------------------------------------------------- nets
+
+
+def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
+             strict: bool = False) -> SourceNet:
+    """Read a prototxt into a :class:`SourceNet` (as written: no upgrade, no filtering).
+
+    ``source`` is the file to read, or only the name to report when ``text``
+    is given.  Unknown fields become warnings (ParseError when ``strict``).
+    """
+    path = os.fspath(source)
+    data: str | bytes = read_source(path) if text is None else text
+    tree = parse_tree(data, path=path)
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    net = SourceNet(path, pb.NetParameter(), sha256=hashlib.sha256(raw).hexdigest())
+    for node in tree.fields:
+        net.field_positions.setdefault(node.name, []).append((node.line, node.column))
+    binder = _Binder(path, strict, net.warnings)
+    binder.root = net.param
+    binder.bind(tree, net.param)
+    net.layer_positions = binder.layer_positions["layer"]
+    net.legacy_positions = binder.layer_positions["layers"]
+    net.filler_blocks = binder.fillers
+    return net
