@@ -109,18 +109,28 @@ CF_INLINE float normal_height(int i, float y01)
     return (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
 }
 
+/* What normal_bounds leaves to the curve itself. */
+#define CF_CURVE_DECIDES 2
+
 /*
- * The slow-path test of Boost >= 1.64 for a try whose word `u` failed the
- * fast test in box i = 1..127 (not the tail), with the height fraction y01
- * that the try drew next.  Returns 1 when the try accepts, 0 when it
- * rejects; *value is set to the signed unit value the try gives if it
- * accepts.
+ * The slow-path test of the given ziggurat for a try whose word `u` failed
+ * the fast test in box i = 1..127 (not the tail), with the height fraction
+ * y01 that the try drew next, up to the curve: returns 1 when the try
+ * accepts, 0 when it rejects, CF_CURVE_DECIDES when the height must be
+ * compared with the curve (normal_curve_accepts).  *value is set to the
+ * signed unit value the try gives if it accepts.  Boost >= 1.64 first
+ * compares the height with two straight bounds of the curve; 1.56 - 1.63
+ * always compares with the curve.  Selects, not branches, so that the bulk
+ * path can run it over many tries without mispredicted branches.
  */
-CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
+CF_INLINE int normal_bounds(uint32_t u, float y01, float *value, cf_normal_kind kind)
 {
     normal_pick p = pick_normal(u);
     int i = p.i;
     float x = p.x;
+    *value = x * p.sign;
+    if (kind == CF_NORMAL_ZIGGURAT_156)
+        return CF_CURVE_DECIDES;
     float y = normal_height(i, y01);
     float xi = (float)normal_x[i];
     float yi = (float)normal_y[i];
@@ -128,21 +138,19 @@ CF_INLINE int normal164_box(uint32_t u, float y01, float *value)
     float tangent = y - (yi + (xi - x) * yi * xi);
     /* Where the curve is convex (x_i >= 1) the chord lies above it and the
      * tangent below; where it is concave, the other way round. */
-    int convex = normal_x[i] >= 1.0;
-    int under_ubound = (convex ? chord : tangent) < 0.0f;
-    int under_lbound = (convex ? tangent : chord) < 0.0f;
-    *value = x * p.sign;
-    if (under_ubound & !under_lbound) /* between the bounds: the curve decides */
-        return y < expf(-(x * x / 2.0f));
-    return under_ubound;
+    int convex = normal_x[i] >= 1.0, concave = convex ^ 1;
+    int chord_under = chord < 0.0f, tangent_under = tangent < 0.0f;
+    int under_ubound = (convex & chord_under) | (concave & tangent_under);
+    int under_lbound = (convex & tangent_under) | (concave & chord_under);
+    /* under both: accept; over the upper: reject; between: the curve */
+    return under_ubound * (1 + (under_lbound ^ 1));
 }
 
-/* Boost 1.56 - 1.63's slow-path test (same arguments and result): the
- * height is compared with exp(-x*x/2) directly. */
-CF_INLINE int normal156_box(uint32_t u, float y01, float *value)
+/* The curve's own test for the try of word u with height fraction y01
+ * (both ziggurats): y < exp(-x*x/2), in Boost's float operations. */
+CF_INLINE int normal_curve_accepts(uint32_t u, float y01)
 {
     normal_pick p = pick_normal(u);
-    *value = p.x * p.sign;
     return normal_height(p.i, y01) < expf(-p.x * p.x / 2.0f);
 }
 
@@ -163,8 +171,8 @@ static inline int normal_slow(cf_mt19937 *mt, uint32_t u, float *value, cf_norma
         return 1;
     }
     float y01 = cf_uniform01(mt);
-    return kind == CF_NORMAL_ZIGGURAT_156 ? normal156_box(u, y01, value)
-                                          : normal164_box(u, y01, value);
+    int verdict = normal_bounds(u, y01, value, kind);
+    return verdict == CF_CURVE_DECIDES ? normal_curve_accepts(u, y01) : verdict;
 }
 
 /* One complete try on word u: the fast test (the same for both
@@ -480,20 +488,54 @@ __attribute__((target("avx2"))) static inline __m256i temper8(const uint32_t *ke
 }
 
 /*
- * normal_phase1_portable eight lanes at a time.  Every step is the same
- * IEEE single operation as in normal_candidate (u >> 8 < 2^24 converts
- * exactly as a signed int; separate multiply and add, no FMA).  A first
- * pass tempers the words and stores their box numbers; the second fetches
- * the table pairs with one plain 8-byte load per word: on the AMD cores
- * this was measured on, that beats vgatherdps, vpgatherdq, and fetching
- * in the same pass.
+ * normal_candidate for the eight tempered words of b->tu[j..j+7] whose box
+ * numbers are ix[j..j+7]: the candidates to b->cand, the fail bits as the
+ * result.  Every step is the same IEEE single operation as in
+ * normal_candidate (u >> 8 < 2^24 converts exactly as a signed int;
+ * separate multiply and add, no FMA).  The table pairs are fetched with one
+ * plain 8-byte load per word: on the AMD cores this was measured on, that
+ * beats vgatherdps and vpgatherdq.  The pairs of words 0-1 and 4-5 go to
+ * the two halves of p0, those of 2-3 and 6-7 to p1, so that splitting each
+ * half into its even (fx) and odd (thr) floats leaves the lanes in word
+ * order.
  */
+__attribute__((target("avx2"))) static inline unsigned normal_group_avx2(normal_block *b,
+                                                                         const uint32_t *ix,
+                                                                         size_t j, __m256 mean,
+                                                                         __m256 sigma)
+{
+    __m128i q[4];
+    for (int k = 0; k < 4; k++) {
+        const size_t first = j + (size_t)(k >> 1 | (k & 1) << 1) * 2; /* words 0, 4, 2, 6 */
+        uint64_t lo, hi;
+        memcpy(&lo, normal_fpair[ix[first]], sizeof lo);
+        memcpy(&hi, normal_fpair[ix[first + 1]], sizeof hi);
+        q[k] = _mm_set_epi64x((long long)hi, (long long)lo);
+    }
+    __m256 p0 = _mm256_castsi256_ps(_mm256_set_m128i(q[1], q[0]));
+    __m256 p1 = _mm256_castsi256_ps(_mm256_set_m128i(q[3], q[2]));
+    __m256 fx = _mm256_shuffle_ps(p0, p1, 0x88), thr = _mm256_shuffle_ps(p0, p1, 0xdd);
+    __m256i u = _mm256_loadu_si256((const __m256i *)(b->tu + j));
+    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)), fx);
+    __m256 slow = _mm256_cmp_ps(x, thr, _CMP_NLT_UQ);
+    __m256i flip = _mm256_slli_epi32(_mm256_andnot_si256(u, _mm256_set1_epi32(1)), 31);
+    x = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(x), flip));
+    _mm256_storeu_ps(b->cand + j, _mm256_add_ps(_mm256_mul_ps(x, sigma), mean));
+    return (unsigned)_mm256_movemask_ps(slow);
+}
+
+/* normal_phase1_portable eight lanes at a time: a first pass tempers the
+ * words and stores their box numbers, the second runs normal_group_avx2
+ * (that beats doing both in one pass).  The fail bits of up to 64 words
+ * are gathered in a register and stored once: or-ing each group's bits
+ * into memory would chain every group to the last through a store and a
+ * load. */
 __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *key, size_t m,
                                                                 normal_block *b, float mean,
                                                                 float sigma)
 {
     const __m256 vmean = _mm256_set1_ps(mean), vsigma = _mm256_set1_ps(sigma);
-    const __m256i one = _mm256_set1_epi32(1), box = _mm256_set1_epi32(0x7f);
+    const __m256i box = _mm256_set1_epi32(0x7f);
     uint32_t ix[CF_MT_N];
     size_t m8 = m & ~(size_t)7, j;
     for (j = 0; j < m8; j += 8) {
@@ -501,30 +543,12 @@ __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *k
         _mm256_storeu_si256((__m256i *)(b->tu + j), u);
         _mm256_storeu_si256((__m256i *)(ix + j), _mm256_and_si256(_mm256_srli_epi32(u, 1), box));
     }
-    for (j = 0; j < m8; j += 8) {
-        /* The {fx, thr} pairs of lanes 0-3 in p0, 4-7 in p1; split into fx
-         * and thr (the shuffles leave lanes in the order 0 1 4 5 2 3 6 7,
-         * the 64-bit permute puts them back). */
-        __m128i q[4];
-        for (int k = 0; k < 4; k++) {
-            uint64_t lo, hi;
-            memcpy(&lo, normal_fpair[ix[j + 2 * k]], sizeof lo);
-            memcpy(&hi, normal_fpair[ix[j + 2 * k + 1]], sizeof hi);
-            q[k] = _mm_set_epi64x((long long)hi, (long long)lo);
-        }
-        __m256i u = _mm256_loadu_si256((const __m256i *)(b->tu + j));
-        __m256 p0 = _mm256_castsi256_ps(_mm256_set_m128i(q[1], q[0]));
-        __m256 p1 = _mm256_castsi256_ps(_mm256_set_m128i(q[3], q[2]));
-        __m256 fx = _mm256_castpd_ps(
-            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(p0, p1, 0x88)), 0xd8));
-        __m256 thr = _mm256_castpd_ps(
-            _mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(p0, p1, 0xdd)), 0xd8));
-        __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)), fx);
-        __m256 slow = _mm256_cmp_ps(x, thr, _CMP_NLT_UQ);
-        __m256i flip = _mm256_slli_epi32(_mm256_andnot_si256(u, one), 31);
-        x = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(x), flip));
-        _mm256_storeu_ps(b->cand + j, _mm256_add_ps(_mm256_mul_ps(x, vsigma), vmean));
-        b->fail[j >> 6] |= (uint64_t)(unsigned)_mm256_movemask_ps(slow) << (j & 63);
+    for (j = 0; j < m8;) {
+        uint64_t fails = 0;
+        const size_t word = j >> 6, end = (j | 63) + 1 < m8 ? (j | 63) + 1 : m8;
+        for (; j < end; j += 8)
+            fails |= (uint64_t)normal_group_avx2(b, ix, j, vmean, vsigma) << (j & 63);
+        b->fail[word] |= fails;
     }
     normal_phase1_portable(key, j, m, b, mean, sigma);
 }
@@ -580,13 +604,19 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
     const __m256 vlo = _mm256_set1_ps(lo), vhi = _mm256_set1_ps(hi),
                  vspan = _mm256_set1_ps(span),
                  two_m32 = _mm256_set1_ps(1.0f / 4294967296.0f), two = _mm256_set1_ps(2.0f);
+    const size_t m8 = m & ~(size_t)7;
     size_t j = 0;
-    for (; j + 8 <= m; j += 8) {
-        __m256 f = u32_to_float8(temper8(key + j));
-        __m256 r = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(f, two_m32), vspan), vlo);
-        __m256 redraw = _mm256_cmp_ps(r, vhi, _CMP_NLT_UQ);
-        _mm256_storeu_ps(dst + j, doubled ? _mm256_mul_ps(two, r) : r);
-        mask[j >> 6] |= (uint64_t)(unsigned)_mm256_movemask_ps(redraw) << (j & 63);
+    while (j < m8) { /* 64 words' bits in a register, as in normal_phase1_avx2 */
+        uint64_t redraws = 0;
+        const size_t word = j >> 6, end = (j | 63) + 1 < m8 ? (j | 63) + 1 : m8;
+        for (; j < end; j += 8) {
+            __m256 f = u32_to_float8(temper8(key + j));
+            __m256 r = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(f, two_m32), vspan), vlo);
+            __m256 redraw = _mm256_cmp_ps(r, vhi, _CMP_NLT_UQ);
+            _mm256_storeu_ps(dst + j, doubled ? _mm256_mul_ps(two, r) : r);
+            redraws |= (uint64_t)(unsigned)_mm256_movemask_ps(redraw) << (j & 63);
+        }
+        mask[word] |= redraws;
     }
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
 }
@@ -631,9 +661,14 @@ int cf_bulk_simd(int enable)
 /* Phase 2 for the m words of the block: the slow-path test of each failed
  * word as the start of a try, with the next word as its height.  A try in
  * box 0 (the tail), or whose height must be redrawn or lies past the block
- * (b->tu[m] is set so that it must be redrawn), is hard. */
+ * (b->tu[m] is set so that it must be redrawn), is hard.  The tests the
+ * curve decides (about 1 in 12 with Boost >= 1.64, all with 1.56 - 1.63)
+ * are listed and taken after the others, so that the loop over the failed
+ * words branches on nothing but their bits. */
 CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal_kind kind)
 {
+    uint16_t curve[CF_MT_N];
+    size_t curves = 0;
     for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
         uint64_t accept = 0, hard = 0;
         for (uint64_t bits = b->fail[w]; bits; bits &= bits - 1) {
@@ -641,14 +676,20 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
             uint32_t u = b->tu[j];
             float y01 = uniform01_of(b->tu[j + 1]);
             float value;
-            int accepted = kind == CF_NORMAL_ZIGGURAT_156 ? normal156_box(u, y01, &value)
-                                                          : normal164_box(u, y01, &value);
+            int verdict = normal_bounds(u, y01, &value, kind);
             b->cand[j] = value * sigma + mean;
-            accept |= (uint64_t)accepted << k;
-            hard |= (uint64_t)((u & 0xfeU) == 0 || !(y01 < 1.0f)) << k;
+            curve[curves] = (uint16_t)j;
+            curves += verdict == CF_CURVE_DECIDES;
+            accept |= (uint64_t)(verdict & 1) << k;
+            hard |= (uint64_t)(((u & 0xfeU) == 0) | !(y01 < 1.0f)) << k;
         }
         b->accept[w] = accept;
         b->hard[w] = hard;
+    }
+    for (size_t c = 0; c < curves; c++) {
+        size_t j = curve[c];
+        b->accept[j >> 6] |= (uint64_t)normal_curve_accepts(b->tu[j], uniform01_of(b->tu[j + 1]))
+                             << (j & 63);
     }
 }
 
