@@ -32,18 +32,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .drawing import FilledBlob
 from .errors import CaffefillError
-from .init import PreparedNet
-from .net.model import NetLayer
 from .net.registry import traits_of
-from .overrides import apply_overrides, filler_home, parse_override
 from .torch import require_torch
 from .weights import Weights
 
-if TYPE_CHECKING:  # torch is imported when LSUV runs (after require_torch)
+if TYPE_CHECKING:  # torch is imported when LSUV runs (after require_torch); the
+    # engine on first use (the command line reads the defaults below at start)
     from torch import Tensor
 
+    from .drawing import FilledBlob
+    from .init import PreparedNet
+    from .net.model import NetLayer
     from .torch.module import CaffeLayer, CaffeNet
 
 #: The filler of the orthonormal start.
@@ -73,6 +73,8 @@ class LayerVariance:
 def lsuv_layers(prepared: PreparedNet) -> list[NetLayer]:
     """The layers LSUV starts orthonormal and rescales, in net order: linear
     layers that own their weight and learn it."""
+    from .overrides import filler_home
+
     model = prepared.model
     chosen = []
     for layer in model.layers:
@@ -90,6 +92,8 @@ def orthonormal_start(prepared: PreparedNet) -> tuple[PreparedNet, list[str]]:
     """``prepared`` with the LSUV layers' weights drawn orthogonal, except the
     layers whose weight one of the net's own filler overrides sets; and the
     names of the layers started orthogonal."""
+    from .overrides import apply_overrides, parse_override
+
     names = [layer.name for layer in lsuv_layers(prepared)
              if not any(o.target == "weight" and o.matches(layer.name)
                         for o in prepared.overrides)]
@@ -167,6 +171,8 @@ def _rescale(module: CaffeLayer, bottoms: tuple[Tensor, ...], tops: tuple[Tensor
 
 def net_blobs(net: CaffeNet) -> list[FilledBlob]:
     """The net's blobs as they are now, in Caffe's order (what writers take)."""
+    from .drawing import FilledBlob
+
     out = []
     for (_, module), layer in zip(net.layers(), net.prepared.model.layers, strict=True):
         for index, value in enumerate(module.blobs()):

@@ -16,13 +16,15 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import CaffefillError, ErrorKind, NetError
-from ..init import PreparedNet, prepare_net
 from ..net.registry import traits_of
+
+if TYPE_CHECKING:  # the engine loads on first use: the audit imports this module
+    from ..init import PreparedNet
 
 #: The default of ``--threshold``: a layer whose output std is more than this
 #: many times its input's (or less than its inverse) is flagged.
@@ -159,6 +161,8 @@ def prepare_with_data(path: str | os.PathLike[str] | None, data: Mapping[str | N
              kwargs: dict[str, Any]) -> PreparedNet:
     """prepare_net, giving a data top the shape of its array when the prototxt
     leaves that shape to the outside (a Data layer's top)."""
+    from ..init import prepare_net
+
     inputs = dict(kwargs.pop("inputs", None) or {})
     unnamed = data.get(None)  # a .npy: the first data top that needs a shape
     for _ in range(64):  # one more shape per round; a net has few data tops
@@ -397,6 +401,7 @@ def measure(
     filler overrides (``PATTERN=FILLER``, see :mod:`caffefill.overrides`).
     """
     torch = import_torch()
+    from ..init import PreparedNet
     from ..torch.module import CaffeNet
 
     data_path = None
