@@ -127,6 +127,9 @@ class AuditContext:
     _readers: dict[str, list[int]] | None = None
     _source_index: dict[tuple[int, int], tuple[str, int]] | None = None
     _blocks_by_layer: dict[tuple[str, int], list[FillerBlock]] | None = None
+    #: Per layer index: its traits and whether it is a loss (asked for by every rule).
+    _traits: dict[int, Traits] = field(default_factory=dict)
+    _losses: dict[int, bool] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)
 
     # ------------------------------------------------------------ tiers
@@ -300,14 +303,20 @@ class AuditContext:
     def traits(self, layer: NetLayer) -> Traits:
         """What the layer's type is to the audit (a placeholder layer's unknown
         type has the default traits)."""
-        return traits_of(self.layer_type(layer))
+        found = self._traits.get(layer.index)
+        if found is None:
+            found = self._traits[layer.index] = traits_of(self.layer_type(layer))
+        return found
 
     def is_loss(self, layer: NetLayer) -> bool:
         """A loss by its traits, by its type's name (a type caffefill does not
         know), or by a non-zero ``loss_weight``."""
-        t = self.layer_type(layer)
-        return self.traits(layer).role == "loss" or t.endswith("Loss") or \
-            any(w != 0 for w in layer.param.loss_weight)
+        found = self._losses.get(layer.index)
+        if found is None:
+            found = self._losses[layer.index] = (
+                self.traits(layer).role == "loss" or self.layer_type(layer).endswith("Loss")
+                or any(w != 0 for w in layer.param.loss_weight))
+        return found
 
     def has_loss(self) -> bool:
         return self.model is not None and any(self.is_loss(layer) for layer in self.model.layers)

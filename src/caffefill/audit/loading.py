@@ -17,7 +17,7 @@ from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
 from ..net.filter import filter_net
 from ..net.load import check_is_net, staged_bottom
-from ..net.model import NetModel, build_model
+from ..net.model import NetModel, SetupCache, build_model
 from ..net.reader import read_net
 from ..net.spec import Shape
 from ..net.upgrade import upgrade_net
@@ -61,9 +61,11 @@ def _set_up(ctx: AuditContext) -> None:
     assert ctx.filtered is not None
     filtered = ctx.filtered
     inputs = {str(k): tuple(int(d) for d in v) for k, v in ctx.options.inputs.items()}
+    cache = SetupCache()  # every attempt below sets up the same layers again
     try:
         ctx.model = build_model(filtered.param, phase=ctx.phase, inputs=inputs, path=ctx.path,
-                                positions=filtered.positions, profile=ctx.options.profile)
+                                positions=filtered.positions, profile=ctx.options.profile,
+                                cache=cache)
         ctx.shapes_exact = True
         return
     except CaffefillError as exc:
@@ -77,7 +79,7 @@ def _set_up(ctx: AuditContext) -> None:
         ctx.setup_error = first
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return
-    assumed = _assume_record_shapes(ctx, inputs, first)
+    assumed = _assume_record_shapes(ctx, inputs, first, cache)
     if assumed is not None:
         ctx.model, ctx.assumed_inputs = assumed
         ctx.shapes_exact = True
@@ -87,7 +89,7 @@ def _set_up(ctx: AuditContext) -> None:
     # Image-like placeholders with 3 channels, then 1; last, let layers that the
     # placeholder shapes break pass their input through.
     for channels, lenient in ((3, False), (1, False), (3, True)):
-        attempt = _Placeholders(ctx, inputs, channels, lenient)
+        attempt = _Placeholders(ctx, inputs, channels, lenient, cache)
         model, last = attempt.run(first)
         if model is not None:
             ctx.model = model
@@ -114,8 +116,8 @@ def _record_side(layer: pb.LayerParameter) -> tuple[int, int] | None:
     return None
 
 
-def _assume_record_shapes(ctx: AuditContext, inputs: Mapping[str, Shape],
-                          exc: CaffefillError) -> tuple[NetModel, dict[str, Shape]] | None:
+def _assume_record_shapes(ctx: AuditContext, inputs: Mapping[str, Shape], exc: CaffefillError,
+                          cache: SetupCache) -> tuple[NetModel, dict[str, Shape]] | None:
     """Set the net up assuming 3-channel records for every data layer whose
     crop or resize gives the record's size; None when any missing shape is
     not of that kind (or the net still fails)."""
@@ -132,7 +134,8 @@ def _assume_record_shapes(ctx: AuditContext, inputs: Mapping[str, Shape],
         assumed[needed.top] = given[needed.top] = (3, *side)
         try:
             model = build_model(ctx.filtered.param, phase=ctx.phase, inputs=given,
-                                path=ctx.path, positions=ctx.filtered.positions)
+                                path=ctx.path, positions=ctx.filtered.positions,
+                                profile=ctx.options.profile, cache=cache)
         except CaffefillError as again:
             exc = again
             continue
@@ -162,7 +165,7 @@ class _Placeholders:
     """
 
     def __init__(self, ctx: AuditContext, inputs: Mapping[str, Shape], channels: int,
-                 lenient: bool) -> None:
+                 lenient: bool, cache: SetupCache) -> None:
         assert ctx.filtered is not None
         self.ctx = ctx
         self.positions = ctx.filtered.positions
@@ -171,6 +174,7 @@ class _Placeholders:
         self.inputs: dict[str, Shape] = dict(inputs)
         self.channels = channels
         self.lenient = lenient
+        self.cache = cache
         self.replaced: set[int] = set()
         self.original_types: dict[int, str] = {}
 
@@ -187,7 +191,7 @@ class _Placeholders:
     def build(self, param: pb.NetParameter) -> NetModel:
         return build_model(param, phase=self.ctx.phase, inputs=self.inputs,
                            path=self.ctx.path, positions=self.positions,
-                           profile=self.ctx.options.profile)
+                           profile=self.ctx.options.profile, cache=self.cache)
 
     def index_of(self, exc: CaffefillError) -> int | None:
         if exc.line is not None:

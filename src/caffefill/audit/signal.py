@@ -390,9 +390,22 @@ def padded_share(layer: NetLayer) -> float:
         d = window.dilation[i] if i < len(window.dilation) else 1
         if p == 0 or out <= 0 or k <= 0:
             continue
-        start = np.arange(out)[:, None] * s - p + np.arange(k)[None, :] * d
-        share *= float(((start >= 0) & (start < size)).mean())
+        share *= _taps_inside(size, out, k, s, p, d) / (out * k)
     return share
+
+
+def _taps_inside(size: int, out: int, k: int, s: int, p: int, d: int) -> int:
+    """How many of the ``out`` x ``k`` taps ``o * s - p + j * d`` fall in [0, size):
+    per tap j, the outputs o whose tap does, counted without listing them."""
+    if s <= 0:  # (a set-up net has positive strides; count one by one otherwise)
+        return sum(1 for o in range(out) for j in range(k) if 0 <= o * s - p + j * d < size)
+    inside = 0
+    for j in range(k):
+        offset = j * d - p  # o * s + offset in [0, size): o in [ceil(-offset / s), ...]
+        first = max(0, -(offset // s))
+        last = min(out - 1, (size - 1 - offset) // s)
+        inside += max(0, last - first + 1)
+    return inside
 
 
 def _count_ratio(layer: NetLayer) -> float:

@@ -101,8 +101,12 @@ def refusals(ctx: AuditContext) -> list[Refusal]:
             seen.add(key)
             found.append(Refusal(code, place, error))
 
+    by_text: dict[bytes, FillerError | None] = {}  # a net repeats a few fillers
     for block in ctx.src.filler_blocks:
-        error = parameter_refusal(block.filler, ctx.profile)
+        text = block.filler.SerializeToString(deterministic=True)
+        if text not in by_text:
+            by_text[text] = parameter_refusal(block.filler, ctx.profile)
+        error = by_text[text]
         if error is not None:
             add(classify(error), ctx.block_place(block), error)
     if ctx.has("shapes"):

@@ -19,7 +19,7 @@ non-positive dims, and two different layers owning blobs under one name
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .._proto import caffefill_pb2 as pb
@@ -134,6 +134,7 @@ def build_model(
     path: str | None = None,
     positions: Sequence[tuple[int, int]] | None = None,
     profile: Profile = DEFAULT_PROFILE,
+    cache: SetupCache | None = None,
 ) -> NetModel:
     """Set up every layer of ``param`` (V2, upgraded, filtered for ``phase``) as
     the Caffe build ``profile`` does.
@@ -141,14 +142,17 @@ def build_model(
     ``inputs`` gives the shapes of tops that live outside the prototxt
     (data layers), keyed by top name (or layer name for a one-top layer).
     ``positions`` gives each layer's (line, column) in the source file, for
-    error messages.
+    error messages.  ``cache``: the set-ups of earlier builds of the same
+    net to reuse (see :class:`SetupCache`).
     """
     if len(param.layers) > 0:
         raise NetError("this net uses the V1 'layers' field: upgrade it to V2 first", path=path)
     if len(param.input) > 0 or len(param.input_shape) > 0 or len(param.input_dim) > 0:
         raise NetError("this net declares net-level inputs ('input' fields): upgrade them to an "
                        "Input layer first", path=path)
-    builder = _NetBuilder(param, phase, inputs or {}, path, positions, profile, PLACEHOLDERS[0])
+    cache = SetupCache() if cache is None else cache
+    builder = _NetBuilder(param, phase, inputs or {}, path, positions, profile, PLACEHOLDERS[0],
+                          cache)
     model = builder.build()
     if not model.placeholder_inputs:
         return model
@@ -156,7 +160,7 @@ def build_model(
     # with other placeholder shapes must then give the same blobs and draws.
     try:
         other = _NetBuilder(param, phase, inputs or {}, path, positions, profile,
-                            PLACEHOLDERS[1]).build()
+                            PLACEHOLDERS[1], cache).build()
         same = _weights_signature(other) == _weights_signature(model)
     except CaffefillError:
         same = False
@@ -186,8 +190,10 @@ class _NetBuilder:
 
     def __init__(self, param: pb.NetParameter, phase: int, inputs: Mapping[str, Sequence[int]],
                  path: str | None, positions: Sequence[tuple[int, int]] | None,
-                 profile: Profile = DEFAULT_PROFILE, placeholder: Shape | None = None) -> None:
+                 profile: Profile = DEFAULT_PROFILE, placeholder: Shape | None = None,
+                 cache: SetupCache | None = None) -> None:
         self.param = param
+        self.cache = SetupCache() if cache is None else cache
         self.profile = profile
         #: The shape a missing outside top is set up with (None: a missing top is an error).
         self.placeholder = placeholder
@@ -281,74 +287,97 @@ class _NetBuilder:
             raise error(f"unknown layer type '{lp.type}'{unknown_type_hint(lp.type)}",
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
                         f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
-        bottom_shapes = [self.append_bottom(lp, i, error) for i in range(len(lp.bottom))]
+        bottoms, tops = list(lp.bottom), list(lp.top)
+        bottom_shapes = [self.append_bottom(lp, i, error) for i in range(len(bottoms))]
         earlier_tops: set[str] = set()
-        for t_index in range(len(lp.top)):
+        for t_index in range(len(tops)):
             self.append_top(lp, t_index, earlier_tops, error)
 
+        seen = _Seen(self.given)
         ctx = LayerContext(param=lp, bottoms=bottom_shapes,
                            phase=int(lp.phase) if lp.HasField("phase") else self.phase,
-                           inputs=self.given, path=self.path, line=line, column=column,
+                           inputs=seen, path=self.path, line=line, column=column,
                            profile=self.profile)
-        side = found.traits.side_inputs
-        reach = frozenset().union(*(self.origins.get(b, frozenset())
-                                    for i, b in enumerate(lp.bottom) if i == 0 or not side))
+        reach: frozenset[str] = _NONE
+        if self.origins:  # some placeholder shapes so far
+            side = found.traits.side_inputs
+            reach = reach.union(*(self.origins.get(b, _NONE)
+                                  for i, b in enumerate(bottoms) if i == 0 or not side))
         own: set[str] = set()
-        setup = self.set_up(found.setup, ctx, lp, index, reach, own, error)
-        if setup.blobs or setup.draw_sequence():
+        setup = self.set_up(found.setup, ctx, seen, index, reach, own, error)
+        draws = setup.draw_sequence()
+        if setup.blobs or draws:
             self.required |= reach
-        for t_name in lp.top:
-            # A placeholder top derives from itself, a top the user gave the shape of
-            # from nothing more; the layer's other tops (a label sized by the data's
-            # batch) from every placeholder the layer was given.
-            if t_name in own:
-                derived = frozenset({t_name})
-            elif dict.__contains__(self.given, t_name):
-                derived = frozenset()
-            else:
-                derived = frozenset(own)
-            self.origins[t_name] = reach | derived
+        if self.origins or own:
+            for t_name in tops:
+                # A placeholder top derives from itself, a top the user gave the shape
+                # of from nothing more; the layer's other tops (a label sized by the
+                # data's batch) from every placeholder the layer was given.
+                if t_name in own:
+                    derived = frozenset({t_name})
+                elif dict.__contains__(self.given, t_name):
+                    derived = _NONE
+                else:
+                    derived = frozenset(own)
+                if reach or derived:
+                    self.origins[t_name] = reach | derived
+                else:  # (an in-place top no longer derives from what it did)
+                    self.origins.pop(t_name, None)
 
-        top_shapes = [tuple(int(d) for d in s) for s in setup.tops]
-        if len(top_shapes) < len(lp.top):
-            raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(lp.top)} are "
+        top_shapes = [tuple(map(int, s)) for s in setup.tops]
+        if len(top_shapes) < len(tops):
+            raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(tops)} are "
                         f"named")
-        top_names = list(lp.top) + ["(automatic)"] * (len(top_shapes) - len(lp.top))
+        top_names = tops + ["(automatic)"] * (len(top_shapes) - len(tops))
         for t_name, shape in zip(top_names, top_shapes, strict=False):
-            _check_shape(error, shape, f"top '{t_name}'")
+            if not _plain_shape(shape):
+                _check_shape(error, shape, f"top '{t_name}'")
         blobs = list(setup.blobs)
         for b_index, spec in enumerate(blobs):
-            _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
-                         learnable=True)
-        if len(lp.param) > len(blobs):
+            if not _plain_shape(spec.shape):
+                _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
+                             learnable=True)
+        specs = list(lp.param)
+        if len(specs) > len(blobs):
             raise error(
-                f"{len(lp.param)} param specs for a layer with {len(blobs)} learnable blob(s)",
-                check_failed("param_size <= num_param_blobs", len(lp.param), len(blobs),
+                f"{len(specs)} param specs for a layer with {len(blobs)} learnable blob(s)",
+                check_failed("param_size <= num_param_blobs", len(specs), len(blobs),
                              f"Too many params specified for layer {lp.name}"))
+        owners: list[tuple[int, int] | None] = []
         if blobs:
             self.claim_layer_name(index, lp, error)
-        owners = [self.append_param(index, lp, b_index, spec, error)
-                  for b_index, spec in enumerate(blobs)]
-        for t_name, shape in zip(lp.top, top_shapes, strict=False):
+            owners = [self.append_param(index, lp, specs[b_index] if b_index < len(specs)
+                                        else _NO_PARAM_SPEC, b_index, spec, error)
+                      for b_index, spec in enumerate(blobs)]
+        for t_name, shape in zip(tops, top_shapes, strict=False):
             self.shapes[t_name] = shape
         return NetLayer(
             index=index, name=str(lp.name), type=str(lp.type), param=lp, line=line,
-            column=column, bottoms=list(lp.bottom), tops=top_names, bottom_shapes=bottom_shapes,
-            top_shapes=top_shapes, blobs=blobs, draws=_draws(setup.draw_sequence()),
-            param_specs=[str(lp.param[i].name) if i < len(lp.param) else ""
+            column=column, bottoms=bottoms, tops=top_names, bottom_shapes=bottom_shapes,
+            top_shapes=top_shapes, blobs=blobs, draws=_draws(draws),
+            param_specs=[str(specs[i].name) if i < len(specs) else ""
                          for i in range(len(blobs))],
             owners=owners, window=setup.window)
 
     def set_up(self, setup_fn: Callable[[LayerContext], LayerSetup], ctx: LayerContext,
-               lp: pb.LayerParameter, index: int, reach: frozenset[str], own: set[str],
+               seen: _Seen, index: int, reach: frozenset[str], own: set[str],
                error: Callable[..., NetError]) -> LayerSetup:
-        """The layer's setup.  With a placeholder shape, a top whose shape comes
-        from outside is set up with it (and added to ``own``), and a loss or sink
-        that a placeholder breaks is set up as a stand-in without blobs."""
+        """The layer's setup (an earlier build's when it would be the same, see
+        :class:`SetupCache`; ``seen``: ``ctx.inputs``).  With a placeholder
+        shape, a top whose shape comes from outside is set up with it (and added
+        to ``own``), and a loss or sink that a placeholder breaks is set up as a
+        stand-in without blobs."""
+        lp = ctx.param
         line, column = self.position(index)
+        key = self.cache.key(ctx)
         for _ in range(len(lp.top) + 1):
+            done = self.cache.find(key, self.given)
+            if done is not None:
+                return done
             try:
-                return setup_fn(ctx)
+                setup = setup_fn(ctx)
+                self.cache.keep(key, seen, setup)
+                return setup
             except CaffefillError as exc:
                 needed = exc.needed_input if isinstance(exc, NetError) else None
                 if self.placeholder is not None and needed is not None \
@@ -402,11 +431,11 @@ class _NetBuilder:
                 f"weights would collide in the output; rename one of them")
         self.owner_layer_names[lp.name] = index
 
-    def append_param(self, index: int, lp: pb.LayerParameter, b_index: int, spec: BlobSpec,
-                     error: Callable[..., NetError]) -> tuple[int, int] | None:
+    def append_param(self, index: int, lp: pb.LayerParameter, ps: pb.ParamSpec, b_index: int,
+                     spec: BlobSpec, error: Callable[..., NetError]) -> tuple[int, int] | None:
         """Net::AppendParam: the blob's owner when it shares a named param (after
-        Caffe's shape/count and multiplier checks), else None (it owns itself)."""
-        ps = lp.param[b_index] if b_index < len(lp.param) else pb.ParamSpec()
+        Caffe's shape/count and multiplier checks), else None (it owns itself);
+        ``ps``: the blob's ParamSpec (an empty one when the layer gives none)."""
         name = str(ps.name)
         if not name or name not in self.params_by_name:
             if name:
@@ -465,9 +494,94 @@ class _Given(dict[str, Shape]):
         return super().__contains__(key)
 
 
+class _Seen(Mapping[str, Shape]):
+    """The input shapes as one layer's set-up sees them, noting what it looked
+    up (so that a later set-up of the layer can tell whether it would see the
+    same)."""
+
+    def __init__(self, given: _Given) -> None:
+        self.given = given
+        #: Each name looked up: its shape then (None: not given).
+        self.looked: dict[str, Shape | None] = {}
+        #: The names asked for with ``in`` (what _Given.asked records).
+        self.asked: set[str] = set()
+        #: The set-up went through all of them (its result may depend on any).
+        self.whole = False
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        self.asked.add(key)
+        self.looked[key] = dict.get(self.given, key)
+        return key in self.given
+
+    def __getitem__(self, key: str) -> Shape:
+        self.looked[key] = dict.get(self.given, key)
+        return dict.__getitem__(self.given, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.whole = True
+        return iter(dict(self.given))
+
+    def __len__(self) -> int:
+        self.whole = True
+        return len(self.given)
+
+
+#: What a layer's set-up depends on: the layer's message (serialized), its
+#: bottoms' shapes, its phase, where it is written and the Caffe build.
+SetupKey = tuple[bytes, tuple[Shape, ...], int, str | None, int | None, int | None, Profile]
+
+
+class SetupCache:
+    """Layer set-ups done, for later builds of the same net to reuse.
+
+    A layer's set-up is a function of its message, its bottoms' shapes, its
+    phase, its position (for messages), the Caffe build and the input shapes
+    it looks up: a later build that meets the same layer with the same of
+    each takes the earlier result instead of setting the layer up again.
+    :func:`build_model` sets a net up twice when some tops get placeholder
+    shapes, and the audit once per stand-in it tries (see
+    :mod:`caffefill.audit.loading`); the layers away from the placeholders
+    and stand-ins are set up once.
+    """
+
+    def __init__(self) -> None:
+        self._done: dict[SetupKey, list[tuple[dict[str, Shape | None], set[str], LayerSetup]]] = {}
+
+    @staticmethod
+    def key(ctx: LayerContext) -> SetupKey:
+        return (ctx.param.SerializeToString(deterministic=True), tuple(ctx.bottoms), ctx.phase,
+                ctx.path, ctx.line, ctx.column, ctx.profile)
+
+    def find(self, key: SetupKey, given: _Given) -> LayerSetup | None:
+        """An earlier set-up with this key that looked up the same input shapes
+        (their lookups are recorded in ``given`` as that set-up's were)."""
+        for looked, asked, setup in self._done.get(key, ()):
+            if all(dict.get(given, name) == shape for name, shape in looked.items()):
+                given.asked |= asked
+                return setup
+        return None
+
+    def keep(self, key: SetupKey, seen: _Seen, setup: LayerSetup) -> None:
+        if not seen.whole:
+            self._done.setdefault(key, []).append((dict(seen.looked), set(seen.asked), setup))
+
+
 def _draws(draws: Sequence[Draw]) -> Sequence[Draw]:
     """A layer's draws as the model keeps them (runs stay compact)."""
     return draws if isinstance(draws, DrawRuns) else list(draws)
+
+
+_NONE: frozenset[str] = frozenset()
+#: The ParamSpec of a blob the layer gives none for (read, never written).
+_NO_PARAM_SPEC = pb.ParamSpec()
+
+
+def _plain_shape(shape: Sequence[int]) -> bool:
+    """Whether :func:`_check_shape` passes ``shape`` (without making its messages)."""
+    return len(shape) <= 32 and all(type(d) is int and d > 0 for d in shape) and \
+        math.prod(shape) <= INT_MAX
 
 
 def _check_shape(make: Callable[..., NetError], shape: Sequence[int], what: str,

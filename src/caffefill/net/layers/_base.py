@@ -97,10 +97,11 @@ def check_op(
 def canonical_axis(ctx: LayerContext, shape: Sequence[int], axis: int, what: str = "axis") -> int:
     """Blob::CanonicalAxisIndex: negative axes count from the end."""
     n = len(shape)
-    note = f"axis {axis} out of range for {n}-D Blob with shape {shape_string(shape)}"
-    message = f"{what} {axis} is out of range for a {n}-D input of shape {show(shape)}"
-    check_op(ctx, axis, ">=", -n, "axis_index >= -num_axes()", message, note)
-    check_op(ctx, axis, "<", n, "axis_index < num_axes()", message, note)
+    if not -n <= axis < n:  # (the messages are made only for a refusal)
+        note = f"axis {axis} out of range for {n}-D Blob with shape {shape_string(shape)}"
+        message = f"{what} {axis} is out of range for a {n}-D input of shape {show(shape)}"
+        check_op(ctx, axis, ">=", -n, "axis_index >= -num_axes()", message, note)
+        check_op(ctx, axis, "<", n, "axis_index < num_axes()", message, note)
     return axis + n if axis < 0 else axis
 
 
@@ -205,9 +206,21 @@ def no_in_place(ctx: LayerContext, type_name: str) -> None:
         )
 
 
+def _fits(dims: tuple[int, ...]) -> bool:
+    """Whether :func:`reshape_check` passes ``dims`` (as many axes as allowed)."""
+    total = 1
+    for d in dims:
+        if d < 0 or (total != 0 and d > INT_MAX // total):
+            return False
+        total *= d
+    return True
+
+
 def reshape_check(ctx: LayerContext, shape: Sequence[int], what: str = "top") -> Shape:
     """Blob::Reshape's own checks (axes <= 32, dims >= 0, count <= INT_MAX)."""
     dims = tuple(int(d) for d in shape)
+    if len(dims) <= MAX_BLOB_AXES and _fits(dims):  # (messages only for a refusal)
+        return dims
     check_op(ctx, len(dims), "<=", MAX_BLOB_AXES, "shape.size() <= kMaxBlobAxes",
              f"{what} shape {show(dims)} has more than {MAX_BLOB_AXES} axes")
     total = 1

@@ -56,15 +56,16 @@ def _per_axis(ctx: LayerContext, p: pb.ConvolutionParameter, field: str, hw: str
                  f"Either {field} or {hw}_h/w should be specified; not both.")
         return [i32(getattr(p, f"{hw}_h")), i32(getattr(p, f"{hw}_w"))]
     n = len(values)
-    short = "kernel" if field == "kernel_size" else field
     allowed = (1, ns) if default is None else (0, 1, ns)
-    expr = " || ".join(f"num_{short}_dims == {a if a != ns else 'num_spatial_axes_'}"
-                       for a in allowed)
-    check(ctx, n in allowed,
-          f"{field} must be given once or once per spatial axis (given {n} times; "
-          f"the input has {ns} spatial axes)",
-          f"{expr} {field} must be specified once, or once per spatial dimension "
-          f"({field} specified {n} times; {ns} spatial dims).")
+    if n not in allowed:
+        short = "kernel" if field == "kernel_size" else field
+        expr = " || ".join(f"num_{short}_dims == {a if a != ns else 'num_spatial_axes_'}"
+                           for a in allowed)
+        check(ctx, False,
+              f"{field} must be given once or once per spatial axis (given {n} times; "
+              f"the input has {ns} spatial axes)",
+              f"{expr} {field} must be specified once, or once per spatial dimension "
+              f"({field} specified {n} times; {ns} spatial dims).")
     if n == 0:
         return [int(default or 0)] * ns
     return [i32(values[0 if n == 1 else i]) for i in range(ns)]
@@ -76,9 +77,10 @@ def conv_geometry(ctx: LayerContext, p: pb.ConvolutionParameter, bottom: Shape,
     (the Im2col layer uses the same with ``min_spatial=1``)."""
     channel_axis = canonical_axis(ctx, bottom, p.axis)
     ns = len(bottom) - channel_axis - 1
-    check_op(ctx, ns, ">=", min_spatial, f"num_spatial_axes_ >= {min_spatial}",
-             f"the input {show(bottom)} has no spatial axes after the channel axis "
-             f"{channel_axis}")
+    if ns < min_spatial:
+        check_op(ctx, ns, ">=", min_spatial, f"num_spatial_axes_ >= {min_spatial}",
+                 f"the input {show(bottom)} has no spatial axes after the channel axis "
+                 f"{channel_axis}")
     kernel = _per_axis(ctx, p, "kernel_size", "kernel", ns, default=None)
     for k in kernel:
         check_op(ctx, k, ">", 0, "kernel_shape_data[i] > 0",
@@ -260,9 +262,10 @@ def pooling_shape(ctx: LayerContext, p: pb.PoolingParameter, bottom: Shape
     if sh <= 0 or sw <= 0:
         raise ctx.error("pooling strides must be positive",
                         caffe_message="integer division by zero (stride)")
-    check_op(ctx, 4, "==", len(bottom), "4 == bottom[0]->num_axes()",
-             f"Pooling needs a 4-D input (N, C, H, W), got {show(bottom)}",
-             "Input must have 4 axes, corresponding to (num, channels, height, width)")
+    if len(bottom) != 4:
+        check_op(ctx, 4, "==", len(bottom), "4 == bottom[0]->num_axes()",
+                 f"Pooling needs a 4-D input (N, C, H, W), got {show(bottom)}",
+                 "Input must have 4 axes, corresponding to (num, channels, height, width)")
     n, c, h, w = bottom
     if p.global_pooling:
         kh, kw = h, w
