@@ -143,3 +143,27 @@ def test_a_refusal_the_placeholder_causes_asks_for_the_shape(tmp_path: Path) -> 
     assert info.value.kind is ErrorKind.MISSING_INPUT
     assert [n.top for n in info.value.needed_inputs or []] == ["pair"]
     load_net(path, inputs={"pair": (1, 2, 4, 4)})
+
+
+def test_the_check_build_reuses_the_set_ups_the_placeholders_do_not_reach(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # build_model sets the net up a second time with other placeholder shapes; a
+    # layer that sees the same bottoms and inputs then is not set up again.
+    import dataclasses
+
+    from caffefill.net import registry
+
+    registry.entry("Convolution")  # the built-ins registered
+    calls: list[str] = []
+    original = registry.REGISTRY["Convolution"]
+
+    def counted(ctx: registry.LayerContext) -> registry.LayerSetup:
+        calls.append(ctx.name)
+        return original.setup(ctx)
+
+    monkeypatch.setitem(registry.REGISTRY, "Convolution",
+                        dataclasses.replace(original, setup=counted))
+    _, model = load_net(NET, inputs={"data": FULL["data"]})
+    assert model.placeholder_inputs
+    convolutions = [layer.name for layer in model.layers if layer.type == "Convolution"]
+    assert convolutions and sorted(calls) == sorted(convolutions)

@@ -1,21 +1,38 @@
 #!/usr/bin/env python3
-"""Speed of ``caffefill audit`` on a folder of thousands of nets: every core
-against one, in the same run.
+"""Speed of ``caffefill audit``: a folder of thousands of nets on every core
+against one (``--files``), or the shared corpus from a cold start against
+the interpreter's own start (``--corpus``).
 
-Copies the nets of tests/data (and of the shared corpus when it is there)
-into a temporary folder until it holds --files files, then times ``caffefill
-audit`` on it twice in child processes, best of --repeat: with the worker
-processes it starts from ``PARALLEL_MIN_FILES`` files on, and forced to one
-process.  Prints both times, their ratio and whether the two outputs are
-identical (they must be).
+``--files N`` copies the nets of tests/data (and of the shared corpus when it
+is there) into a temporary folder until it holds N files, then times
+``caffefill audit`` on it twice in child processes, best of --repeat: with
+the worker processes it starts from ``PARALLEL_MIN_FILES`` files on, and
+forced to one process.  Prints both times, their ratio and whether the two
+outputs are identical (they must be).
+
+``--corpus`` times, in child processes, best of --repeat each, interleaved:
+the bare interpreter start (``python -c pass``), the import of the runtime
+dependencies (``python -c "import numpy, google.protobuf"``), ``caffefill
+--version`` and ``caffefill audit`` on the shared corpus (tests/data's nets
+when it is absent).  It prints each time, the audit's time above the bare
+start, and the ratios: the audit against the bare start and against the
+dependencies' import, and the audit's time above the bare start against the
+dependencies' (the last line has every ratio), each for the wall time and
+for the CPU time (user + system; what a loaded machine disturbs least).
+Then, in one child, the share of the audit's own CPU time that goes to
+reading the text (the parser).  The children compile caffefill's modules once
+into a temporary bytecode cache before timing (as an installed package has
+its .pyc files), whatever PYTHONDONTWRITEBYTECODE says here.
 
     python3 tools/bench_audit.py [--files N] [--repeat R]
+    python3 tools/bench_audit.py --corpus [--repeat R]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -56,11 +73,113 @@ def timed(threshold: int, folder: Path, repeat: int) -> tuple[float, bytes]:
     return best, out
 
 
+#: Where the audit's own time goes, in one process: argv[1] the folder, argv[2] repeats.
+PHASES = """
+import sys, time
+from caffefill.audit.context import AuditOptions
+from caffefill.audit.engine import collect, run_rules
+from caffefill.audit.loading import load_context
+from caffefill.net.reader import read_net
+files, _ = collect([sys.argv[1]])
+texts = [(path, open(path, encoding="utf-8").read()) for path in files]
+best = {"total": float("inf"), "read": float("inf")}  # CPU seconds
+for _ in range(int(sys.argv[2])):
+    start = time.process_time()
+    for path, text in texts:
+        try:
+            run_rules(load_context(path, text, AuditOptions()))
+        except Exception:
+            pass
+    best["total"] = min(best["total"], time.process_time() - start)
+    start = time.process_time()
+    for path, text in texts:
+        try:
+            read_net(path, text=text)
+        except Exception:
+            pass
+    best["read"] = min(best["read"], time.process_time() - start)
+print(len(texts), best["total"], best["read"])
+"""
+
+
+def corpus_folder() -> tuple[Path, str]:
+    """The shared corpus, else tests/data's nets (copied to one folder by the caller)."""
+    corpus = SHARED / "corpus"
+    if corpus.is_dir():
+        return corpus, "the shared corpus"
+    return ROOT / "tests" / "data" / "nets", "tests/data/nets (no shared corpus here)"
+
+
+def child_env(cache: str) -> dict[str, str]:
+    """The children's environment: a bytecode cache of their own, written."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = cache
+    return env
+
+
+def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one child run; CPU is user + system, which a
+    machine shared with other work inflates far less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(command, capture_output=True, check=True, env=env)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def bench_corpus(repeat: int) -> int:
+    folder, what = corpus_folder()
+    py = sys.executable
+    audit = [py, "-c", "from caffefill.cli import main; raise SystemExit(main(["
+             f"'audit', '--isolated', '--exit-zero', {str(folder)!r}]))"]
+    runs = {
+        "bare start (python -c pass)": [py, "-c", "pass"],
+        "import numpy, google.protobuf": [py, "-c", "import numpy, google.protobuf"],
+        "caffefill --version": [py, "-c", "from caffefill.cli import main; main(['--version'])"],
+        f"caffefill audit ({what})": audit,
+    }
+    with tempfile.TemporaryDirectory(prefix="bench_audit-pyc-") as cache:
+        env = child_env(cache)
+        for command in runs.values():  # warm the bytecode cache and the page cache
+            subprocess.run(command, capture_output=True, check=True, env=env)
+        best = dict.fromkeys(runs, float("inf"))
+        cpu = dict.fromkeys(runs, float("inf"))
+        for _ in range(repeat):  # interleaved: a load that comes and goes hits all alike
+            for name, command in runs.items():
+                wall, used = timed_child(command, env)
+                best[name], cpu[name] = min(best[name], wall), min(cpu[name], used)
+        phases = subprocess.run([py, "-c", PHASES, str(folder), str(max(repeat, 1))],
+                                capture_output=True, check=True, text=True, env=env)
+    count, total, read = (float(v) for v in phases.stdout.split())
+    print(f"{'best of ' + str(repeat):<44} {'wall':>9} {'CPU':>9}")
+    for name in runs:
+        print(f"{name:<44} {best[name]:7.3f} s {cpu[name]:7.3f} s")
+    ratios = []
+    for label, times in (("wall", best), ("CPU", cpu)):
+        bare, deps, version, whole = times.values()
+        print(f"{label}: the audit above the bare start {whole - bare:.3f} s, the "
+              f"dependencies' import {deps - bare:.3f} s, caffefill --version "
+              f"{version - bare:.3f} s")
+        ratios.append(f"{label} audit/bare {whole / bare:.2f}, audit/deps {whole / deps:.2f}, "
+                      f"(audit-bare)/(deps-bare) {(whole - bare) / (deps - bare):.2f}, "
+                      f"version/deps {version / deps:.2f}")
+    print(f"in one process, {count:.0f} files, CPU: audit {total:.3f} s, of which reading the "
+          f"text (the parser) {read:.3f} s = {read / total:.0%}")
+    print(f"ratios: {'; '.join(ratios)}; parser share {read / total:.2f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--corpus", action="store_true",
+                        help="time the shared corpus's audit from a cold start instead")
     args = parser.parse_args()
+    if args.corpus:
+        return bench_corpus(args.repeat)
     nets = sources()
     with tempfile.TemporaryDirectory(prefix="bench_audit-") as tmp:
         folder = Path(tmp) / "nets"
