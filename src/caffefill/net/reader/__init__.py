@@ -4,9 +4,10 @@ protobuf's own ``text_format`` gives no per-field positions and stops at the
 first unknown field.  This module reads Caffe's prototxt files in three steps:
 
 1. a tokenizer (``#`` comments, identifiers, numbers, quoted strings with C
-   escapes, one-character symbols), each token knowing its line and column;
+   escapes, one-character symbols), each token knowing its offset;
 2. a schema-free parser that turns the tokens into a tree of :class:`Field`
-   nodes (a field name plus a :class:`Scalar` or a :class:`Block` of fields);
+   nodes (a field name plus a :class:`Scalar` or a :class:`Block` of fields),
+   each knowing its offset and turning it into a line and column when asked;
 3. a binder that walks the tree against the message descriptors and fills a
    protobuf message, turning unknown fields into :class:`ReadWarning` records
    and everything else that does not fit into a :class:`ParseError` with the

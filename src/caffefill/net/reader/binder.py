@@ -46,6 +46,8 @@ _FLT_MAX_ROUNDED = 3.4028235677973366e38
 _TRUE = frozenset(("true", "True", "t"))
 _FALSE = frozenset(("false", "False", "f"))
 _FILLER_NAME = pb.FillerParameter.DESCRIPTOR.full_name
+_TEXT_TYPES = (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES)
+_FLOAT_TYPES = (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE)
 
 ScalarValue = int | float | bool | str | bytes
 
@@ -62,6 +64,33 @@ def _type_name(fd: FieldDescriptor) -> str:
     if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
         return f"message {fd.message_type.name}"
     return _TYPE_NAMES.get(fd.type, "value")
+
+
+def _expected(fd: FieldDescriptor) -> str:
+    """How an error about a value names the field it was for."""
+    return f"for field '{fd.name}' ({_type_name(fd)})"
+
+
+class _Slot:
+    """What binding needs of one field of a message type, looked up once."""
+
+    __slots__ = ("fd", "filler", "message", "name", "oneof", "repeated")
+
+    def __init__(self, fd: FieldDescriptor) -> None:
+        self.fd = fd
+        self.name: str = fd.name
+        self.repeated = is_repeated(fd)
+        self.message = fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP)
+        self.filler = self.message and fd.message_type.full_name == _FILLER_NAME
+        oneof = fd.containing_oneof
+        self.oneof: str | None = None if oneof is None else oneof.name
+
+
+@functools.cache
+def _slots(descriptor: Descriptor) -> dict[str, _Slot]:
+    """The fields of a message type by name (cached: the descriptors' own lookups
+    cost more than the rest of binding a field)."""
+    return {name: _Slot(fd) for name, fd in descriptor.fields_by_name.items()}
 
 
 def _suggest(name: str, choices: list[str]) -> str | None:
@@ -126,6 +155,11 @@ class _Binder:
         self.layer_positions: dict[str, list[Position]] = {"layer": [], "layers": []}
 
     # errors and warnings
+    def at(self, node: Scalar | Block | Field, message: str) -> ParseError:
+        """A ParseError at ``node``."""
+        line, column = node.source.position(node.offset)
+        return self.error(message, line, column)
+
     def error(self, message: str, line: int, column: int) -> ParseError:
         return ParseError(message, path=self.path, line=line, column=column,
                           layer=self.layer.name if self.layer else None)
@@ -147,49 +181,64 @@ class _Binder:
     # binding
     def bind(self, block: Block, message: Message) -> None:
         descriptor = message.DESCRIPTOR
+        slots = _slots(descriptor)
         seen: dict[str, Field] = {}
         oneofs: dict[str, Field] = {}
         for node in block.fields:
-            fd = None if node.extension else descriptor.fields_by_name.get(node.name)
-            if fd is None:
+            slot = None if node.extension else slots.get(node.name)
+            if slot is None:
                 if node.list_index == 0:  # one warning per list
                     self.unknown(node, descriptor)
                 if self.layer is not None:
                     self._scan_unknown(node)
                 continue
-            repeated = is_repeated(fd)
+            repeated = slot.repeated
             if node.in_list and not repeated:
                 raise self.error(f"field '{node.name}' of {descriptor.name} is not repeated; "
                                  f"a list [ ... ] is not allowed", node.line, node.column)
             if not repeated:
                 first = seen.setdefault(node.name, node)
+                if first is node and slot.oneof is not None:
+                    first = oneofs.setdefault(slot.oneof, node)
                 if first is not node:
-                    raise self.error(
-                        f"non-repeated field '{node.name}' of {descriptor.name} is given "
-                        f"more than once (first at line {first.line}, column {first.column})",
-                        node.line, node.column)
-                oneof = fd.containing_oneof
-                if oneof is not None:
-                    other = oneofs.setdefault(oneof.name, node)
-                    if other is not node:
-                        raise self.error(
-                            f"field '{node.name}' and field '{other.name}' (line "
-                            f"{other.line}) are both in oneof '{oneof.name}'",
-                            node.line, node.column)
-            if node.value is None:
+                    raise self._given_twice(node, first, descriptor, slot.oneof)
+            value = node.value
+            if value is None:
                 continue  # an empty list
-            if fd.type in (FieldDescriptor.TYPE_MESSAGE, FieldDescriptor.TYPE_GROUP):
-                self._bind_message_field(node, fd, message, repeated)
+            if slot.message:
+                self._bind_message_field(node, slot, message)
+            elif type(value) is Scalar:
+                if not node.colon:
+                    raise self.error(f"expected ':' after field name '{node.name}'",
+                                     node.line, node.column)
+                converted = self.convert(value, slot.fd)
+                if repeated:
+                    getattr(message, slot.name).append(converted)
+                else:
+                    setattr(message, slot.name, converted)
             else:
-                self._bind_scalar_field(node, fd, message, repeated)
+                raise self.at(value, f"field '{node.name}' is a {_type_name(slot.fd)}, "
+                                     f"not a message")
 
-    def _bind_message_field(self, node: Field, fd: FieldDescriptor, message: Message,
-                            repeated: bool) -> None:
+    def _given_twice(self, node: Field, first: Field, descriptor: Descriptor,
+                     oneof: str | None) -> ParseError:
+        """The error for a second value of a singular field (or of a oneof)."""
+        if first.name == node.name:
+            return self.error(
+                f"non-repeated field '{node.name}' of {descriptor.name} is given more than "
+                f"once (first at line {first.line}, column {first.column})",
+                node.line, node.column)
+        return self.error(f"field '{node.name}' and field '{first.name}' (line {first.line}) "
+                          f"are both in oneof '{oneof}'", node.line, node.column)
+
+    def _bind_message_field(self, node: Field, slot: _Slot, message: Message) -> None:
+        fd = slot.fd
+        repeated = slot.repeated
         value = node.value
         if not isinstance(value, Block):
             assert isinstance(value, Scalar)
-            raise self.error(f"field '{node.name}' is a {_type_name(fd)}: expected '{{', "
-                             f"found '{value.shown()}'", value.line, value.column)
+            raise self.at(value, f"field '{node.name}' is a {_type_name(fd)}: expected "
+                                 f"'{{', found '{value.shown()}'")
         container = getattr(message, fd.name)
         if repeated:
             sub = container.add()
@@ -205,14 +254,14 @@ class _Binder:
                 self.bind(value, sub)
             finally:
                 self.layer = None
-            self.layer_positions[fd.name].append((node.line, node.column))
+            self.layer_positions[fd.name].append(node.position)
             return
         self.field_path.append(fd.name)
         try:
             self.bind(value, sub)
         finally:
             self.field_path.pop()
-        if self.layer is not None and fd.message_type.full_name == _FILLER_NAME:
+        if self.layer is not None and slot.filler:
             filler = pb.FillerParameter()
             filler.CopyFrom(sub)
             self._record_filler(node, filler, index, known=True)
@@ -253,42 +302,24 @@ class _Binder:
         finally:
             self.field_path.pop()
 
-    def _bind_scalar_field(self, node: Field, fd: FieldDescriptor, message: Message,
-                           repeated: bool) -> None:
-        value = node.value
-        if isinstance(value, Block):
-            raise self.error(f"field '{node.name}' is a {_type_name(fd)}, not a message",
-                             value.line, value.column)
-        assert isinstance(value, Scalar)
-        if not node.colon:
-            raise self.error(f"expected ':' after field name '{node.name}'", node.line,
-                             node.column)
-        converted = self.convert(value, fd)
-        if repeated:
-            getattr(message, fd.name).append(converted)
-        else:
-            setattr(message, fd.name, converted)
-
     def convert(self, value: Scalar, fd: FieldDescriptor) -> ScalarValue:
         """One scalar token to the Python value of field ``fd``."""
         kind = fd.type
-        where = (value.line, value.column)
-        expected = f"for field '{fd.name}' ({_type_name(fd)})"
-        if kind in (FieldDescriptor.TYPE_STRING, FieldDescriptor.TYPE_BYTES):
+        if kind in _TEXT_TYPES:
             if value.kind != "string":
-                raise self.error(f"expected a quoted string {expected}, found "
-                                 f"'{value.shown()}'", *where)
+                raise self.at(value, f"expected a quoted string {_expected(fd)}, found "
+                                     f"'{value.shown()}'")
             if kind == FieldDescriptor.TYPE_BYTES:
                 return value.data
             try:
                 return value.data.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise self.error(f"string {expected} is not valid UTF-8", *where) from exc
+                raise self.at(value, f"string {_expected(fd)} is not valid UTF-8") from exc
         if value.kind == "string":
-            raise self.error(f"expected {self._expectation(fd)} {expected}, found a string "
-                             f"{value.shown()}", *where)
-        if kind in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
-            number = self._float(value, expected)
+            raise self.at(value, f"expected {self._expectation(fd)} {_expected(fd)}, found a "
+                                 f"string {value.shown()}")
+        if kind in _FLOAT_TYPES:
+            number = self._float(value, fd)
             return _to_float32(number) if kind == FieldDescriptor.TYPE_FLOAT else number
         if kind == FieldDescriptor.TYPE_BOOL:
             if value.kind == "identifier" and not value.negative:
@@ -300,30 +331,30 @@ class _Binder:
                 flag = _parse_int_text(value.text)
                 if flag in (0, 1):
                     return bool(flag)
-            raise self.error(f"expected true or false {expected}, found '{value.shown()}'",
-                             *where)
+            raise self.at(value, f"expected true or false {_expected(fd)}, found "
+                                 f"'{value.shown()}'")
         if kind == FieldDescriptor.TYPE_ENUM:
-            return self._enum(value, fd, expected)
+            return self._enum(value, fd)
         if kind in _INT_RANGES:
             if value.kind != "integer":
-                raise self.error(f"expected an integer {expected}, found '{value.shown()}'",
-                                 *where)
+                raise self.at(value, f"expected an integer {_expected(fd)}, found "
+                                     f"'{value.shown()}'")
             low, high = _INT_RANGES[kind]
             if value.negative and low == 0:
-                raise self.error(f"expected a non-negative integer {expected}, found "
-                                 f"'{value.shown()}'", *where)
+                raise self.at(value, f"expected a non-negative integer {_expected(fd)}, "
+                                     f"found '{value.shown()}'")
             integer = _parse_int_text(value.text)
             if integer is not None and value.negative:
                 integer = -integer
             if integer is None or not low <= integer <= high:
-                raise self.error(f"integer '{value.shown()}' is out of range {expected}: "
-                                 f"{low}..{high}", *where)
+                raise self.at(value, f"integer '{value.shown()}' is out of range "
+                                     f"{_expected(fd)}: {low}..{high}")
             return integer
-        raise self.error(f"field type of '{fd.name}' is not supported", *where)
+        raise self.at(value, f"field type of '{fd.name}' is not supported")
 
     @staticmethod
     def _expectation(fd: FieldDescriptor) -> str:
-        if fd.type in (FieldDescriptor.TYPE_FLOAT, FieldDescriptor.TYPE_DOUBLE):
+        if fd.type in _FLOAT_TYPES:
             return "a number"
         if fd.type == FieldDescriptor.TYPE_BOOL:
             return "true or false"
@@ -331,15 +362,14 @@ class _Binder:
             return "an enum name"
         return "an integer"
 
-    def _float(self, value: Scalar, expected: str) -> float:
-        where = (value.line, value.column)
+    def _float(self, value: Scalar, fd: FieldDescriptor) -> float:
         text = value.text
         if value.kind == "float":
             number = float(text[:-1] if text[-1] in "fF" else text)
         elif value.kind == "integer":
             if text[:2] in ("0x", "0X") or (len(text) > 1 and text[0] == "0"):
-                raise self.error(f"expected a decimal number {expected}, found '{text}'",
-                                 *where)
+                raise self.at(value, f"expected a decimal number {_expected(fd)}, found "
+                                     f"'{text}'")
             number = float(text)
         else:
             lowered = text.lower()
@@ -348,23 +378,23 @@ class _Binder:
             elif lowered == "nan":
                 number = math.nan
             else:
-                raise self.error(f"expected a number {expected}, found '{value.shown()}'",
-                                 *where)
+                raise self.at(value, f"expected a number {_expected(fd)}, found "
+                                     f"'{value.shown()}'")
         return -number if value.negative else number
 
-    def _enum(self, value: Scalar, fd: FieldDescriptor, expected: str) -> int:
+    def _enum(self, value: Scalar, fd: FieldDescriptor) -> int:
         enum = fd.enum_type
-        names = [v.name for v in enum.values]
-        choices = ", ".join(names) if len(names) <= 12 else ", ".join(names[:12]) + ", ..."
-        where = (value.line, value.column)
         if value.kind == "identifier" and not value.negative:
             found = enum.values_by_name.get(value.text)
             if found is not None:
                 return int(found.number)
+        names = [v.name for v in enum.values]
+        choices = ", ".join(names) if len(names) <= 12 else ", ".join(names[:12]) + ", ..."
+        if value.kind == "identifier" and not value.negative:
             guess = _suggest(value.text, names)
             hint = f"; did you mean {guess}?" if guess else ""
-            raise self.error(f"unknown value '{value.text}' {expected}; expected one of "
-                             f"{choices}{hint}", *where)
+            raise self.at(value, f"unknown value '{value.text}' {_expected(fd)}; expected one "
+                                 f"of {choices}{hint}")
         if value.kind == "integer":
             number = _parse_int_text(value.text)
             if number is not None:
@@ -374,10 +404,10 @@ class _Binder:
                 known = {v.number for v in enum.values}
                 if -(1 << 31) <= number < (1 << 31) and number in known:
                     return int(number)
-            raise self.error(f"unknown value '{value.shown()}' {expected}; expected one of "
-                             f"{choices}", *where)
-        raise self.error(f"expected an enum name {expected} (one of {choices}), found "
-                         f"'{value.shown()}'", *where)
+            raise self.at(value, f"unknown value '{value.shown()}' {_expected(fd)}; expected "
+                                 f"one of {choices}")
+        raise self.at(value, f"expected an enum name {_expected(fd)} (one of {choices}), "
+                             f"found '{value.shown()}'")
 
 
 def bind_message(tree: Block, message: Message, *, path: str = "<text>",

@@ -121,13 +121,23 @@ class SourceNet:
     sha256: str = ""
 
 
-class _Source(LineIndex):
-    """The text of one file plus what it takes to turn offsets into lines."""
+class _Source:
+    """The text of one file plus what it takes to turn offsets into lines (made
+    the first time a position is asked for: most reads ask for few)."""
+
+    __slots__ = ("_index", "path", "text")
 
     def __init__(self, text: str, path: str) -> None:
-        super().__init__(text)
         self.text = text
         self.path = path
+        self._index: LineIndex | None = None
+
+    def position(self, offset: int) -> tuple[int, int]:
+        """(line, column) of ``offset``, both 1-based."""
+        index = self._index
+        if index is None:
+            index = self._index = LineIndex(self.text)
+        return index.position(offset)
 
     def error(self, message: str, offset: int) -> ParseError:
         line, column = self.position(offset)

@@ -26,7 +26,6 @@ class _Token(NamedTuple):
     value: bytes  # decoded bytes of a string token; b"" otherwise
 
 
-_WS_OR_COMMENT = re.compile(r"(?:[ \t\r\n\v\f]+|#[^\n]*)+")
 _IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _HEX_RE = re.compile(r"0[xX][0-9A-Fa-f]*")
 _OCTAL_RE = re.compile(r"0[0-9]+")
@@ -40,49 +39,96 @@ _STRING_PIECE = re.compile(r"[^\\\n]+|\\(?:[0-7]{1,3}|x[0-9A-Fa-f]{1,2}|u[0-9A-F
                            r"U[0-9A-Fa-f]{8}|.)?", re.DOTALL)
 
 
-def _describe(token: _Token) -> str:
+def _describe(token: tuple[str, str, int, bytes]) -> str:
     """A token as an error message shows it."""
-    if token.kind == _EOF:
+    kind, text = token[0], token[1]
+    if kind == _EOF:
         return "end of file"
-    text = token.text if len(token.text) <= 40 else token.text[:37] + "..."
-    return f"'{text}'" if token.kind != _STRING else text
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"'{text}'" if kind != _STRING else text
+
+
+#: One token after any whitespace and comments, in one match.  Only tokens that
+#: are surely well-formed match a named group other than ``other``; anything
+#: else (a string with escapes, a number the C++ tokenizer refuses, a stray
+#: character) matches ``other`` and is read by :func:`_slow_token`, which makes
+#: the same token or raises the same error as reading character by character.
+#: A number must not be followed by ``[A-Za-z0-9_.]`` (protobuf refuses that),
+#: so a shorter match inside a longer number can never pass.
+_SCAN = re.compile(r"""
+    (?:[ \t\r\n\v\f]+|\#[^\n]*)*
+    (?:
+        (?P<identifier>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<integer>(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)(?![A-Za-z0-9_.]))
+      | (?P<float>(?:(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][+-]?[0-9]+)?[fF]?
+                  | \.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?
+                  | (?:0|[1-9][0-9]*)(?:[eE][+-]?[0-9]+[fF]?|[fF]))(?![A-Za-z0-9_.]))
+      | (?P<string>"[^"\\\n]*"|'[^'\\\n]*')
+      | (?P<symbol>[!$%&()*+,\-/:;<=>?@\[\\\]^`{|}~]|\.(?![0-9]))
+      | (?P<other>.)
+      | (?P<end>\Z)
+    )""", re.VERBOSE | re.DOTALL)
+_KINDS = ("", _IDENT, _INT, _FLOAT, _STRING, _SYMBOL, "", _EOF)
+_OTHER = _SCAN.groupindex["other"]
+
+#: A token as the parser holds it: (kind, text, offset, decoded bytes of a string).
+Token = tuple[str, str, int, bytes]
+
+
+def _scan(src: _Source) -> Iterator[Token]:
+    """The tokens of ``src`` as plain tuples, made one at a time as the parser asks
+    (so a broken file is refused at its first error without tokenizing the rest,
+    and the tokens are never all held at once); after the end, the end for ever."""
+    text = src.text
+    kinds = _KINDS
+    other = _OTHER
+    pos = 0
+    while True:
+        for match in _SCAN.finditer(text, pos):
+            index = match.lastindex
+            assert index is not None
+            kind = kinds[index]
+            if kind is _STRING:
+                token = match.group(index)
+                yield _STRING, token, match.start(index), token[1:-1].encode("utf-8")
+            elif index == other:
+                slow = _slow_token(src, match.start(index))
+                yield slow
+                pos = slow.offset + len(slow.text)
+                break
+            elif kind is _EOF:
+                eof = (_EOF, "", len(text), b"")
+                while True:
+                    yield eof
+            else:
+                yield kind, match.group(index), match.start(index), b""
 
 
 def _tokens(src: _Source) -> Iterator[_Token]:
-    """The tokens of ``src``, made one at a time as the parser asks (so a broken
-    file is refused at its first error without tokenizing the rest, and the
-    tokens are never all held at once)."""
+    """The tokens of ``src``, one at a time, up to and with the end of file."""
+    for token in _scan(src):
+        yield _Token._make(token)
+        if token[0] is _EOF:
+            return
+
+
+def _slow_token(src: _Source, pos: int) -> _Token:
+    """The token at ``pos`` (not whitespace), read character by character."""
     text = src.text
     size = len(text)
-    pos = 0
-    while True:
-        match = _WS_OR_COMMENT.match(text, pos)
-        if match:
-            pos = match.end()
-        if pos >= size:
-            break
-        char = text[pos]
-        if char.isascii() and (char.isalpha() or char == "_"):
-            match = _IDENT_RE.match(text, pos)
-            assert match is not None
-            yield _Token(_IDENT, match.group(), pos, b"")
-            pos = match.end()
-        elif "0" <= char <= "9" or (
-                char == "." and pos + 1 < size and "0" <= text[pos + 1] <= "9"):
-            token = _number(src, pos)
-            yield token
-            pos += len(token.text)
-        elif char in "\"'":
-            token = _string(src, pos)
-            yield token
-            pos += len(token.text)
-        elif char in string.punctuation:
-            yield _Token(_SYMBOL, char, pos, b"")
-            pos += 1
-        else:
-            shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
-            raise src.error(f"unexpected character {shown}", pos)
-    yield _Token(_EOF, "", size, b"")
+    char = text[pos]
+    if char.isascii() and (char.isalpha() or char == "_"):
+        match = _IDENT_RE.match(text, pos)
+        assert match is not None
+        return _Token(_IDENT, match.group(), pos, b"")
+    if "0" <= char <= "9" or (char == "." and pos + 1 < size and "0" <= text[pos + 1] <= "9"):
+        return _number(src, pos)
+    if char in "\"'":
+        return _string(src, pos)
+    if char in string.punctuation:
+        return _Token(_SYMBOL, char, pos, b"")
+    shown = repr(char) if char.isprintable() else f"U+{ord(char):04X}"
+    raise src.error(f"unexpected character {shown}", pos)
 
 
 def _number(src: _Source, pos: int) -> _Token:

@@ -26,7 +26,7 @@ def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     net = SourceNet(path, pb.NetParameter(), sha256=hashlib.sha256(raw).hexdigest())
     for node in tree.fields:
-        net.field_positions.setdefault(node.name, []).append((node.line, node.column))
+        net.field_positions.setdefault(node.name, []).append(node.position)
     binder = _Binder(path, strict, net.warnings)
     binder.root = net.param
     binder.bind(tree, net.param)

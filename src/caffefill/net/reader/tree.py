@@ -2,33 +2,57 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from ...errors import ParseError
 from .common import MAX_DEPTH, _decode, _Source, _too_large, max_bytes
-from .lexer import _EOF, _FLOAT, _IDENT, _INT, _STRING, _SYMBOL, _describe, _Token, _tokens
+from .lexer import _EOF, _FLOAT, _IDENT, _INT, _STRING, _SYMBOL, Token, _describe, _scan
 
 # ---------------------------------------------------------------- the tree
 
 
-@dataclass
-class Scalar:
+class _Placed:
+    """A node that knows its offset in the text and turns it into a line and a
+    column only when asked (most nodes are never asked)."""
+
+    __slots__ = ()
+    source: _Source
+    offset: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(line, column) of the node, both 1-based."""
+        return self.source.position(self.offset)
+
+    @property
+    def line(self) -> int:
+        """1-based line of the node."""
+        return self.source.position(self.offset)[0]
+
+    @property
+    def column(self) -> int:
+        """1-based column of the node (characters; a tab is one)."""
+        return self.source.position(self.offset)[1]
+
+
+@dataclass(slots=True)
+class Scalar(_Placed):
     """One scalar value: ``kind`` is 'string', 'identifier', 'integer' or 'float'.
 
     ``text`` is the token as written (for strings: the quoted source of the
     first piece); ``data`` the decoded bytes of a string (pieces joined);
-    ``negative`` is True when a ``-`` came first.
+    ``negative`` is True when a ``-`` came first.  Its position is its first
+    character's (the ``-``).
     """
 
     kind: str
     text: str
-    line: int
-    column: int
+    source: _Source = field(repr=False, compare=False)
+    #: Offsets in the text of the value's first character (its ``-``) and past its last.
+    offset: int
+    end: int
     negative: bool = False
     data: bytes = b""
-    #: Offsets in the text of the value's first character (its ``-``) and past its last.
-    offset: int = -1
-    end: int = -1
 
     def shown(self) -> str:
         """The value as written, for error messages."""
@@ -36,17 +60,18 @@ class Scalar:
         return ("-" if self.negative else "") + text
 
 
-@dataclass
-class Block:
+@dataclass(slots=True)
+class Block(_Placed):
     """A message value: ``{ ... }`` or ``< ... >`` and the fields inside it."""
 
     fields: list[Field]
-    line: int
-    column: int
+    source: _Source = field(repr=False, compare=False)
+    #: Offset of the opening brace (0 for the root).
+    offset: int = 0
 
 
-@dataclass
-class Field:
+@dataclass(slots=True)
+class Field(_Placed):
     """One field as written: ``name: value``, ``name { ... }`` or one list element.
 
     ``value`` is None for an empty list ``name: []``.  ``colon`` tells whether
@@ -56,8 +81,9 @@ class Field:
     """
 
     name: str
-    line: int
-    column: int
+    source: _Source = field(repr=False, compare=False)
+    #: Offset of the field's position: its name, or a list element's value.
+    offset: int
     value: Scalar | Block | None
     colon: bool = True
     in_list: bool = False
@@ -72,13 +98,13 @@ class Field:
 class _Frame:
     """One open block (or list) during the iterative parse."""
 
-    __slots__ = ("block", "closer", "count", "expect_element", "field", "is_list",
+    __slots__ = ("closer", "count", "expect_element", "field", "fields", "is_list",
                  "list_field", "open_offset")
 
-    def __init__(self, block: Block, closer: str, open_offset: int, *,
-                 list_field: Field | None = None, field: Field | None = None) -> None:
-        self.block = block
-        self.field = field
+    def __init__(self, fields: list[Field], closer: str, open_offset: int,
+                 list_field: Field | None = None, node: Field | None = None) -> None:
+        self.fields = fields
+        self.field = node
         self.closer = closer
         self.open_offset = open_offset
         self.is_list = list_field is not None
@@ -87,200 +113,205 @@ class _Frame:
         self.count = 0
 
 
-class _Parser:
-    """Tokens to a tree of Field nodes, iteratively (no recursion at all)."""
+def _parse(src: _Source, max_depth: int) -> Block:
+    """Tokens to a tree of Field nodes, iteratively (no recursion at all).
 
-    def __init__(self, src: _Source, max_depth: int) -> None:
-        self.src = src
-        self.stream = _tokens(src)
-        self.current = next(self.stream)
-        self.max_depth = max_depth
+    One loop with the current token in local variables: this runs once per
+    token of every file read, so it makes no call per token other than the
+    tokenizer's.  A token is taken (``advance``) exactly where a tokenizer
+    error must surface: a malformed token is refused when the token before it
+    is consumed, as protobuf's C++ parser does.
+    """
+    advance = _scan(src).__next__
+    ident, symbol, string_, eof = _IDENT, _SYMBOL, _STRING, _EOF
+    values = (_INT, _FLOAT, _IDENT)
 
-    # token helpers
-    def peek(self) -> _Token:
-        return self.current
-
-    def next(self) -> _Token:
-        token = self.current
-        if token.kind != _EOF:
-            self.current = next(self.stream)
-        return token
-
-    def at_symbol(self, *symbols: str) -> bool:
-        token = self.current
-        return token.kind == _SYMBOL and token.text in symbols
-
-    def error(self, message: str, token: _Token) -> ParseError:
-        return self.src.error(message, token.offset)
-
-    def parse(self) -> Block:
-        root = Block([], 1, 1)
-        stack = [_Frame(root, "", 0)]
-        depth = 0
-        while True:
-            frame = stack[-1]
-            if frame.is_list:
-                if self._list_step(frame, stack, depth):
-                    depth += 1
-                continue
-            token = self.peek()
-            if token.kind == _EOF or (token.kind == _SYMBOL and token.text in "}>"):
-                if frame.closer == "":
-                    if token.kind == _EOF:
-                        return root
-                    raise self.error(f"unexpected {_describe(token)}: no block is open here",
-                                     token)
-                if token.kind == _EOF:
-                    line, column = self.src.position(frame.open_offset)
-                    raise self.error(f"end of file inside the block opened at line {line}, "
-                                     f"column {column}: expected '{frame.closer}'", token)
-                if token.text != frame.closer:
-                    raise self.error(f"expected '{frame.closer}', found '{token.text}'", token)
-                self.next()
-                closed = stack.pop()
-                if closed.field is not None:
-                    closed.field.end = token.offset + 1
-                depth -= 1
-                if not stack[-1].is_list:
-                    self._separator()
-                continue
-            if self._field(frame, stack, depth):
+    root = Block([], src, 0)
+    stack = [_Frame(root.fields, "", 0)]
+    frame = stack[0]
+    depth = 0
+    token = advance()
+    while True:
+        kind, text, offset, data = token
+        if frame.is_list:
+            list_field = frame.list_field
+            assert list_field is not None
+            if not frame.expect_element:
+                taken = token
+                token = advance()
+                if kind is symbol and text == ",":
+                    frame.expect_element = True
+                    continue
+                if kind is symbol and text == "]":
+                    stack.pop()
+                    frame = stack[-1]
+                    kind, text = token[0], token[1]
+                    if kind is symbol and (text == ";" or text == ","):
+                        token = advance()
+                    continue
+                if kind is eof:
+                    line, column = src.position(frame.open_offset)
+                    raise src.error(f"end of file inside the list opened at line {line}, "
+                                    f"column {column}: expected ']'", offset)
+                raise src.error(f"expected ',' or ']' in the list of '{list_field.name}', "
+                                f"found {_describe(taken)}", offset)
+            frame.expect_element = False
+            frame.count += 1
+            if kind is symbol and (text == "{" or text == "<"):
+                # A list element's position is its opening brace.
+                token = advance()
+                if depth + 1 > max_depth:
+                    raise src.error(f"messages nested deeper than {max_depth} levels", offset)
+                block = Block([], src, offset)
+                frame.fields.append(Field(list_field.name, src, offset, block,
+                                          list_field.colon, True, list_field.extension,
+                                          frame.count - 1))
+                frame = _Frame(block.fields, "}" if text == "{" else ">", offset)
+                stack.append(frame)
                 depth += 1
-
-    def _separator(self) -> None:
-        if self.at_symbol(";", ","):
-            self.next()
-
-    def _open_block(self, stack: list[_Frame], depth: int, target: Block,
-                    name_token: _Token, *, colon: bool, in_list: bool,
-                    extension: bool, name: str, list_index: int = 0) -> None:
-        opener = self.next()
-        if depth + 1 > self.max_depth:
-            raise self.error(f"messages nested deeper than {self.max_depth} levels", opener)
-        line, column = self.src.position(opener.offset)
-        block = Block([], line, column)
-        fline, fcolumn = self.src.position(name_token.offset)
-        node = Field(name, fline, fcolumn, block, colon, in_list, extension, list_index,
-                     -1 if in_list else name_token.offset)
-        target.fields.append(node)
-        stack.append(_Frame(block, "}" if opener.text == "{" else ">", opener.offset,
-                            field=None if in_list else node))
-
-    def _field(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
-        """Parse one field of a block; True when a nested block was opened."""
-        name_token = self.next()
+                continue
+            value, token = _scalar(src, token, advance, list_field.name)
+            frame.fields.append(Field(list_field.name, src, value.offset, value,
+                                      list_field.colon, True, list_field.extension,
+                                      frame.count - 1))
+            continue
+        if kind is eof or (kind is symbol and (text == "}" or text == ">")):
+            closer = frame.closer
+            if closer == "":
+                if kind is eof:
+                    return root
+                raise src.error(f"unexpected {_describe(token)}: no block is open here",
+                                offset)
+            if kind is eof:
+                line, column = src.position(frame.open_offset)
+                raise src.error(f"end of file inside the block opened at line {line}, "
+                                f"column {column}: expected '{closer}'", offset)
+            if text != closer:
+                raise src.error(f"expected '{closer}', found '{text}'", offset)
+            token = advance()
+            closed = stack.pop()
+            if closed.field is not None:
+                closed.field.end = offset + 1
+            depth -= 1
+            frame = stack[-1]
+            if not frame.is_list:
+                kind, text = token[0], token[1]
+                if kind is symbol and (text == ";" or text == ","):
+                    token = advance()
+            continue
+        # One field of a block: its name first.
+        name_token = token
+        name_offset = offset
+        token = advance()
         extension = False
-        if name_token.kind == _IDENT:
-            name = name_token.text
-        elif name_token.kind == _SYMBOL and name_token.text == "[":
-            name = self._extension_name(name_token)
+        if kind is ident:
+            name = text
+        elif kind is symbol and text == "[":
+            name, token = _extension_name(src, name_token, token, advance)
             extension = True
         else:
-            raise self.error(f"expected a field name, found {_describe(name_token)}", name_token)
-        colon = self.at_symbol(":")
+            raise src.error(f"expected a field name, found {_describe(name_token)}", offset)
+        kind, text, offset, data = token
+        colon = kind is symbol and text == ":"
         if colon:
-            self.next()
-        if self.at_symbol("{", "<"):
-            self._open_block(stack, depth, frame.block, name_token, colon=colon,
-                             in_list=False, extension=extension, name=name)
-            return True
-        line, column = self.src.position(name_token.offset)
-        if self.at_symbol("["):
-            open_token = self.next()
-            list_field = Field(name, line, column, None, colon, True, extension)
-            if self.at_symbol("]"):
-                self.next()
-                frame.block.fields.append(list_field)
-                self._separator()
-                return False
-            stack.append(_Frame(frame.block, "]", open_token.offset, list_field=list_field))
-            return False
+            token = advance()
+            kind, text, offset, data = token
+        if kind is symbol:
+            if text == "{" or text == "<":
+                token = advance()
+                if depth + 1 > max_depth:
+                    raise src.error(f"messages nested deeper than {max_depth} levels", offset)
+                block = Block([], src, offset)
+                node = Field(name, src, name_offset, block, colon, False, extension, 0,
+                             name_offset)
+                frame.fields.append(node)
+                frame = _Frame(block.fields, "}" if text == "{" else ">", offset, None, node)
+                stack.append(frame)
+                depth += 1
+                continue
+            if text == "[":
+                token = advance()
+                list_field = Field(name, src, name_offset, None, colon, True, extension)
+                if token[0] is symbol and token[1] == "]":
+                    token = advance()
+                    frame.fields.append(list_field)
+                    if token[0] is symbol and (token[1] == ";" or token[1] == ","):
+                        token = advance()
+                    continue
+                frame = _Frame(frame.fields, "]", offset, list_field)
+                stack.append(frame)
+                continue
         if not colon:
-            raise self.error(f"expected ':' or '{{' after field name '{name}', found "
-                             f"{_describe(self.peek())}", self.peek())
-        value = self._scalar(name)
-        frame.block.fields.append(Field(name, line, column, value, True, False, extension,
-                                        start=name_token.offset, end=value.end))
-        self._separator()
-        return False
+            raise src.error(f"expected ':' or '{{' after field name '{name}', found "
+                            f"{_describe(token)}", offset)
+        if kind is string_ or kind in values:
+            # The usual scalar, inline: one token, no sign, not a string to join.
+            following = advance()
+            if kind is string_ and following[0] is string_:
+                value, token = _scalar(src, token, advance, name, following)
+            else:
+                token = following
+                value = Scalar(kind, text, src, offset, offset + len(text), False, data)
+        else:
+            value, token = _scalar(src, token, advance, name)
+        frame.fields.append(Field(name, src, name_offset, value, True, False, extension, 0,
+                                  name_offset, value.end))
+        if token[0] is symbol and (token[1] == ";" or token[1] == ","):
+            token = advance()
 
-    def _list_step(self, frame: _Frame, stack: list[_Frame], depth: int) -> bool:
-        """One step inside ``[ ... ]``; True when a nested block was opened."""
-        list_field = frame.list_field
-        assert list_field is not None
-        if frame.expect_element:
-            frame.expect_element = False
-            token = self.peek()
-            frame.count += 1
-            if token.kind == _SYMBOL and token.text in "{<":
-                # A list element's position is its opening brace.
-                self._open_block(stack, depth, frame.block, token, colon=list_field.colon,
-                                 in_list=True, extension=list_field.extension,
-                                 name=list_field.name, list_index=frame.count - 1)
-                return True
-            value = self._scalar(list_field.name)
-            frame.block.fields.append(Field(list_field.name, value.line, value.column, value,
-                                            list_field.colon, True, list_field.extension,
-                                            frame.count - 1))
-            return False
-        token = self.next()
-        if token.kind == _SYMBOL and token.text == ",":
-            frame.expect_element = True
-            return False
-        if token.kind == _SYMBOL and token.text == "]":
-            stack.pop()
-            self._separator()
-            return False
-        if token.kind == _EOF:
-            line, column = self.src.position(frame.open_offset)
-            raise self.error(f"end of file inside the list opened at line {line}, "
-                             f"column {column}: expected ']'", token)
-        raise self.error(f"expected ',' or ']' in the list of '{list_field.name}', found "
-                         f"{_describe(token)}", token)
 
-    def _extension_name(self, open_token: _Token) -> str:
-        parts: list[str] = []
-        while True:
-            token = self.next()
-            want_name = not parts or parts[-1] in "./"
-            if token.kind == _SYMBOL and token.text == "]" and parts and not want_name:
-                break
-            if token.kind == _IDENT and want_name:
-                parts.append(token.text)
-                continue
-            if token.kind == _SYMBOL and token.text in "./" and not want_name:
-                parts.append(token.text)
-                continue
-            if not parts and token.kind == _SYMBOL and token.text == "]":
-                raise self.error("empty extension name '[]'", open_token)
-            raise self.error(f"expected an extension name and ']', found {_describe(token)}",
-                             token)
-        return "[" + "".join(parts) + "]"
+def _scalar(src: _Source, token: Token, advance: Callable[[], Token], name: str,
+            following: Token | None = None) -> tuple[Scalar, Token]:
+    """The scalar value starting at ``token`` and the token after it (``following``:
+    the token after ``token`` when it was already taken)."""
+    kind, text, start, data = token
+    current = advance() if following is None else following
+    if kind is _STRING:
+        pieces = bytearray(data)
+        last = token
+        while current[0] is _STRING:
+            last = current
+            current = advance()
+            pieces += last[3]
+        return Scalar(_STRING, text, src, start, last[2] + len(last[1]), False,
+                      bytes(pieces)), current
+    negative = False
+    if kind is _SYMBOL and text == "-":
+        negative = True
+        token = current
+        current = advance()
+        if token[0] not in (_INT, _FLOAT, _IDENT):
+            raise src.error(f"expected a number after '-' for field '{name}', found "
+                            f"{_describe(token)}", token[2])
+    if token[0] in (_INT, _FLOAT, _IDENT):
+        return Scalar(token[0], token[1], src, start, token[2] + len(token[1]), negative), \
+            current
+    raise src.error(f"expected a value for field '{name}', found {_describe(token)}",
+                    token[2])
 
-    def _scalar(self, name: str) -> Scalar:
-        token = self.next()
-        line, column = self.src.position(token.offset)
-        start = token.offset
-        if token.kind == _STRING:
-            data = bytearray(token.value)
-            last = token
-            while self.peek().kind == _STRING:
-                last = self.next()
-                data += last.value
-            return Scalar("string", token.text, line, column, False, bytes(data), start,
-                          last.offset + len(last.text))
-        negative = False
-        if token.kind == _SYMBOL and token.text == "-":
-            negative = True
-            token = self.next()
-            if token.kind not in (_INT, _FLOAT, _IDENT):
-                raise self.error(f"expected a number after '-' for field '{name}', found "
-                                 f"{_describe(token)}", token)
-        if token.kind in (_INT, _FLOAT, _IDENT):
-            return Scalar(token.kind, token.text, line, column, negative, b"", start,
-                          token.offset + len(token.text))
-        raise self.error(f"expected a value for field '{name}', found {_describe(token)}",
-                         token)
+
+def _extension_name(src: _Source, open_token: Token, token: Token,
+                    advance: Callable[[], Token]) -> tuple[str, Token]:
+    """The bracketed name after ``[`` (``token`` is the token after it) and the
+    token after the closing ``]``."""
+    parts: list[str] = []
+    while True:
+        kind, text, offset, _ = token
+        token = advance()
+        want_name = not parts or parts[-1] in "./"
+        if kind is _SYMBOL and text == "]" and parts and not want_name:
+            break
+        if kind is _IDENT and want_name:
+            parts.append(text)
+            continue
+        if kind is _SYMBOL and text in "./" and not want_name:
+            parts.append(text)
+            continue
+        if not parts and kind is _SYMBOL and text == "]":
+            raise src.error("empty extension name '[]'", open_token[2])
+        raise src.error(f"expected an extension name and ']', found "
+                        f"{_describe((kind, text, offset, b''))}", offset)
+    return "[" + "".join(parts) + "]", token
 
 
 def parse_tree(text: str | bytes, *, path: str = "<text>",
@@ -289,8 +320,7 @@ def parse_tree(text: str | bytes, *, path: str = "<text>",
     limit = max_bytes()
     if len(text) > limit:
         raise _too_large(len(text), limit, path)
-    src = _Source(_decode(text, path), path)
-    return _Parser(src, max_depth).parse()
+    return _parse(_Source(_decode(text, path), path), max_depth)
 
 
 def _layer_name(block: Block) -> str | None:
