@@ -3,7 +3,8 @@
 The scan takes a token in one regular-expression match only when it is surely
 well-formed and hands everything else to the character-by-character reader;
 both must give the same tokens, and the same error at the same place, for any
-text."""
+text.  Where a field may start, the scan takes a whole ``name: value`` or
+``name {`` at once: taken apart again, those are the same tokens too."""
 
 from __future__ import annotations
 
@@ -16,7 +17,17 @@ from hypothesis import strategies as st
 
 from caffefill.errors import ParseError
 from caffefill.net.reader.common import _Source
-from caffefill.net.reader.lexer import _EOF, Token, _slow_token, _tokens
+from caffefill.net.reader.lexer import (
+    _EOF,
+    _FIELD_BLOCK,
+    _FIELD_COLON_BLOCK,
+    _FIELD_VALUE,
+    _IDENT,
+    Token,
+    _scan,
+    _slow_token,
+    _tokens,
+)
 
 _SKIP = re.compile(r"(?:[ \t\r\n\v\f]+|#[^\n]*)*")
 
@@ -68,3 +79,40 @@ def test_scan_agrees_on_tricky_tokens(text: str) -> None:
 @given(st.lists(st.sampled_from(PIECES), max_size=30).map("".join))
 def test_scan_agrees_with_reading_character_by_character(text: str) -> None:
     assert outcome(scanned, text) == outcome(by_character, text)
+
+
+def field_mode(text: str) -> list[Token]:
+    """The tokens of ``text`` scanned where a field may start throughout, whole
+    fields taken apart again; colons dropped (a whole field does not keep its
+    colon's place)."""
+    held: list[Token] = [(_EOF, "", 0, b"")]
+    scan = _scan(_Source(text, "t.prototxt"), held)
+    out: list[Token] = []
+    token = next(scan)
+    while True:
+        if token[0] in (_FIELD_VALUE, _FIELD_BLOCK, _FIELD_COLON_BLOCK):
+            out += [(_IDENT, token[1], token[2], b""), held[0]]
+        elif token[1] != ":":
+            out.append(token)
+        if token[0] == _EOF:
+            return out
+        token = scan.send(True)
+
+
+def without_colons(text: str) -> list[Token]:
+    return [token for token in scanned(text) if token[1] != ":"]
+
+
+@pytest.mark.parametrize("text", [
+    "a: 1 b { c: 'x' } d: [1] e:{ } f <> g: <>", "a: 08", "a: 1e", "a: \"\\n\" b: 'c'",
+    "a:#c\n-1", "a: b: c", "a: 1.5.3", "a: x.y", "a: 5é", "a:{{", "name: \"n\" \"m\"",
+])
+def test_whole_fields_are_the_same_tokens(text: str) -> None:
+    assert outcome(field_mode, text) == outcome(without_colons, text)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from([*PIECES, "a: 1", "a {", "a: {", "b: 'c'", "x:"]),
+                max_size=30).map("".join))
+def test_whole_fields_agree_with_single_tokens(text: str) -> None:
+    assert outcome(field_mode, text) == outcome(without_colons, text)

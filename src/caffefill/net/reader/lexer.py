@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import NamedTuple
 
 from .common import _Source
@@ -48,6 +48,18 @@ def _describe(token: tuple[str, str, int, bytes]) -> str:
     return f"'{text}'" if kind != _STRING else text
 
 
+_SKIP = r"(?:[ \t\r\n\v\f]+|\#[^\n]*)*"
+_VALUES = r"""
+        (?P<{p}identifier>[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<{p}integer>(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)(?![A-Za-z0-9_.]))
+      | (?P<{p}float>(?:(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][+-]?[0-9]+)?[fF]?
+                  | \.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?
+                  | (?:0|[1-9][0-9]*)(?:[eE][+-]?[0-9]+[fF]?|[fF]))(?![A-Za-z0-9_.]))
+      | (?P<{p}string>"[^"\\\n]*"|'[^'\\\n]*')"""
+_TOKEN = _VALUES.format(p="") + r"""
+      | (?P<symbol>[!$%&()*+,\-/:;<=>?@\[\\\]^`{|}~]|\.(?![0-9]))
+      | (?P<other>.)
+      | (?P<end>\Z)"""
 #: One token after any whitespace and comments, in one match.  Only tokens that
 #: are surely well-formed match a named group other than ``other``; anything
 #: else (a string with escapes, a number the C++ tokenizer refuses, a stray
@@ -55,53 +67,98 @@ def _describe(token: tuple[str, str, int, bytes]) -> str:
 #: the same token or raises the same error as reading character by character.
 #: A number must not be followed by ``[A-Za-z0-9_.]`` (protobuf refuses that),
 #: so a shorter match inside a longer number can never pass.
-_SCAN = re.compile(r"""
-    (?:[ \t\r\n\v\f]+|\#[^\n]*)*
-    (?:
-        (?P<identifier>[A-Za-z_][A-Za-z0-9_]*)
-      | (?P<integer>(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)(?![A-Za-z0-9_.]))
-      | (?P<float>(?:(?:0|[1-9][0-9]*)\.[0-9]*(?:[eE][+-]?[0-9]+)?[fF]?
-                  | \.[0-9]+(?:[eE][+-]?[0-9]+)?[fF]?
-                  | (?:0|[1-9][0-9]*)(?:[eE][+-]?[0-9]+[fF]?|[fF]))(?![A-Za-z0-9_.]))
-      | (?P<string>"[^"\\\n]*"|'[^'\\\n]*')
-      | (?P<symbol>[!$%&()*+,\-/:;<=>?@\[\\\]^`{|}~]|\.(?![0-9]))
-      | (?P<other>.)
-      | (?P<end>\Z)
-    )""", re.VERBOSE | re.DOTALL)
-_KINDS = ("", _IDENT, _INT, _FLOAT, _STRING, _SYMBOL, "", _EOF)
-_OTHER = _SCAN.groupindex["other"]
+_SCAN = re.compile(_SKIP + "(?:" + _TOKEN + ")", re.VERBOSE | re.DOTALL)
+#: Where a field may start (in a block, after a field, a brace or a separator):
+#: a whole ``name: value`` (a value of one well-formed token) or ``name {``
+#: (``name: {``, ``name <``) in one match, else one token as :data:`_SCAN`.
+_SCAN_FIELD = re.compile(_SKIP + r"""(?:
+    (?P<name>[A-Za-z_][A-Za-z0-9_]*) """ + _SKIP + r""" (?:
+        : """ + _SKIP + "(?:" + _VALUES.format(p="value_") + r""")
+      | (?P<colon>:)? """ + _SKIP + r""" (?P<opener>[{<])
+    )
+  | """ + _TOKEN + ")", re.VERBOSE | re.DOTALL)
+
+#: A whole ``name: value`` (text: the name, offset: the name's; the value is put
+#: in the scan's ``held`` list), and a whole ``name {`` (``held``: the opener),
+#: with or without a colon.  Only :func:`_scan` in field mode makes these.
+_FIELD_VALUE, _FIELD_BLOCK, _FIELD_COLON_BLOCK = "field value", "field block", \
+    "field: block"
+_TOKEN_KINDS = {"identifier": _IDENT, "integer": _INT, "float": _FLOAT, "string": _STRING,
+                "symbol": _SYMBOL, "end": _EOF}
+
+
+def _kinds(pattern: re.Pattern[str]) -> tuple[str, ...]:
+    """Group number -> token kind ("" for a group that is not a token's)."""
+    kinds = [""] * (pattern.groups + 1)
+    for name, index in pattern.groupindex.items():
+        kinds[index] = _TOKEN_KINDS.get(name.removeprefix("value_"), "")
+    if "opener" in pattern.groupindex:
+        kinds[pattern.groupindex["opener"]] = _FIELD_BLOCK
+    return tuple(kinds)
+
+
+_KINDS = _kinds(_SCAN)
+_FIELD_KINDS = _kinds(_SCAN_FIELD)
 
 #: A token as the parser holds it: (kind, text, offset, decoded bytes of a string).
 Token = tuple[str, str, int, bytes]
 
 
-def _scan(src: _Source) -> Iterator[Token]:
+def _scan(src: _Source, held: list[Token] | None = None) -> Generator[Token, object, None]:
     """The tokens of ``src`` as plain tuples, made one at a time as the parser asks
     (so a broken file is refused at its first error without tokenizing the rest,
-    and the tokens are never all held at once); after the end, the end for ever."""
+    and the tokens are never all held at once); after the end, the end for ever.
+
+    A parser that sends a true value where a field may start gets a whole field
+    (:data:`_FIELD_VALUE`, :data:`_FIELD_BLOCK`) as one token when one is there;
+    its value (or opener) goes to ``held``.  Nothing of it can be malformed, so
+    taking it whole raises no error earlier than taking it token by token."""
     text = src.text
-    kinds = _KINDS
-    other = _OTHER
+    size = len(text)
+    plain, field_scan = _SCAN.match, _SCAN_FIELD.match
+    other = _SCAN.groupindex["other"]
+    field_other = _SCAN_FIELD.groupindex["other"]
+    name_group = _SCAN_FIELD.groupindex["name"]
+    colon_group = _SCAN_FIELD.groupindex["colon"]
     pos = 0
+    mode: object = None
     while True:
-        for match in _SCAN.finditer(text, pos):
-            index = match.lastindex
-            assert index is not None
-            kind = kinds[index]
-            if kind is _STRING:
-                token = match.group(index)
-                yield _STRING, token, match.start(index), token[1:-1].encode("utf-8")
-            elif index == other:
-                slow = _slow_token(src, match.start(index))
-                yield slow
-                pos = slow.offset + len(slow.text)
-                break
-            elif kind is _EOF:
-                eof = (_EOF, "", len(text), b"")
-                while True:
-                    yield eof
+        if mode:
+            match = field_scan(text, pos)
+            kinds, slow = _FIELD_KINDS, field_other
+        else:
+            match = plain(text, pos)
+            kinds, slow = _KINDS, other
+        assert match is not None
+        index = match.lastindex
+        assert index is not None
+        kind = kinds[index]
+        pos = match.end()
+        token: Token
+        if index == slow:
+            token = _slow_token(src, match.start(index))
+            pos = token[2] + len(token[1])
+        elif kind is _EOF:
+            token = (_EOF, "", size, b"")
+            while True:
+                yield token
+        elif mode and match.start(name_group) >= 0:
+            value = match.group(index)
+            start = match.start(index)
+            assert held is not None
+            if kind is _FIELD_BLOCK:
+                held[0] = (_SYMBOL, value, start, b"")
+                kind = _FIELD_COLON_BLOCK if match.start(colon_group) >= 0 else _FIELD_BLOCK
             else:
-                yield kind, match.group(index), match.start(index), b""
+                held[0] = (kind, value, start,
+                           value[1:-1].encode("utf-8") if kind is _STRING else b"")
+                kind = _FIELD_VALUE
+            token = (kind, match.group(name_group), match.start(name_group), b"")
+        else:
+            value = match.group(index)
+            token = (kind, value, match.start(index),
+                     value[1:-1].encode("utf-8") if kind is _STRING else b"")
+        mode = yield token
 
 
 def _tokens(src: _Source) -> Iterator[_Token]:

@@ -6,7 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .common import MAX_DEPTH, _decode, _Source, _too_large, max_bytes
-from .lexer import _EOF, _FLOAT, _IDENT, _INT, _STRING, _SYMBOL, Token, _describe, _scan
+from .lexer import (
+    _EOF,
+    _FIELD_BLOCK,
+    _FIELD_COLON_BLOCK,
+    _FIELD_VALUE,
+    _FLOAT,
+    _IDENT,
+    _INT,
+    _STRING,
+    _SYMBOL,
+    Token,
+    _describe,
+    _scan,
+)
 
 # ---------------------------------------------------------------- the tree
 
@@ -120,11 +133,17 @@ def _parse(src: _Source, max_depth: int) -> Block:
     token of every file read, so it makes no call per token other than the
     tokenizer's.  A token is taken (``advance``) exactly where a tokenizer
     error must surface: a malformed token is refused when the token before it
-    is consumed, as protobuf's C++ parser does.
+    is consumed, as protobuf's C++ parser does.  Where a field may start, the
+    next token is taken with ``send(True)`` instead, which gives a whole
+    ``name: value`` or ``name {`` as one token when one is there.
     """
-    advance = _scan(src).__next__
+    held: list[Token] = [(_EOF, "", 0, b"")]
+    scan = _scan(src, held)
+    advance, send = scan.__next__, scan.send
     ident, symbol, string_, eof = _IDENT, _SYMBOL, _STRING, _EOF
+    field_value, field_block, field_colon_block = _FIELD_VALUE, _FIELD_BLOCK, _FIELD_COLON_BLOCK
     values = (_INT, _FLOAT, _IDENT)
+
 
     root = Block([], src, 0)
     stack = [_Frame(root.fields, "", 0)]
@@ -147,7 +166,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
                     frame = stack[-1]
                     kind, text = token[0], token[1]
                     if kind is symbol and (text == ";" or text == ","):
-                        token = advance()
+                        token = send(True)
                     continue
                 if kind is eof:
                     line, column = src.position(frame.open_offset)
@@ -159,7 +178,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
             frame.count += 1
             if kind is symbol and (text == "{" or text == "<"):
                 # A list element's position is its opening brace.
-                token = advance()
+                token = send(True)
                 if depth + 1 > max_depth:
                     raise src.error(f"messages nested deeper than {max_depth} levels", offset)
                 block = Block([], src, offset)
@@ -188,7 +207,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
                                 f"column {column}: expected '{closer}'", offset)
             if text != closer:
                 raise src.error(f"expected '{closer}', found '{text}'", offset)
-            token = advance()
+            token = advance() if stack[-2].is_list else send(True)
             closed = stack.pop()
             if closed.field is not None:
                 closed.field.end = offset + 1
@@ -197,7 +216,39 @@ def _parse(src: _Source, max_depth: int) -> Block:
             if not frame.is_list:
                 kind, text = token[0], token[1]
                 if kind is symbol and (text == ";" or text == ","):
-                    token = advance()
+                    token = send(True)
+            continue
+        if kind is field_value:
+            # A whole ``name: value``, the value one well-formed token.
+            value_token = held[0]
+            following = send(True)
+            if value_token[0] is string_ and following[0] is string_:
+                value, token = _scalar(src, value_token, advance, text, following)
+            else:
+                token = following
+                value_kind, value_text, value_offset, data = value_token
+                value = Scalar(value_kind, value_text, src, value_offset,
+                               value_offset + len(value_text), False, data)
+            frame.fields.append(Field(text, src, offset, value, True, False, False, 0,
+                                      offset, value.end))
+            if token[0] is symbol and (token[1] == ";" or token[1] == ","):
+                token = send(True)
+            continue
+        if kind is field_block or kind is field_colon_block:
+            # A whole ``name {`` (or ``name: {``, ``name <``).
+            opener, opener_offset = held[0][1], held[0][2]
+            token = send(True)
+            if depth + 1 > max_depth:
+                raise src.error(f"messages nested deeper than {max_depth} levels",
+                                opener_offset)
+            block = Block([], src, opener_offset)
+            node = Field(text, src, offset, block, kind is field_colon_block, False, False, 0,
+                         offset)
+            frame.fields.append(node)
+            frame = _Frame(block.fields, "}" if opener == "{" else ">", opener_offset, None,
+                           node)
+            stack.append(frame)
+            depth += 1
             continue
         # One field of a block: its name first.
         name_token = token
@@ -218,7 +269,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
             kind, text, offset, data = token
         if kind is symbol:
             if text == "{" or text == "<":
-                token = advance()
+                token = send(True)
                 if depth + 1 > max_depth:
                     raise src.error(f"messages nested deeper than {max_depth} levels", offset)
                 block = Block([], src, offset)
@@ -233,10 +284,10 @@ def _parse(src: _Source, max_depth: int) -> Block:
                 token = advance()
                 list_field = Field(name, src, name_offset, None, colon, True, extension)
                 if token[0] is symbol and token[1] == "]":
-                    token = advance()
+                    token = send(True)
                     frame.fields.append(list_field)
                     if token[0] is symbol and (token[1] == ";" or token[1] == ","):
-                        token = advance()
+                        token = send(True)
                     continue
                 frame = _Frame(frame.fields, "]", offset, list_field)
                 stack.append(frame)
@@ -246,7 +297,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
                             f"{_describe(token)}", offset)
         if kind is string_ or kind in values:
             # The usual scalar, inline: one token, no sign, not a string to join.
-            following = advance()
+            following = send(True)
             if kind is string_ and following[0] is string_:
                 value, token = _scalar(src, token, advance, name, following)
             else:
@@ -257,7 +308,7 @@ def _parse(src: _Source, max_depth: int) -> Block:
         frame.fields.append(Field(name, src, name_offset, value, True, False, extension, 0,
                                   name_offset, value.end))
         if token[0] is symbol and (token[1] == ";" or token[1] == ","):
-            token = advance()
+            token = send(True)
 
 
 def _scalar(src: _Source, token: Token, advance: Callable[[], Token], name: str,
