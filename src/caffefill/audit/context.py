@@ -130,6 +130,7 @@ class AuditContext:
     #: Per layer index: its traits and whether it is a loss (asked for by every rule).
     _traits: dict[int, Traits] = field(default_factory=dict)
     _losses: dict[int, bool] = field(default_factory=dict)
+    _weights: dict[int, list[BlobRef]] = field(default_factory=dict)
     cache: dict[str, object] = field(default_factory=dict)
 
     # ------------------------------------------------------------ tiers
@@ -322,8 +323,13 @@ class AuditContext:
         return self.model is not None and any(self.is_loss(layer) for layer in self.model.layers)
 
     def weight_blobs(self, layer: NetLayer) -> list[BlobRef]:
-        """The blobs of ``layer`` that are weights (not biases, scales, statistics)."""
-        return [b for b in self.layer_blobs(layer) if b.is_weight]
+        """The blobs of ``layer`` that are weights (not biases, scales, statistics);
+        the list is the context's own (read it, do not change it)."""
+        found = self._weights.get(layer.index)
+        if found is None:
+            found = self._weights[layer.index] = [b for b in self.layer_blobs(layer)
+                                                  if b.is_weight]
+        return found
 
 
 def _match_block(blocks: Sequence[FillerBlock], spec: BlobSpec) -> FillerBlock | None:

@@ -152,8 +152,11 @@ def pretrained_backbone(ctx: AuditContext) -> list[NetLayer]:
     front of the net written without fillers, as in fine-tuning files
     (a pretrained backbone with new, filled layers on top) and in files
     without any filler.  A single such layer is not a backbone: the result
-    is empty unless there are at least two.
+    is empty unless there are at least two.  Cached in ``ctx.cache``.
     """
+    cached = ctx.cache.get("graph.pretrained_backbone")
+    if isinstance(cached, list):
+        return cached
     assert ctx.model is not None
     filled: dict[str, bool] = {}
     found: list[NetLayer] = []
@@ -166,4 +169,6 @@ def pretrained_backbone(ctx: AuditContext) -> list[NetLayer]:
         if weights and not inherited and not explicit and \
                 not ctx.blocks_of(ctx.source_key(layer.line, layer.column)):
             found.append(layer)
-    return found if len(found) >= 2 else []
+    result = found if len(found) >= 2 else []
+    ctx.cache["graph.pretrained_backbone"] = result
+    return result
