@@ -288,10 +288,10 @@ class _NetBuilder:
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
                         f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
         bottoms, tops = list(lp.bottom), list(lp.top)
-        bottom_shapes = [self.append_bottom(lp, i, error) for i in range(len(bottoms))]
+        bottom_shapes = [self.append_bottom(lp, bottoms, i, error) for i in range(len(bottoms))]
         earlier_tops: set[str] = set()
         for t_index in range(len(tops)):
-            self.append_top(lp, t_index, earlier_tops, error)
+            self.append_top(bottoms, tops, t_index, earlier_tops, error)
 
         seen = _Seen(self.given)
         ctx = LayerContext(param=lp, bottoms=bottom_shapes,
@@ -397,10 +397,11 @@ class _NetBuilder:
                             ) from exc
         raise error(f"{lp.type} keeps asking for the shapes of its tops")
 
-    def append_bottom(self, lp: pb.LayerParameter, b_index: int,
+    def append_bottom(self, lp: pb.LayerParameter, bottoms: Sequence[str], b_index: int,
                       error: Callable[..., NetError]) -> Shape:
-        """Net::AppendBottom: the bottom must be a blob some earlier layer made."""
-        b_name = lp.bottom[b_index]
+        """Net::AppendBottom: the bottom must be a blob some earlier layer made
+        (``bottoms``: the layer's)."""
+        b_name = bottoms[b_index]
         if b_name not in self.shapes:
             where = f"'{b_name}' (layer '{lp.name}', bottom index {b_index})"
             exc = error(f"unknown bottom blob {where}", f"Unknown bottom blob {where}",
@@ -409,12 +410,12 @@ class _NetBuilder:
             raise exc
         return self.shapes[b_name]
 
-    def append_top(self, lp: pb.LayerParameter, t_index: int, earlier_tops: set[str],
-                   error: Callable[..., NetError]) -> None:
+    def append_top(self, bottoms: Sequence[str], tops: Sequence[str], t_index: int,
+                   earlier_tops: set[str], error: Callable[..., NetError]) -> None:
         """Net::AppendTop: a top is new, or computed in place over the same bottom
         (``earlier_tops``: the layer's tops before this one, added to)."""
-        t_name = lp.top[t_index]
-        in_place = t_index < len(lp.bottom) and lp.bottom[t_index] == t_name
+        t_name = tops[t_index]
+        in_place = t_index < len(bottoms) and bottoms[t_index] == t_name
         if not in_place and (t_name in self.shapes or t_name in earlier_tops):
             raise error(f"top blob '{t_name}' is produced by more than one layer",
                         f"Top blob '{t_name}' produced by multiple sources.")
@@ -499,6 +500,8 @@ class _Seen(Mapping[str, Shape]):
     up (so that a later set-up of the layer can tell whether it would see the
     same)."""
 
+    __slots__ = ("asked", "given", "looked", "whole")
+
     def __init__(self, given: _Given) -> None:
         self.given = given
         #: Each name looked up: its shape then (None: not given).
@@ -558,7 +561,8 @@ class SetupCache:
         """An earlier set-up with this key that looked up the same input shapes
         (their lookups are recorded in ``given`` as that set-up's were)."""
         for looked, asked, setup in self._done.get(key, ()):
-            if all(dict.get(given, name) == shape for name, shape in looked.items()):
+            if not looked or all(dict.get(given, name) == shape
+                                 for name, shape in looked.items()):
                 given.asked |= asked
                 return setup
         return None
