@@ -199,11 +199,11 @@ def test_the_audit_does_not_import_the_cli() -> None:
 
 def test_the_audit_command_loads_no_engine_it_does_not_run() -> None:
     """`caffefill audit` on a net with tanh layers (the signal model's numeric
-    path) imports neither the init engine, torch nor numpy.ma: start-up time."""
+    path) imports neither the init engine, torch, numpy.ma nor statistics: start-up time."""
     net = ROOT / "tests" / "data" / "forward" / "nets" / "deep_tanh_gauss001.prototxt"
     code = ("import sys; from caffefill.cli import main; "
             f"main(['audit', '--exit-zero', '--quiet', {str(net)!r}]); "
             "print(sorted(m for m in ('caffefill.init', 'caffefill.drawing', 'torch', "
-            "'numpy.ma', 'matplotlib', 'h5py') if m in sys.modules))")
+            "'numpy.ma', 'matplotlib', 'h5py', 'statistics') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -305,7 +305,8 @@ class _NetBuilder:
                                   for i, b in enumerate(bottoms) if i == 0 or not side))
         own: set[str] = set()
         setup = self.set_up(found.setup, ctx, seen, index, reach, own, error)
-        draws = setup.draw_sequence()
+        checked = self.cache.checked(setup)  # an earlier build's, past the checks below
+        draws = setup.draw_sequence() if checked is None else checked[2]
         if setup.blobs or draws:
             self.required |= reach
         if self.origins or own:
@@ -324,19 +325,24 @@ class _NetBuilder:
                 else:  # (an in-place top no longer derives from what it did)
                     self.origins.pop(t_name, None)
 
-        top_shapes = [tuple(map(int, s)) for s in setup.tops]
-        if len(top_shapes) < len(tops):
-            raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(tops)} are "
-                        f"named")
-        top_names = tops + ["(automatic)"] * (len(top_shapes) - len(tops))
-        for t_name, shape in zip(top_names, top_shapes, strict=False):
-            if not _plain_shape(shape):
-                _check_shape(error, shape, f"top '{t_name}'")
-        blobs = list(setup.blobs)
-        for b_index, spec in enumerate(blobs):
-            if not _plain_shape(spec.shape):
-                _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
-                             learnable=True)
+        if checked is None:
+            top_shapes = [tuple(map(int, s)) for s in setup.tops]
+            if len(top_shapes) < len(tops):
+                raise error(f"{lp.type} produces {len(top_shapes)} top(s) but {len(tops)} "
+                            f"are named")
+            top_names = tops + ["(automatic)"] * (len(top_shapes) - len(tops))
+            for t_name, shape in zip(top_names, top_shapes, strict=False):
+                if not _plain_shape(shape):
+                    _check_shape(error, shape, f"top '{t_name}'")
+            blobs = list(setup.blobs)
+            for b_index, spec in enumerate(blobs):
+                if not _plain_shape(spec.shape):
+                    _check_shape(error, spec.shape, f"{spec.role or 'blob'} (blob {b_index})",
+                                 learnable=True)
+            self.cache.passed(setup, top_shapes, blobs, draws)
+        else:
+            top_shapes, blobs = list(checked[0]), list(checked[1])
+            top_names = tops + ["(automatic)"] * (len(top_shapes) - len(tops))
         specs = list(lp.param)
         if len(specs) > len(blobs):
             raise error(
@@ -551,6 +557,9 @@ class SetupCache:
 
     def __init__(self) -> None:
         self._done: dict[SetupKey, list[tuple[dict[str, Shape | None], set[str], LayerSetup]]] = {}
+        #: By id of a kept set-up: its tops and blobs as the builder checked them, its draws.
+        self._checked: dict[int, tuple[list[Shape], list[BlobSpec], Sequence[Draw]]] = {}
+        self._kept: set[int] = set()  # ids of the set-ups in _done (alive while it is)
 
     @staticmethod
     def key(ctx: LayerContext) -> SetupKey:
@@ -570,6 +579,18 @@ class SetupCache:
     def keep(self, key: SetupKey, seen: _Seen, setup: LayerSetup) -> None:
         if not seen.whole:
             self._done.setdefault(key, []).append((dict(seen.looked), set(seen.asked), setup))
+            self._kept.add(id(setup))
+
+    def checked(self, setup: LayerSetup
+                ) -> tuple[list[Shape], list[BlobSpec], Sequence[Draw]] | None:
+        """A kept set-up's top shapes, blobs and draws once the builder's checks
+        passed them (they pass again: they read nothing else)."""
+        return self._checked.get(id(setup))
+
+    def passed(self, setup: LayerSetup, tops: list[Shape], blobs: list[BlobSpec],
+               draws: Sequence[Draw]) -> None:
+        if id(setup) in self._kept:
+            self._checked[id(setup)] = (tops, blobs, draws)
 
 
 def _draws(draws: Sequence[Draw]) -> Sequence[Draw]:

@@ -27,7 +27,6 @@ gradient by about 4 per layer, which is the sigmoid's slope, not the init.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,6 +97,8 @@ def judge(layers: Sequence[Any]) -> Verdict:
     deepest = live[len(live) - max(1, len(live) // 4):]
     depth_ratio = None
     if reference > 0:
+        import statistics  # (with decimal and fractions: not at the audit's start)
+
         depth_ratio = float(statistics.median(p.std for p in deepest)) / reference
     rails = [p for p in signal if p.saturated is not None]
     deep = rails[len(rails) // 2:]
