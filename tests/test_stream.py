@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 
 import caffefill
-from caffefill import CaffeRNG
+from caffefill import CaffeRNG, _core
 
 
 def test_reference_sequence_default_seed() -> None:
@@ -71,3 +74,36 @@ def test_seed_and_rng_are_exclusive() -> None:
         caffefill.fill('type: "constant"', (2,), seed=1, rng=CaffeRNG(1))
     with pytest.raises(caffefill.FillerError):
         caffefill.fill('type: "constant"', (2,))
+
+
+
+
+def _seen_half_done(call: Callable[[], object], out: np.ndarray, blank: float) -> bool:
+    """Whether the main thread, while a worker runs ``call`` (one C call that
+    writes ``out`` front to back, starting from all ``blank``), ever sees
+    ``out`` half written: its first value written and its last not yet.
+    Only a call that releases the GIL lets it look then."""
+    out.fill(blank)
+    worker = threading.Thread(target=call)
+    worker.start()
+    seen = False
+    while worker.is_alive() and not seen:
+        seen = bool(out[0] != blank and out[-1] == blank)
+    worker.join()
+    return seen
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "uniform", "normalize_rows", "bilinear"])
+def test_kernels_release_the_gil(kernel: str) -> None:
+    # Long C loops let other Python threads run (init draws beside a writer).
+    stream = _core.Stream(1701)
+    data = np.empty(1 << 22, dtype=np.float32)
+    calls: dict[str, Callable[[], object]] = {
+        "gaussian": lambda: stream.gaussian(data, 0.0, 1.0, _core.NORMAL_ZIGGURAT_164),
+        "uniform": lambda: stream.uniform(data, 0.0, 1.0),
+        "normalize_rows": lambda: _core.normalize_rows(data, 1 << 12),
+        "bilinear": lambda: _core.bilinear(data, 4, _core.BILINEAR_CAFFE10),
+    }
+    blank = 1.0 if kernel == "normalize_rows" else -1.0
+    # A busy machine may not run the main thread during one call; a few tries.
+    assert any(_seen_half_done(calls[kernel], data, blank) for _ in range(20))

@@ -3,8 +3,10 @@
  *
  * Stream wraps one cf_mt19937 (Caffe's single random stream); its methods
  * run the fill kernels on writable, aligned, C-contiguous float32 NumPy
- * arrays, checking every buffer before a single value is written, and
- * release the GIL while they draw.  crc32() is the zip CRC-32 the .npz
+ * arrays, checking every buffer before a single value is written.  Every
+ * kernel (the module's normalize_rows and bilinear too) releases the GIL
+ * while it runs, so a fill can run beside other Python threads; a Stream
+ * is not to be used by two threads at once.  crc32() is the zip CRC-32 the .npz
  * writer takes of each member (crc32.c).
  */
 #define PY_SSIZE_T_CLEAN
@@ -83,7 +85,9 @@ static PyObject *Stream_discard(StreamObject *self, PyObject *arg)
     unsigned long long n = PyLong_AsUnsignedLongLong(arg);
     if (PyErr_Occurred())
         return NULL;
+    Py_BEGIN_ALLOW_THREADS
     cf_mt_discard(&self->mt, (uint64_t)n);
+    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
@@ -194,7 +198,9 @@ static PyObject *core_normalize_rows(PyObject *Py_UNUSED(module), PyObject *args
         PyErr_SetString(PyExc_ValueError, "rows must divide the array size");
         return NULL;
     }
+    Py_BEGIN_ALLOW_THREADS
     cf_normalize_rows(data, (size_t)rows, n / (size_t)rows);
+    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
@@ -211,7 +217,9 @@ static PyObject *core_bilinear(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "bad bilinear kernel size or kind");
         return NULL;
     }
+    Py_BEGIN_ALLOW_THREADS
     cf_fill_bilinear(data, n, k, (cf_bilinear_kind)kind);
+    Py_END_ALLOW_THREADS
     Py_RETURN_NONE;
 }
 
