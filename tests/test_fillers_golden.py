@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from conftest import DATA, check_golden_filler, load_jsonl
 
 import caffefill
+from caffefill import _core
 
 CASES = load_jsonl(DATA / "fillers" / "fillers.jsonl")
 
@@ -18,6 +20,23 @@ def _id(case: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_golden_filler(case: dict[str, Any]) -> None:
+    check_golden_filler(case, DATA / "fillers")
+
+
+@pytest.fixture
+def portable_code() -> Iterator[None]:
+    """The bulk fills on the portable code (what CPUs without AVX2 run)."""
+    was = _core.bulk_simd()
+    _core.bulk_simd(0)
+    try:
+        yield
+    finally:
+        _core.bulk_simd(int(was))
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
+def test_golden_filler_portable_code(case: dict[str, Any], portable_code: None) -> None:
+    assert not _core.bulk_simd()
     check_golden_filler(case, DATA / "fillers")
 
 

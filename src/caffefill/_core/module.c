@@ -245,12 +245,25 @@ static PyObject *core_crc32(PyObject *Py_UNUSED(module), PyObject *args)
     return PyLong_FromUnsignedLong(crc);
 }
 
+/* bulk_simd(enable=-1): cf_bulk_simd; 0 forces the portable bulk code, 1
+ * allows the vector code again, -1 only asks.  For tests and benchmarks. */
+static PyObject *core_bulk_simd(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int enable = -1;
+    if (!PyArg_ParseTuple(args, "|i", &enable))
+        return NULL;
+    return PyBool_FromLong(cf_bulk_simd(enable < 0 ? -1 : enable != 0));
+}
+
 static PyMethodDef core_methods[] = {
     {"crc32", core_crc32, METH_VARARGS,
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
     {"normalize_rows", core_normalize_rows, METH_VARARGS,
      "normalize_rows(data, rows): divide each row by its float32 sum"},
     {"bilinear", core_bilinear, METH_VARARGS, "bilinear(out, k, kind): bilinear kernel"},
+    {"bulk_simd", core_bulk_simd, METH_VARARGS,
+     "bulk_simd(enable=-1) -> whether the bulk fills use the CPU's vector code (AVX2); "
+     "0 forces the portable code, 1 allows the vector code again, -1 only asks"},
     {NULL, NULL, 0, NULL},
 };
 
