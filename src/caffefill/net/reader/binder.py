@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -71,10 +72,72 @@ def _expected(fd: FieldDescriptor) -> str:
     return f"for field '{fd.name}' ({_type_name(fd)})"
 
 
+#: What a fast conversion returns when the full one (:meth:`_Binder.convert`) must
+#: decide (an unusual spelling, or an error to report).
+_SLOW = object()
+
+
+def _fast_conversion(fd: FieldDescriptor) -> Callable[[Scalar], object]:
+    """A conversion of the usual spellings of a value of field ``fd``, giving
+    what :meth:`_Binder.convert` gives for them; anything else is :data:`_SLOW`."""
+    kind = fd.type
+    if kind == FieldDescriptor.TYPE_STRING:
+        def text(value: Scalar) -> object:
+            if value.kind == "string":
+                try:
+                    return value.data.decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            return _SLOW
+        return text
+    if kind in _FLOAT_TYPES:
+        single = kind == FieldDescriptor.TYPE_FLOAT
+
+        def number(value: Scalar) -> object:
+            text = value.text
+            if (value.kind == "float" and text[-1] not in "fF") or (
+                    value.kind == "integer" and (text[0] != "0" or len(text) == 1)):
+                result = float(text)
+                result = -result if value.negative else result
+                return _to_float32(result) if single else result
+            return _SLOW
+        return number
+    if kind in _INT_RANGES:
+        high = _INT_RANGES[kind][1]
+
+        def integer(value: Scalar) -> object:
+            text = value.text
+            if value.kind == "integer" and not value.negative and len(text) < 20 and (
+                    text[0] != "0" or len(text) == 1):
+                result = int(text)
+                if result <= high:
+                    return result
+            return _SLOW
+        return integer
+    if kind == FieldDescriptor.TYPE_ENUM:
+        numbers = {v.name: int(v.number) for v in fd.enum_type.values}
+
+        def enum(value: Scalar) -> object:
+            if value.kind == "identifier" and not value.negative:
+                return numbers.get(value.text, _SLOW)
+            return _SLOW
+        return enum
+    if kind == FieldDescriptor.TYPE_BOOL:
+        def flag(value: Scalar) -> object:
+            if value.kind == "identifier" and not value.negative:
+                if value.text in _TRUE:
+                    return True
+                if value.text in _FALSE:
+                    return False
+            return _SLOW
+        return flag
+    return lambda value: _SLOW
+
+
 class _Slot:
     """What binding needs of one field of a message type, looked up once."""
 
-    __slots__ = ("fd", "filler", "message", "name", "oneof", "repeated")
+    __slots__ = ("fast", "fd", "filler", "message", "name", "oneof", "repeated")
 
     def __init__(self, fd: FieldDescriptor) -> None:
         self.fd = fd
@@ -84,6 +147,7 @@ class _Slot:
         self.filler = self.message and fd.message_type.full_name == _FILLER_NAME
         oneof = fd.containing_oneof
         self.oneof: str | None = None if oneof is None else oneof.name
+        self.fast = _fast_conversion(fd)
 
 
 @functools.cache
@@ -211,7 +275,9 @@ class _Binder:
                 if not node.colon:
                     raise self.error(f"expected ':' after field name '{node.name}'",
                                      node.line, node.column)
-                converted = self.convert(value, slot.fd)
+                converted = slot.fast(value)
+                if converted is _SLOW:
+                    converted = self.convert(value, slot.fd)
                 if repeated:
                     getattr(message, slot.name).append(converted)
                 else:
