@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -106,31 +106,46 @@ def _flatten(params: Mapping[str, Sequence[Any]]) -> dict[str, _Blob]:
             for i, a in enumerate(blobs)}
 
 
+#: Told of the comparison's progress: (values compared, blobs done) since the last call.
+Progress = Callable[[int, int], None]
+
+
+def comparison_size(a: Mapping[str, Sequence[Any]], b: Mapping[str, Sequence[Any]]
+                    ) -> tuple[int, int]:
+    """(values compared, blobs reported) of :func:`diff_weights` on ``a`` and ``b``:
+    the values of the blobs in both with one shape, and every blob of either."""
+    fa, fb = _flatten(a), _flatten(b)
+    values = sum(math.prod(x.shape) for key, x in fa.items()
+                 if key in fb and fb[key].shape == x.shape)
+    return values, len(fa) + sum(key not in fa for key in fb)
+
+
 def diff_weights(a: Mapping[str, Sequence[Any]], b: Mapping[str, Sequence[Any]], *,
                  tolerance: Tolerance = EXACT, budget: ReadBudget | None = None,
-                 piece: int = PIECE_VALUES) -> DiffReport:
+                 piece: int = PIECE_VALUES, progress: Progress | None = None) -> DiffReport:
     """Compare ``a`` and ``b`` (layer -> blobs: arrays, or StoredBlobs read piece by
-    piece), bit for bit or within ``tolerance``."""
+    piece), bit for bit or within ``tolerance``; ``progress`` is told of each
+    piece compared and each blob done (:func:`comparison_size` gives the totals)."""
     budget = budget or ReadBudget()
+    tell = progress or (lambda values, blobs: None)
     fa, fb = _flatten(a), _flatten(b)
     report = DiffReport()
     for key in list(fa) + [k for k in fb if k not in fa]:
         if key not in fb:
             report.blobs.append(BlobDiff(key, "only-a", shape_a=fa[key].shape))
-            continue
-        if key not in fa:
+        elif key not in fa:
             report.blobs.append(BlobDiff(key, "only-b", shape_b=fb[key].shape))
-            continue
-        x, y = fa[key], fb[key]
-        if x.shape != y.shape:
-            report.blobs.append(BlobDiff(key, "shape", x.shape, y.shape))
-            continue
-        whole = x.whole_bytes() + y.whole_bytes()
-        budget.take(whole, f"blob {key}")
-        try:
-            report.blobs.append(_compare(key, x, y, tolerance, piece))
-        finally:
-            budget.give_back(whole)
+        elif fa[key].shape != fb[key].shape:
+            report.blobs.append(BlobDiff(key, "shape", fa[key].shape, fb[key].shape))
+        else:
+            x, y = fa[key], fb[key]
+            whole = x.whole_bytes() + y.whole_bytes()
+            budget.take(whole, f"blob {key}")
+            try:
+                report.blobs.append(_compare(key, x, y, tolerance, piece, tell))
+            finally:
+                budget.give_back(whole)
+        tell(0, 1)
     return report
 
 
@@ -192,20 +207,22 @@ class _Tally:
         return tuple(int(i) for i in np.unravel_index(flat, self.shape)) if self.shape else ()
 
 
-def _compare(key: str, x: _Blob, y: _Blob, tolerance: Tolerance, piece: int) -> BlobDiff:
+def _compare(key: str, x: _Blob, y: _Blob, tolerance: Tolerance, piece: int,
+             tell: Progress) -> BlobDiff:
     tally = _Tally(key, x.shape, tolerance)
     raw_x, raw_y = x.raw(), y.raw()
     if raw_x is not None and raw_y is not None:
-        _compare_raw(raw_x, raw_y, tally, piece)
+        _compare_raw(raw_x, raw_y, tally, piece, tell)
     else:
         offset = 0
         for px, py in zip(x.pieces(piece), y.pieces(piece), strict=True):
             tally.piece(px, py, offset)
             offset += px.size
+            tell(px.size, 0)
     return tally.result()
 
 
-def _compare_raw(span_x: Any, span_y: Any, tally: _Tally, piece: int) -> None:
+def _compare_raw(span_x: Any, span_y: Any, tally: _Tally, piece: int, tell: Progress) -> None:
     """Both blobs stored as float32 bytes: read into two buffers (the second file
     on a helper thread, as reading is mostly copying memory), compare the bytes,
     and look at values only in a piece whose bytes differ."""
@@ -222,6 +239,7 @@ def _compare_raw(span_x: Any, span_y: Any, tally: _Tally, piece: int) -> None:
             pending = helper.submit(reader_y.readinto, buffer_y)
             n = reader_x.readinto(buffer_x)
             pending.result()
+            tell(n // 4, 0)
             if n == size:
                 if buffer_x == buffer_y:  # memcmp
                     offset += n // 4

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .net.spec import FillDraw, draw_runs
-
 if TYPE_CHECKING:
     from .net.model import NetLayer, NetModel
 
@@ -48,6 +46,8 @@ def shared_owners(model: NetModel) -> set[tuple[int, int]]:
 def streams_blobs(model: NetModel, layer: NetLayer, owners: set[tuple[int, int]]) -> bool:
     """Whether ``layer``'s blobs can be drawn one by one as they are consumed
     (``owners``: :func:`shared_owners` of the model)."""
+    from .net.spec import FillDraw, draw_runs  # here: readers import this module's sizes
+
     runs = draw_runs(layer.draws)
     if any(times != 1 for _, times in runs):
         return False  # repeated draws (an unrolled net's time steps): never one per blob

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from typing import Any
 
 from .options import (
@@ -48,14 +49,32 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..diff import WORKING_BYTES, Tolerance, diff_weights, render_diff, render_json
+    from ..diff import (
+        WORKING_BYTES,
+        Tolerance,
+        comparison_size,
+        diff_weights,
+        render_diff,
+        render_json,
+    )
     from ..readers import ReadBudget, open_weights
 
     budget = ReadBudget(memory_limit(args))
     budget.take(WORKING_BYTES, "the comparison")
     tolerance = Tolerance(args.atol, args.rtol)
     with open_weights(args.a, budget=budget) as a, open_weights(args.b, budget=budget) as b:
-        report = diff_weights(a.params, b.params, tolerance=tolerance, budget=budget)
+        bar = None
+        if not args.quiet and sys.stderr.isatty():
+            from .progress import Bar
+
+            bar = Bar(*comparison_size(a.params, b.params))
+            bar.advance()
+        try:
+            report = diff_weights(a.params, b.params, tolerance=tolerance, budget=budget,
+                                  progress=bar.advance if bar is not None else None)
+        finally:
+            if bar is not None:
+                bar.end()
     if args.json:
         print(render_json(report, args.a, args.b, tolerance))
     elif not args.quiet:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -25,6 +23,7 @@ from .options import (
     parse_tolerance,
     print_warnings,
 )
+from .progress import Bar
 
 
 def add_parser(sub: Any) -> None:
@@ -72,60 +71,10 @@ def add_lsuv_args(parser: argparse.ArgumentParser) -> None:
                         "images a unit Gaussian, labels 0)")
 
 
-class _Bar:
-    """The progress line of ``init`` on a terminal's stderr.
-
-    Our own rather than a library's: the runtime dependencies are protobuf and
-    numpy only, and the bar must follow the values piece by piece as the
-    writers take them (a large blob such as fc6 moves it while drawn), which a
-    per-item progress library would have to be fed the same way.  The line is
-    redrawn only when what it shows changes (a whole percent, a blob done), is
-    cut to the terminal's width (a wrapped line cannot be redrawn in place),
-    erased to its end (no characters left of a longer line), and ended with a
-    newline, so what follows starts on a line of its own.
-    """
-
-    WIDTH = 24
-
-    def __init__(self, total_values: int, total_blobs: int) -> None:
-        self.total_values, self.total_blobs = total_values, total_blobs
-        self.values = self.blobs = 0
-        self.start = time.monotonic()
-        self.shown: tuple[int, int] | None = None
-        try:
-            self.columns = os.get_terminal_size(sys.stderr.fileno()).columns or 80
-        except (OSError, ValueError):
-            self.columns = 80
-
-    def advance(self, values: int = 0, blobs: int = 0) -> None:
-        self.values += values
-        self.blobs += blobs
-        frac = self.values / self.total_values if self.total_values else 1.0
-        if self.blobs == self.total_blobs:
-            frac = 1.0
-        percent = int(100 * min(frac, 1.0))
-        if (percent, self.blobs) == self.shown:
-            return
-        self.shown = (percent, self.blobs)
-        rate = self.values / max(time.monotonic() - self.start, 1e-9) / 1e6
-        line = (f"[{'#' * (percent * self.WIDTH // 100):<{self.WIDTH}}] {percent:3d}% "
-                f"{self.blobs}/{self.total_blobs} blobs "
-                f"{self.values / 1e6:.1f}/{self.total_values / 1e6:.1f} M values {rate:.0f} M/s")
-        sys.stderr.write("\r" + line[:self.columns - 1] + "\x1b[K")
-        sys.stderr.flush()
-
-    def end(self) -> None:
-        if self.values == self.total_values:  # the writer took every value
-            self.advance(blobs=self.total_blobs - self.blobs)
-        if self.shown is not None:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-
-
 class _Counted:
     """A blob that tells the bar about each piece the writer takes from it."""
 
-    def __init__(self, blob: Any, bar: _Bar) -> None:
+    def __init__(self, blob: Any, bar: Bar) -> None:
         self._blob, self._bar, self._told = blob, bar, 0
 
     def __getattr__(self, name: str) -> Any:
@@ -154,11 +103,11 @@ class _Counted:
 
 def _progress(blobs: Iterator[Any], total_values: int, total_blobs: int,
               enabled: bool) -> Iterator[Any]:
-    """``blobs``, drawing the progress line (:class:`_Bar`) on stderr if ``enabled``."""
+    """``blobs``, drawing the progress line (:class:`Bar`) on stderr if ``enabled``."""
     if not enabled:
         yield from blobs
         return
-    bar = _Bar(total_values, total_blobs)
+    bar = Bar(total_values, total_blobs)
     bar.advance()
     try:
         for blob in blobs:

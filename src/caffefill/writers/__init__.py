@@ -19,7 +19,6 @@ from typing import Any
 
 from ..errors import CaffefillError, WriteError
 from ..weights import Weights
-from .atomic import atomic_output, check_target
 from .base import BlobLike
 
 #: Format name -> the file name endings that imply it (a module of that name writes it).
@@ -69,6 +68,8 @@ def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool, *,
                    inputs: Iterable[str | os.PathLike[str] | None] = ()) -> Path:
     """Check the target before any work is done; raises WriteError.  The
     ``inputs`` of the run (the prototxt) are never replaced, even with force."""
+    from .atomic import check_target  # here: reading weights needs none of it
+
     if str(path) == STDOUT:
         if fmt not in STREAMING:
             raise WriteError(f"{fmt} cannot be written to standard output (-o -): only "
@@ -93,6 +94,8 @@ def prepare_output(path: str | os.PathLike[str], fmt: str, force: bool, *,
 def write_weights(path: str | os.PathLike[str], blobs: Iterable[BlobLike], meta: dict[str, Any],
                   model: Any, *, fmt: str | None = None, force: bool = False) -> Path:
     """Write ``blobs`` atomically; returns the final path."""
+    from .atomic import atomic_output
+
     fmt = detect_format(path, fmt)
     target = prepare_output(path, fmt, force)
     module = format_module(fmt)

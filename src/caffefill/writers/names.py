@@ -26,9 +26,12 @@ no torch needed; the file also records each key's ``<layer>/<index>``):
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from ..errors import CaffefillError
-from ..net.model import NetLayer, NetModel
+
+if TYPE_CHECKING:  # readers use these names without loading the net model
+    from ..net.model import NetLayer, NetModel
 
 _PLAIN = re.compile(r"[A-Za-z0-9_.-]")
 _ESCAPED = re.compile(r"%(?:u([0-9A-F]{4})|U([0-9A-F]{6})|([0-9A-F]{2}))")
