@@ -100,6 +100,9 @@ USER_FILE = '''
 
     def reload(path: str) -> int:
         weights: caffefill.Weights = caffefill.load_weights(path, max_bytes=2**30)
+        mapped: caffefill.Weights = caffefill.load_weights(path, lazy=True)
+        first: npt.NDArray[np.float32] = mapped["conv1"][0]
+        print(first.shape)
         return sum(len(blobs) for blobs in weights.values())
 
 

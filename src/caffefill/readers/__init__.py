@@ -3,7 +3,8 @@
 :func:`open_weights` indexes a file (layer -> :class:`StoredBlob`, checked and
 charged to the budget, no values read) and keeps it open for reading values
 on demand, whole or piece by piece (``caffefill diff`` streams them);
-:func:`load_weights` reads every blob into memory.  Weight files are read
+:func:`load_weights` reads every blob into memory, or (``lazy=True``) maps the
+file into memory so that values are read only when touched.  Weight files are read
 from regular files only: a FIFO, a device or a socket is refused at once.
 """
 
@@ -51,17 +52,23 @@ class WeightFile:
             for i, blob in enumerate(blobs):
                 yield layer, i, blob
 
-    def load(self, budget: ReadBudget | None = None) -> Weights:
-        """Every blob in memory (each charged to ``budget`` before it is allocated)."""
+    def load(self, budget: ReadBudget | None = None, *, lazy: bool = False) -> Weights:
+        """Every blob in memory (each charged to ``budget`` before it is
+        allocated); with ``lazy``, blobs stored as one run of the file are
+        arrays over the file mapped into memory instead (:meth:`StoredBlob.mapped`),
+        which allocate nothing and read only what is touched."""
         budget = budget or ReadBudget()
         params: OrderedDict[str, list[np.ndarray]] = OrderedDict()
         with _located(self.path, self.format):
             for layer, blobs in self.params.items():
                 arrays = []
                 for blob in blobs:
-                    budget.take(blob.nbytes + (4 * blob.count if blob.result is not None
-                                               else 0), blob.what)
-                    arrays.append(blob.read())
+                    array = blob.mapped() if lazy else None
+                    if array is None:
+                        budget.take(blob.nbytes + (4 * blob.count if blob.result is not None
+                                                   else 0), blob.what)
+                        array = blob.read()
+                    arrays.append(array)
                 params[layer] = arrays
         return Weights(params, self.meta)
 
@@ -133,15 +140,24 @@ def open_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
 
 
 def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
-                 max_bytes: int | None = None) -> Weights:
+                 max_bytes: int | None = None, lazy: bool = False) -> Weights:
     """Read a weights file of any supported format into memory.
 
     A damaged or foreign file raises CaffefillError (never a library's own
     exception); with ``max_bytes``, so does a file whose index and arrays would
-    need more memory than that (checked before they are allocated)."""
+    need more memory than that (checked before they are allocated).
+
+    With ``lazy``, the same result, but each blob whose values the file holds
+    as one run (every uncompressed format caffefill and Caffe write) is an
+    array over the file mapped into memory, copy-on-write: its values are read
+    when touched (and can be dropped again by the system), changing them never
+    changes the file, and only the other blobs count against ``max_bytes``.
+    The file must not be changed in place while the arrays are in use (writing
+    a new file over it, as caffefill does, is fine); .npz checksums are not
+    checked."""
     budget = ReadBudget(max_bytes)
     with open_weights(path, fmt=fmt, budget=budget) as weights:
-        return weights.load(budget)
+        return weights.load(budget, lazy=lazy)
 
 
 __all__ = ["ReadBudget", "StoredBlob", "WeightFile", "Weights", "load_weights", "open_weights"]

@@ -15,6 +15,7 @@ import contextlib
 import io
 import json
 import math
+import mmap
 import os
 import struct
 import tokenize
@@ -108,6 +109,7 @@ class FileRef:
         info = os.fstat(self.fd)
         self.size = info.st_size
         self._identity = (info.st_dev, info.st_ino)
+        self._mapping: mmap.mmap | None = None
 
     def acquire(self) -> int:
         if self.fd is None:
@@ -128,6 +130,21 @@ class FileRef:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+        # Arrays made over the mapping keep it (and only it) alive.
+        self._mapping = None
+
+    def mapping(self) -> mmap.mmap:
+        """The whole file mapped into memory, copy-on-write: its pages are read
+        when first touched, and writing to them never reaches the file.  One
+        mapping per file, however many blobs are made over it."""
+        if self._mapping is None:
+            fd = self.acquire()
+            try:
+                mapping = mmap.mmap(fd, self.size, access=mmap.ACCESS_COPY)
+            finally:
+                self.release()
+            self._mapping = mapping
+        return self._mapping
 
     def pread(self, size: int, offset: int) -> bytes:
         return os.pread(self.acquire(), size, offset)
@@ -299,6 +316,22 @@ class StoredBlob:
         if self.streams and self.dtype == np.dtype("<f4") and isinstance(self.source, FileSpan):
             return self.source
         return None
+
+    def mapped(self) -> np.ndarray | None:
+        """The blob as :meth:`read` gives it, but over the file mapped into memory
+        (:meth:`FileRef.mapping`): nothing is read until a value is touched, and
+        the pages of the values touched can be dropped again by the system.
+        None when the values are not one run of the file in the type they are
+        read as (split, compressed, or converted: those are read whole).  An
+        .npz member's CRC-32 is not checked (that would read every value)."""
+        span = self.source
+        if not isinstance(span, FileSpan) or not self.count or \
+                (self.result is not None and self.result != self.dtype):
+            return None
+        with self._guard():
+            array = np.frombuffer(span.file.mapping(), dtype=self.dtype, count=self.count,
+                                  offset=span.offset)
+        return array.reshape(self.shape, order="F" if self.fortran else "C")
 
     def whole_bytes(self) -> int:
         """Memory :meth:`pieces` needs beyond a few pieces (0 when it streams)."""

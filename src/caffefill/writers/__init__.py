@@ -128,11 +128,11 @@ def check_model(fmt: str, model: Any) -> None:
 
 
 def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
-                 max_bytes: int | None = None) -> Weights:
+                 max_bytes: int | None = None, lazy: bool = False) -> Weights:
     """:func:`caffefill.readers.load_weights`."""
     from ..readers import load_weights as load
 
-    return load(path, fmt=fmt, max_bytes=max_bytes)
+    return load(path, fmt=fmt, max_bytes=max_bytes, lazy=lazy)
 
 
 __all__ = ["FORMATS", "detect_format", "load_weights", "write_weights"]
