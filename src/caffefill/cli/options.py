@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import CaffefillError, one_line
-from ..net.load import DEFAULT_PHASE
+from ..net import DEFAULT_PHASE
 from ..profiles import CAFFE_HELP, CAFFE_VERSIONS, DEFAULT_BOOST, DEFAULT_CAFFE
 
 #: Exit status: success; differences (diff) or findings (audit); bad input or usage.

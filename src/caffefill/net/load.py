@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError, ErrorKind, NetError
 from ..profiles import DEFAULT_PROFILE, Profile
+from . import DEFAULT_PHASE as DEFAULT_PHASE  # defined with the package: see there
 from .filter import filter_net
 from .layers.data import guessed_draws
 from .model import NetModel, build_model
@@ -21,10 +22,6 @@ from .splits import insert_splits
 from .upgrade import upgrade_net
 
 PHASES = {"TRAIN": pb.TRAIN, "TEST": pb.TEST}
-#: The phase every command and API call builds unless told otherwise: only the
-#: TRAIN net's initial weights are ever trained (data layers draw differently
-#: in TRAIN and TEST, so the two nets' weights differ).
-DEFAULT_PHASE = "TRAIN"
 
 
 def phase_value(phase: str | int) -> int:
