@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -72,7 +73,10 @@ def test_lazy_arrays_are_writable_and_never_change_the_file(tmp_path: Path) -> N
 
 def test_compressed_npz_is_read_whole(tmp_path: Path) -> None:
     out = tmp_path / "c.npz"
-    np.savez_compressed(out, **{"fc/0": np.arange(12, dtype=np.float32).reshape(3, 4)})
+    # a member name that is no identifier goes through **; typed loosely, since
+    # numpy's stubs would match the dict against savez_compressed's allow_pickle
+    members: dict[str, Any] = {"fc/0": np.arange(12, dtype=np.float32).reshape(3, 4)}
+    np.savez_compressed(out, **members)
     lazy = caffefill.load_weights(out, lazy=True)
     np.testing.assert_array_equal(lazy["fc"][0], np.arange(12, dtype=np.float32).reshape(3, 4))
     assert lazy["fc"][0].flags.owndata or lazy["fc"][0].base is not None
