@@ -22,17 +22,10 @@
 /* 2^-24: scales the 24 high bits of a draw to [0, 1). */
 #define TWO_POW_M24 (1.0f / 16777216.0f)
 
-/* uniform_01<float>'s value for one word (1.0 when the draw must be redone). */
-static inline float uniform01_of(uint32_t u)
-{
-    /* factor = 1 / (float(2^32 - 1) + 1); float(2^32 - 1) rounds to 2^32. */
-    return (float)u * (1.0f / ((float)4294967295U + 1.0f));
-}
-
 float cf_uniform01(cf_mt19937 *mt)
 {
     for (;;) {
-        float r = uniform01_of(cf_mt_next(mt));
+        float r = cf_uniform01_of(cf_mt_next(mt));
         if (r < 1.0f)
             return r;
     }
@@ -237,67 +230,6 @@ float cf_normal_ziggurat156(cf_mt19937 *mt)
     while (!normal_try(mt, cf_mt_next(mt), &value, CF_NORMAL_ZIGGURAT_156))
         ;
     return value;
-}
-
-/* pi rounded to float, as Boost's result_type(3.14159...) constant. */
-#define BOX_MULLER_TWO_PI (2.0f * (float)3.14159265358979323846)
-
-/* The pair (r1, r2) of uniforms: the cosine value to out[0] and, when
- * `both`, the cached sine value to out[1]. */
-static inline void box_muller_pair(float r1, float r2, float *out, int both, float mean,
-                                   float sigma)
-{
-    float rho = sqrtf(-2.0f * logf(1.0f - r2));
-    float angle = BOX_MULLER_TWO_PI * r1;
-    out[0] = rho * cosf(angle) * sigma + mean;
-    if (both)
-        out[1] = rho * sinf(angle) * sigma + mean;
-}
-
-/*
- * The bulk Box-Muller: a pair takes two words unless a uniform must be
- * redrawn (a word of 2^32 - 128 or more), so the pairs of a run of words
- * without such a word are known in advance; each step below then runs over
- * the whole run, which lets the libm calls of different pairs overlap
- * instead of waiting on each other.  Runs with a redraw, and pairs whose
- * words straddle two blocks, take the one-pair-at-a-time path.
- */
-void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
-{
-    enum { RUN = CF_MT_N / 2 };
-    float r1[RUN], r2[RUN], rho[RUN];
-    size_t i = 0;
-    while (i < n) {
-        if (mt->pos >= CF_MT_N)
-            cf_mt_refill(mt);
-        size_t pairs = (size_t)(CF_MT_N - mt->pos) / 2, wanted = (n - i + 1) / 2;
-        if (pairs > wanted)
-            pairs = wanted;
-        const uint32_t *key = mt->key + mt->pos;
-        int redraw = 0;
-        for (size_t k = 0; k < pairs; k++) {
-            r1[k] = uniform01_of(cf_mt_temper(key[2 * k]));
-            r2[k] = uniform01_of(cf_mt_temper(key[2 * k + 1]));
-            redraw |= !(r1[k] < 1.0f) | !(r2[k] < 1.0f);
-        }
-        if (pairs == 0 || redraw) { /* one pair, one word at a time */
-            float a = cf_uniform01(mt);
-            float b = cf_uniform01(mt);
-            box_muller_pair(a, b, out + i, i + 1 < n, mean, sigma);
-            i += i + 1 < n ? 2 : 1;
-            continue;
-        }
-        mt->pos += (int)(2 * pairs);
-        for (size_t k = 0; k < pairs; k++)
-            rho[k] = sqrtf(-2.0f * logf(1.0f - r2[k]));
-        for (size_t k = 0; k < pairs; k++) {
-            float angle = BOX_MULLER_TWO_PI * r1[k];
-            float c = cosf(angle), s = sinf(angle);
-            out[i++] = rho[k] * c * sigma + mean;
-            if (i < n)
-                out[i++] = rho[k] * s * sigma + mean;
-        }
-    }
 }
 
 /*
@@ -674,7 +606,7 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
         for (uint64_t bits = b->fail[w]; bits; bits &= bits - 1) {
             size_t k = lowest_bit(bits), j = w * 64 + k;
             uint32_t u = b->tu[j];
-            float y01 = uniform01_of(b->tu[j + 1]);
+            float y01 = cf_uniform01_of(b->tu[j + 1]);
             float value;
             int verdict = normal_bounds(u, y01, &value, kind);
             b->cand[j] = value * sigma + mean;
@@ -688,7 +620,7 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
     }
     for (size_t c = 0; c < curves; c++) {
         size_t j = curve[c];
-        b->accept[j >> 6] |= (uint64_t)normal_curve_accepts(b->tu[j], uniform01_of(b->tu[j + 1]))
+        b->accept[j >> 6] |= (uint64_t)normal_curve_accepts(b->tu[j], cf_uniform01_of(b->tu[j + 1]))
                              << (j & 63);
     }
 }

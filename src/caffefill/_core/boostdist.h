@@ -20,6 +20,13 @@ typedef enum {
     CF_NORMAL_BOX_MULLER = 2    /* Boost <= 1.55: Box-Muller with a cached second value */
 } cf_normal_kind;
 
+/* uniform_01<float>'s value for one word (1.0 when the draw must be redone). */
+static inline float cf_uniform01_of(uint32_t u)
+{
+    /* factor = 1 / (float(2^32 - 1) + 1); float(2^32 - 1) rounds to 2^32. */
+    return (float)u * (1.0f / ((float)4294967295U + 1.0f));
+}
+
 /* uniform_01<float>: u * 2^-32 in float, redrawn while it rounds to 1. */
 float cf_uniform01(cf_mt19937 *mt);
 
@@ -68,14 +75,6 @@ float cf_exponential_ziggurat164(cf_mt19937 *mt);
  * exp(-x*x/2) directly and the tail draws its exponentials as -log(1 - u).
  */
 float cf_normal_ziggurat156(cf_mt19937 *mt);
-
-/*
- * n values of caffe_rng_gaussian(n, mean, sigma) with Boost <= 1.55's
- * Box-Muller normal_distribution<float>.  Caffe makes a fresh distribution
- * per call, so the cached second value never outlives one call: values pair
- * up from the start of `out`, and an odd last value discards its partner.
- */
-void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
 
 /* bernoulli_distribution<float>(p) for one value; draws nothing when p == 0. */
 static inline int cf_bernoulli_one(cf_mt19937 *mt, float p)

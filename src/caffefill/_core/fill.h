@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "boostdist.h"
+#include "boxmuller.h"
 
 /* caffe_rng_uniform(n, lo, hi): uniform on [lo, nextafter(hi)). */
 void cf_fill_uniform(cf_mt19937 *mt, float *out, size_t n, float lo, float hi);
