@@ -387,3 +387,69 @@ def test_many_files_are_audited_on_every_core_in_the_same_order(
     pids = set((tmp_path / "pids").read_text().split())
     assert pids and str(os.getpid()) not in pids  # audited in worker processes
     assert json.loads(serial[1])  # there are findings to compare
+
+
+def test_files_are_audited_with_the_collector_paused_and_their_cycles_collected(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cyclic garbage collector is off while files are audited (it would
+    rescan each net's objects while they are built), the garbage each file
+    leaves in reference cycles is collected after it, and the collector's state
+    is restored afterwards, also when a file fails."""
+    import gc
+    import weakref
+
+    from caffefill.audit import engine
+    from caffefill.audit.context import AuditOptions
+
+    class Held:
+        """An object in a reference cycle (an exception kept with its frames)."""
+
+        def __init__(self) -> None:
+            self.me = self
+
+    states: list[bool] = []
+    cycles: list[weakref.ref[Held]] = []
+    alive: list[bool] = []
+
+    def audit_path(path: str, options: Any, selection: Any) -> engine.FileReport:
+        states.append(gc.isenabled())
+        alive.extend(ref() is not None for ref in cycles)
+        cycles.append(weakref.ref(Held()))
+        if path == "boom":
+            raise RuntimeError(path)
+        return engine.FileReport(path)
+
+    monkeypatch.setattr(engine, "audit_path", audit_path)
+    jobs = [(f"n{i}", AuditOptions(), engine.EVERYTHING) for i in range(3)]
+    assert gc.isenabled()
+    reports = engine.audit_paths(jobs)
+    assert [r.path for r in reports] == ["n0", "n1", "n2"]
+    assert states == [False] * 3 and gc.isenabled()
+    assert alive == [False, False, False]  # each file's cycle was gone before the next one
+    with pytest.raises(RuntimeError):
+        engine.audit_paths([("boom", AuditOptions(), engine.EVERYTHING)])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        engine.audit_paths(jobs)
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
+
+
+def test_parallel_reports_keep_the_order_of_the_files_whatever_their_sizes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers take the largest files first; the reports still come in the order given."""
+    from caffefill.audit import engine
+    from caffefill.audit.context import AuditOptions
+
+    paths = []
+    for i, size in enumerate((10, 5000, 1, 300, 0, 70000)):
+        path = tmp_path / f"{i}.prototxt"
+        path.write_text("#" * size, encoding="utf-8")
+        paths.append(str(path))
+    paths.append(str(tmp_path / "missing.prototxt"))
+    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    reports = engine.audit_paths([(p, AuditOptions(), engine.EVERYTHING) for p in paths])
+    assert [r.path for r in reports] == paths
