@@ -12,9 +12,12 @@ bytecode in a cache of the run (``PYTHONPYCACHEPREFIX``, even where
 ``PYTHONDONTWRITEBYTECODE`` is set), warmed by a first untimed run, as an
 installed package has its ``.pyc`` files.  Targets: diff within 1.5x of
 cmp, peak RSS at most 128 MiB.  With --differ, B gets another seed (every
-value differs: the slow path's cost).  The last line has every ratio.
+value differs: the slow path's cost).  With --against SRC, the ``caffefill
+diff`` of another source tree (an earlier commit's ``src``, its extension
+built) is timed too, in the same rounds: a before/after in one run.  The
+last line has every ratio.
 
-    python3 tools/bench_diff.py [--repeat R] [--differ] [--dir /dev/shm]
+    python3 tools/bench_diff.py [--repeat R] [--differ] [--dir /dev/shm] [--against SRC]
 """
 
 from __future__ import annotations
@@ -83,11 +86,16 @@ def main() -> None:
                         help="compare files of different seeds (every value differs)")
     parser.add_argument("--dir", help="where the files are written (default: a temporary "
                         "folder; /dev/shm keeps them in memory)")
+    parser.add_argument("--against", metavar="SRC",
+                        help="also time caffefill diff as imported from SRC (a folder holding "
+                             "the caffefill package, e.g. an earlier commit's src)")
     args = parser.parse_args()
     if shutil.which("cmp") is None:
         sys.exit("needs cmp(1)")
     caffefill = [sys.executable, "-m", "caffefill"]
     runs: dict[str, list[tuple[float, float, int]]] = {"cmp": [], "diff": [], "start": []}
+    if args.against:
+        runs["against"] = []
     with tempfile.TemporaryDirectory(prefix="caffefill-bench-diff-", dir=args.dir) as tmp:
         net = Path(tmp) / "vgg16.prototxt"
         net.write_text(vgg16(), encoding="utf-8")
@@ -99,27 +107,43 @@ def main() -> None:
         ok = (0, 1)
         env = child_env(str(Path(tmp) / "pycache"))
         diff = [*caffefill, "diff", str(a), str(b), "--quiet"]
-        run_child(diff, ok, env)  # fills the bytecode cache
+        env_before = dict(env, PYTHONPATH=str(Path(args.against).resolve())) \
+            if args.against else env
+        for child in (env, env_before):
+            run_child(diff, ok, child)  # fills the bytecode cache
         for _ in range(args.repeat):  # alternate, so all see the same machine
             runs["cmp"].append(run_child(["cmp", "-s", str(a), str(b)], ok))
             runs["diff"].append(run_child(diff, ok, env))
+            if args.against:
+                runs["against"].append(run_child(diff, ok, env_before))
             runs["start"].append(run_child([sys.executable, "-c", "import numpy"], env=env))
     best = {name: (min(r[0] for r in rs), min(r[1] for r in rs), max(r[2] for r in rs))
             for name, rs in runs.items()}
     print(f"files: 2 x {size / 1e6:.0f} MB (VGG-16, {'different' if args.differ else 'same'} "
           f"seed), best of {args.repeat}")
     for name, label in (("cmp", "cmp -s A B"), ("diff", "caffefill diff A B --quiet"),
+                        ("against", "  the same, from --against"),
                         ("start", "python -c 'import numpy'")):
-        wall, cpu, rss = best[name]
-        print(f"{label:<28} {wall:6.3f} s  (CPU {cpu:6.3f} s)  peak RSS {rss / 2**20:6.1f} MiB")
+        if name not in best:
+            continue
+        wall, cpu, peak = best[name]
+        print(f"{label:<28} {wall:6.3f} s  (CPU {cpu:6.3f} s)  peak RSS {peak / 2**20:6.1f} MiB")
     ratio = best["diff"][0] / best["cmp"][0]
     cpu_ratio = best["diff"][1] / best["cmp"][1]
     rss = best["diff"][2] / 2**20
     print(f"diff/cmp time ratio {ratio:.2f} (target <= 1.5), CPU ratio {cpu_ratio:.2f}, "
           f"diff peak RSS {rss:.1f} MiB (target <= 128); Python + numpy's start alone is "
           f"{best['start'][0] / best['cmp'][0]:.2f}x cmp's time")
+    before_note = ""
+    if "against" in best:
+        before = best["against"][0] / best["cmp"][0]
+        print(f"--against's diff/cmp time ratio {before:.2f}, CPU ratio "
+              f"{best['against'][1] / best['cmp'][1]:.2f}, peak RSS "
+              f"{best['against'][2] / 2**20:.1f} MiB")
+        before_note = f" against/cmp={before:.2f}"
     print(f"ratios: diff/cmp={ratio:.2f} diff/cmp_cpu={cpu_ratio:.2f} "
-          f"start/cmp={best['start'][0] / best['cmp'][0]:.2f} diff_rss_mib={rss:.0f}")
+          f"start/cmp={best['start'][0] / best['cmp'][0]:.2f} diff_rss_mib={rss:.0f}{before_note}")
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .errors import CaffefillError, ErrorKind, FillerError, NetError, ParseError, WriteError
-from .fillers import FillerParameter, fill
-from .rng import CaffeRNG
 from .weights import Weights
 
 if TYPE_CHECKING:  # imported on first use (below): `import caffefill` stays light
+    from .fillers import FillerParameter, fill
     from .init import init_net
+    from .rng import CaffeRNG
     from .writers import load_weights
 
 #: Caffe's phases (``caffe.TRAIN``, ``caffe.TEST`` in pycaffe), for ``init_net(path, phase)``.
@@ -33,7 +33,16 @@ TEST = 1
 
 
 def __getattr__(name: str) -> object:
-    # The net model and writers load lazily: `import caffefill` stays light.
+    # The fillers, net model and writers load lazily: `import caffefill` (and so
+    # every command) starts without numpy or protobuf.
+    if name in ("fill", "FillerParameter"):
+        from . import fillers
+
+        return getattr(fillers, name)
+    if name == "CaffeRNG":
+        from .rng import CaffeRNG
+
+        return CaffeRNG
     if name == "init_net":
         from .init import init_net
 

@@ -3,30 +3,36 @@
 Values are compared as float32 bits, a piece of :data:`PIECE_VALUES` at a
 time: two files are never held in memory, only two pieces of them.  Where
 both blobs are stored as little-endian float32 in C order (every file
-caffefill and Caffe write), the pieces are read into two fixed buffers and
-compared as bytes, so identical weights cost little more than reading them;
-only a piece that differs is looked at value by value (in float64, for the
-size of the difference).  For each blob the report gives the number of
-values that differ, the first of them and the largest difference, by index.
+caffefill and Caffe write), the pieces are read into fixed buffers (the
+second file's on a helper thread, a piece ahead) and compared as bytes, so
+identical weights cost little more than reading them, and numpy is not even
+imported; only a piece that differs is looked at value by value (in float64,
+for the size of the difference).  For each blob the report gives the number
+of values that differ, the first of them and the largest difference, by index.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from .errors import one_line
-from .readers.base import ReadBudget, StoredBlob
+from .readers.files import IndexedBlob, ReadBudget
 from .streaming import PIECE_VALUES
 
-#: Values per piece compared as raw bytes: two 1 MiB buffers stay in the CPU's
-#: cache between the read and the compare (measured faster than 4 MiB or more).
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    import numpy as np
+
+    from .readers.files import FileSpan, SpanReader
+
+#: Values per piece compared as raw bytes: the buffers stay in the CPU's cache
+#: between the read and the compare (measured with tools/bench_diff.py).
 RAW_VALUES = 1 << 18
 #: Memory the comparison itself takes: two pieces being read and the float64
 #: temporaries of a piece that differs.
@@ -82,23 +88,25 @@ class _Blob:
     """What a comparison needs of a blob: shape and float32 pieces (and, when the
     file stores it so, the raw float32 bytes)."""
 
-    def __init__(self, value: StoredBlob | np.ndarray) -> None:
+    def __init__(self, value: IndexedBlob | np.ndarray) -> None:
         self.value = value
         self.shape = tuple(int(d) for d in value.shape)
 
-    def raw(self) -> Any:
-        return self.value.raw_f32 if isinstance(self.value, StoredBlob) else None
+    def raw(self) -> FileSpan | None:
+        return self.value.raw_f32 if isinstance(self.value, IndexedBlob) else None
 
     def pieces(self, size: int) -> Iterator[np.ndarray]:
-        if isinstance(self.value, StoredBlob):
+        if isinstance(self.value, IndexedBlob):
             yield from self.value.pieces(size)
             return
+        import numpy as np
+
         flat = np.ascontiguousarray(self.value, dtype=np.float32).reshape(-1)
         for start in range(0, flat.size, size):
             yield flat[start:start + size]
 
     def whole_bytes(self) -> int:
-        return self.value.whole_bytes() if isinstance(self.value, StoredBlob) else 0
+        return self.value.whole_bytes() if isinstance(self.value, IndexedBlob) else 0
 
 
 def _flatten(params: Mapping[str, Sequence[Any]]) -> dict[str, _Blob]:
@@ -123,8 +131,8 @@ def comparison_size(a: Mapping[str, Sequence[Any]], b: Mapping[str, Sequence[Any
 def diff_weights(a: Mapping[str, Sequence[Any]], b: Mapping[str, Sequence[Any]], *,
                  tolerance: Tolerance = EXACT, budget: ReadBudget | None = None,
                  piece: int = PIECE_VALUES, progress: Progress | None = None) -> DiffReport:
-    """Compare ``a`` and ``b`` (layer -> blobs: arrays, or StoredBlobs read piece by
-    piece), bit for bit or within ``tolerance``; ``progress`` is told of each
+    """Compare ``a`` and ``b`` (layer -> blobs: arrays, or blobs of an index read
+    piece by piece), bit for bit or within ``tolerance``; ``progress`` is told of each
     piece compared and each blob done (:func:`comparison_size` gives the totals)."""
     budget = budget or ReadBudget()
     tell = progress or (lambda values, blobs: None)
@@ -164,6 +172,8 @@ class _Tally:
         self.max_values: tuple[float, float] | None = None
 
     def piece(self, x: np.ndarray, y: np.ndarray, offset: int) -> None:
+        import numpy as np
+
         unequal = x.view(np.uint32) != y.view(np.uint32)
         n = int(np.count_nonzero(unequal))
         if not n:
@@ -202,9 +212,14 @@ class _Tally:
                         max_index=self._index(self.max_at), max_values=self.max_values)
 
     def _index(self, flat: int | None) -> tuple[int, ...] | None:
+        """The index in C order of the ``flat``-th value."""
         if flat is None:
             return None
-        return tuple(int(i) for i in np.unravel_index(flat, self.shape)) if self.shape else ()
+        index = []
+        for size in reversed(self.shape):
+            flat, at = divmod(flat, size)
+            index.append(at)
+        return tuple(reversed(index))
 
 
 def _compare(key: str, x: _Blob, y: _Blob, tolerance: Tolerance, piece: int,
@@ -222,33 +237,90 @@ def _compare(key: str, x: _Blob, y: _Blob, tolerance: Tolerance, piece: int,
     return tally.result()
 
 
-def _compare_raw(span_x: Any, span_y: Any, tally: _Tally, piece: int, tell: Progress) -> None:
-    """Both blobs stored as float32 bytes: read into two buffers (the second file
-    on a helper thread, as reading is mostly copying memory), compare the bytes,
-    and look at values only in a piece whose bytes differ."""
+def _compare_raw(span_x: FileSpan, span_y: FileSpan, tally: _Tally, piece: int,
+                 tell: Progress) -> None:
+    """Both blobs stored as float32 bytes: read into buffers (the second file a
+    piece ahead on a helper thread: reading is mostly copying memory, done
+    without the GIL), compare the bytes (memcmp), and look at values only in a
+    piece whose bytes differ."""
     size = min(4 * min(piece, RAW_VALUES), span_x.nbytes)
+    reader_x = span_x.reader()
     if not size:
-        span_x.reader().finish()
+        reader_x.finish()
         span_y.reader().finish()
         return
-    buffer_x, buffer_y = bytearray(size), bytearray(size)
-    reader_x, reader_y = span_x.reader(), span_y.reader()
+    buffer_x = bytearray(size)
     offset = 0
-    with ThreadPoolExecutor(1) as helper:
+    with _Ahead(span_y.reader(), size) as ahead:
         while reader_x.done < span_x.nbytes:
-            pending = helper.submit(reader_y.readinto, buffer_y)
             n = reader_x.readinto(buffer_x)
-            pending.result()
+            buffer_y, n_y = ahead.next()
             tell(n // 4, 0)
-            if n == size:
-                if buffer_x == buffer_y:  # memcmp
-                    offset += n // 4
-                    continue
-            elif buffer_x[:n] == buffer_y[:n]:
-                break
+            if n != n_y:  # cannot be: both spans hold the same number of values
+                raise AssertionError(f"read {n} and {n_y} bytes of {span_x.what}")
+            if buffer_x == buffer_y if n == size else buffer_x[:n] == buffer_y[:n]:
+                ahead.done_with()
+                offset += n // 4
+                continue
+            import numpy as np
+
             tally.piece(np.frombuffer(buffer_x, np.float32, n // 4),
                         np.frombuffer(buffer_y, np.float32, n // 4), offset)
+            ahead.done_with()
             offset += n // 4
+
+
+class _Ahead:
+    """A span read on a helper thread into two buffers of ``size`` in turn, so that
+    the next piece is read while the caller compares this one."""
+
+    def __init__(self, reader: SpanReader, size: int) -> None:
+        self.reader = reader
+        self.buffers = (bytearray(size), bytearray(size))
+        self.sizes = [0, 0]
+        self.filled = (threading.Semaphore(0), threading.Semaphore(0))
+        self.emptied = (threading.Semaphore(1), threading.Semaphore(1))
+        self.error: BaseException | None = None
+        self.stopping = False
+        self.turn = 0
+        self.thread = threading.Thread(target=self._run, name="caffefill-diff-read",
+                                       daemon=True)
+
+    def __enter__(self) -> _Ahead:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping = True
+        for emptied in self.emptied:
+            emptied.release()
+        self.thread.join()
+
+    def _run(self) -> None:
+        turn = 0
+        try:
+            while self.reader.done < self.reader.span.nbytes:
+                self.emptied[turn].acquire()
+                if self.stopping:
+                    return
+                self.sizes[turn] = self.reader.readinto(self.buffers[turn])
+                self.filled[turn].release()
+                turn ^= 1
+        except BaseException as exc:  # given to the caller, who raises it
+            self.error = exc
+            self.filled[turn].release()
+
+    def next(self) -> tuple[bytearray, int]:
+        """The next piece's buffer and its length, the buffer valid until
+        :meth:`done_with`."""
+        self.filled[self.turn].acquire()
+        if self.error is not None:
+            raise self.error
+        return self.buffers[self.turn], self.sizes[self.turn]
+
+    def done_with(self) -> None:
+        self.emptied[self.turn].release()
+        self.turn ^= 1
 
 
 # ------------------------------------------------------------------ output

@@ -25,8 +25,6 @@ from typing import Any
 
 from . import streaming
 from .errors import CaffefillError
-from .fillers import SPECS
-from .net.spec import FillDraw, draw_runs
 from .profiles import DEFAULT_PROFILE, Profile
 from .streaming import STREAMING_FORMATS, shared_owners, streams_blobs
 
@@ -103,17 +101,23 @@ def _bytes(shape: Any) -> int:
 
 
 def _draws(filler: Any) -> bool:
+    from .fillers import SPECS  # here: --max-memory's size and default need no numpy
+
     spec = SPECS.get(filler.type)
     return spec is None or spec.draws  # an unknown type is refused when it is run
 
 
 def _by_piece(filler: Any, profile: Profile) -> bool:
+    from .fillers import SPECS
+
     spec = SPECS.get(filler.type)
     return spec is not None and spec.by_piece(filler, profile)
 
 
 def _thrown_away_bytes(layer: Any) -> int:
     """The largest fill of ``layer`` whose values are drawn and thrown away."""
+    from .net.spec import FillDraw, draw_runs
+
     largest = 0
     for pattern, _times in draw_runs(layer.draws):
         for draw in pattern:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import _core
 from .errors import CaffefillError
 
 CAFFE_VERSIONS = ("rc3", "1.0", "master")
@@ -64,6 +63,9 @@ class Profile:
     @property
     def normal_kind(self) -> int:
         """The C core's code for Boost's normal_distribution algorithm."""
+        from . import _core  # here: the C core imports numpy, and the profiles are read
+        # by every command's options
+
         minor = _boost_minor(self.boost)
         if minor >= 64:
             return int(_core.NORMAL_ZIGGURAT_164)
@@ -73,6 +75,8 @@ class Profile:
 
     @property
     def normal_name(self) -> str:
+        from . import _core
+
         return {
             int(_core.NORMAL_ZIGGURAT_164): "ziggurat (Boost >= 1.64)",
             int(_core.NORMAL_ZIGGURAT_156): "ziggurat (Boost 1.56-1.63)",
@@ -100,6 +104,8 @@ class Profile:
 
     @property
     def bilinear_kind(self) -> int:
+        from . import _core
+
         if self.caffe != "master":
             return int(_core.BILINEAR_CAFFE10)
         return int(_core.BILINEAR_MASTER)

@@ -6,17 +6,20 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy only for the types: reading an index needs no numpy
+    import numpy as np
 
-if TYPE_CHECKING:
     from .net.model import NetModel
 
-#: What a Weights is built from: a mapping or (layer, blobs) pairs.
-WeightsSource = (Mapping[str, Iterable[np.ndarray]]
-                 | Iterable[tuple[str, Iterable[np.ndarray]]])
+    #: What a Weights is built from: a mapping or (layer, blobs) pairs.
+    WeightsSource = (Mapping[str, Iterable[np.ndarray]]
+                     | Iterable[tuple[str, Iterable[np.ndarray]]])
+    _Layers = OrderedDict[str, list[np.ndarray]]
+else:
+    _Layers = OrderedDict
 
 
-class Weights(OrderedDict[str, list[np.ndarray]]):
+class Weights(_Layers):
     """Layer name -> its blobs, in net order, like pycaffe's ``net.params``
     (``weights["conv1"][0]`` is ``net.params["conv1"][0].data``).
 

@@ -20,7 +20,9 @@ from .options import EXIT_ERROR, add_common_args
 COMMANDS = ("init", "fill", "show", "upgrade", "diff", "audit", "probe", "completion")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; with ``only`` (one of :data:`COMMANDS`), of that
+    command alone, so that running it imports only what its own options need."""
     import importlib
 
     parser = argparse.ArgumentParser(
@@ -33,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(debug=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMANDS:
+    for name in COMMANDS if only is None else (only,):
         importlib.import_module(f".{name}", __package__).add_parser(sub)
     return parser
 
@@ -61,7 +63,8 @@ def _fill_closed_streams() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _fill_closed_streams()
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         with interrupt.handling():

@@ -1,8 +1,9 @@
 """Reading weight files: every format, lazily or whole, within a memory budget.
 
-:func:`open_weights` indexes a file (layer -> :class:`StoredBlob`, checked and
-charged to the budget, no values read) and keeps it open for reading values
-on demand, whole or piece by piece (``caffefill diff`` streams them);
+:func:`open_weights` indexes a file (layer -> :class:`~.files.IndexedBlob`, checked
+and charged to the budget, no values read) and keeps it open for reading values
+on demand, whole or piece by piece (``caffefill diff`` streams them); a
+``.caffemodel`` is indexed without importing numpy or protobuf;
 :func:`load_weights` reads every blob into memory, or (``lazy=True``) maps the
 file into memory so that values are read only when touched.  Weight files are read
 from regular files only: a FIFO, a device or a socket is refused at once.
@@ -16,19 +17,23 @@ import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CaffefillError
-from .base import CORRUPT_FILE_ERRORS, FileRef, ReadBudget, StoredBlob, Weights
+from ..weights import Weights
+from .files import FileRef, IndexedBlob, ReadBudget, corrupt_file_errors
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .base import StoredBlob
 
 
 class WeightFile:
     """An indexed weights file: ``params`` (layer -> stored blobs) and ``meta``.
     Values are read from the file on demand, until :meth:`close`."""
 
-    def __init__(self, path: Path, fmt: str, params: OrderedDict[str, list[StoredBlob]],
+    def __init__(self, path: Path, fmt: str, params: OrderedDict[str, list[IndexedBlob]],
                  meta: dict[str, Any], closers: list[Any]) -> None:
         self.path = path
         self.format = fmt
@@ -47,7 +52,7 @@ class WeightFile:
             closer.close()
         self._closers = []
 
-    def blobs(self) -> Iterator[tuple[str, int, StoredBlob]]:
+    def blobs(self) -> Iterator[tuple[str, int, IndexedBlob]]:
         for layer, blobs in self.params.items():
             for i, blob in enumerate(blobs):
                 yield layer, i, blob
@@ -62,7 +67,8 @@ class WeightFile:
         with _located(self.path, self.format):
             for layer, blobs in self.params.items():
                 arrays = []
-                for blob in blobs:
+                for indexed in blobs:
+                    blob = indexed.stored()
                     array = blob.mapped() if lazy else None
                     if array is None:
                         budget.take(blob.nbytes + (4 * blob.count if blob.result is not None
@@ -81,7 +87,7 @@ def _located(path: Path, fmt: str) -> Iterator[None]:
         yield
     except CaffefillError as exc:
         raise exc.located(path=str(path)) from None
-    except CORRUPT_FILE_ERRORS as exc:
+    except corrupt_file_errors() as exc:  # evaluated only when an error passes
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         raise CaffefillError(f"cannot read it as {fmt} weights: {reason}",
                              path=str(path)) from None
@@ -158,6 +164,14 @@ def load_weights(path: str | os.PathLike[str], *, fmt: str | None = None,
     budget = ReadBudget(max_bytes)
     with open_weights(path, fmt=fmt, budget=budget) as weights:
         return weights.load(budget, lazy=lazy)
+
+
+def __getattr__(name: str) -> object:
+    if name == "StoredBlob":  # imports numpy: only when asked for
+        from .base import StoredBlob
+
+        return StoredBlob
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ReadBudget", "StoredBlob", "WeightFile", "Weights", "load_weights", "open_weights"]

@@ -14,33 +14,84 @@ checked: a damaged or foreign file is refused before any value is compared.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from .._proto import caffefill_pb2 as pb
 from ..errors import CaffefillError
-from .base import (
+from .files import (
     ENTRY_BYTES,
     MAX_META_BYTES,
     FileRef,
     FileSpan,
     Index,
     ReadBudget,
-    SegmentSource,
-    StoredBlob,
     meta_dict,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .base import StoredBlob
+
 _VARINT, _FIXED64, _LEN, _START, _END, _FIXED32 = 0, 1, 2, 3, 4, 5
-_NET = {f.name: f.number for f in pb.NetParameter.DESCRIPTOR.fields}
-_LAYER = {f.name: f.number for f in pb.LayerParameter.DESCRIPTOR.fields}
-_V1 = {f.name: f.number for f in pb.V1LayerParameter.DESCRIPTOR.fields}
-_BLOB = {f.name: f.number for f in pb.BlobProto.DESCRIPTOR.fields}
-_DIM = pb.BlobShape.DESCRIPTOR.fields_by_name["dim"].number
+
+# Field numbers of caffe.proto (and caffefill_meta of proto/caffefill.proto), written
+# out so that indexing a file imports no protobuf (a test checks them against the
+# generated descriptors).
+_NET = {"layer": 100, "layers": 2, "caffefill_meta": 91001}
+_LAYER = {"name": 1, "blobs": 7}  # LayerParameter
+_V1 = {"name": 4, "blobs": 6}  # V1LayerParameter
+_BLOB = {"num": 1, "channels": 2, "height": 3, "width": 4, "data": 5, "shape": 7,
+         "double_data": 8}  # BlobProto
+_DIM = 1  # BlobShape.dim
 _LEGACY_DIMS = {_BLOB[name]: i for i, name in enumerate(("num", "channels", "height", "width"))}
 _MAX_GROUP_DEPTH = 100  # protobuf's own recursion limit
 _WINDOW = 1 << 16
+
+
+@dataclass
+class WireBlob:
+    """A blob of a .caffemodel as its index finds it: the shape, and its values
+    as they are stored (``data`` as float32, or ``double_data``), in order: spans
+    of the file, and values written unpacked, already read.  :meth:`stored` is
+    the :class:`StoredBlob` (values read as float32, as Caffe reads them)."""
+
+    shape: tuple[int, ...]
+    double: bool
+    segments: list[FileSpan | bytes]
+    what: str
+    path: str | None = None  # the file, for errors
+    _stored: StoredBlob | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def raw_f32(self) -> FileSpan | None:
+        """The span holding the values as little-endian float32, if one span does."""
+        if not self.double and len(self.segments) == 1 and \
+                isinstance(self.segments[0], FileSpan):
+            return self.segments[0]
+        return None
+
+    def stored(self) -> StoredBlob:
+        if self._stored is None:
+            import numpy as np
+
+            from .base import SegmentSource, StoredBlob
+
+            first = self.segments[0] if len(self.segments) == 1 else None
+            source: Any = first if isinstance(first, FileSpan) else SegmentSource(self.segments)
+            dtype = np.dtype("<f8" if self.double else "<f4")
+            self._stored = StoredBlob(self.shape, dtype, source, self.what,
+                                      result=np.dtype(np.float32))
+        self._stored.path = self.path
+        return self._stored
+
+    def pieces(self, values: int = 1 << 20) -> Iterator[np.ndarray]:
+        return self.stored().pieces(values)
+
+    def whole_bytes(self) -> int:
+        """0: every blob of a .caffemodel is read piece by piece."""
+        return 0
 
 
 class _Wire:
@@ -118,11 +169,12 @@ class _Wire:
         return self.file.pread(length, start).decode("utf-8", "replace")
 
 
-def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any], list[Any]]:
+def read_index(file: FileRef, budget: ReadBudget
+               ) -> tuple[Index[WireBlob], dict[str, Any], list[Any]]:
     """The index of a .caffemodel (layers in file order, current then V1 syntax,
     as Caffe lists them), its metadata, and what to close."""
     wire = _Wire(file)
-    index = Index(budget)
+    index: Index[WireBlob] = Index(budget)
     current: list[tuple[int, int]] = []
     legacy: list[tuple[int, int]] = []
     meta_span: tuple[int, int] | None = None
@@ -150,7 +202,7 @@ def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any]
     return index, meta, []
 
 
-def _layer(wire: _Wire, span: tuple[int, int], numbers: dict[str, int], index: Index,
+def _layer(wire: _Wire, span: tuple[int, int], numbers: dict[str, int], index: Index[WireBlob],
            budget: ReadBudget) -> None:
     start, length = span
     name_span: tuple[int, int] | None = None
@@ -177,7 +229,7 @@ def _layer(wire: _Wire, span: tuple[int, int], numbers: dict[str, int], index: I
     index.set_layer(name, stored, f"layer {name!r}")
 
 
-def _blob(wire: _Wire, span: tuple[int, int], what: str, budget: ReadBudget) -> StoredBlob:
+def _blob(wire: _Wire, span: tuple[int, int], what: str, budget: ReadBudget) -> WireBlob:
     start, length = span
     dims: list[int] = []
     has_shape = False
@@ -213,17 +265,16 @@ def _blob(wire: _Wire, span: tuple[int, int], what: str, budget: ReadBudget) -> 
     shape = tuple(dims) if has_shape else tuple(legacy) if has_legacy else ()
     if any(d < 0 for d in shape):
         raise CaffefillError(f"blob shape {list(shape)} has a negative dimension")
-    values, dtype, count = (doubles, np.dtype("<f8"), double_count) if double_count else \
-        (floats, np.dtype("<f4"), float_count)
+    double = double_count > 0
+    values, count = (doubles, double_count) if double else (floats, float_count)
     expected = 1
     for d in shape:
         expected *= d
     if count != expected:
         raise CaffefillError(f"blob holds {count} values but its shape {list(shape)} "
                              f"needs {expected}")
-    source: Any = values[0] if len(values) == 1 and isinstance(values[0], FileSpan) else \
-        SegmentSource([bytes(v) if isinstance(v, bytearray) else v for v in values])
-    return StoredBlob(shape, dtype, source, what, result=np.dtype(np.float32))
+    return WireBlob(shape, double, [bytes(v) if isinstance(v, bytearray) else v for v in values],
+                    what)
 
 
 def _values(wire: _Wire, kind: int, value: Any, size: int, what: str,
@@ -270,4 +321,4 @@ def _int32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-__all__ = ["read_index"]
+__all__ = ["WireBlob", "read_index"]

@@ -71,13 +71,14 @@ def _probe(file: FileRef, budget: ReadBudget) -> dict[str, Any]:
     return report
 
 
-def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any], list[Any]]:
+def read_index(file: FileRef, budget: ReadBudget
+               ) -> tuple[Index[StoredBlob], dict[str, Any], list[Any]]:
     if importlib.util.find_spec("h5py") is None:
         raise CaffefillError(NEEDS_H5PY)
     report = _probe(file, budget)
     meta = meta_dict(report["meta"], "caffefill_meta", budget) \
         if report.get("meta") is not None else {}
-    index = Index(budget)
+    index: Index[StoredBlob] = Index(budget)
     library = _Library(file.path)
     for layer, datasets in report["layers"]:
         blobs = []

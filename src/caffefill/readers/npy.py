@@ -21,6 +21,7 @@ from .base import (
     FileSpan,
     Index,
     ReadBudget,
+    StoredBlob,
     meta_dict,
     npy_blob,
     parse_npy_header,
@@ -46,14 +47,15 @@ def _read_meta(folder: Path) -> str:
         raise CaffefillError(f"{META_FILE}: not UTF-8 text ({exc.reason})") from None
 
 
-def read_index(folder: Path, budget: ReadBudget) -> tuple[Index, dict[str, Any], list[Any]]:
+def read_index(folder: Path, budget: ReadBudget
+               ) -> tuple[Index[StoredBlob], dict[str, Any], list[Any]]:
     """The index of a .npy folder, its metadata, and what to close (nothing: each
     file is opened only while it is read)."""
     document = meta_dict(_read_meta(folder), META_FILE, budget)
     entries = document.pop("blobs", [])
     if not isinstance(entries, list):
         raise CaffefillError(f"{META_FILE}: 'blobs' is not a list")
-    index = Index(budget)
+    index: Index[StoredBlob] = Index(budget)
     for entry in entries:
         if not (isinstance(entry, dict) and isinstance(entry.get("file"), str)
                 and isinstance(entry.get("layer"), str)

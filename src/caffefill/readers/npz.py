@@ -23,6 +23,7 @@ from .base import (
     FileSpan,
     Index,
     ReadBudget,
+    StoredBlob,
     StreamSource,
     meta_dict,
     npy_blob,
@@ -47,12 +48,13 @@ def _charge_directory(handle: Any, file: FileRef, budget: ReadBudget) -> None:
     handle.seek(0)
 
 
-def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any], list[Any]]:
+def read_index(file: FileRef, budget: ReadBudget
+               ) -> tuple[Index[StoredBlob], dict[str, Any], list[Any]]:
     """The index of an .npz (its blobs by layer), its metadata, and what to close."""
     handle = open(file.acquire(), "rb", closefd=False)  # noqa: SIM115 (closed by WeightFile)
     _charge_directory(handle, file, budget)
     archive = zipfile.ZipFile(handle)
-    index = Index(budget)
+    index: Index[StoredBlob] = Index(budget)
     meta: dict[str, Any] = {}
     for info in archive.infolist():
         if info.is_dir():

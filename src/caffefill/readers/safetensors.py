@@ -18,7 +18,8 @@ from ..writers.safetensors import _DTYPES, MAX_HEADER
 from .base import FileRef, FileSpan, Index, ReadBudget, StoredBlob, meta_dict
 
 
-def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any], list[Any]]:
+def read_index(file: FileRef, budget: ReadBudget
+               ) -> tuple[Index[StoredBlob], dict[str, Any], list[Any]]:
     """The index of a .safetensors file, its metadata, and what to close."""
     raw = file.pread(8, 0)
     if len(raw) < 8:
@@ -40,7 +41,7 @@ def read_index(file: FileRef, budget: ReadBudget) -> tuple[Index, dict[str, Any]
     meta = meta_dict(str(extra.get("caffefill", "{}")), "header metadata 'caffefill'", budget)
     caffe = meta_dict(str(extra.get("caffe_blobs", "{}")), "header metadata 'caffe_blobs'",
                       budget)
-    index = Index(budget)
+    index: Index[StoredBlob] = Index(budget)
     loose: dict[str, int] = {}
     for key, entry in document.items():
         what = f"tensor {key!r}"

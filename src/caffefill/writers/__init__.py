@@ -15,11 +15,13 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CaffefillError, WriteError
-from ..weights import Weights
-from .base import BlobLike
+
+if TYPE_CHECKING:  # numpy is imported only by what writes or reads values
+    from ..weights import Weights
+    from .base import BlobLike
 
 #: Format name -> the file name endings that imply it (a module of that name writes it).
 FORMATS: dict[str, tuple[str, ...]] = {
