@@ -111,7 +111,9 @@ core = Extension(
         "-fvisibility=hidden",
         "-Wall",
         "-Wextra",
+        "-pthread",
     ],
+    extra_link_args=["-pthread"],
     libraries=["m"],
 )
 

@@ -16,9 +16,11 @@ Times are the filling thread's CPU time, best of ``--repeat`` (the stream
 continues across repeats, as successive fills of a net do), so other work
 on a shared machine does not count; each of our fills alternates with a
 run of the baseline, so that both meet the same load.  Targets: every
-filler at least 5x the baseline.  The Boost 1.56-1.63 and <= 1.55 normals (``--boost``) have no
-baseline here; their rates are printed for comparison across runs.  The
-last line has every ratio.
+filler at least 5x the baseline.  The Boost 1.56-1.63 normal has no
+baseline here; its rate is printed for comparison across runs.  The Boost
+<= 1.55 (Box-Muller) normal's bulk path, on 1 thread, 2 and all cores, is
+timed by wall clock against its one pair at a time path (Boost's order)
+in the same run.  The last line has every ratio.
 
     python3 tools/bench_fill.py [--repeat R] [--no-baseline]
 """
@@ -58,7 +60,8 @@ FILLERS = {
     "sparse_gaussian": f'type: "gaussian" std: 0.01 sparse: {ROWS // 2}',
 }
 #: Profiles whose normal has no baseline here: (label, boost version).
-OLD_NORMALS = (("gaussian boost 1.58", "1.58"), ("gaussian boost 1.55", "1.55"))
+#: Boost 1.55's is timed by box_muller_scaling.
+OLD_NORMALS = (("gaussian boost 1.58", "1.58"),)
 
 
 def cpu_best(repeat: int, work: Callable[[], object]) -> float:
@@ -69,6 +72,53 @@ def cpu_best(repeat: int, work: Callable[[], object]) -> float:
         work()
         best = min(best, time.thread_time() - start)
     return best
+
+
+def wall_best(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
+    """Best wall time of ``repeat`` calls of ``work``, and the process CPU
+    time (all threads) of that call."""
+    best = (float("inf"), float("inf"))
+    for _ in range(repeat):
+        start, cpu = time.perf_counter(), time.process_time()
+        work()
+        best = min(best, (time.perf_counter() - start, time.process_time() - cpu))
+    return best
+
+
+def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float) -> list[str]:
+    """Boost 1.55's Box-Muller normal: the one pair at a time path (the
+    reference; Boost's order) against the bulk path on 1 thread, 2 and all
+    the process may use, alternating, wall time (and CPU time of all
+    threads).  Prints a line each; returns the ratios."""
+    from caffefill import _core
+
+    n = blob.size
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    settings = [("bulk, 1 thread", 1)] + ([("bulk, 2 threads", 2)] if cores >= 2 else [])
+    settings += [(f"bulk, all {cores} cores", 0)] if cores > 2 else []
+    fill = functools.partial(fill_blob, parse_filler(FILLERS["gaussian"]), blob,
+                             caffefill.CaffeRNG(SEED), resolve("1.0", "1.55"))
+    was = _core.box_muller()
+    best = {label: (float("inf"), float("inf")) for label, _ in [("reference", 0), *settings]}
+    try:
+        for _ in range(repeat):
+            _core.box_muller(0, 0)
+            best["reference"] = min(best["reference"], wall_best(1, fill))
+            for label, threads in settings:
+                _core.box_muller(1, threads)
+                best[label] = min(best[label], wall_best(1, fill))
+    finally:
+        _core.box_muller(int(was[0]), was[1])
+    reference = best["reference"][0]
+    ratios = []
+    for label, (wall, cpu) in best.items():
+        print(f"gaussian boost 1.55 {label:<20} {n / wall / 1e6:8.1f} M values/s wall "
+              f"({n / cpu / 1e6:6.1f} per CPU second), {wall / memset:5.1f}x memset's time, "
+              f"{reference / wall:5.2f}x the one pair at a time path")
+        if label != "reference":
+            ratios.append(f"boost1.55_{label.split(', ')[1].replace(' ', '_')}"
+                          f"/pair_at_a_time={reference / wall:.2f}x")
+    return ratios
 
 
 def checksums(blob: np.ndarray) -> tuple[int, int]:
@@ -148,6 +198,7 @@ def main() -> None:
             print(f"{label:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
                   f"{t_ours / t_memset:5.1f}x memset's time (no baseline)")
             ratios.append(f"boost{boost}/memset={t_ours / t_memset:.1f}")
+        ratios += box_muller_scaling(args.repeat, blob, t_memset)
     print("ratios: " + " ".join(ratios))
     sys.stdout.flush()
 

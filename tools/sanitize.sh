@@ -11,7 +11,7 @@ core=src/caffefill/_core
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(-std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
-       -fno-sanitize-recover=all -ffp-contract=off -Wall -Wextra -Werror)
+       -fno-sanitize-recover=all -ffp-contract=off -Wall -Wextra -Werror -pthread)
 
 # Twice: as built (AVX2 paths where the CPU has them) and with -DCF_NO_SIMD
 # (the portable code that non-x86 machines build).

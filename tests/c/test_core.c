@@ -305,6 +305,18 @@ static void test_bulk_paths(void)
             compare_box_muller(1701U, 30482231U - back, 1000, 1000, got, want);
             compare_normal(1701U, 30482231U - back, 1000, 1000, 0.0f, 1.0f, got, want);
         }
+        /* Fills large enough for threads (2^18 values and up, pieces of
+         * 2^16 values), on 1 and 3 threads: the redrawn word in the first
+         * piece, at the end of one piece or the start of the next. */
+        static const uint32_t backs[] = {300, 65535, 65536, 65537, 196608, 196609};
+        for (int threads = 1; threads <= 3; threads += 2) {
+            cf_box_muller_threads(threads);
+            for (size_t k = 0; k < sizeof backs / sizeof *backs; k++)
+                compare_box_muller(1701U, 30482231U - backs[k], 262145, 262145, got, want);
+            compare_box_muller(3U, 0, 262144, 262144, got, want);
+            compare_box_muller(3U, 0, BULK_MAX, 1300001, got, want);
+        }
+        cf_box_muller_threads(0);
         compare_bernoulli(1701U, 0, 5000, 5000, 0.0f, got, want);
         compare_bernoulli(1701U, 0, 5000, 5000, 1e-9f, got, want);
         /* Large, in one call and across calls. */

@@ -3,40 +3,119 @@
  * uniforms are uniform_01<float> draws (boostdist.h); rho, the angle and the
  * two values are computed in float with the platform libm's logf, cosf and
  * sinf, in Boost's operation order, so keep them exactly as they are.
+ *
+ * Speed comes from two places, neither changing a value:
+ *  - the bulk path tempers and converts a block's words in a loop the
+ *    compiler vectorises, finds redraws by a test on the raw words, and
+ *    leaves a tight loop of libm calls (sincosf for cosf and sinf where the
+ *    C library has it: tools/check_sincosf.c proves it gives the same bits
+ *    on every angle the normal can compute);
+ *  - a large fill is split among threads at pair boundaries: each pair
+ *    takes exactly two words unless a uniform is redrawn, which a scan of
+ *    the words reveals, so the stream's state at the start of every piece
+ *    is found by scanning ahead, far cheaper than computing the values.
  */
+#define _GNU_SOURCE /* sincosf, sched_getaffinity */
 #include "boxmuller.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "boostdist.h"
 
-/* pi rounded to float, as Boost's result_type(3.14159...) constant. */
-#define BOX_MULLER_TWO_PI (2.0f * (float)3.14159265358979323846)
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <unistd.h>
+#define CF_HAVE_THREADS 1
+#endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
+/* The words from which uniform_01<float> gives 1 and is redrawn: the
+ * float of any word >= 2^32 - 128 rounds up to 2^32. */
+#define REDRAW_FROM 0xffffff80U
 
 /* The pair (r1, r2) of uniforms: the cosine value to out[0] and, when
- * `both`, the cached sine value to out[1]. */
+ * `both`, the cached sine value to out[1] (one pair at a time, as Boost). */
 static inline void box_muller_pair(float r1, float r2, float *out, int both, float mean,
                                    float sigma)
 {
     float rho = sqrtf(-2.0f * logf(1.0f - r2));
-    float angle = BOX_MULLER_TWO_PI * r1;
+    float angle = CF_BOX_MULLER_TWO_PI * r1;
     out[0] = rho * cosf(angle) * sigma + mean;
     if (both)
         out[1] = rho * sinf(angle) * sigma + mean;
 }
 
+/* One pair drawn word by word (redraws included) to out; `both` as above. */
+static void draw_pair(cf_mt19937 *mt, float *out, int both, float mean, float sigma)
+{
+    float r1 = cf_uniform01(mt);
+    float r2 = cf_uniform01(mt);
+    box_muller_pair(r1, r2, out, both, mean, sigma);
+}
+
+/* sinf and cosf of x (glibc: one sincosf; see the top of the file). */
+static inline void sin_cos(float x, float *s, float *c)
+{
+#if defined(__GLIBC__)
+    sincosf(x, s, c);
+#else
+    *s = sinf(x);
+    *c = cosf(x);
+#endif
+}
+
 /*
- * The bulk Box-Muller: a pair takes two words unless a uniform must be
- * redrawn (a word of 2^32 - 128 or more), so the pairs of a run of words
- * without such a word are known in advance; each step below then runs over
- * the whole run, which lets the libm calls of different pairs overlap
- * instead of waiting on each other.  Runs with a redraw, and pairs whose
- * words straddle two blocks, take the one-pair-at-a-time path.
+ * uniform_01<float>'s values of the m untempered words key[0..m) to r, as
+ * cf_uniform01_of(cf_mt_temper(key[j])) but written so that the compiler
+ * vectorises it: float(u >> 16) * 65536 and float(u & 0xffff) are exact,
+ * so their sum is u rounded once, as the unsigned conversion rounds it.
+ * Returns 1 when some word must be redrawn.
  */
-void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
+static int uniforms_of(const uint32_t *key, size_t m, float *r)
+{
+    uint32_t redraw = 0;
+    for (size_t j = 0; j < m; j++) {
+        uint32_t u = cf_mt_temper(key[j]);
+        redraw |= (uint32_t)(u >= REDRAW_FROM);
+        float f = (float)(int32_t)(u >> 16) * 65536.0f + (float)(int32_t)(u & 0xffffU);
+        r[j] = f * (1.0f / 4294967296.0f);
+    }
+    return redraw != 0;
+}
+
+/* The values of `pairs` pairs (at most CF_MT_N / 2) whose uniforms are
+ * r[0..2 pairs), none redrawn, to out: 2 pairs values, or one less when
+ * `odd` (the last sine value discarded).  Each libm function runs over all
+ * the pairs in a loop of its own that does nothing else, so that the calls
+ * for different pairs overlap; the arithmetic that waits on their results
+ * comes after. */
+static void pairs_of(const float *r, size_t pairs, int odd, float *out, float mean, float sigma)
+{
+    float lg[CF_MT_N / 2], s[CF_MT_N / 2], c[CF_MT_N / 2];
+    size_t whole = pairs - (size_t)(odd != 0);
+    for (size_t k = 0; k < whole; k++)
+        lg[k] = logf(1.0f - r[2 * k + 1]);
+    for (size_t k = 0; k < whole; k++)
+        sin_cos(CF_BOX_MULLER_TWO_PI * r[2 * k], &s[k], &c[k]);
+    for (size_t k = 0; k < whole; k++) {
+        float rho = sqrtf(-2.0f * lg[k]);
+        out[2 * k] = rho * c[k] * sigma + mean;
+        out[2 * k + 1] = rho * s[k] * sigma + mean;
+    }
+    if (odd)
+        box_muller_pair(r[2 * whole], r[2 * whole + 1], out + 2 * whole, 0, mean, sigma);
+}
+
+/* The bulk path on one thread: whole runs of pairs from the current block,
+ * one pair word by word where a pair straddles two blocks or a word must
+ * be redrawn (one in 2^25 words). */
+static void fill_bulk(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
 {
     enum { RUN = CF_MT_N / 2 };
-    float r1[RUN], r2[RUN], rho[RUN];
+    float r[2 * RUN];
     size_t i = 0;
     while (i < n) {
         if (mt->pos >= CF_MT_N)
@@ -44,29 +123,152 @@ void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float 
         size_t pairs = (size_t)(CF_MT_N - mt->pos) / 2, wanted = (n - i + 1) / 2;
         if (pairs > wanted)
             pairs = wanted;
-        const uint32_t *key = mt->key + mt->pos;
-        int redraw = 0;
-        for (size_t k = 0; k < pairs; k++) {
-            r1[k] = cf_uniform01_of(cf_mt_temper(key[2 * k]));
-            r2[k] = cf_uniform01_of(cf_mt_temper(key[2 * k + 1]));
-            redraw |= !(r1[k] < 1.0f) | !(r2[k] < 1.0f);
-        }
-        if (pairs == 0 || redraw) { /* one pair, one word at a time */
-            float a = cf_uniform01(mt);
-            float b = cf_uniform01(mt);
-            box_muller_pair(a, b, out + i, i + 1 < n, mean, sigma);
+        if (pairs == 0 || uniforms_of(mt->key + mt->pos, 2 * pairs, r)) {
+            draw_pair(mt, out + i, i + 1 < n, mean, sigma);
             i += i + 1 < n ? 2 : 1;
             continue;
         }
         mt->pos += (int)(2 * pairs);
-        for (size_t k = 0; k < pairs; k++)
-            rho[k] = sqrtf(-2.0f * logf(1.0f - r2[k]));
-        for (size_t k = 0; k < pairs; k++) {
-            float angle = BOX_MULLER_TWO_PI * r1[k];
-            float c = cosf(angle), s = sinf(angle);
-            out[i++] = rho[k] * c * sigma + mean;
-            if (i < n)
-                out[i++] = rho[k] * s * sigma + mean;
-        }
+        size_t values = 2 * pairs < n - i ? 2 * pairs : n - i;
+        pairs_of(r, pairs, (int)(values & 1U), out + i, mean, sigma);
+        i += values;
     }
+}
+
+/* Moves the stream past `pairs` pairs without computing them: 2 pairs
+ * words that are not redrawn, and the redrawn words among them. */
+static void skip_pairs(cf_mt19937 *mt, size_t pairs)
+{
+    size_t need = 2 * pairs;
+    while (need > 0) {
+        if (mt->pos >= CF_MT_N)
+            cf_mt_refill(mt);
+        size_t take = (size_t)(CF_MT_N - mt->pos);
+        if (take > need)
+            take = need;
+        const uint32_t *key = mt->key + mt->pos;
+        size_t redrawn = 0;
+        for (size_t j = 0; j < take; j++)
+            redrawn += cf_mt_temper(key[j]) >= REDRAW_FROM;
+        mt->pos += (int)take;
+        need -= take - redrawn; /* each redrawn word asks for one more */
+    }
+}
+
+/* 1: values one pair at a time (Boost's own order; the reference);
+ * 0: the bulk path. */
+static int one_at_a_time = 0;
+/* At most this many threads for a large fill; 0: as many as the process
+ * may run on. */
+static int max_threads = 0;
+
+int cf_box_muller_bulk(int enable)
+{
+    if (enable >= 0)
+        one_at_a_time = enable == 0;
+    return !one_at_a_time;
+}
+
+int cf_box_muller_threads(int n)
+{
+    if (n >= 0)
+        max_threads = n;
+    return max_threads;
+}
+
+/* Values per piece of a threaded fill (even: pieces start on a pair), and
+ * the least fill worth threads (it takes a few milliseconds alone). */
+#define PIECE_VALUES ((size_t)1 << 16)
+#define THREADS_FROM (4 * PIECE_VALUES)
+
+#ifdef CF_HAVE_THREADS
+/* The cores this process may run on (the affinity mask where there is one). */
+static int cores(void)
+{
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0)
+        return CPU_COUNT(&set);
+#endif
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+/* A threaded fill: pieces are taken in order; the one who takes a piece
+ * copies the stream state at its start and moves `next_state` past it. */
+typedef struct {
+    pthread_mutex_t lock;
+    cf_mt19937 next_state; /* the stream at the start of piece `next` */
+    size_t next, pieces, n;
+    float *out, mean, sigma;
+} threaded_fill;
+
+static void *fill_pieces(void *arg)
+{
+    threaded_fill *job = arg;
+    cf_mt19937 mt;
+    for (;;) {
+        pthread_mutex_lock(&job->lock);
+        size_t piece = job->next, first = piece * PIECE_VALUES, count = 0;
+        if (piece < job->pieces) {
+            job->next++;
+            count = job->n - first < PIECE_VALUES ? job->n - first : PIECE_VALUES;
+            memcpy(&mt, &job->next_state, sizeof mt);
+            skip_pairs(&job->next_state, (count + 1) / 2);
+        }
+        pthread_mutex_unlock(&job->lock);
+        if (count == 0)
+            return NULL;
+        fill_bulk(&mt, job->out + first, count, job->mean, job->sigma);
+    }
+}
+
+/* The fill on up to `threads` threads (the caller's one of them); returns
+ * 0 when it could not start (then nothing is drawn). */
+static int fill_threaded(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
+                         int threads)
+{
+    enum { MOST = 64 };
+    threaded_fill job;
+    pthread_t helpers[MOST];
+    if (pthread_mutex_init(&job.lock, NULL) != 0)
+        return 0;
+    memcpy(&job.next_state, mt, sizeof *mt);
+    job.next = 0;
+    job.pieces = (n + PIECE_VALUES - 1) / PIECE_VALUES;
+    job.n = n;
+    job.out = out;
+    job.mean = mean;
+    job.sigma = sigma;
+    int started = 0;
+    if (threads > MOST)
+        threads = MOST;
+    if ((size_t)threads > job.pieces)
+        threads = (int)job.pieces;
+    while (started < threads - 1 && pthread_create(&helpers[started], NULL, fill_pieces, &job) == 0)
+        started++;
+    fill_pieces(&job);
+    for (int t = 0; t < started; t++)
+        pthread_join(helpers[t], NULL);
+    pthread_mutex_destroy(&job.lock);
+    memcpy(mt, &job.next_state, sizeof *mt);
+    return 1;
+}
+#endif
+
+void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
+{
+    if (one_at_a_time) {
+        for (size_t i = 0; i < n; i += 2)
+            draw_pair(mt, out + i, i + 1 < n, mean, sigma);
+        return;
+    }
+#ifdef CF_HAVE_THREADS
+    if (n >= THREADS_FROM) {
+        int threads = max_threads > 0 ? max_threads : cores();
+        if (threads > 1 && fill_threaded(mt, out, n, mean, sigma, threads))
+            return;
+    }
+#endif
+    fill_bulk(mt, out, n, mean, sigma);
 }

@@ -9,6 +9,9 @@
 
 #include "mt19937.h"
 
+/* 2 pi as Boost computes it: 2 times pi rounded to float. */
+#define CF_BOX_MULLER_TWO_PI (2.0f * (float)3.14159265358979323846)
+
 /*
  * n values of caffe_rng_gaussian(n, mean, sigma) with Boost <= 1.55's
  * Box-Muller normal_distribution<float>.  Caffe makes a fresh distribution
@@ -16,5 +19,15 @@
  * up from the start of `out`, and an odd last value discards its partner.
  */
 void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma);
+
+/* For tests and benchmarks; set before filling, not during.
+ * cf_box_muller_bulk: 0 computes the values one pair at a time, word by
+ * word (Boost's own order, the reference), 1 takes the bulk path (the
+ * default), -1 only asks; returns 1 when the bulk path is in use.
+ * cf_box_muller_threads: the bulk path splits a fill of at least 2^18
+ * values among at most n threads, or, for n = 0 (the default), as many as
+ * the cores the process may run on; -1 only asks; returns the setting. */
+int cf_box_muller_bulk(int enable);
+int cf_box_muller_threads(int n);
 
 #endif

@@ -255,6 +255,19 @@ static PyObject *core_bulk_simd(PyObject *Py_UNUSED(module), PyObject *args)
     return PyBool_FromLong(cf_bulk_simd(enable < 0 ? -1 : enable != 0));
 }
 
+/* box_muller(bulk=-1, threads=-1): cf_box_muller_bulk and
+ * cf_box_muller_threads (boxmuller.h), -1 only asks; returns (bulk,
+ * threads).  For tests and benchmarks. */
+static PyObject *core_box_muller(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int bulk = -1, threads = -1;
+    if (!PyArg_ParseTuple(args, "|ii", &bulk, &threads))
+        return NULL;
+    bulk = cf_box_muller_bulk(bulk < 0 ? -1 : bulk != 0);
+    threads = cf_box_muller_threads(threads < 0 ? -1 : threads);
+    return Py_BuildValue("(Ni)", PyBool_FromLong(bulk), threads);
+}
+
 static PyMethodDef core_methods[] = {
     {"crc32", core_crc32, METH_VARARGS,
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
@@ -264,6 +277,10 @@ static PyMethodDef core_methods[] = {
     {"bulk_simd", core_bulk_simd, METH_VARARGS,
      "bulk_simd(enable=-1) -> whether the bulk fills use the CPU's vector code (AVX2); "
      "0 forces the portable code, 1 allows the vector code again, -1 only asks"},
+    {"box_muller", core_box_muller, METH_VARARGS,
+     "box_muller(bulk=-1, threads=-1) -> (bulk, threads) of the Box-Muller normal: bulk 0 "
+     "computes one pair at a time (the reference), 1 the bulk path; threads caps the "
+     "threads of a large fill, 0 = the cores the process may use; -1 only asks"},
     {NULL, NULL, 0, NULL},
 };
 
