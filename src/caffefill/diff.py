@@ -194,9 +194,12 @@ class _Tally:
                 close = delta <= bound
                 close |= np.isnan(x) & np.isnan(y)
                 self.beyond += int(np.count_nonzero(unequal & ~close))
-            delta[~unequal] = -1.0
-            delta[np.isnan(delta)] = -1.0
+            if n < unequal.size:  # only differing values have a size
+                np.copyto(delta, -1.0, where=~unequal)
         at = int(np.argmax(delta))
+        if math.isnan(delta[at]):  # argmax stops at a NaN: no size, so look again without
+            np.copyto(delta, -1.0, where=np.isnan(delta))
+            at = int(np.argmax(delta))
         if delta[at] > self.max_abs:
             self.max_abs = float(delta[at])
             self.max_at = offset + at
