@@ -131,6 +131,9 @@ def main() -> None:
     ratio = best["diff"][0] / best["cmp"][0]
     cpu_ratio = best["diff"][1] / best["cmp"][1]
     rss = best["diff"][2] / 2**20
+    if args.differ:
+        print("(cmp stops at the first byte that differs: with --differ, compare with "
+              "--against)")
     print(f"diff/cmp time ratio {ratio:.2f} (target <= 1.5), CPU ratio {cpu_ratio:.2f}, "
           f"diff peak RSS {rss:.1f} MiB (target <= 128); Python + numpy's start alone is "
           f"{best['start'][0] / best['cmp'][0]:.2f}x cmp's time")
@@ -140,7 +143,8 @@ def main() -> None:
         print(f"--against's diff/cmp time ratio {before:.2f}, CPU ratio "
               f"{best['against'][1] / best['cmp'][1]:.2f}, peak RSS "
               f"{best['against'][2] / 2**20:.1f} MiB")
-        before_note = f" against/cmp={before:.2f}"
+        before_note = (f" against/cmp={before:.2f} "
+                       f"diff/against={best['diff'][0] / best['against'][0]:.2f}")
     print(f"ratios: diff/cmp={ratio:.2f} diff/cmp_cpu={cpu_ratio:.2f} "
           f"start/cmp={best['start'][0] / best['cmp'][0]:.2f} diff_rss_mib={rss:.0f}{before_note}")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
