@@ -375,9 +375,9 @@ def test_many_files_are_audited_on_every_core_in_the_same_order(
         return real(jobs)
 
     monkeypatch.setattr("caffefill.audit.engine.audit_paths", counting)
-    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 10**9)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 10**18)
     serial = run(capsys, str(folder), "--format", "json")
-    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
     monkeypatch.setattr(engine, "_cores", lambda: 2)
     monkeypatch.setattr(engine, "_audit_job", _job_recording_its_process)
     monkeypatch.setattr(sys.modules[__name__], "_PIDS", [tmp_path / "pids"])
@@ -449,7 +449,28 @@ def test_parallel_reports_keep_the_order_of_the_files_whatever_their_sizes(
         path.write_text("#" * size, encoding="utf-8")
         paths.append(str(path))
     paths.append(str(tmp_path / "missing.prototxt"))
-    monkeypatch.setattr(engine, "PARALLEL_MIN_FILES", 2)
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
     monkeypatch.setattr(engine, "_cores", lambda: 2)
     reports = engine.audit_paths([(p, AuditOptions(), engine.EVERYTHING) for p in paths])
     assert [r.path for r in reports] == paths
+
+
+def test_little_work_stays_in_this_process_and_more_is_split(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Worker processes start only when the files are worth their start: a net
+    or two stay in this process, a corpus-sized folder does not."""
+    from caffefill.audit import engine
+    from caffefill.audit.context import AuditOptions
+
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "_audit_job", _job_recording_its_process)
+    monkeypatch.setattr(sys.modules[__name__], "_PIDS", [tmp_path / "pids"])
+    few = [str(AUDIT / "bad.prototxt"), str(AUDIT / "clean.prototxt")]
+    engine.audit_paths([(p, AuditOptions(), engine.EVERYTHING) for p in few])
+    assert set((tmp_path / "pids").read_text().split()) == {str(os.getpid())}
+    (tmp_path / "pids").unlink()
+    big = tmp_path / "big.prototxt"
+    big.write_text("#" * engine.PARALLEL_MIN_WORK, encoding="utf-8")
+    engine.audit_paths([(p, AuditOptions(), engine.EVERYTHING) for p in [*few, str(big)]])
+    pids = set((tmp_path / "pids").read_text().split())
+    assert pids and str(os.getpid()) not in pids

@@ -197,6 +197,19 @@ def test_the_audit_does_not_import_the_cli() -> None:
     assert result.stdout.strip() == "False", result.stderr
 
 
+def test_a_command_named_first_loads_no_other_command() -> None:
+    """`caffefill audit ...` builds its parser without importing the other
+    commands' modules (start-up time)."""
+    net = ROOT / "tests" / "data" / "audit" / "clean.prototxt"
+    code = ("import sys; from caffefill.cli import main; "
+            f"main(['audit', '--quiet', {str(net)!r}]); "
+            "print(sorted(m for m in sys.modules if m.startswith('caffefill.cli.')))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert loaded == "['caffefill.cli.app', 'caffefill.cli.audit', 'caffefill.cli.options']", \
+        result.stdout + result.stderr
+
+
 def test_the_audit_command_loads_no_engine_it_does_not_run() -> None:
     """`caffefill audit` on a net with tanh layers (the signal model's numeric
     path) imports neither the init engine, torch, numpy.ma nor statistics: start-up time."""

@@ -6,8 +6,8 @@ the interpreter's own start (``--corpus``).
 ``--files N`` copies the nets of tests/data (and of the shared corpus when it
 is there) into a temporary folder until it holds N files, then times
 ``caffefill audit`` on it twice in child processes, best of --repeat: with
-the worker processes it starts from ``PARALLEL_MIN_FILES`` files on, and
-forced to one process.  Prints both times, their ratio and whether the two
+the worker processes it starts from ``PARALLEL_MIN_WORK`` on, and forced to
+one process.  Prints both times, their ratio and whether the two
 outputs are identical (they must be).
 
 ``--corpus`` times, in child processes, best of --repeat each, interleaved:
@@ -43,11 +43,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("CAFFEFILL_SHARED", ROOT.parent / "shared"))
 
-#: Runs the audit in a child with the parallel threshold set from argv[1].
+#: Runs the audit in a child with the parallel threshold (bytes) set from argv[1].
 CHILD = """
 import sys
 import caffefill.audit.engine as engine
-engine.PARALLEL_MIN_FILES = int(sys.argv[1])
+engine.PARALLEL_MIN_WORK = int(sys.argv[1])
 from caffefill.cli import main
 raise SystemExit(main(["audit", "--isolated", "--exit-zero", "--format", "json", sys.argv[2]]))
 """
@@ -134,11 +134,13 @@ def bench_corpus(repeat: int) -> int:
     py = sys.executable
     audit = [py, "-c", "from caffefill.cli import main; raise SystemExit(main(["
              f"'audit', '--isolated', '--exit-zero', {str(folder)!r}]))"]
+    serial = [py, "-c", CHILD.replace('"--format", "json", ', ""), str(10**18), str(folder)]
     runs = {
         "bare start (python -c pass)": [py, "-c", "pass"],
         "import numpy, google.protobuf": [py, "-c", "import numpy, google.protobuf"],
         "caffefill --version": [py, "-c", "from caffefill.cli import main; main(['--version'])"],
         f"caffefill audit ({what})": audit,
+        "the same audit forced to one process": serial,
     }
     with tempfile.TemporaryDirectory(prefix="bench_audit-pyc-") as cache:
         env = child_env(cache)
@@ -153,18 +155,21 @@ def bench_corpus(repeat: int) -> int:
         phases = subprocess.run([py, "-c", PHASES, str(folder), str(max(repeat, 1))],
                                 capture_output=True, check=True, text=True, env=env)
     count, total, read = (float(v) for v in phases.stdout.split())
+    load = os.getloadavg()
+    print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) at the end; "
+          f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} cores")
     print(f"{'best of ' + str(repeat):<44} {'wall':>9} {'CPU':>9}")
     for name in runs:
         print(f"{name:<44} {best[name]:7.3f} s {cpu[name]:7.3f} s")
     ratios = []
     for label, times in (("wall", best), ("CPU", cpu)):
-        bare, deps, version, whole = times.values()
+        bare, deps, version, whole, one = times.values()
         print(f"{label}: the audit above the bare start {whole - bare:.3f} s, the "
               f"dependencies' import {deps - bare:.3f} s, caffefill --version "
               f"{version - bare:.3f} s")
         ratios.append(f"{label} audit/bare {whole / bare:.2f}, audit/deps {whole / deps:.2f}, "
                       f"(audit-bare)/(deps-bare) {(whole - bare) / (deps - bare):.2f}, "
-                      f"version/deps {version / deps:.2f}")
+                      f"version/deps {version / deps:.2f}, one process/audit {one / whole:.2f}")
     print(f"in one process, {count:.0f} files, CPU: audit {total:.3f} s, of which reading the "
           f"text (the parser) {read:.3f} s = {read / total:.0%}")
     print(f"ratios: {'; '.join(ratios)}; parser share {read / total:.2f}")

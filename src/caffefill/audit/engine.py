@@ -199,10 +199,15 @@ def audit_path(path: str, options: AuditOptions, selection: Selection = EVERYTHI
     return audit_text(path, text, options, selection)
 
 
-#: From this many files on, :func:`audit_paths` audits on every core (forked
-#: worker processes cost a few hundredths of a second to start; see
-#: tools/bench_audit.py, which measures both ways).
-PARALLEL_MIN_FILES = 64
+#: :func:`audit_paths` audits on every core from this much work on: the files'
+#: bytes, each file counted :data:`FILE_WORK` bytes more (what a file costs
+#: whatever its size).  Starting forked workers and moving the reports back
+#: costs a few hundredths of a second, about what one process audits of 30 KiB
+#: of prototxt in: past this the work is split (the shared corpus, 46 nets and
+#: 600 KiB, is far past it; a net or two of a few layers stays in one process).
+#: tools/bench_audit.py --corpus times both ways.
+PARALLEL_MIN_WORK = 96 * 1024
+FILE_WORK = 2 * 1024
 
 
 def _audit_job(job: tuple[str, AuditOptions, Selection]) -> FileReport:
@@ -249,22 +254,25 @@ def _size(path: str) -> int:
 
 def audit_paths(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[FileReport]:
     """:func:`audit_path` for each (path, options, selection), in order: in worker
-    processes, one per core, from :data:`PARALLEL_MIN_FILES` files on (each file
-    is audited on its own, so the reports are the same as one by one)."""
+    processes, one per core, from :data:`PARALLEL_MIN_WORK` on (each file is
+    audited on its own, so the reports are the same as one by one)."""
     with _collector_paused():  # in the workers too: they are forked with it off
         return _audit_all(jobs)
 
 
 def _audit_all(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[FileReport]:
     workers = min(_cores(), len(jobs))
-    if len(jobs) < PARALLEL_MIN_FILES or workers < 2:
+    if workers < 2:
+        return [_audit_job(job) for job in jobs]
+    sizes = [_size(job[0]) for job in jobs]
+    if sum(sizes) + FILE_WORK * len(jobs) < PARALLEL_MIN_WORK:
         return [_audit_job(job) for job in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
     # The largest files first, so that no worker is left with a large one at the end.
-    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i][0]))
+    order = sorted(range(len(jobs)), key=lambda i: -sizes[i])
     # Forked workers share the modules this process has imported (a worker that
     # started afresh would import them again).
     methods = multiprocessing.get_all_start_methods()
