@@ -35,5 +35,6 @@ gcc "${flags[@]}" -shared -fPIC -I"$core" -I"$py_inc" -I"$np_inc" \
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \
 ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 PYTHONPATH="$work" python3 -m pytest -q -p no:cacheprovider \
-    tests/test_fillers_golden.py tests/test_stream.py tests/test_filler_stats.py
+    tests/test_fillers_golden.py tests/test_stream.py tests/test_filler_stats.py \
+    tests/test_boxmuller.py
 echo "sanitizers: no findings"

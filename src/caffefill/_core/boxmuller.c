@@ -31,18 +31,22 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
+#if defined(__SSE2__) && !defined(CF_NO_SIMD)
+#include <emmintrin.h>
+#define CF_HAVE_SSE_PAIRS 1
+#endif
 
 /* The words from which uniform_01<float> gives 1 and is redrawn: the
  * float of any word >= 2^32 - 128 rounds up to 2^32. */
 #define REDRAW_FROM 0xffffff80U
 
-/* The pair (r1, r2) of uniforms: the cosine value to out[0] and, when
- * `both`, the cached sine value to out[1] (one pair at a time, as Boost). */
-static inline void box_muller_pair(float r1, float r2, float *out, int both, float mean,
-                                   float sigma)
+/* The values of the pair of uniforms (r1, r2) given as 2 pi r1 and 1 - r2,
+ * as Boost computes them: the cosine value to out[0] and, when `both`,
+ * the cached sine value to out[1]. */
+static inline void box_muller_values(float angle, float one_minus_r2, float *out, int both,
+                                     float mean, float sigma)
 {
-    float rho = sqrtf(-2.0f * logf(1.0f - r2));
-    float angle = CF_BOX_MULLER_TWO_PI * r1;
+    float rho = sqrtf(-2.0f * logf(one_minus_r2));
     out[0] = rho * cosf(angle) * sigma + mean;
     if (both)
         out[1] = rho * sinf(angle) * sigma + mean;
@@ -53,7 +57,7 @@ static void draw_pair(cf_mt19937 *mt, float *out, int both, float mean, float si
 {
     float r1 = cf_uniform01(mt);
     float r2 = cf_uniform01(mt);
-    box_muller_pair(r1, r2, out, both, mean, sigma);
+    box_muller_values(CF_BOX_MULLER_TWO_PI * r1, 1.0f - r2, out, both, mean, sigma);
 }
 
 /* sinf and cosf of x (glibc: one sincosf; see the top of the file). */
@@ -67,46 +71,66 @@ static inline void sin_cos(float x, float *s, float *c)
 #endif
 }
 
-/*
- * uniform_01<float>'s values of the m untempered words key[0..m) to r, as
- * cf_uniform01_of(cf_mt_temper(key[j])) but written so that the compiler
- * vectorises it: float(u >> 16) * 65536 and float(u & 0xffff) are exact,
- * so their sum is u rounded once, as the unsigned conversion rounds it.
- * Returns 1 when some word must be redrawn.
- */
-static int uniforms_of(const uint32_t *key, size_t m, float *r)
+/* cf_uniform01_of(u), written so that the compiler vectorises it:
+ * float(u >> 16) * 65536 and float(u & 0xffff) are exact, so their sum is
+ * u rounded once, as the unsigned conversion rounds it. */
+static inline float uniform01_split(uint32_t u)
+{
+    float f = (float)(int32_t)(u >> 16) * 65536.0f + (float)(int32_t)(u & 0xffffU);
+    return f * (1.0f / 4294967296.0f);
+}
+
+/* For the `pairs` pairs of untempered words key[0..2 pairs): the angles
+ * 2 pi r1 and the 1 - r2 of their uniforms, in a loop the compiler
+ * vectorises.  Returns 1 when some word must be redrawn (then the pairs
+ * from the one holding it on are void). */
+static int pair_inputs(const uint32_t *key, size_t pairs, float *angle, float *one_minus_r2)
 {
     uint32_t redraw = 0;
-    for (size_t j = 0; j < m; j++) {
-        uint32_t u = cf_mt_temper(key[j]);
-        redraw |= (uint32_t)(u >= REDRAW_FROM);
-        float f = (float)(int32_t)(u >> 16) * 65536.0f + (float)(int32_t)(u & 0xffffU);
-        r[j] = f * (1.0f / 4294967296.0f);
+    for (size_t k = 0; k < pairs; k++) {
+        uint32_t u1 = cf_mt_temper(key[2 * k]), u2 = cf_mt_temper(key[2 * k + 1]);
+        redraw |= (uint32_t)(u1 >= REDRAW_FROM) | (uint32_t)(u2 >= REDRAW_FROM);
+        angle[k] = CF_BOX_MULLER_TWO_PI * uniform01_split(u1);
+        one_minus_r2[k] = 1.0f - uniform01_split(u2);
     }
     return redraw != 0;
 }
 
-/* The values of `pairs` pairs (at most CF_MT_N / 2) whose uniforms are
- * r[0..2 pairs), none redrawn, to out: 2 pairs values, or one less when
- * `odd` (the last sine value discarded).  Each libm function runs over all
- * the pairs in a loop of its own that does nothing else, so that the calls
- * for different pairs overlap; the arithmetic that waits on their results
- * comes after. */
-static void pairs_of(const float *r, size_t pairs, int odd, float *out, float mean, float sigma)
+/* The values of `pairs` pairs (at most CF_MT_N / 2) from pair_inputs, to
+ * out: 2 pairs values, or one less when `odd` (the last sine value
+ * discarded).  Each libm function runs over all the pairs in a loop of its
+ * own that does nothing else, so that the calls for different pairs
+ * overlap; the arithmetic that waits on their results comes after. */
+static void pairs_of(const float *angle, const float *one_minus_r2, size_t pairs, int odd,
+                     float *out, float mean, float sigma)
 {
     float lg[CF_MT_N / 2], s[CF_MT_N / 2], c[CF_MT_N / 2];
     size_t whole = pairs - (size_t)(odd != 0);
     for (size_t k = 0; k < whole; k++)
-        lg[k] = logf(1.0f - r[2 * k + 1]);
+        lg[k] = logf(one_minus_r2[k]);
     for (size_t k = 0; k < whole; k++)
-        sin_cos(CF_BOX_MULLER_TWO_PI * r[2 * k], &s[k], &c[k]);
-    for (size_t k = 0; k < whole; k++) {
+        sin_cos(angle[k], &s[k], &c[k]);
+    size_t k = 0;
+#ifdef CF_HAVE_SSE_PAIRS
+    /* Four pairs at a time, the same IEEE single operations (sqrtps rounds
+     * correctly, as sqrtf does); the cosine and sine values interleaved. */
+    const __m128 minus_two = _mm_set1_ps(-2.0f), vsigma = _mm_set1_ps(sigma),
+                 vmean = _mm_set1_ps(mean);
+    for (; k + 4 <= whole; k += 4) {
+        __m128 rho = _mm_sqrt_ps(_mm_mul_ps(minus_two, _mm_loadu_ps(lg + k)));
+        __m128 vc = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(rho, _mm_loadu_ps(c + k)), vsigma), vmean);
+        __m128 vs = _mm_add_ps(_mm_mul_ps(_mm_mul_ps(rho, _mm_loadu_ps(s + k)), vsigma), vmean);
+        _mm_storeu_ps(out + 2 * k, _mm_unpacklo_ps(vc, vs));
+        _mm_storeu_ps(out + 2 * k + 4, _mm_unpackhi_ps(vc, vs));
+    }
+#endif
+    for (; k < whole; k++) {
         float rho = sqrtf(-2.0f * lg[k]);
         out[2 * k] = rho * c[k] * sigma + mean;
         out[2 * k + 1] = rho * s[k] * sigma + mean;
     }
     if (odd)
-        box_muller_pair(r[2 * whole], r[2 * whole + 1], out + 2 * whole, 0, mean, sigma);
+        box_muller_values(angle[whole], one_minus_r2[whole], out + 2 * whole, 0, mean, sigma);
 }
 
 /* The bulk path on one thread: whole runs of pairs from the current block,
@@ -114,8 +138,7 @@ static void pairs_of(const float *r, size_t pairs, int odd, float *out, float me
  * be redrawn (one in 2^25 words). */
 static void fill_bulk(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma)
 {
-    enum { RUN = CF_MT_N / 2 };
-    float r[2 * RUN];
+    float angle[CF_MT_N / 2], one_minus_r2[CF_MT_N / 2];
     size_t i = 0;
     while (i < n) {
         if (mt->pos >= CF_MT_N)
@@ -123,14 +146,14 @@ static void fill_bulk(cf_mt19937 *mt, float *out, size_t n, float mean, float si
         size_t pairs = (size_t)(CF_MT_N - mt->pos) / 2, wanted = (n - i + 1) / 2;
         if (pairs > wanted)
             pairs = wanted;
-        if (pairs == 0 || uniforms_of(mt->key + mt->pos, 2 * pairs, r)) {
+        if (pairs == 0 || pair_inputs(mt->key + mt->pos, pairs, angle, one_minus_r2)) {
             draw_pair(mt, out + i, i + 1 < n, mean, sigma);
             i += i + 1 < n ? 2 : 1;
             continue;
         }
         mt->pos += (int)(2 * pairs);
         size_t values = 2 * pairs < n - i ? 2 * pairs : n - i;
-        pairs_of(r, pairs, (int)(values & 1U), out + i, mean, sigma);
+        pairs_of(angle, one_minus_r2, pairs, (int)(values & 1U), out + i, mean, sigma);
         i += values;
     }
 }
