@@ -170,9 +170,9 @@ static void skip_pairs(cf_mt19937 *mt, size_t pairs)
         if (take > need)
             take = need;
         const uint32_t *key = mt->key + mt->pos;
-        size_t redrawn = 0;
+        uint32_t redrawn = 0; /* 32 bits (take <= 624): four counts per SSE2 vector */
         for (size_t j = 0; j < take; j++)
-            redrawn += cf_mt_temper(key[j]) >= REDRAW_FROM;
+            redrawn += (uint32_t)(cf_mt_temper(key[j]) >= REDRAW_FROM);
         mt->pos += (int)take;
         need -= take - redrawn; /* each redrawn word asks for one more */
     }
