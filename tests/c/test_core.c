@@ -119,18 +119,35 @@ static void test_uniform(void)
     CHECK(inside, "uniform(-3, 7) out of range");
 }
 
-/* The float tables of the bulk normal are what ziggurat_tables.h says. */
+/* The float tables of the bulk normal are what ziggurat_tables.h says.
+ * For the fast limits: the float product u24 * fx never decreases as u24
+ * grows (rounding is monotone), so checking both sides of each limit
+ * proves the integer test equal to the float one for every u24. */
 static void test_float_tables(void)
 {
     int ok = 1;
     for (int i = 0; i < 128; i++) {
-        ok &= normal_fpair[i][0] == (float)normal_x[i] * (1.0f / 16777216.0f);
-        ok &= (double)normal_fpair[i][0] == (double)(float)normal_x[i] / 16777216.0;
-        float t = normal_fpair[i][1];
-        ok &= (double)t >= normal_x[i + 1];
-        ok &= (double)nextafterf(t, -1.0f) < normal_x[i + 1];
+        const float fx = (float)normal_x[i] * (1.0f / 16777216.0f);
+        const uint32_t k = normal_fast_limit[i];
+        ok &= (double)fx == (double)(float)normal_x[i] / 16777216.0; /* exact */
+        ok &= k <= 16777216U;
+        ok &= k == 0 || (double)((float)(k - 1) * fx) < normal_x[i + 1];
+        ok &= k == 16777216U || (double)((float)k * fx) >= normal_x[i + 1];
+        /* and a sweep of the rest, one u24 in 4099 */
+        for (uint32_t u24 = (uint32_t)i; u24 < 16777216U; u24 += 4099)
+            ok &= ((double)((float)u24 * fx) < normal_x[i + 1]) == (u24 < k);
     }
-    CHECK(ok, "normal_fpair does not match normal_x");
+    CHECK(ok, "normal_fast_limit does not match normal_x");
+    ok = 1;
+    for (int i = 0; i < 128; i++) {
+        ok &= normal_box[i][0] == (float)normal_x[i];
+        ok &= normal_box[i][1] == (float)normal_y[i];
+        ok &= normal_box[i][2] == (float)(normal_y[i + 1] - normal_y[i]);
+        ok &= normal_box[i][3] == (float)(normal_x[i] - normal_x[i + 1]);
+        /* the slow path tells convex boxes by the float x */
+        ok &= (normal_box[i][0] >= 1.0f) == (normal_x[i] >= 1.0);
+    }
+    CHECK(ok, "normal_box does not match normal_x and normal_y");
 }
 
 /*

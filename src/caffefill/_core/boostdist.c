@@ -78,28 +78,37 @@ static float normal_tail164(cf_mt19937 *mt)
 
 /*
  * What a normal try's word `u` picks: box i = 0..127 from bits 1..7, the
- * sign from bit 0, and x = the fraction (bits 8..31) of the box's x[i].
- * The fast test and both slow paths below start from it.
+ * sign from bit 0 (1: +), and x = the fraction (bits 8..31) of the box's
+ * x[i].  The fast test and both slow paths below start from it.
  */
 typedef struct {
     int i;
-    float sign, x;
+    float x;
 } normal_pick;
 
 CF_INLINE normal_pick pick_normal(uint32_t u)
 {
     normal_pick p;
-    int box = (int)(u & 0xffU);
-    p.sign = (float)((box & 1) * 2 - 1);
-    p.i = box >> 1;
-    p.x = draw_fraction(u) * (float)normal_x[p.i];
+    p.i = (int)((u >> 1) & 0x7fU);
+    p.x = draw_fraction(u) * normal_box[p.i][0];
     return p;
+}
+
+/* x * (the sign of word u): x * -1.0f or x * 1.0f as Boost multiplies
+ * (the sign bit flipped when bit 0 of u is 0, +0 included). */
+CF_INLINE float with_sign(float x, uint32_t u)
+{
+    uint32_t x_bits;
+    memcpy(&x_bits, &x, sizeof x_bits);
+    x_bits ^= (~u & 1U) << 31;
+    memcpy(&x, &x_bits, sizeof x);
+    return x;
 }
 
 /* The height in box i at the fraction y01 (0..1) between y[i] and y[i+1]. */
 CF_INLINE float normal_height(int i, float y01)
 {
-    return (float)normal_y[i] + y01 * (float)(normal_y[i + 1] - normal_y[i]);
+    return normal_box[i][1] + y01 * normal_box[i][2];
 }
 
 /* What normal_bounds leaves to the curve itself. */
@@ -121,22 +130,22 @@ CF_INLINE int normal_bounds(uint32_t u, float y01, float *value, cf_normal_kind 
     normal_pick p = pick_normal(u);
     int i = p.i;
     float x = p.x;
-    *value = x * p.sign;
+    *value = with_sign(x, u);
     if (kind == CF_NORMAL_ZIGGURAT_156)
         return CF_CURVE_DECIDES;
     float y = normal_height(i, y01);
-    float xi = (float)normal_x[i];
-    float yi = (float)normal_y[i];
-    float chord = (float)(normal_x[i] - normal_x[i + 1]) * y01 - (xi - x);
+    float xi = normal_box[i][0];
+    float yi = normal_box[i][1];
+    float chord = normal_box[i][3] * y01 - (xi - x);
     float tangent = y - (yi + (xi - x) * yi * xi);
     /* Where the curve is convex (x_i >= 1) the chord lies above it and the
-     * tangent below; where it is concave, the other way round. */
-    int convex = normal_x[i] >= 1.0, concave = convex ^ 1;
+     * tangent below; where it is concave, the other way round.  Under both:
+     * accept; over the upper: reject; between (under the one that is upper
+     * here, over the other): the curve. */
+    int convex = xi >= 1.0f;
     int chord_under = chord < 0.0f, tangent_under = tangent < 0.0f;
-    int under_ubound = (convex & chord_under) | (concave & tangent_under);
-    int under_lbound = (convex & tangent_under) | (concave & chord_under);
-    /* under both: accept; over the upper: reject; between: the curve */
-    return under_ubound * (1 + (under_lbound ^ 1));
+    int between = (chord_under ^ tangent_under) & (chord_under ^ convex ^ 1);
+    return (chord_under & tangent_under) | between << 1;
 }
 
 /* The curve's own test for the try of word u with height fraction y01
@@ -159,8 +168,8 @@ static float normal_tail156(cf_mt19937 *mt);
 static inline int normal_slow(cf_mt19937 *mt, uint32_t u, float *value, cf_normal_kind kind)
 {
     if (((u >> 1) & 0x7fU) == 0) {
-        float sign = (float)((int)(u & 1U) * 2 - 1);
-        *value = (kind == CF_NORMAL_ZIGGURAT_156 ? normal_tail156(mt) : normal_tail164(mt)) * sign;
+        *value = with_sign(kind == CF_NORMAL_ZIGGURAT_156 ? normal_tail156(mt) : normal_tail164(mt),
+                           u);
         return 1;
     }
     float y01 = cf_uniform01(mt);
@@ -175,7 +184,7 @@ static inline int normal_try(cf_mt19937 *mt, uint32_t u, float *value, cf_normal
     normal_pick p = pick_normal(u);
     /* Boost compares the float x against the double table entry. */
     if ((double)p.x < normal_x[p.i + 1]) {
-        *value = p.x * p.sign;
+        *value = with_sign(p.x, u);
         return 1;
     }
     return normal_slow(mt, u, value, kind);
@@ -253,8 +262,9 @@ float cf_normal_ziggurat156(cf_mt19937 *mt)
  *            the words of this block) get a bit in `hard` instead.
  *   phase 3  walk the failed words in stream order: one that starts a try
  *            takes the next word as its height, so that word gives no value;
- *            the result is a `keep` bit per word.  Then copy the kept
- *            candidates, in order, to the output.  At a hard try the scalar
+ *            the result is a `keep` bit per word, 64 words at a time, and
+ *            the kept candidates are copied, in order, to the output.  At a
+ *            hard try the scalar
  *            code runs from that word (it reads the word again, then the
  *            extra words it needs) and the walk resumes at the first word
  *            left unconsumed.
@@ -298,32 +308,17 @@ static size_t next_set(const uint64_t *mask, size_t j, size_t m)
     return m;
 }
 
-/* The bits [from, to) of the w-th word of a block mask. */
-static inline uint64_t range_bits(size_t w, size_t from, size_t to)
-{
-    size_t lo = w * 64, hi = lo + 64;
-    if (from >= hi || to <= lo || from >= to)
-        return 0;
-    size_t a = from > lo ? from - lo : 0, b = to < hi ? to - lo : 64;
-    return (b - a == 64 ? ~(uint64_t)0 : (((uint64_t)1 << (b - a)) - 1)) << a;
-}
-
 /* The normal fast path for one tempered word: value = (+-x) * sigma + mean,
- * *slow set when the try fails.  Same arithmetic as cf_normal_ziggurat164,
- * via the float tables (see ziggurat_tables.h for why they are exact):
- * x = u24 * fx[i] and x < thr[i] for (double)x < x_{i+1}. */
+ * *slow set when the try fails.  Same arithmetic as cf_normal_ziggurat164
+ * (see normal_fast_limit in ziggurat_tables.h for why): x = u24 * fx with
+ * fx = float(x_i) * 2^-24 (exact), and the fast test is u24 < limit_i. */
 static inline float normal_candidate(uint32_t u, float mean, float sigma, int *slow)
 {
     int i = (int)((u >> 1) & 0x7fU);
-    float x = (float)(u >> 8) * normal_fpair[i][0];
-    *slow = !(x < normal_fpair[i][1]);
-    /* x * sign: flip the sign bit when the box's low bit is 0, exactly
-     * what multiplying by -1.0f does (including for +0). */
-    uint32_t x_bits;
-    memcpy(&x_bits, &x, sizeof x_bits);
-    x_bits ^= (~u & 1U) << 31;
-    memcpy(&x, &x_bits, sizeof x);
-    return x * sigma + mean;
+    uint32_t u24 = u >> 8;
+    float x = (float)u24 * (normal_box[i][0] * TWO_POW_M24);
+    *slow = u24 >= normal_fast_limit[i];
+    return with_sign(x, u) * sigma + mean;
 }
 
 /* uniform_real<float>'s value for one word and whether it must be redrawn;
@@ -341,8 +336,7 @@ static inline float uniform_candidate(uint32_t u, float lo, float hi, float span
 typedef struct {
     uint32_t tu[CF_MT_N + 8]; /* tempered words */
     float cand[CF_MT_N + 8];  /* candidate (fast path) or slow-path value */
-    uint64_t fail[BLOCK_MASK_WORDS], accept[BLOCK_MASK_WORDS], hard[BLOCK_MASK_WORDS],
-        keep[BLOCK_MASK_WORDS];
+    uint64_t fail[BLOCK_MASK_WORDS], accept[BLOCK_MASK_WORDS], hard[BLOCK_MASK_WORDS];
 } normal_block;
 
 /* Phase 1 for words key[j], first <= j < m. */
@@ -376,15 +370,13 @@ static void bernoulli_portable(const uint32_t *key, size_t first, size_t m, floa
         data[j] *= (float)((float)cf_mt_temper(key[j]) <= threshold);
 }
 
-/* Phase 3's copy for words [from, to): the candidates whose keep bit is set,
- * to out from *done on. */
-static void pack_portable(const normal_block *b, size_t from, size_t to, float *out,
-                          size_t *done)
+/* Phase 3's copy for one mask word: the candidates cand[j] whose bit j is
+ * set in keep, in order, to out[d...]; returns the new d. */
+static inline size_t pack_word_portable(const float *cand, uint64_t keep, float *out, size_t d)
 {
-    size_t d = *done;
-    for (size_t j = next_set(b->keep, from, to); j < to; j = next_set(b->keep, j + 1, to))
-        out[d++] = b->cand[j];
-    *done = d;
+    for (; keep; keep &= keep - 1)
+        out[d++] = cand[lowest_bit(keep)];
+    return d;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
@@ -395,7 +387,13 @@ static void pack_portable(const normal_block *b, size_t from, size_t to, float *
  * one per byte (the permutation that moves kept lanes to the front). */
 static uint64_t pack_lut[256];
 
-__attribute__((constructor)) static void build_pack_lut(void)
+/* fast_pair[b] for the low byte b of a word (box b >> 1, sign bit b & 1):
+ * the float with_sign(fx, b) in the low half, normal_fast_limit - 1 as a
+ * signed int in the high half, so that one 8-byte load gives a lane both
+ * what its candidate is multiplied by and what its u24 must not exceed. */
+static uint64_t fast_pair[256];
+
+__attribute__((constructor)) static void build_luts(void)
 {
     for (unsigned k = 0; k < 256; k++) {
         uint64_t lanes = 0;
@@ -404,6 +402,10 @@ __attribute__((constructor)) static void build_pack_lut(void)
             if (k >> lane & 1U)
                 lanes |= (uint64_t)lane << (8 * r++);
         pack_lut[k] = lanes;
+        float fx = with_sign(normal_box[k >> 1][0] * TWO_POW_M24, k);
+        uint32_t fx_bits, last = normal_fast_limit[k >> 1] - 1U; /* 0 - 1: -1, all fail */
+        memcpy(&fx_bits, &fx, sizeof fx_bits);
+        fast_pair[k] = (uint64_t)last << 32 | fx_bits;
     }
 }
 
@@ -420,95 +422,78 @@ __attribute__((target("avx2"))) static inline __m256i temper8(const uint32_t *ke
 }
 
 /*
- * normal_candidate for the eight tempered words of b->tu[j..j+7] whose box
- * numbers are ix[j..j+7]: the candidates to b->cand, the fail bits as the
- * result.  Every step is the same IEEE single operation as in
- * normal_candidate (u >> 8 < 2^24 converts exactly as a signed int;
- * separate multiply and add, no FMA).  The table pairs are fetched with one
- * plain 8-byte load per word: on the AMD cores this was measured on, that
- * beats vgatherdps and vpgatherdq.  The pairs of words 0-1 and 4-5 go to
- * the two halves of p0, those of 2-3 and 6-7 to p1, so that splitting each
- * half into its even (fx) and odd (thr) floats leaves the lanes in word
- * order.
+ * normal_candidate for the eight tempered words of b->tu[j..j+7]: the
+ * candidates to b->cand, the fail bits as the result.  Every step is the
+ * same IEEE single operation as in normal_candidate (u >> 8 < 2^24
+ * converts exactly as a signed int; the sign is in the signed fx, and
+ * x * -fx is -(x * fx) exactly; separate multiply and add, no FMA).  Each
+ * lane's fast_pair is fetched with one plain 8-byte load indexed by the
+ * word's low byte, read back from b->tu: on the AMD cores this was measured
+ * on, that beats vgatherdps and vpgatherdq.  The pairs of words 0-1 and
+ * 4-5 go to the two halves of p0, those of 2-3 and 6-7 to p1, so that
+ * splitting each half into its even (fx) and odd (limit) words leaves the
+ * lanes in word order.
  */
 __attribute__((target("avx2"))) static inline unsigned normal_group_avx2(normal_block *b,
-                                                                         const uint32_t *ix,
                                                                          size_t j, __m256 mean,
                                                                          __m256 sigma)
 {
+    const unsigned char *low = (const unsigned char *)(b->tu + j); /* little-endian */
     __m128i q[4];
     for (int k = 0; k < 4; k++) {
-        const size_t first = j + (size_t)(k >> 1 | (k & 1) << 1) * 2; /* words 0, 4, 2, 6 */
-        uint64_t lo, hi;
-        memcpy(&lo, normal_fpair[ix[first]], sizeof lo);
-        memcpy(&hi, normal_fpair[ix[first + 1]], sizeof hi);
-        q[k] = _mm_set_epi64x((long long)hi, (long long)lo);
+        const size_t first = (size_t)(k >> 1 | (k & 1) << 1) * 2; /* words 0, 4, 2, 6 */
+        q[k] = _mm_set_epi64x((long long)fast_pair[low[4 * first + 4]],
+                              (long long)fast_pair[low[4 * first]]);
     }
     __m256 p0 = _mm256_castsi256_ps(_mm256_set_m128i(q[1], q[0]));
     __m256 p1 = _mm256_castsi256_ps(_mm256_set_m128i(q[3], q[2]));
-    __m256 fx = _mm256_shuffle_ps(p0, p1, 0x88), thr = _mm256_shuffle_ps(p0, p1, 0xdd);
-    __m256i u = _mm256_loadu_si256((const __m256i *)(b->tu + j));
-    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)), fx);
-    __m256 slow = _mm256_cmp_ps(x, thr, _CMP_NLT_UQ);
-    __m256i flip = _mm256_slli_epi32(_mm256_andnot_si256(u, _mm256_set1_epi32(1)), 31);
-    x = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(x), flip));
+    __m256 fx = _mm256_shuffle_ps(p0, p1, 0x88);
+    __m256i last = _mm256_castps_si256(_mm256_shuffle_ps(p0, p1, 0xdd));
+    __m256i u24 = _mm256_srli_epi32(_mm256_loadu_si256((const __m256i *)(b->tu + j)), 8);
+    __m256 x = _mm256_mul_ps(_mm256_cvtepi32_ps(u24), fx);
+    __m256i slow = _mm256_cmpgt_epi32(u24, last);
     _mm256_storeu_ps(b->cand + j, _mm256_add_ps(_mm256_mul_ps(x, sigma), mean));
-    return (unsigned)_mm256_movemask_ps(slow);
+    return (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(slow));
 }
 
 /* normal_phase1_portable eight lanes at a time: a first pass tempers the
- * words and stores their box numbers, the second runs normal_group_avx2
- * (that beats doing both in one pass).  The fail bits of up to 64 words
- * are gathered in a register and stored once: or-ing each group's bits
- * into memory would chain every group to the last through a store and a
- * load. */
+ * words, the second runs normal_group_avx2 (that beats doing both in one
+ * pass).  The fail bits of up to 64 words are gathered in a register and
+ * stored once: or-ing each group's bits into memory would chain every
+ * group to the last through a store and a load. */
 __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *key, size_t m,
                                                                 normal_block *b, float mean,
                                                                 float sigma)
 {
     const __m256 vmean = _mm256_set1_ps(mean), vsigma = _mm256_set1_ps(sigma);
-    const __m256i box = _mm256_set1_epi32(0x7f);
-    uint32_t ix[CF_MT_N];
     size_t m8 = m & ~(size_t)7, j;
-    for (j = 0; j < m8; j += 8) {
-        __m256i u = temper8(key + j);
-        _mm256_storeu_si256((__m256i *)(b->tu + j), u);
-        _mm256_storeu_si256((__m256i *)(ix + j), _mm256_and_si256(_mm256_srli_epi32(u, 1), box));
-    }
+    for (j = 0; j < m8; j += 8)
+        _mm256_storeu_si256((__m256i *)(b->tu + j), temper8(key + j));
     for (j = 0; j < m8;) {
         uint64_t fails = 0;
         const size_t word = j >> 6, end = (j | 63) + 1 < m8 ? (j | 63) + 1 : m8;
         for (; j < end; j += 8)
-            fails |= (uint64_t)normal_group_avx2(b, ix, j, vmean, vsigma) << (j & 63);
+            fails |= (uint64_t)normal_group_avx2(b, j, vmean, vsigma) << (j & 63);
         b->fail[word] |= fails;
     }
     normal_phase1_portable(key, j, m, b, mean, sigma);
 }
 
-/* pack_portable eight words at a time: each group's kept lanes are moved to
- * the front with one permute (pack_lut) and stored whole; the next group's
- * store starts right after the kept ones.  The last groups, where a whole
- * store would pass the n values of out, go through a small buffer. */
-__attribute__((target("avx2,popcnt"))) static void pack_avx2(const normal_block *b, size_t from,
-                                                              size_t to, float *out,
-                                                              size_t *done, size_t n)
+/* pack_word_portable eight words at a time, for the groups [g, end) of the
+ * mask word (multiples of 8, at most 64): each group's kept lanes are moved
+ * to the front with one permute (pack_lut) and stored whole; the next
+ * group's store starts right after the kept ones.  So each store writes 8
+ * values: the caller makes sure they fit in out. */
+__attribute__((target("avx2,popcnt"))) static inline size_t
+pack_word_avx2(const float *cand, uint64_t keep, size_t g, size_t end, float *out, size_t d)
 {
-    size_t d = *done;
-    for (size_t g = from & ~(size_t)7; g < to; g += 8) {
-        unsigned k = (unsigned)(b->keep[g >> 6] >> (g & 63)) & 0xffU;
+    for (keep >>= g; g < end; g += 8, keep >>= 8) {
+        unsigned k = (unsigned)keep & 0xffU;
         __m256i lanes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&pack_lut[k]));
-        __m256 v = _mm256_permutevar8x32_ps(_mm256_loadu_ps(b->cand + g), lanes);
-        size_t kept = (size_t)__builtin_popcount(k);
-        if (n - d >= 8) {
-            _mm256_storeu_ps(out + d, v);
-        } else {
-            float tail[8];
-            _mm256_storeu_ps(tail, v);
-            memcpy(out + d, tail, kept * sizeof *out);
-        }
-        d += kept;
+        _mm256_storeu_ps(out + d, _mm256_permutevar8x32_ps(_mm256_loadu_ps(cand + g), lanes));
+        d += (size_t)__builtin_popcount(k);
     }
-    *done = d;
+    return d;
 }
 
 /*
@@ -590,33 +575,54 @@ int cf_bulk_simd(int enable)
 #endif
 }
 
+/*
+ * The failed words of the block, in order, as positions: list[0..count).
+ * Up to four per mask word are taken without branches (ctz of an empty
+ * rest only writes a position past the count), the rare rest in a loop,
+ * so that the number of fails in a word, which varies, mispredicts only
+ * when it is above four.  `list` has room for CF_MT_N + 4 positions.
+ */
+CF_INLINE size_t failed_words(const normal_block *b, uint16_t *list)
+{
+    size_t count = 0;
+    for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
+        uint64_t bits = b->fail[w];
+        for (int r = 0; r < 4; r++) {
+            list[count] = (uint16_t)(w * 64 + lowest_bit(bits | (uint64_t)1 << 63));
+            count += bits != 0;
+            bits &= bits - 1;
+        }
+        for (; bits; bits &= bits - 1)
+            list[count++] = (uint16_t)(w * 64 + lowest_bit(bits));
+    }
+    return count;
+}
+
 /* Phase 2 for the m words of the block: the slow-path test of each failed
  * word as the start of a try, with the next word as its height.  A try in
  * box 0 (the tail), or whose height must be redrawn or lies past the block
  * (b->tu[m] is set so that it must be redrawn), is hard.  The tests the
  * curve decides (about 1 in 12 with Boost >= 1.64, all with 1.56 - 1.63)
  * are listed and taken after the others, so that the loop over the failed
- * words branches on nothing but their bits. */
+ * words has no branch but its own. */
 CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal_kind kind)
 {
-    uint16_t curve[CF_MT_N];
+    uint16_t failed[CF_MT_N + 4], curve[CF_MT_N];
+    const size_t fails = failed_words(b, failed);
     size_t curves = 0;
-    for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
-        uint64_t accept = 0, hard = 0;
-        for (uint64_t bits = b->fail[w]; bits; bits &= bits - 1) {
-            size_t k = lowest_bit(bits), j = w * 64 + k;
-            uint32_t u = b->tu[j];
-            float y01 = cf_uniform01_of(b->tu[j + 1]);
-            float value;
-            int verdict = normal_bounds(u, y01, &value, kind);
-            b->cand[j] = value * sigma + mean;
-            curve[curves] = (uint16_t)j;
-            curves += verdict == CF_CURVE_DECIDES;
-            accept |= (uint64_t)(verdict & 1) << k;
-            hard |= (uint64_t)(((u & 0xfeU) == 0) | !(y01 < 1.0f)) << k;
-        }
-        b->accept[w] = accept;
-        b->hard[w] = hard;
+    memset(b->accept, 0, sizeof b->accept);
+    memset(b->hard, 0, sizeof b->hard);
+    for (size_t f = 0; f < fails; f++) {
+        const size_t j = failed[f];
+        const uint32_t u = b->tu[j];
+        const float y01 = cf_uniform01_of(b->tu[j + 1]);
+        float value;
+        int verdict = normal_bounds(u, y01, &value, kind);
+        b->cand[j] = value * sigma + mean;
+        curve[curves] = (uint16_t)j;
+        curves += (size_t)verdict >> 1;
+        b->accept[j >> 6] |= (uint64_t)(verdict & 1) << (j & 63);
+        b->hard[j >> 6] |= (uint64_t)(((u & 0xfeU) == 0) | !(y01 < 1.0f)) << (j & 63);
     }
     for (size_t c = 0; c < curves; c++) {
         size_t j = curve[c];
@@ -626,9 +632,10 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
 }
 
 /*
- * Phase 3's walk over words [from, m), 64 at a time without a branch per
- * word: sets the keep bits of [from, cut) (and no others) and returns cut,
- * the first hard try (m when there is none).
+ * Phase 3 over words [from, m), 64 at a time without a branch per word:
+ * copies the values the words give, in order, to out[*done...] (advancing
+ * *done) and returns cut, the first hard try (m when there is none): the
+ * values of the words before it are copied.
  *
  * A failed word that starts a try takes the next word as its height, so in
  * a run of consecutive failed words the tries start at the run's first
@@ -637,13 +644,24 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
  * height).  Adding the run-start bits of the runs that start on an even bit
  * to the failed bits clears exactly those runs, which tells each run's
  * parity.  A try started at bit 63 carries its height into the next word.
+ * A word gives a value unless it is a height or starts a rejected try.
  */
-CF_INLINE size_t normal_keep(normal_block *b, size_t from, size_t m)
+CF_INLINE size_t normal_walk(const normal_block *b, size_t from, size_t m, float *out,
+                             size_t *done, size_t n, int simd)
 {
     const uint64_t even = 0x5555555555555555U;
+    const size_t last = (m - 1) >> 6;
+    /* With AVX2, whole stores of 8 values while they all fit in out. */
+    const int whole = simd && n - *done >= m - from + 8;
+    size_t d = *done;
     uint64_t carry = 0; /* bit 0 of this word is the height of the last word's bit 63 */
-    for (size_t w = 0; w < BLOCK_MASK_WORDS; w++) {
-        uint64_t live = range_bits(w, from, m);
+    (void)whole;
+    for (size_t w = from >> 6; w <= last; w++) {
+        uint64_t live = ~(uint64_t)0;
+        if (w == from >> 6)
+            live <<= from & 63;
+        if (w == last && (m & 63))
+            live &= ((uint64_t)1 << (m & 63)) - 1;
         uint64_t f = b->fail[w] & live & ~carry;
         uint64_t run_starts = f & ~(f << 1);
         uint64_t even_runs = f & ~(f + (run_starts & even));
@@ -651,16 +669,25 @@ CF_INLINE size_t normal_keep(normal_block *b, size_t from, size_t m)
         uint64_t heights = (starts << 1) | carry;
         uint64_t keep = live & ~heights & ~(starts & ~b->accept[w]);
         uint64_t hard = starts & b->hard[w];
+        size_t end = m - w * 64; /* the word's bits [0, end) are live or before from */
         if (hard) {
-            size_t cut = w * 64 + lowest_bit(hard);
-            b->keep[w] = keep & range_bits(w, 0, cut);
-            while (++w < BLOCK_MASK_WORDS)
-                b->keep[w] = 0;
-            return cut;
+            end = lowest_bit(hard);
+            keep &= ((uint64_t)1 << end) - 1;
         }
-        b->keep[w] = keep;
+#ifdef CF_HAVE_AVX2_PATH
+        if (whole)
+            d = pack_word_avx2(b->cand + w * 64, keep, w == from >> 6 ? (from & 63) & ~(size_t)7 : 0,
+                               end < 64 ? (end + 7) & ~(size_t)7 : 64, out, d);
+        else
+#endif
+            d = pack_word_portable(b->cand + w * 64, keep, out, d);
+        if (hard) {
+            *done = d;
+            return w * 64 + end;
+        }
         carry = starts >> 63;
     }
+    *done = d;
     return m;
 }
 
@@ -696,13 +723,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         normal_phase2(&b, mean, sigma, kind);
         size_t from = 0;
         for (;;) {
-            size_t cut = normal_keep(&b, from, m);
-#ifdef CF_HAVE_AVX2_PATH
-            if (simd)
-                pack_avx2(&b, from, cut, out, &done, n);
-            else
-#endif
-                pack_portable(&b, from, cut, out, &done);
+            size_t cut = normal_walk(&b, from, m, out, &done, n, simd);
             mt->pos = (int)(start + cut);
             if (cut >= m)
                 break;
