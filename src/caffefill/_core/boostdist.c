@@ -412,13 +412,7 @@ __attribute__((constructor)) static void build_luts(void)
 /* Eight words of the block tempered at once (cf_mt_temper). */
 __attribute__((target("avx2"))) static inline __m256i temper8(const uint32_t *key)
 {
-    __m256i y = _mm256_loadu_si256((const __m256i *)key);
-    y = _mm256_xor_si256(y, _mm256_srli_epi32(y, 11));
-    y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 7),
-                                             _mm256_set1_epi32((int)0x9d2c5680U)));
-    y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 15),
-                                             _mm256_set1_epi32((int)0xefc60000U)));
-    return _mm256_xor_si256(y, _mm256_srli_epi32(y, 18));
+    return cf_mt_temper8(_mm256_loadu_si256((const __m256i *)key));
 }
 
 /*
@@ -457,17 +451,18 @@ __attribute__((target("avx2"))) static inline unsigned normal_group_avx2(normal_
 }
 
 /* normal_phase1_portable eight lanes at a time: a first pass tempers the
- * words, the second runs normal_group_avx2 (that beats doing both in one
- * pass).  The fail bits of up to 64 words are gathered in a register and
+ * words (unless `fresh`: the twist that made the block already wrote them
+ * to b->tu), the second runs normal_group_avx2 (that beats doing both in
+ * one pass).  The fail bits of up to 64 words are gathered in a register and
  * stored once: or-ing each group's bits into memory would chain every
  * group to the last through a store and a load. */
 __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *key, size_t m,
                                                                 normal_block *b, float mean,
-                                                                float sigma)
+                                                                float sigma, int fresh)
 {
     const __m256 vmean = _mm256_set1_ps(mean), vsigma = _mm256_set1_ps(sigma);
     size_t m8 = m & ~(size_t)7, j;
-    for (j = 0; j < m8; j += 8)
+    for (j = 0; j < m8 && !fresh; j += 8)
         _mm256_storeu_si256((__m256i *)(b->tu + j), temper8(key + j));
     for (j = 0; j < m8;) {
         uint64_t fails = 0;
@@ -704,8 +699,17 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
     size_t done = 0;
     (void)simd;
     while (done < n) {
-        if (mt->pos >= CF_MT_N)
-            cf_mt_refill(mt);
+        int fresh = 0; /* b.tu holds the block's words tempered by the twist */
+        if (mt->pos >= CF_MT_N) {
+#ifdef CF_HAVE_AVX2_PATH
+            if (simd) {
+                cf_mt_refill_tempered(mt, b.tu);
+                fresh = 1;
+            } else
+#endif
+                cf_mt_refill(mt);
+        }
+        (void)fresh;
         const unsigned block = mt->refills;
         const size_t start = (size_t)mt->pos;
         size_t m = CF_MT_N - start;
@@ -716,7 +720,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         b.tu[m] = 0xffffffffU; /* a height past the block: uniform01 gives 1, redraw */
 #ifdef CF_HAVE_AVX2_PATH
         if (simd)
-            normal_phase1_avx2(mt->key + start, m, &b, mean, sigma);
+            normal_phase1_avx2(mt->key + start, m, &b, mean, sigma, fresh);
         else
 #endif
             normal_phase1_portable(mt->key + start, 0, m, &b, mean, sigma);

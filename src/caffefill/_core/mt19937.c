@@ -43,17 +43,26 @@ static void refill_portable(uint32_t *k)
     k[CF_MT_N - 1] = twist(k[CF_MT_N - 1], k[0], k[MT_M - 1]);
 }
 
+static void temper_portable(const uint32_t *key, size_t n, uint32_t *out)
+{
+    for (size_t j = 0; j < n; j++)
+        out[j] = cf_mt_temper(key[j]);
+}
+
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-#include <immintrin.h>
+#define CF_MT_AVX2 1
 
 /*
  * The same twist eight words at a time.  Word i reads k[i] and k[i + 1]
  * before they are rewritten (words are rewritten in increasing order) and
  * k[i + m] or, from i = 227 on, the already rewritten k[i - 227]; since
  * 227 >= 8, every word a vector of eight reads has the same state (old or
- * new) as in the one-at-a-time loop.
+ * new) as in the one-at-a-time loop.  With `tempered`, each new word is
+ * also tempered there while it is in a register (inlined twice, with and
+ * without, so that the test costs nothing).
  */
-__attribute__((target("avx2"))) static void refill_avx2(uint32_t *k)
+__attribute__((target("avx2"), always_inline)) static inline void refill_avx2(uint32_t *k,
+                                                                              uint32_t *tempered)
 {
     const __m256i upper = _mm256_set1_epi32((int)UPPER_MASK);
     const __m256i lower = _mm256_set1_epi32((int)LOWER_MASK);
@@ -72,22 +81,59 @@ __attribute__((target("avx2"))) static void refill_avx2(uint32_t *k)
             __m256i r = _mm256_xor_si256(fa, _mm256_srli_epi32(y, 1));
             r = _mm256_xor_si256(r, _mm256_and_si256(odd, matrix));
             _mm256_storeu_si256((__m256i *)(k + i), r);
+            if (tempered)
+                _mm256_storeu_si256((__m256i *)(tempered + i), cf_mt_temper8(r));
         }
-        for (; i < end; i++)
+        for (; i < end; i++) {
             k[i] = twist(k[i], k[i + 1], k[i + far]);
+            if (tempered)
+                tempered[i] = cf_mt_temper(k[i]);
+        }
     }
     k[CF_MT_N - 1] = twist(k[CF_MT_N - 1], k[0], k[MT_M - 1]);
+    if (tempered)
+        tempered[CF_MT_N - 1] = cf_mt_temper(k[CF_MT_N - 1]);
+}
+
+__attribute__((target("avx2"))) static void refill_plain_avx2(uint32_t *k)
+{
+    refill_avx2(k, NULL);
+}
+
+__attribute__((target("avx2"))) static void refill_tempered_avx2(uint32_t *k, uint32_t *tempered)
+{
+    refill_avx2(k, tempered);
+}
+
+static int have_avx2(void)
+{
+    return __builtin_cpu_supports("avx2");
 }
 #endif
 
 void cf_mt_refill(cf_mt19937 *state)
 {
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-    if (__builtin_cpu_supports("avx2"))
-        refill_avx2(state->key);
+#ifdef CF_MT_AVX2
+    if (have_avx2())
+        refill_plain_avx2(state->key);
     else
 #endif
         refill_portable(state->key);
+    state->pos = 0;
+    state->refills++;
+}
+
+void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered)
+{
+#ifdef CF_MT_AVX2
+    if (have_avx2()) {
+        refill_tempered_avx2(state->key, tempered);
+    } else
+#endif
+    {
+        refill_portable(state->key);
+        temper_portable(state->key, CF_MT_N, tempered);
+    }
     state->pos = 0;
     state->refills++;
 }
