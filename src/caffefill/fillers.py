@@ -13,23 +13,26 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from . import _core
+from . import float32
 from ._proto import caffefill_pb2 as pb
 from .errors import CaffefillError, ErrorKind, FillerError
+from .float32 import f32 as cfloat
 from .messages import check_failed, glog_number, nearest
 from .profiles import DEFAULT_PROFILE, Profile
-from .rng import CaffeRNG, check_seed, kernel
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .rng import CaffeRNG
+
+# numpy, the C core and the random stream are imported where a fill is drawn:
+# the checks, the moments and the specs (all that ``show`` and ``audit`` use)
+# are scalar float32 arithmetic (caffefill.float32), and importing numpy would
+# cost them more than a tenth of a second at start-up.
 
 FillerParameter = pb.FillerParameter
-
-
-def cfloat(value: float | np.floating[Any]) -> float:
-    """A Python float rounded to float32, as Caffe's Dtype holds it."""
-    return float(np.float32(value))
 
 
 # ---------------------------------------------------------------- blob helpers
@@ -108,7 +111,7 @@ def fan_values(shape: Sequence[int], profile: Profile = DEFAULT_PROFILE) -> tupl
 def variance_n(param: FillerParameter, f: Fans) -> float:
     """The float32 ``n`` of xavier/msra for the chosen variance_norm."""
     if param.variance_norm == pb.FillerParameter.AVERAGE:
-        return cfloat(cfloat(f.fan_in + f.fan_out) / np.float32(2))
+        return float32.div(cfloat(f.fan_in + f.fan_out), 2.0)
     if param.variance_norm == pb.FillerParameter.FAN_OUT:
         return cfloat(f.fan_out)
     return cfloat(f.fan_in)
@@ -117,15 +120,13 @@ def variance_n(param: FillerParameter, f: Fans) -> float:
 def xavier_scale(param: FillerParameter, shape: Sequence[int],
                  profile: Profile = DEFAULT_PROFILE) -> float:
     """sqrt(3 / n) in float32: the bound of xavier's uniform."""
-    n = np.float32(variance_n(param, fans(shape, profile)))
-    return float(np.sqrt(np.float32(3) / n, dtype=np.float32))
+    return float32.sqrt(float32.div(3.0, variance_n(param, fans(shape, profile))))
 
 
 def msra_std(param: FillerParameter, shape: Sequence[int],
              profile: Profile = DEFAULT_PROFILE) -> float:
     """sqrt(2 / n) in float32: msra's standard deviation."""
-    n = np.float32(variance_n(param, fans(shape, profile)))
-    return float(np.sqrt(np.float32(2) / n, dtype=np.float32))
+    return float32.sqrt(float32.div(2.0, variance_n(param, fans(shape, profile))))
 
 
 # ------------------------------------------------------------------ refusals
@@ -173,22 +174,20 @@ def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -
     the width ``nextafter(hi) - lo`` overflows float (1.56 and later draw such
     a range as twice its half).  ``lo <= hi`` is checked by the caller.
     """
-    f32 = np.float32
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise FillerError(
             f"{what} min: {glog_number(lo)} max: {glog_number(hi)} is not a finite range: "
             f"Caffe never returns from this fill (every draw is inf or NaN and is retried); "
             f"give finite bounds")
-    top = np.nextafter(f32(hi), f32(np.finfo(np.float32).max))
-    if not top > f32(lo):
+    top = float32.next_up(cfloat(hi))
+    if not top > cfloat(lo):
         raise FillerError(
             f"{what} min: {glog_number(lo)} max: {glog_number(hi)}: both bounds are the "
             f"largest float, and Caffe draws values below nextafter(max), which cannot pass "
             f"it, so it never returns from this fill; lower min")
     if not profile.uniform_splits_wide_range:
-        with np.errstate(over="ignore", invalid="ignore"):
-            span = top - f32(lo)
-        if not np.isfinite(span):
+        span = cfloat(top - cfloat(lo))
+        if not math.isfinite(span):
             raise FillerError(
                 f"{what} min: {glog_number(lo)} max: {glog_number(hi)} spans more than float "
                 f"can hold: a Caffe built against Boost <= 1.55 never returns from this fill "
@@ -199,19 +198,28 @@ def _require_drawable_range(lo: float, hi: float, profile: Profile, what: str) -
 
 #: Fills the flat values of a blob (or, for a filler drawn piece by piece,
 #: any consecutive piece of them, the pieces in order on one stream).
-PieceFill = Callable[[CaffeRNG, np.ndarray], None]
+PieceFill = Callable[["CaffeRNG", "np.ndarray"], None]
 Shape = tuple[int, ...]
 #: (mean, E[w^2]) of a filler's values.
 Moments = tuple[float, float]
 
 
 def _gaussian_draw(mean: float, std: float, profile: Profile) -> PieceFill:
-    kind = profile.normal_kind
-    return lambda rng, piece: kernel(rng).gaussian(piece, mean, std, kind)
+    def draw(rng: CaffeRNG, piece: np.ndarray) -> None:
+        from .rng import kernel
+
+        kernel(rng).gaussian(piece, mean, std, profile.normal_kind)
+
+    return draw
 
 
 def _uniform_draw(lo: float, hi: float) -> PieceFill:
-    return lambda rng, piece: kernel(rng).uniform(piece, lo, hi)
+    def draw(rng: CaffeRNG, piece: np.ndarray) -> None:
+        from .rng import kernel
+
+        kernel(rng).uniform(piece, lo, hi)
+
+    return draw
 
 
 # ------------------------------------------------------------------ Caffe's fillers
@@ -226,7 +234,7 @@ def _uniform_draw(lo: float, hi: float) -> PieceFill:
 def _prepare_constant(param: FillerParameter, shape: Shape, profile: Profile) -> PieceFill:
     _require_values(shape)
     _require_no_sparse(param)
-    value = np.float32(param.value)
+    value = cfloat(param.value)
     return lambda rng, piece: piece.fill(value)
 
 
@@ -247,7 +255,7 @@ def _sparse_probability(param: FillerParameter, shape: Shape) -> float:
             raise FillerError("sparse Gaussian needs a blob with at least one axis",
                               caffe_message=check_failed("blob->num_axes() >= 1", 0, 1),
                               kind=ErrorKind.SPARSE_NO_AXIS)
-        probability = cfloat(np.float32(sparse) / np.float32(shape[0]))
+        probability = float32.div(cfloat(sparse), cfloat(shape[0]))
         if probability > 1:
             raise FillerError(
                 f"sparse: {sparse} asks for more non-zero weights per output than the blob's "
@@ -266,6 +274,8 @@ def _prepare_gaussian(param: FillerParameter, shape: Shape, profile: Profile) ->
         return draw
 
     def sparse(rng: CaffeRNG, flat: np.ndarray) -> None:
+        from .rng import kernel
+
         draw(rng, flat)
         # The mask is drawn after all the normals: not a one-pass fill.
         kernel(rng).bernoulli_mask(flat, probability)
@@ -301,6 +311,9 @@ def _prepare_positive_unitball(param: FillerParameter, shape: Shape,
     _require_no_sparse(param)
 
     def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        from . import _core
+        from .rng import kernel
+
         kernel(rng).uniform(flat, 0.0, 1.0)
         _core.normalize_rows(flat, rows)
 
@@ -340,11 +353,13 @@ def _prepare_bilinear(param: FillerParameter, shape: Shape, profile: Profile) ->
             kind=ErrorKind.BILINEAR_NOT_SQUARE,
         )
     _require_no_sparse(param)
-    size, kind = int(shape[3]), profile.bilinear_kind
+    size = int(shape[3])
 
     def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        from . import _core
+
         if flat.size:
-            _core.bilinear(flat, size, kind)
+            _core.bilinear(flat, size, profile.bilinear_kind)
 
     return fill
 
@@ -390,10 +405,12 @@ def _prepare_orthogonal(param: FillerParameter, shape: Shape, profile: Profile) 
     _require_gain(param.gain)
     rows = int(shape[0]) if shape else 1
     cols = math.prod(shape) // rows
-    gain = float(np.float32(param.gain))
+    gain = cfloat(param.gain)
     unit = _gaussian_draw(0.0, 1.0, profile)
 
     def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
+        import numpy as np
+
         unit(rng, flat)
         matrix = flat.reshape(rows, cols).astype(np.float64)
         wide = rows < cols
@@ -438,11 +455,14 @@ def _prepare_trunc_normal(param: FillerParameter, shape: Shape, profile: Profile
     _require_sigma(param.std)
     _require_no_sparse(param)
     a, b = _trunc_bounds(param)
-    lo, hi = np.float32(a), np.float32(b)
-    mean, std = np.float32(param.mean), np.float32(param.std)
-    kind = profile.normal_kind
-
     def fill(rng: CaffeRNG, piece: np.ndarray) -> None:
+        import numpy as np
+
+        from .rng import kernel
+
+        kind = profile.normal_kind
+        lo, hi = np.float32(a), np.float32(b)
+        mean, std = np.float32(param.mean), np.float32(param.std)
         stream = kernel(rng)
         done = 0
         while done < piece.size:
@@ -466,7 +486,7 @@ def _prepare_trunc_normal(param: FillerParameter, shape: Shape, profile: Profile
 
 
 def _moments_constant(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
-    value = float(np.float32(param.value))
+    value = cfloat(param.value)
     return value, value * value
 
 
@@ -503,6 +523,10 @@ def _moments_msra(param: FillerParameter, shape: Shape, profile: Profile) -> Mom
 
 def _moments_bilinear(param: FillerParameter, shape: Shape, profile: Profile) -> Moments:
     # Every (n, c) slice holds the same K x K kernel: its values' moments.
+    import numpy as np
+
+    from .rng import CaffeRNG
+
     kernel_values = np.empty((1, 1, *shape[2:]), dtype=np.float32)
     fill_blob(param, kernel_values, CaffeRNG(0), profile)
     return float(kernel_values.mean()), float(np.square(kernel_values, dtype=np.float64).mean())
@@ -512,7 +536,7 @@ def _moments_orthogonal(param: FillerParameter, shape: Shape, profile: Profile) 
     # min(rows, cols) orthonormal vectors times g: g^2 min(r, c) / (r c).
     rows = int(shape[0]) if shape else 1
     cols = math.prod(shape) / rows
-    gain = float(np.float32(param.gain))
+    gain = cfloat(param.gain)
     return 0.0, gain * gain / max(rows, cols)
 
 
@@ -549,6 +573,8 @@ def _dense(param: FillerParameter, profile: Profile) -> bool:
 def _pairless(param: FillerParameter, profile: Profile) -> bool:
     # Box-Muller (Boost <= 1.55) drops a call's odd last value: the rounds of
     # a rejection draw are then part of the definition, so the blob is whole.
+    from . import _core
+
     return profile.normal_kind != _core.NORMAL_BOX_MULLER
 
 
@@ -784,7 +810,10 @@ def fill(
     with ``rng`` the draws continue that stream.  ``caffe`` and ``boost``
     pick the Caffe build to reproduce (see :mod:`caffefill.profiles`).
     """
+    import numpy as np
+
     from .profiles import resolve
+    from .rng import CaffeRNG, check_seed
 
     profile = resolve(caffe, boost)
     param = parse_filler(filler)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 from collections import Counter
@@ -102,6 +101,8 @@ _REPOSITORY_LABELS = ("repository", "source", "source code", "homepage")
 def repository_url() -> str | None:
     """The project's repository URL from its package metadata (pyproject's
     ``[project.urls]``), None when it declares none."""
+    import importlib.metadata  # here: only SARIF needs it, and its import is slow
+
     try:
         entries = importlib.metadata.metadata("caffefill").get_all("Project-URL") or []
     except importlib.metadata.PackageNotFoundError:

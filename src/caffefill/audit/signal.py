@@ -52,12 +52,13 @@ meant to find orders of magnitude and rails, not digits.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
-
-import numpy as np
 
 from .._proto import caffefill_pb2 as pb
 from ..fillers import SPECS
@@ -247,57 +248,58 @@ def _cdf(z: float) -> float:
     return 0.5 * math.erfc(-z / math.sqrt(2.0))
 
 
+def _linspace(start: float, stop: float, num: int) -> tuple[float, ...]:
+    """``numpy.linspace(start, stop, num)``, value for value."""
+    step = (stop - start) / (num - 1)
+    return (*(i * step + start for i in range(num - 1)), stop)
+
+
 #: The activations' working range: a grid over it is added to the Gaussian's,
 #: so that a narrow Gaussian and a steep function are both resolved.
-_ACTIVE = np.linspace(-12.0, 12.0, 961)
-_SPREAD = np.linspace(-9.0, 9.0, 721)
+_ACTIVE = _linspace(-12.0, 12.0, 961)
+_SPREAD = _linspace(-9.0, 9.0, 721)
 
 
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique(values)`` for a 1-D float array (sorted, NaNs kept once), without
-    the ``numpy.ma`` import ``np.unique`` makes on first use (about a tenth of a
-    second, more than the whole signal model of a net)."""
-    values = np.sort(values)
-    keep = np.empty(values.shape, dtype=bool)
-    keep[:1] = True
-    keep[1:] = values[1:] != values[:-1]
-    nan = np.isnan(values)
-    if nan.any():  # sorted last; NaN != NaN would keep every one
-        keep[nan] = False
-        keep[int(np.argmax(nan))] = True
-    return values[keep]
+def _grid(mean: float, std: float) -> tuple[list[float], list[float]]:
+    """Points z and trapezoid weights w with sum(w f(z)) ~ E[f(z)], z ~ N(mean, std^2).
 
-
-def _grid(mean: float, std: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points z and trapezoid weights w with sum(w f(z)) ~ E[f(z)], z ~ N(mean, std^2)."""
+    Plain Python over a thousand or so points: the audit meets a few such
+    activations per net, and numpy would cost every audit its import."""
     if not std > 0:
-        return np.array([mean]), np.array([1.0])
-    z = mean + std * _SPREAD
-    inside = _ACTIVE[(z[0] < _ACTIVE) & (z[-1] > _ACTIVE)]
-    z = _sorted_unique(np.concatenate([z, inside]))
-    density = np.exp(-0.5 * ((z - mean) / std) ** 2)
-    step = np.diff(z)
-    w = np.zeros_like(z)
-    w[:-1] += step / 2.0
-    w[1:] += step / 2.0
-    w *= density
-    total = w.sum()
-    return z, (w / total if total > 0 else w)
+        return [mean], [1.0]
+    spread = [mean + std * u for u in _SPREAD]
+    first, last = spread[0], spread[-1]
+    points = spread + [a for a in _ACTIVE if first < a < last]
+    # Sorted, each value once (NaN too: NaN != NaN would keep every one).
+    z = sorted({v for v in points if v == v})
+    if len(z) < len(points) and any(v != v for v in points):
+        z.append(math.nan)
+    density = [math.exp(-0.5 * ((v - mean) / std) ** 2) for v in z]
+    half = [(b - a) / 2.0 for a, b in itertools.pairwise(z)]
+    w = [*half, 0.0]
+    for i, h in enumerate(half, 1):
+        w[i] += h
+    w = [a * b for a, b in zip(w, density, strict=True)]
+    total = math.fsum(w)
+    return z, ([v / total for v in w] if total > 0 else w)
 
 
-Fn = Callable[[np.ndarray], np.ndarray]
+Fn = Callable[[float], float]
+
+
+def _dot(a: Sequence[float], b: Sequence[float]) -> float:
+    return math.fsum(map(operator.mul, a, b))
 
 
 def pointwise(mean: float, std: float, f: Fn, df: Fn) -> tuple[float, float, float]:
     """(E[f(z)], E[f(z)^2], E[f'(z)^2]) for z ~ N(mean, std^2), by a trapezoid rule
     on a grid over the Gaussian and the activation's working range (exact
-    enough for the orders of magnitude the estimate is for; numpy, no
-    closed form needed per activation)."""
+    enough for the orders of magnitude the estimate is for; no closed form
+    needed per activation)."""
     z, w = _grid(mean, std)
-    with np.errstate(over="ignore", invalid="ignore"):
-        y = f(z)
-        d = df(z)
-    return float(w @ y), float(w @ (y * y)), float(w @ (d * d))
+    y = [f(v) for v in z]
+    d = [df(v) for v in z]
+    return _dot(w, y), _dot(w, [v * v for v in y]), _dot(w, [v * v for v in d])
 
 
 def rail_share(mean: float, std: float, rail: float) -> float:
@@ -323,24 +325,39 @@ def rectified(mean: float, std: float, slope: float = 0.0) -> tuple[float, float
             positive + slope * slope * (1.0 - positive))
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    out: np.ndarray = 0.5 * (1.0 + np.tanh(0.5 * z))
-    return out
+def _sigmoid(z: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * z))
 
 
-_SPREAD_CDF = np.array([_cdf(float(u)) for u in _SPREAD])
-_SPREAD_PDF = np.exp(-0.5 * _SPREAD * _SPREAD)
+def _softplus(z: float) -> float:
+    """log(1 + e^z) without overflow (numpy's logaddexp(0, z))."""
+    if z > 0:
+        return z + math.log1p(math.exp(-z))
+    if z <= 0:
+        return math.log1p(math.exp(z))
+    return z  # NaN
+
+
+_SPREAD_CDF = [_cdf(u) for u in _SPREAD]
+_SPREAD_PDF = [math.exp(-0.5 * u * u) for u in _SPREAD]
+
+
+@lru_cache(maxsize=64)
+def _max_weights(k: int) -> list[float]:
+    """The weights of the grid points in the density of the largest of k values."""
+    density = [p * c ** (k - 1) for p, c in zip(_SPREAD_PDF, _SPREAD_CDF, strict=True)]
+    total = math.fsum(density)
+    return [v / total for v in density]
 
 
 def max_moments(k: int, mean: float, std: float, clip: bool) -> tuple[float, float]:
     """(E[M], E[M^2]) of M, the largest of k independent N(mean, std^2) values
     (``clip``: of the values max(z, 0))."""
-    values = mean + std * _SPREAD
+    values = [mean + std * u for u in _SPREAD]
     if clip:
-        values = np.maximum(values, 0.0)
-    density = _SPREAD_PDF * _SPREAD_CDF ** (max(k, 1) - 1)
-    weights = density / density.sum()
-    return float(weights @ values), float(weights @ (values * values))
+        values = [v if not v < 0.0 else 0.0 for v in values]
+    weights = _max_weights(max(k, 1))
+    return _dot(weights, values), _dot(weights, [v * v for v in values])
 
 
 # ---------------------------------------------------------------- fillers and geometry
@@ -510,7 +527,7 @@ def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None
 def _sigmoid_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
 
-    def dsig(z: np.ndarray) -> np.ndarray:
+    def dsig(z: float) -> float:
         s = _sigmoid(z)
         return s * (1.0 - s)
 
@@ -521,11 +538,11 @@ def _sigmoid_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level
 def _tanh_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
 
-    def dtanh(z: np.ndarray) -> np.ndarray:
-        out: np.ndarray = 1.0 - np.tanh(z) ** 2
-        return out
+    def dtanh(z: float) -> float:
+        t = math.tanh(z)
+        return 1.0 - t * t
 
-    return _activation(level, pointwise(level.mean, level.std, np.tanh, dtanh),
+    return _activation(level, pointwise(level.mean, level.std, math.tanh, dtanh),
                        saturated=rail_share(level.mean, level.std, TANH_RAIL))
 
 
@@ -533,13 +550,11 @@ def _elu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     alpha = float(layer.param.elu_param.alpha)
     level = ins[0]
 
-    def f(z: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.where(z > 0, z, alpha * np.expm1(np.minimum(z, 0.0)))
-        return out
+    def f(z: float) -> float:
+        return z if z > 0 else alpha * math.expm1(z)
 
-    def df(z: np.ndarray) -> np.ndarray:
-        out: np.ndarray = np.where(z > 0, 1.0, alpha * np.exp(np.minimum(z, 0.0)))
-        return out
+    def df(z: float) -> float:
+        return 1.0 if z > 0 else alpha * math.exp(z)
 
     return _activation(level, pointwise(level.mean, level.std, f, df))
 
@@ -548,21 +563,19 @@ def _swish(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None
     beta = float(layer.param.swish_param.beta)
     level = ins[0]
 
-    def f(z: np.ndarray) -> np.ndarray:
-        out: np.ndarray = z * _sigmoid(beta * z)
-        return out
+    def f(z: float) -> float:
+        return z * _sigmoid(beta * z)
 
-    def df(z: np.ndarray) -> np.ndarray:
+    def df(z: float) -> float:
         s = _sigmoid(beta * z)
-        out: np.ndarray = s + beta * z * s * (1.0 - s)
-        return out
+        return s + beta * z * s * (1.0 - s)
 
     return _activation(level, pointwise(level.mean, level.std, f, df))
 
 
 def _bnll(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
-    stats = pointwise(level.mean, level.std, lambda z: np.logaddexp(0.0, z), _sigmoid)
+    stats = pointwise(level.mean, level.std, _softplus, _sigmoid)
     return _activation(level, stats, nonneg=True)
 
 

@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from ..errors import CaffefillError, ErrorKind, NetError
 from ..net.registry import traits_of
 
-if TYPE_CHECKING:  # the engine loads on first use: the audit imports this module
+if TYPE_CHECKING:  # the engine and numpy load on first use: the audit imports this module
+    import numpy as np
+
     from ..init import PreparedNet
 
 #: The default of ``--threshold``: a layer whose output std is more than this
@@ -77,8 +77,7 @@ class LayerProbe:
     flag: str | None = None
     #: Whether the output carries signal on (not a loss, an accuracy, a softmax).
     signal: bool = True
-    activations: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32),
-                                    repr=False)
+    activations: np.ndarray = field(default_factory=lambda: _no_values(), repr=False)
     gradients: np.ndarray | None = field(default=None, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,6 +116,12 @@ class ProbeResult:
         return judge(self.layers)
 
 
+def _no_values() -> np.ndarray:
+    import numpy as np
+
+    return np.zeros(0, np.float32)
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is None or math.isfinite(value) else None
 
@@ -136,6 +141,8 @@ def import_torch() -> Any:
 def load_data(path: str | os.PathLike[str]) -> dict[str | None, np.ndarray]:
     """The arrays of ``--data``: a ``.npz`` maps top names to arrays; a ``.npy``
     is one array for the net's first input (key None)."""
+    import numpy as np
+
     text = os.fspath(path)
     try:
         if text.endswith(".npz"):
@@ -201,6 +208,8 @@ def feed_inputs(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
     the net's stream (as the reference forward passes are made); the first top
     of any other data layer, a unit Gaussian from a numpy generator seeded
     with ``seed``."""
+    import numpy as np
+
     from ..torch.run import fill_inputs
 
     names = list(net.input_names)
@@ -237,11 +246,15 @@ def feed_inputs(net: Any, data: Mapping[str | None, np.ndarray], seed: int,
 
 
 def _sample(flat: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     step = max(1, -(-flat.size // SAMPLE_SIZE))
     return np.ascontiguousarray(flat[::step])
 
 
 def _stats(values: np.ndarray, step: str | None, role: str) -> dict[str, Any]:
+    import numpy as np
+
     flat = values.reshape(-1)
     finite_mask = np.isfinite(flat)
     finite = flat[finite_mask].astype(np.float64)
@@ -265,6 +278,8 @@ def _stats(values: np.ndarray, step: str | None, role: str) -> dict[str, Any]:
 
 def _std(values: np.ndarray) -> tuple[float | None, float]:
     """Std over the finite values, and the share that is not finite."""
+    import numpy as np
+
     flat = values.reshape(-1)
     mask = np.isfinite(flat)
     finite = flat[mask].astype(np.float64)
@@ -340,6 +355,7 @@ def _backward(module: Any, blobs: Mapping[str, Any], probes: list[tuple[LayerPro
               seed: int) -> str:
     """The backward pass: fills each probe's gradient statistics; returns what
     was differentiated (:attr:`ProbeResult.loss`)."""
+    import numpy as np
     import torch
 
     loss = module.loss(blobs)
@@ -400,6 +416,8 @@ def measure(
     unit Gaussian (numpy's generator seeded with the seed).  ``fillers``:
     filler overrides (``PATTERN=FILLER``, see :mod:`caffefill.overrides`).
     """
+    import numpy as np
+
     torch = import_torch()
     from ..init import PreparedNet
     from ..torch.module import CaffeNet

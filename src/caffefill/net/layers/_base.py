@@ -13,8 +13,6 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import numpy as np
-
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput
 from ...messages import check_failed, show_shape
@@ -281,8 +279,3 @@ def filler(
 def blob(shape: Sequence[int], fill: Fill, role: str) -> BlobSpec:
     """A BlobSpec from ``filler()``'s result."""
     return BlobSpec(tuple(int(d) for d in shape), fill.param, role, fill.field, fill.home)
-
-
-def f32(value: float) -> float:
-    """``value`` rounded to float32."""
-    return float(np.float32(value))

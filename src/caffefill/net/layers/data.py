@@ -64,13 +64,14 @@ reproduces for certain.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
-import numpy as np
-
+from ... import float32
 from ..._proto import caffefill_pb2 as pb
 from ...errors import NeededInput, NetError
 from ...fillers import filler_spec
+from ...float32 import f32
 from ..registry import REGISTRY, LayerContext, Traits, register
 from ..spec import Draw, FillDraw, LayerSetup, RandDraw, Shape
 from ._base import (
@@ -318,12 +319,12 @@ def _resize_fn(t: pb.TransformationParameter) -> Callable[[int, int], tuple[int,
         height, width = i32(r.height), i32(r.width)
         if r.resize_mode == pb.ResizeParameter.FIT_SMALL_SIZE:
             # float arithmetic, as InferNewSize does it
-            orig = np.float32(w) / np.float32(h)
-            aspect = np.float32(width) / np.float32(height) if height else np.float32(np.inf)
+            orig = float32.div(f32(w), f32(h))
+            aspect = float32.div(f32(width), f32(height)) if height else math.inf
             if orig < aspect:
-                height = int(np.float32(width) / orig)
+                height = int(float32.div(f32(width), orig))
             else:
-                width = int(orig * np.float32(height))
+                width = int(f32(orig * f32(height)))
         return height, width
 
     return resize

@@ -14,9 +14,10 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..._proto import caffefill_pb2 as pb
+from ...float32 import f32
 from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape, Window
 from ._base import (
@@ -49,19 +50,18 @@ def normalize(ctx: LayerContext) -> LayerSetup:
                        "scale")
 
 
-def prior_aspect_ratios(p: pb.PriorBoxParameter) -> list[np.float32]:
+def prior_aspect_ratios(p: pb.PriorBoxParameter) -> list[float]:
     """PriorBoxLayer's aspect ratios: 1, then each new ``aspect_ratio`` (and
     its inverse with ``flip``), as float32 values."""
-    ratios = [np.float32(1.0)]
+    ratios = [1.0]
     for ar in p.aspect_ratio:
-        a = np.float32(ar)
-        if any(abs(float(a) - float(r)) < 1e-6 for r in ratios):
+        a = f32(ar)
+        if any(abs(a - r) < 1e-6 for r in ratios):
             continue
         ratios.append(a)
         if p.flip:
             # 1./ar in double, as Caffe computes it: an aspect ratio of 0 gives inf.
-            with np.errstate(divide="ignore", over="ignore"):
-                ratios.append(np.float32(np.float64(1.0) / np.float64(a)))
+            ratios.append(f32(1.0 / a) if a else math.copysign(math.inf, a))
     return ratios
 
 

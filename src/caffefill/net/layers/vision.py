@@ -6,9 +6,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
+from ... import float32
 from ..._proto import caffefill_pb2 as pb
+from ...float32 import f32
 from ..registry import LayerContext, Traits, register
 from ..spec import BlobSpec, LayerSetup, Shape, Window
 from ._base import (
@@ -185,8 +185,8 @@ def im2col(ctx: LayerContext) -> LayerSetup:
 
 def _pooled(size: int, pad: int, kernel: int, stride: int, ceil_mode: bool) -> int:
     """One pooled dim: Caffe computes it in float and rounds up (or down)."""
-    ratio = np.float32(size + 2 * pad - kernel) / np.float32(stride)
-    rounded = math.ceil(float(ratio)) if ceil_mode else math.floor(float(ratio))
+    ratio = float32.div(f32(size + 2 * pad - kernel), f32(stride))
+    rounded = math.ceil(ratio) if ceil_mode else math.floor(ratio)
     return int(rounded) + 1
 
 
