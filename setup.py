@@ -98,7 +98,8 @@ core = Extension(
     "caffefill._core",
     sources=[
         os.path.join(core_dir, name)
-        for name in ("mt19937.c", "boostdist.c", "boxmuller.c", "fill.c", "crc32.c", "module.c")
+        for name in ("mt19937.c", "boostdist.c", "boxmuller.c", "glibc_vec.c", "fill.c", "crc32.c",
+                     "module.c")
     ],
     include_dirs=[numpy.get_include(), core_dir],
     extra_compile_args=[

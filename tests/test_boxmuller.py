@@ -23,13 +23,16 @@ THREADS_FROM, PIECE = 1 << 18, 1 << 16
 
 
 @contextmanager
-def box_muller(bulk: int, threads: int = 0) -> Iterator[None]:
+def box_muller(bulk: int, threads: int = 0, vector: int = 1) -> Iterator[None]:
     was_bulk, was_threads = _core.box_muller()
+    was_vector = _core.box_muller_vector()
     _core.box_muller(bulk, threads)
+    _core.box_muller_vector(vector)
     try:
         yield
     finally:
         _core.box_muller(int(was_bulk), was_threads)
+        _core.box_muller_vector(int(was_vector))
 
 
 def _stream(seed: int, skip: int) -> _core.Stream:
@@ -52,11 +55,11 @@ def _from(state: tuple[bytes, int], back: int) -> _core.Stream:
     return stream
 
 
-def _draw(stream: _core.Stream, sizes: list[int], bulk: int,
-          threads: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+def _draw(stream: _core.Stream, sizes: list[int], bulk: int, threads: int = 0,
+          vector: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
     """The fills of the given sizes, one call each, and the next 4 words."""
     outs = []
-    with box_muller(bulk, threads):
+    with box_muller(bulk, threads, vector):
         for size in sizes:
             out = np.full(size, np.nan, dtype=np.float32)
             stream.gaussian(out, 0.25, 1.5, _core.NORMAL_BOX_MULLER)
@@ -77,31 +80,38 @@ def test_the_redrawn_word_is_there() -> None:
 
 
 def test_setting_is_reported_and_restored() -> None:
-    with box_muller(0, 3):
+    usable = _core.box_muller_vector()
+    with box_muller(0, 3, 0):
         assert _core.box_muller() == (False, 3)
+        assert not _core.box_muller_vector()
     assert _core.box_muller() == (True, 0)
+    assert _core.box_muller_vector() == usable
 
 
+@pytest.mark.parametrize("vector", [1, 0])
 @pytest.mark.parametrize("threads", [1, 2, 3, 0])
-def test_bulk_equals_one_pair_at_a_time(threads: int) -> None:
+def test_bulk_equals_one_pair_at_a_time(threads: int, vector: int) -> None:
     # Odd and even sizes, block (624 words) and piece sizes and the
     # threading threshold, each a call of its own (the pair cache is dropped
     # between calls), on a stream that starts mid-block.
     sizes = [0, 1, 2, 3, 311, 312, 313, 623, 624, 625, 1249, THREADS_FROM - 1,
              THREADS_FROM, THREADS_FROM + 1, 5 * PIECE + 1, 7 * PIECE - 1, 1_000_001]
-    _assert_same(_draw(_stream(7, 101), sizes, 1, threads),
+    # The bulk path with glibc_vec.c's logf and sincosf (where usable) and
+    # with the C library's; the reference calls the C library's.
+    _assert_same(_draw(_stream(7, 101), sizes, 1, threads, vector),
                  _draw(_stream(7, 101), sizes, 0))
 
 
+@pytest.mark.parametrize("vector", [1, 0])
 @pytest.mark.parametrize("threads", [1, 3])
 @pytest.mark.parametrize("back", [0, 1, 2, 3, 300, 301, 623, 624, 625,
                                   PIECE - 1, PIECE, PIECE + 1, 3 * PIECE - 1, 3 * PIECE])
 def test_bulk_redraws_as_the_reference(before_redraw: tuple[bytes, int], threads: int,
-                                       back: int) -> None:
+                                       back: int, vector: int) -> None:
     # The redrawn word as the first or the second uniform of a pair, at the
     # end of one piece of a threaded fill or the start of the next.
     sizes = [THREADS_FROM + 1, 5]
-    got = _draw(_from(before_redraw, back), sizes, 1, threads)
+    got = _draw(_from(before_redraw, back), sizes, 1, threads, vector)
     want = _draw(_from(before_redraw, back), sizes, 0)
     _assert_same(got, want)
     # The reference took one word more than two per pair: the redraw.
@@ -127,41 +137,80 @@ def test_boost155_goldens_on_one_and_three_threads(case: dict[str, object],
 def _libm() -> ctypes.CDLL:
     name = ctypes.util.find_library("m")
     libm = ctypes.CDLL(name)
-    for fn in ("sinf", "cosf"):
+    for fn in ("sinf", "cosf", "logf"):
         getattr(libm, fn).restype = ctypes.c_float
         getattr(libm, fn).argtypes = [ctypes.c_float]
+    if hasattr(libm, "sincosf"):
+        libm.sincosf.restype = None
+        libm.sincosf.argtypes = [ctypes.c_float, ctypes.POINTER(ctypes.c_float),
+                                 ctypes.POINTER(ctypes.c_float)]
     return libm
 
 
-def test_sincosf_is_sinf_and_cosf_on_box_muller_angles() -> None:
-    # boxmuller.c takes sincosf for cosf and sinf where the C library has
-    # it; tools/check_sincosf.c checks all 83,886,080 angles, this a fixed
-    # sample of them and the edges: every r = uniform_01 of a word (w * 2^-32
-    # below 2^-8, any float from 2^-8 up to below 1) and 2 pi r in float.
-    libm = _libm()
-    if not hasattr(libm, "sincosf"):
-        pytest.skip("no sincosf in this C library: boxmuller.c calls sinf and cosf")
-    libm.sincosf.restype = None
-    libm.sincosf.argtypes = [ctypes.c_float, ctypes.POINTER(ctypes.c_float),
-                             ctypes.POINTER(ctypes.c_float)]
+def _bits(x: float) -> bytes:
+    return np.float32(x).tobytes()
+
+
+def _domain_sample() -> np.ndarray:
+    """A fixed sample of the r = uniform_01<float> values (w * 2^-32 below
+    2^-8, any float from 2^-8 up to below 1; tools/check_libm.c takes all
+    83,886,080 of them) with the edges: r = 0, the least r, the ends of both
+    ranges, the largest r below 1 (1 - r = 2^-24), and with their neighbours
+    the r where 2 pi r reaches 2^-12 (below it sincosf gives (x, 1)), 0.75
+    (below it sincosf skips the argument reduction) and every eighth of a
+    turn (quadrant changes), and 1 - 2^-k (where 1 - r changes exponent)."""
     small = 1 << 24
     first = int(np.float32(2**-8).view(np.uint32))
     last = int(np.nextafter(np.float32(1), np.float32(0)).view(np.uint32))
     count = small + last - first + 1
-    index = np.random.default_rng(20261202).integers(0, count, 60_000)
-    # Edges: the ends of both ranges, and every eighth of a turn (where the
-    # argument reduction changes quadrant) with its neighbours.
-    eighths = (np.arange(1, 8, dtype=np.float32) / np.float32(8)).view(np.uint32).astype(np.int64)
-    edges = np.concatenate([[0, 1, small - 1, small, count - 1],
-                            (eighths[:, None] + np.arange(-40, 41)).ravel() - first + small])
-    index = np.concatenate([edges, index])
+    two_pi = np.float64(TWO_PI)
+    tiny_w = int(2**-12 / two_pi * 2**32)
+    big = np.array([0.75 / two_pi, *(np.arange(1, 8) / 8), *(1 - 2.0 ** -np.arange(1, 25))],
+                   dtype=np.float32).view(np.uint32).astype(np.int64) - first + small
+    near = np.arange(-40, 41)
+    edges = np.concatenate([[0, 1, small - 1, small, count - 1], (tiny_w + near),
+                            np.clip((big[:, None] + near).ravel(), small, count - 1)])
+    index = np.concatenate([edges, np.random.default_rng(20261202).integers(0, count, 60_000)])
     r = np.where(index < small, index.astype(np.float32) * np.float32(2**-32),
                  (np.maximum(index - small, 0) + first).astype(np.uint32).view(np.float32))
-    assert np.all((r >= 0) & (r < 1))
-    two_pi = np.float32(2) * np.float32(np.pi)  # boxmuller.h's CF_BOX_MULLER_TWO_PI
-    angles = two_pi * r.astype(np.float32)
+    assert np.all((r >= 0) & (r < 1)) and r.dtype == np.float32
+    return r
+
+
+#: boxmuller.h's CF_BOX_MULLER_TWO_PI: 2 times pi rounded to float.
+TWO_PI = np.float32(2) * np.float32(np.pi)
+
+
+def test_sincosf_is_sinf_and_cosf_on_box_muller_angles() -> None:
+    # boxmuller.c takes sincosf for cosf and sinf where the C library has
+    # it; tools/check_libm.c checks all 83,886,080 angles 2 pi r, this a
+    # fixed sample of them and the edges.
+    libm = _libm()
+    if not hasattr(libm, "sincosf"):
+        pytest.skip("no sincosf in this C library: boxmuller.c calls sinf and cosf")
+    angles = TWO_PI * _domain_sample()
     s, c = ctypes.c_float(), ctypes.c_float()
     for angle in angles.tolist():
         libm.sincosf(angle, ctypes.byref(s), ctypes.byref(c))
-        assert np.float32(s.value).tobytes() == np.float32(libm.sinf(angle)).tobytes(), angle
-        assert np.float32(c.value).tobytes() == np.float32(libm.cosf(angle)).tobytes(), angle
+        assert _bits(s.value) == _bits(libm.sinf(angle)), angle
+        assert _bits(c.value) == _bits(libm.cosf(angle)), angle
+
+
+def test_vector_logf_and_sincosf_are_the_c_librarys() -> None:
+    # The bulk path's logf(1 - r) and sincosf(2 pi r) (glibc_vec.c where it
+    # is usable, else the C library's own) give the C library's bits:
+    # tools/check_libm.c checks every r, this the fixed sample and edges.
+    libm = _libm()
+    r = _domain_sample()
+    one_minus = np.float32(1) - r
+    angles = TWO_PI * r
+    lg, s, c = (np.full(r.size, np.nan, dtype=np.float32) for _ in range(3))
+    # Odd lengths too: the vector code pads the last 1-3 values.
+    for size in (r.size, 5, 3, 1):
+        _core.glibc_vec_logf(one_minus[:size].copy(), lg[:size])
+        _core.glibc_vec_sincosf(angles[:size].copy(), s[:size], c[:size])
+    assert r[0] == 0 and np.float32(1) - r.max() == np.float32(2**-24)  # the extremes
+    for i, (x, angle) in enumerate(zip(one_minus.tolist(), angles.tolist(), strict=True)):
+        assert _bits(lg[i]) == _bits(libm.logf(x)), (r[i], x)
+        assert _bits(s[i]) == _bits(libm.sinf(angle)), (r[i], angle)
+        assert _bits(c[i]) == _bits(libm.cosf(angle)), (r[i], angle)

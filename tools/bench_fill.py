@@ -20,9 +20,11 @@ filler at least 5x the baseline.  The Boost 1.56-1.63 normal has no
 baseline here; its rate is printed for comparison across runs.  The Boost
 <= 1.55 (Box-Muller) normal's bulk path, on 1 thread, 2 and all cores, is
 timed by wall clock against its one pair at a time path (Boost's order)
-in the same run.  The last line has every ratio.
+in the same run, and on 1 thread with the C library's logf and sincosf
+too where it uses glibc_vec.c's (``--only boxmuller`` times only this).
+The last line has every ratio.
 
-    python3 tools/bench_fill.py [--repeat R] [--no-baseline]
+    python3 tools/bench_fill.py [--repeat R] [--no-baseline] [--only boxmuller]
 """
 
 from __future__ import annotations
@@ -87,37 +89,48 @@ def wall_best(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
 
 def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float) -> list[str]:
     """Boost 1.55's Box-Muller normal: the one pair at a time path (the
-    reference; Boost's order) against the bulk path on 1 thread, 2 and all
-    the process may use, alternating, wall time (and CPU time of all
-    threads).  Prints a line each; returns the ratios."""
+    reference; Boost's order) against the bulk path on 1 thread with the C
+    library's logf and sincosf, and with glibc_vec.c's where it is in use,
+    on 1 thread, 2 and all the process may use, alternating, wall time (and
+    CPU time of all threads).  Prints a line each; returns the ratios."""
     from caffefill import _core
 
     n = blob.size
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    settings = [("bulk, 1 thread", 1)] + ([("bulk, 2 threads", 2)] if cores >= 2 else [])
-    settings += [(f"bulk, all {cores} cores", 0)] if cores > 2 else []
+    was, was_vector = _core.box_muller(), _core.box_muller_vector()
+    vector = _core.box_muller_vector(1)
+    # (label, threads, vector libm)
+    settings = [("bulk, 1 thread, libm", 1, False)] if vector else []
+    settings += [("bulk, 1 thread", 1, vector)]
+    settings += [("bulk, 2 threads", 2, vector)] if cores >= 2 else []
+    settings += [(f"bulk, all {cores} cores", 0, vector)] if cores > 2 else []
     fill = functools.partial(fill_blob, parse_filler(FILLERS["gaussian"]), blob,
                              caffefill.CaffeRNG(SEED), resolve("1.0", "1.55"))
-    was = _core.box_muller()
-    best = {label: (float("inf"), float("inf")) for label, _ in [("reference", 0), *settings]}
+    labels = ["reference"] + [label for label, _, _ in settings]
+    best = {label: (float("inf"), float("inf")) for label in labels}
     try:
         for _ in range(repeat):
             _core.box_muller(0, 0)
             best["reference"] = min(best["reference"], wall_best(1, fill))
-            for label, threads in settings:
+            for label, threads, use_vector in settings:
                 _core.box_muller(1, threads)
+                _core.box_muller_vector(int(use_vector))
                 best[label] = min(best[label], wall_best(1, fill))
     finally:
         _core.box_muller(int(was[0]), was[1])
+        _core.box_muller_vector(int(was_vector))
+    source = "glibc_vec.c (four at a time)" if vector else \
+        "the C library (glibc_vec.c is not usable here)"
+    print(f"Box-Muller bulk path's logf and sincosf: {source}")
     reference = best["reference"][0]
     ratios = []
     for label, (wall, cpu) in best.items():
-        print(f"gaussian boost 1.55 {label:<20} {n / wall / 1e6:8.1f} M values/s wall "
+        print(f"gaussian boost 1.55 {label:<22} {n / wall / 1e6:8.1f} M values/s wall "
               f"({n / cpu / 1e6:6.1f} per CPU second), {wall / memset:5.1f}x memset's time, "
               f"{reference / wall:5.2f}x the one pair at a time path")
         if label != "reference":
-            ratios.append(f"boost1.55_{label.split(', ')[1].replace(' ', '_')}"
-                          f"/pair_at_a_time={reference / wall:.2f}x")
+            name = "_".join(label.split(", ")[1:]).replace(" ", "_")
+            ratios.append(f"boost1.55_{name}/pair_at_a_time={reference / wall:.2f}x")
     return ratios
 
 
@@ -159,6 +172,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the C++ baseline (it takes a few seconds per filler)")
+    parser.add_argument("--only", choices=["boxmuller"],
+                        help="time only the Boost <= 1.55 (Box-Muller) normal")
     args = parser.parse_args()
     n = ROWS * COLS
     blob = np.zeros((ROWS, COLS), dtype=np.float32)  # pages faulted in before any timing
@@ -166,6 +181,10 @@ def main() -> None:
     print(f"blob {ROWS}x{COLS} ({n:,} values), one thread, CPU time best of {args.repeat}")
     print(f"memset (ndarray.fill):        {n / t_memset / 1e6:8.1f} M values/s")
     ratios: list[str] = []
+    if args.only == "boxmuller":
+        ratios += box_muller_scaling(args.repeat, blob, t_memset)
+        print("ratios: " + " ".join(ratios))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         binary = None if args.no_baseline else build_baseline(tmp)
         profile = resolve("1.0", "1.74")

@@ -17,7 +17,7 @@ flags=(-std=c99 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined
 # (the portable code that non-x86 machines build).
 for variant in "" -DCF_NO_SIMD; do
     gcc "${flags[@]}" $variant -I"$core" "$core"/mt19937.c "$core"/boostdist.c \
-        "$core"/boxmuller.c "$core"/fill.c "$core"/crc32.c tests/c/test_core.c -lm -o "$work/test_core"
+        "$core"/boxmuller.c "$core"/glibc_vec.c "$core"/fill.c "$core"/crc32.c tests/c/test_core.c -lm -o "$work/test_core"
     ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         "$work/test_core"
 done
@@ -29,7 +29,7 @@ py_inc=$(python3 -c "import sysconfig; print(sysconfig.get_paths()['include'])")
 np_inc=$(python3 -c "import numpy; print(numpy.get_include())")
 suffix=$(python3 -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 gcc "${flags[@]}" -shared -fPIC -I"$core" -I"$py_inc" -I"$np_inc" \
-    "$core"/mt19937.c "$core"/boostdist.c "$core"/boxmuller.c "$core"/fill.c "$core"/crc32.c \
+    "$core"/mt19937.c "$core"/boostdist.c "$core"/boxmuller.c "$core"/glibc_vec.c "$core"/fill.c "$core"/crc32.c \
     "$core"/module.c -lm \
     -o "$work/caffefill/_core$suffix"
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.so)" \

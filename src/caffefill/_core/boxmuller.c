@@ -4,22 +4,25 @@
  * two values are computed in float with the platform libm's logf, cosf and
  * sinf, in Boost's operation order, so keep them exactly as they are.
  *
- * Speed comes from two places, neither changing a value:
+ * Speed comes from three places, none changing a value:
  *  - the bulk path tempers and converts a block's words in a loop the
  *    compiler vectorises, finds redraws by a test on the raw words, and
- *    leaves a tight loop of libm calls (sincosf for cosf and sinf where the
- *    C library has it: tools/check_sincosf.c proves it gives the same bits
- *    on every angle the normal can compute);
+ *    computes logf and sincosf over a whole run of pairs: four at a time
+ *    with glibc_vec.c where it gives the C library's bits (glibc 2.29 on,
+ *    x86-64, AVX2 and FMA), else in a tight loop of libm calls (sincosf for
+ *    cosf and sinf where the C library has it).  tools/check_libm.c proves
+ *    both substitutions on every input the normal can compute;
  *  - a large fill is split among threads at pair boundaries: each pair
  *    takes exactly two words unless a uniform is redrawn, which a scan of
  *    the words reveals, so the stream's state at the start of every piece
  *    is found by scanning ahead, far cheaper than computing the values.
  *
- * On one core the libm calls are about three quarters of the time (glibc
- * 2.36 on a shared AMD EPYC VM: logf about 6 ns, sincosf 8-12 ns a pair),
- * so more cores are the way past it.  GCC itself turns a cosf and a sinf
- * of the same angle into one sincosf call (at -O1 and above, on glibc), so
- * the check above holds for the one pair at a time path too.
+ * With the libm calls, they are about three quarters of the time on one
+ * core (glibc 2.36 on a shared AMD EPYC VM: logf about 6 ns, sincosf 8-12
+ * ns a pair); glibc_vec.c makes the bulk path about three times faster.
+ * GCC itself turns a cosf and a sinf of the same angle into one sincosf
+ * call (at -O1 and above, on glibc), so the check above holds for the one
+ * pair at a time path too.
  */
 #define _GNU_SOURCE /* sincosf, sched_getaffinity */
 #include "boxmuller.h"
@@ -28,6 +31,7 @@
 #include <string.h>
 
 #include "boostdist.h"
+#include "glibc_vec.h"
 
 #if defined(__unix__) || defined(__APPLE__)
 #include <pthread.h>
@@ -102,6 +106,10 @@ static int pair_inputs(const uint32_t *key, size_t pairs, float *angle, float *o
     return redraw != 0;
 }
 
+/* 1: the bulk path computes logf and sincosf with glibc_vec.c (where
+ * cf_glibc_vec_usable says it gives the C library's bits). */
+static int vector_libm = 1;
+
 /* The values of `pairs` pairs (at most CF_MT_N / 2) from pair_inputs, to
  * out: 2 pairs values, or one less when `odd` (the last sine value
  * discarded).  Each libm function runs over all the pairs in a loop of its
@@ -112,10 +120,15 @@ static void pairs_of(const float *angle, const float *one_minus_r2, size_t pairs
 {
     float lg[CF_MT_N / 2], s[CF_MT_N / 2], c[CF_MT_N / 2];
     size_t whole = pairs - (size_t)(odd != 0);
-    for (size_t k = 0; k < whole; k++)
-        lg[k] = logf(one_minus_r2[k]);
-    for (size_t k = 0; k < whole; k++)
-        sin_cos(angle[k], &s[k], &c[k]);
+    if (vector_libm) {
+        cf_glibc_vec_logf(one_minus_r2, lg, whole);
+        cf_glibc_vec_sincosf(angle, s, c, whole);
+    } else {
+        for (size_t k = 0; k < whole; k++)
+            lg[k] = logf(one_minus_r2[k]);
+        for (size_t k = 0; k < whole; k++)
+            sin_cos(angle[k], &s[k], &c[k]);
+    }
     size_t k = 0;
 #ifdef CF_HAVE_SSE_PAIRS
     /* Four pairs at a time, the same IEEE single operations (sqrtps rounds
@@ -196,6 +209,13 @@ int cf_box_muller_bulk(int enable)
     if (enable >= 0)
         one_at_a_time = enable == 0;
     return !one_at_a_time;
+}
+
+int cf_box_muller_vector(int enable)
+{
+    if (enable >= 0)
+        vector_libm = enable != 0;
+    return vector_libm && cf_glibc_vec_usable();
 }
 
 int cf_box_muller_threads(int n)

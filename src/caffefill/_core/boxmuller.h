@@ -28,6 +28,10 @@ void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float 
  * values among at most n threads, or, for n = 0 (the default), as many as
  * the cores the process may run on; -1 only asks; returns the setting. */
 int cf_box_muller_bulk(int enable);
+/* cf_box_muller_vector: 1 (the default) lets the bulk path compute logf
+ * and sincosf with glibc_vec.c, 0 makes it call the C library, -1 only
+ * asks; returns 1 when glibc_vec.c is in use (allowed and usable here). */
+int cf_box_muller_vector(int enable);
 int cf_box_muller_threads(int n);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "crc32.h"
 #include "fill.h"
+#include "glibc_vec.h"
 
 typedef struct {
     PyObject_HEAD
@@ -268,6 +269,53 @@ static PyObject *core_box_muller(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(Ni)", PyBool_FromLong(bulk), threads);
 }
 
+/* box_muller_vector(enable=-1): cf_box_muller_vector (boxmuller.h); 0
+ * makes the bulk path call the C library's logf and sincosf, 1 allows
+ * glibc_vec.c again, -1 only asks.  For tests and benchmarks. */
+static PyObject *core_box_muller_vector(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    int enable = -1;
+    if (!PyArg_ParseTuple(args, "|i", &enable))
+        return NULL;
+    return PyBool_FromLong(cf_box_muller_vector(enable < 0 ? -1 : enable != 0));
+}
+
+/* glibc_vec_logf(x, out) and glibc_vec_sincosf(x, sin, cos): glibc_vec.c's
+ * functions on float32 arrays of one size (their inputs' domain is the
+ * caller's to keep); return cf_glibc_vec_usable, i.e. whether the vector
+ * code ran rather than the C library.  For tests. */
+static PyObject *core_glibc_vec_logf(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *x_obj, *out_obj;
+    float *x, *out;
+    size_t n, n_out;
+    if (!PyArg_ParseTuple(args, "OO", &x_obj, &out_obj) || as_f32_out(x_obj, &x, &n) < 0 ||
+        as_f32_out(out_obj, &out, &n_out) < 0)
+        return NULL;
+    if (n_out != n) {
+        PyErr_SetString(PyExc_ValueError, "x and out differ in size");
+        return NULL;
+    }
+    cf_glibc_vec_logf(x, out, n);
+    return PyBool_FromLong(cf_glibc_vec_usable());
+}
+
+static PyObject *core_glibc_vec_sincosf(PyObject *Py_UNUSED(module), PyObject *args)
+{
+    PyObject *x_obj, *s_obj, *c_obj;
+    float *x, *s, *c;
+    size_t n, n_s, n_c;
+    if (!PyArg_ParseTuple(args, "OOO", &x_obj, &s_obj, &c_obj) || as_f32_out(x_obj, &x, &n) < 0 ||
+        as_f32_out(s_obj, &s, &n_s) < 0 || as_f32_out(c_obj, &c, &n_c) < 0)
+        return NULL;
+    if (n_s != n || n_c != n) {
+        PyErr_SetString(PyExc_ValueError, "x, sin and cos differ in size");
+        return NULL;
+    }
+    cf_glibc_vec_sincosf(x, s, c, n);
+    return PyBool_FromLong(cf_glibc_vec_usable());
+}
+
 static PyMethodDef core_methods[] = {
     {"crc32", core_crc32, METH_VARARGS,
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
@@ -281,6 +329,16 @@ static PyMethodDef core_methods[] = {
      "box_muller(bulk=-1, threads=-1) -> (bulk, threads) of the Box-Muller normal: bulk 0 "
      "computes one pair at a time (the reference), 1 the bulk path; threads caps the "
      "threads of a large fill, 0 = the cores the process may use; -1 only asks"},
+    {"box_muller_vector", core_box_muller_vector, METH_VARARGS,
+     "box_muller_vector(enable=-1) -> whether the Box-Muller bulk path computes logf and "
+     "sincosf four at a time (where that gives the C library's bits); 0 makes it call the "
+     "C library, 1 allows the vector code again, -1 only asks"},
+    {"glibc_vec_logf", core_glibc_vec_logf, METH_VARARGS,
+     "glibc_vec_logf(x, out) -> bool: out = logf(x) as the Box-Muller bulk path computes it "
+     "(x positive normal float32); True when the vector code ran, False the C library"},
+    {"glibc_vec_sincosf", core_glibc_vec_sincosf, METH_VARARGS,
+     "glibc_vec_sincosf(x, sin, cos) -> bool: sincosf of x (0 <= x < 120) as the Box-Muller "
+     "bulk path computes it; True when the vector code ran, False the C library"},
     {NULL, NULL, 0, NULL},
 };
 
