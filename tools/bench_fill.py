@@ -12,19 +12,25 @@ sparse gaussian, exactly as Caffe would, on one thread.  In the same run:
   ours.  Skipped, with a message, when g++ or the Boost headers are missing.
 * the limit: numpy's ``ndarray.fill`` of the same bytes (a memset).
 
-Times are the filling thread's CPU time, best of ``--repeat`` (the stream
-continues across repeats, as successive fills of a net do), so other work
-on a shared machine does not count; each of our fills alternates with a
-run of the baseline, so that both meet the same load.  Targets: every
-filler at least 5x the baseline.  The Boost 1.56-1.63 normal has no
-baseline here; its rate is printed for comparison across runs.  The Boost
-<= 1.55 (Box-Muller) normal's bulk path, on 1 thread, 2 and all cores, is
-timed by wall clock against its one pair at a time path (Boost's order)
-in the same run, and on 1 thread with the C library's logf and sincosf
-too where it uses glibc_vec.c's (``--only boxmuller`` times only this).
+Times are the filling thread's CPU time (the stream continues from fill to
+fill, as successive fills of a net do), so other work on a shared machine
+does not count, though it still slows both sides through the shared caches
+and cores.  So each of ``--pairs`` fills of ours is made right before or right
+after (alternately) one of the baseline's, which stays running and fills
+when asked, and each such pair gives one ratio of two times measured within
+a second of each other: the median of those ratios is the speed-up, their
+quartiles and range say how steady it is, and the best time against the
+best time (as earlier versions of this script printed it) is given beside
+them.  Targets: every filler at least 5x the baseline.  The Boost
+1.56-1.63 normal has no baseline here; its rate is printed for comparison
+across runs.  The Boost <= 1.55 (Box-Muller) normal's bulk path, on 1
+thread, 2 and all cores, is timed by wall clock against its one pair at a
+time path (Boost's order) in the same run, and on 1 thread with the C
+library's logf and sincosf too where it uses glibc_vec.c's (``--only
+boxmuller`` times only this).
 The last line has every ratio.
 
-    python3 tools/bench_fill.py [--repeat R] [--no-baseline] [--only boxmuller]
+    python3 tools/bench_fill.py [--pairs P] [--repeat R] [--no-baseline] [--only boxmuller]
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import argparse
 import functools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -167,9 +174,55 @@ def run_baseline(binary: str, name: str, repeat: int, count: int = ROWS * COLS,
     return float(out[0]), (int(out[1]), int(out[2]))
 
 
+class BaselineFills:
+    """The baseline for one filler kept running (its REPEAT 0 mode): each
+    call makes one more fill of the stream and returns (CPU seconds, checksums)."""
+
+    def __init__(self, binary: str, name: str) -> None:
+        self.process = subprocess.Popen(
+            [binary, name, str(ROWS * COLS), str(ROWS), "0", str(SEED)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def __call__(self) -> tuple[float, tuple[int, int]]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("fill\n")
+        self.process.stdin.flush()
+        seconds, total, xored = self.process.stdout.readline().split()
+        return float(seconds), (int(total), int(xored))
+
+    def seconds(self) -> float:
+        """One more fill; its CPU seconds."""
+        return self()[0]
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def paired(pairs: int, ours: Callable[[], object],
+           baseline: Callable[[], float]) -> tuple[list[float], list[float]]:
+    """``pairs`` of one fill of ours and one of the baseline, made one right
+    after the other, the order alternating: (our times, the baseline's).
+    Both times of a pair were measured within a second of each other, so a
+    change of load that lasts longer than that cancels out of their ratio."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    for p in range(pairs):
+        if p % 2:
+            theirs.append(baseline())
+        mine.append(cpu_best(1, ours))
+        if not p % 2:
+            theirs.append(baseline())
+    return mine, theirs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="best of R for the memset, the old normals and Box-Muller")
+    parser.add_argument("--pairs", type=int, default=12,
+                        help="fills of ours and of the baseline, one after the other, per filler")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the C++ baseline (it takes a few seconds per filler)")
     parser.add_argument("--only", choices=["boxmuller"],
@@ -178,7 +231,8 @@ def main() -> None:
     n = ROWS * COLS
     blob = np.zeros((ROWS, COLS), dtype=np.float32)  # pages faulted in before any timing
     t_memset = cpu_best(args.repeat, lambda: blob.fill(0))
-    print(f"blob {ROWS}x{COLS} ({n:,} values), one thread, CPU time best of {args.repeat}")
+    print(f"blob {ROWS}x{COLS} ({n:,} values), one thread, CPU time; against the baseline "
+          f"{args.pairs} pairs of fills")
     print(f"memset (ndarray.fill):        {n / t_memset / 1e6:8.1f} M values/s")
     ratios: list[str] = []
     if args.only == "boxmuller":
@@ -192,23 +246,33 @@ def main() -> None:
             param = parse_filler(text)
             rng = caffefill.CaffeRNG(SEED)
             ours = functools.partial(fill_blob, param, blob, rng, profile)
-            t_ours = t_caffe = float("inf")
-            for r in range(args.repeat):
-                t_ours = min(t_ours, cpu_best(1, ours))
-                if r == 0:
-                    first = checksums(blob)  # the baseline's run is a first fill too
-                if binary is not None:
-                    t_run, sums = run_baseline(binary, name, 1)
-                    t_caffe = min(t_caffe, t_run)
-            line = (f"{name:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
-                    f"{t_ours / t_memset:5.1f}x memset's time")
-            if binary is not None:
-                same = "same values" if sums == first else "VALUES DIFFER"
-                line += (f"; baseline {n / t_caffe / 1e6:7.1f} M values/s; "
-                         f"speed-up {t_caffe / t_ours:5.2f}x ({same})")
-                ratios.append(f"{name}={t_caffe / t_ours:.2f}x")
-            ratios.append(f"{name}/memset={t_ours / t_memset:.1f}")
-            print(line)
+            ours()  # the first fill from the seed, checked against the baseline's first
+            first = checksums(blob)
+            if binary is None:
+                t_ours = cpu_best(args.repeat, ours)
+                print(f"{name:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
+                      f"{t_ours / t_memset:5.1f}x memset's time")
+                ratios.append(f"{name}/memset={t_ours / t_memset:.1f}")
+                continue
+            baseline = BaselineFills(binary, name)
+            try:
+                same = "same values" if baseline()[1] == first else "VALUES DIFFER"
+                mine, theirs = paired(args.pairs, ours, baseline.seconds)
+            finally:
+                baseline.close()
+            t_ours, t_caffe = min(mine), min(theirs)
+            pair_ratios = [t / o for t, o in zip(theirs, mine, strict=True)]
+            q1, median, q3 = statistics.quantiles(pair_ratios, n=4, method="inclusive")
+            low, high = min(pair_ratios), max(pair_ratios)
+            print(f"{name:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
+                  f"{t_ours / t_memset:5.1f}x memset's time; baseline "
+                  f"{n / t_caffe / 1e6:7.1f} M values/s; speed-up {median:5.2f}x "
+                  f"(median of {len(pair_ratios)} pairs; quartiles {q1:.2f}-{q3:.2f}, "
+                  f"range {low:.2f}-{high:.2f}), best against best {t_caffe / t_ours:5.2f}x "
+                  f"({same})")
+            ratios += [f"{name}={t_caffe / t_ours:.2f}x", f"{name}/memset={t_ours / t_memset:.1f}",
+                       f"{name}_median={median:.2f}x", f"{name}_quartiles={q1:.2f}-{q3:.2f}x",
+                       f"{name}_range={low:.2f}-{high:.2f}x"]
         for label, boost in OLD_NORMALS:
             param = parse_filler(FILLERS["gaussian"])
             rng = caffefill.CaffeRNG(SEED)

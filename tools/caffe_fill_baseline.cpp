@@ -10,6 +10,7 @@
 //
 //   g++ -O2 -o baseline tools/caffe_fill_baseline.cpp     (header-only Boost)
 //   baseline FILLER COUNT ROWS REPEAT SEED
+//   baseline FILLER COUNT ROWS 0 SEED        (one fill per line read on stdin)
 //
 // FILLER is gaussian (std 0.01), msra, xavier, uniform (-0.05..0.05),
 // positive_unitball, sparse_gaussian (std 0.01, mask probability 0.5) or
@@ -19,7 +20,10 @@
 // thread, so other load on the machine does not count) and two checksums of the
 // last fill's float bits (the sum of the 32-bit words mod 2^64 and their
 // xor), which the benchmarks compare with caffefill's values of the same
-// fills to show the baseline draws what Caffe draws.
+// fills to show the baseline draws what Caffe draws.  With REPEAT 0 it waits
+// for a line on stdin before each fill and answers each with "seconds sum xor"
+// of that fill (flushed), until stdin ends: a benchmark can then make each of
+// the baseline's fills next to one of its own, without a process start between.
 #include <boost/math/special_functions/next.hpp>
 #include <boost/random/bernoulli_distribution.hpp>
 #include <boost/random/mersenne_twister.hpp>
@@ -94,6 +98,29 @@ static void fill(const std::string& filler, Engine* engine, float* data, int cou
   }
 }
 
+// One fill, timed by the CPU time of this thread.
+static double timed_fill(const std::string& filler, Engine* engine, float* data, int count,
+                         int rows) {
+  timespec start, end;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+  fill(filler, engine, data, count, rows);
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+  return static_cast<double>(end.tv_sec - start.tv_sec) +
+         1e-9 * static_cast<double>(end.tv_nsec - start.tv_nsec);
+}
+
+// The checksums of a fill's float bits: their sum mod 2^64 and their xor.
+static void checksum(const float* data, int count, uint64_t* sum, uint32_t* xored) {
+  *sum = 0;
+  *xored = 0;
+  for (int i = 0; i < count; ++i) {
+    uint32_t bits;
+    std::memcpy(&bits, &data[i], sizeof bits);
+    *sum += bits;
+    *xored ^= bits;
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc != 6) {
     std::fprintf(stderr, "usage: %s FILLER COUNT ROWS REPEAT SEED\n", argv[0]);
@@ -102,29 +129,25 @@ int main(int argc, char** argv) {
   const std::string filler = argv[1];
   const int count = std::atoi(argv[2]), rows = std::atoi(argv[3]), repeat = std::atoi(argv[4]);
   Engine engine(static_cast<uint32_t>(std::strtoul(argv[5], NULL, 10)));
-  if (count <= 0 || rows <= 0 || count % rows != 0 || repeat <= 0) {
+  if (count <= 0 || rows <= 0 || count % rows != 0 || repeat < 0) {
     std::fprintf(stderr, "bad COUNT, ROWS or REPEAT\n");
     return 2;
   }
   std::vector<float> data(count, 0.0f);  // pages touched before timing
   double best = 1e300;
-  for (int r = 0; r < repeat; ++r) {
-    timespec start, end;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
-    fill(filler, &engine, data.data(), count, rows);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
-    const double took = static_cast<double>(end.tv_sec - start.tv_sec) +
-                        1e-9 * static_cast<double>(end.tv_nsec - start.tv_nsec);
-    if (took < best) best = took;
-  }
   uint64_t sum = 0;
   uint32_t xored = 0;
-  for (int i = 0; i < count; ++i) {
-    uint32_t bits;
-    std::memcpy(&bits, &data[i], sizeof bits);
-    sum += bits;
-    xored ^= bits;
+  char line[64];
+  for (int r = 0; repeat == 0 ? std::fgets(line, sizeof line, stdin) != NULL : r < repeat; ++r) {
+    const double took = timed_fill(filler, &engine, data.data(), count, rows);
+    if (took < best) best = took;
+    checksum(data.data(), count, &sum, &xored);
+    if (repeat == 0) {
+      std::printf("%.6f %llu %u\n", took, static_cast<unsigned long long>(sum), xored);
+      std::fflush(stdout);
+    }
   }
-  std::printf("%.6f %llu %u\n", best, static_cast<unsigned long long>(sum), xored);
+  if (repeat > 0)
+    std::printf("%.6f %llu %u\n", best, static_cast<unsigned long long>(sum), xored);
   return 0;
 }
