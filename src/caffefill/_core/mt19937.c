@@ -57,42 +57,67 @@ static void temper_portable(const uint32_t *key, size_t n, uint32_t *out)
  * before they are rewritten (words are rewritten in increasing order) and
  * k[i + m] or, from i = 227 on, the already rewritten k[i - 227]; since
  * 227 >= 8, every word a vector of eight reads has the same state (old or
- * new) as in the one-at-a-time loop.  With `tempered`, each new word is
- * also tempered there while it is in a register (inlined twice, with and
- * without, so that the test costs nothing).
+ * new) as in the one-at-a-time loop.  The 78 vectors start at multiples of
+ * 8: the one at 224 takes the far words of its lanes 0-2 from k[621..623]
+ * and of lanes 3-7 from the new k[0..4], and the one at 616 the next word
+ * of its lane 7 from the new k[0]; both are built from in-bounds loads
+ * (words_from_5, words_from_1).  The odd words' matrix term is a blend on
+ * their bit 0 moved to the sign bit.  With `tempered`, each new word is also tempered there while it is in a
+ * register (inlined twice, with and without, so that the test costs nothing).
  */
-__attribute__((target("avx2"), always_inline)) static inline void refill_avx2(uint32_t *k,
-                                                                              uint32_t *tempered)
+__attribute__((target("avx2"))) static inline __m256i twist8(__m256i hi, __m256i lo, __m256i far)
 {
     const __m256i upper = _mm256_set1_epi32((int)UPPER_MASK);
     const __m256i lower = _mm256_set1_epi32((int)LOWER_MASK);
-    const __m256i matrix = _mm256_set1_epi32((int)MATRIX_A);
-    const __m256i one = _mm256_set1_epi32(1);
-    int i = 0;
-    for (int stage = 0; stage < 2; stage++) {
-        const int end = stage == 0 ? CF_MT_N - MT_M : CF_MT_N - 1;
-        const int far = stage == 0 ? MT_M : MT_M - CF_MT_N;
-        for (; i + 8 <= end; i += 8) {
-            __m256i hi = _mm256_loadu_si256((const __m256i *)(k + i));
-            __m256i lo = _mm256_loadu_si256((const __m256i *)(k + i + 1));
-            __m256i fa = _mm256_loadu_si256((const __m256i *)(k + i + far));
-            __m256i y = _mm256_or_si256(_mm256_and_si256(hi, upper), _mm256_and_si256(lo, lower));
-            __m256i odd = _mm256_cmpeq_epi32(_mm256_and_si256(y, one), one);
-            __m256i r = _mm256_xor_si256(fa, _mm256_srli_epi32(y, 1));
-            r = _mm256_xor_si256(r, _mm256_and_si256(odd, matrix));
-            _mm256_storeu_si256((__m256i *)(k + i), r);
-            if (tempered)
-                _mm256_storeu_si256((__m256i *)(tempered + i), cf_mt_temper8(r));
-        }
-        for (; i < end; i++) {
-            k[i] = twist(k[i], k[i + 1], k[i + far]);
-            if (tempered)
-                tempered[i] = cf_mt_temper(k[i]);
-        }
-    }
-    k[CF_MT_N - 1] = twist(k[CF_MT_N - 1], k[0], k[MT_M - 1]);
+    const __m256 matrix = _mm256_castsi256_ps(_mm256_set1_epi32((int)MATRIX_A));
+    __m256i y = _mm256_or_si256(_mm256_and_si256(hi, upper), _mm256_and_si256(lo, lower));
+    __m256 odd = _mm256_castsi256_ps(_mm256_slli_epi32(lo, 31)); /* y & 1 is lo & 1 */
+    __m256i mag = _mm256_castps_si256(_mm256_blendv_ps(_mm256_setzero_ps(), matrix, odd));
+    return _mm256_xor_si256(_mm256_xor_si256(far, _mm256_srli_epi32(y, 1)), mag);
+}
+
+/* Words 1..8 and 5..12 of the sixteen words a (0..7) and b (8..15). */
+__attribute__((target("avx2"))) static inline __m256i words_from_1(__m256i a, __m256i b)
+{
+    return _mm256_alignr_epi8(_mm256_permute2x128_si256(a, b, 0x21), a, 4);
+}
+
+__attribute__((target("avx2"))) static inline __m256i words_from_5(__m256i a, __m256i b)
+{
+    return _mm256_alignr_epi8(b, _mm256_permute2x128_si256(a, b, 0x21), 4);
+}
+
+__attribute__((target("avx2"))) static inline __m256i load8(const uint32_t *p)
+{
+    return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* The new words k[i..i+8) = r, and tempered (when not NULL) as well. */
+__attribute__((target("avx2"), always_inline)) static inline void put8(uint32_t *k,
+                                                                       uint32_t *tempered, int i,
+                                                                       __m256i r)
+{
+    _mm256_storeu_si256((__m256i *)(k + i), r);
     if (tempered)
-        tempered[CF_MT_N - 1] = cf_mt_temper(k[CF_MT_N - 1]);
+        _mm256_storeu_si256((__m256i *)(tempered + i), cf_mt_temper8(r));
+}
+
+__attribute__((target("avx2"), always_inline)) static inline void refill_avx2(uint32_t *k,
+                                                                              uint32_t *tempered)
+{
+    int i = 0;
+    for (; i + 8 <= CF_MT_N - MT_M; i += 8) /* 0 .. 223 */
+        put8(k, tempered, i, twist8(load8(k + i), load8(k + i + 1), load8(k + i + MT_M)));
+    /* 224 .. 231: far words k[621..623] (old), then k[0..4] (new). */
+    put8(k, tempered, i,
+         twist8(load8(k + i), load8(k + i + 1), words_from_5(load8(k + CF_MT_N - 8), load8(k))));
+    for (i += 8; i + 8 < CF_MT_N; i += 8) /* 232 .. 615 */
+        put8(k, tempered, i,
+             twist8(load8(k + i), load8(k + i + 1), load8(k + i + MT_M - CF_MT_N)));
+    /* 616 .. 623: the next word of 623 is the new k[0]. */
+    const __m256i last = load8(k + i);
+    put8(k, tempered, i,
+         twist8(last, words_from_1(last, load8(k)), load8(k + i + MT_M - CF_MT_N)));
 }
 
 __attribute__((target("avx2"))) static void refill_plain_avx2(uint32_t *k)
