@@ -269,37 +269,36 @@ def _grid(mean: float, std: float) -> tuple[list[float], list[float]]:
         return [mean], [1.0]
     spread = [mean + std * u for u in _SPREAD]
     first, last = spread[0], spread[-1]
-    points = spread + [a for a in _ACTIVE if first < a < last]
-    # Sorted, each value once (NaN too: NaN != NaN would keep every one).
-    z = sorted({v for v in points if v == v})
-    if len(z) < len(points) and any(v != v for v in points):
-        z.append(math.nan)
-    density = [math.exp(-0.5 * ((v - mean) / std) ** 2) for v in z]
+    if not math.isfinite(first + last):  # a NaN or infinite mean: nothing to integrate
+        return [mean], [math.nan]
+    # Two sorted runs: sorted() merges them; then each value once.
+    merged = sorted(spread + [a for a in _ACTIVE if first < a < last])
+    z = [v for v, before in zip(merged, [math.nan, *merged], strict=False) if v != before]
+    density = [math.exp(-0.5 * t * t) for t in [(v - mean) / std for v in z]]
     half = [(b - a) / 2.0 for a, b in itertools.pairwise(z)]
-    w = [*half, 0.0]
-    for i, h in enumerate(half, 1):
-        w[i] += h
-    w = [a * b for a, b in zip(w, density, strict=True)]
-    total = math.fsum(w)
+    w = [a + b for a, b in zip([*half, 0.0], [0.0, *half], strict=True)]
+    w = list(map(operator.mul, w, density))
+    total = sum(w)
     return z, ([v / total for v in w] if total > 0 else w)
 
 
-Fn = Callable[[float], float]
+#: An activation over grid points: its values and its derivative's.
+Fn = Callable[[list[float]], tuple[list[float], list[float]]]
 
 
 def _dot(a: Sequence[float], b: Sequence[float]) -> float:
-    return math.fsum(map(operator.mul, a, b))
+    return float(sum(map(operator.mul, a, b)))
 
 
-def pointwise(mean: float, std: float, f: Fn, df: Fn) -> tuple[float, float, float]:
+def pointwise(mean: float, std: float, f: Fn) -> tuple[float, float, float]:
     """(E[f(z)], E[f(z)^2], E[f'(z)^2]) for z ~ N(mean, std^2), by a trapezoid rule
     on a grid over the Gaussian and the activation's working range (exact
     enough for the orders of magnitude the estimate is for; no closed form
-    needed per activation)."""
+    needed per activation); ``f`` gives f and f' at the grid's points."""
     z, w = _grid(mean, std)
-    y = [f(v) for v in z]
-    d = [df(v) for v in z]
-    return _dot(w, y), _dot(w, [v * v for v in y]), _dot(w, [v * v for v in d])
+    y, d = f(z)
+    return _dot(w, y), _dot(w, list(map(operator.mul, y, y))), \
+        _dot(w, list(map(operator.mul, d, d)))
 
 
 def rail_share(mean: float, std: float, rail: float) -> float:
@@ -325,17 +324,9 @@ def rectified(mean: float, std: float, slope: float = 0.0) -> tuple[float, float
             positive + slope * slope * (1.0 - positive))
 
 
-def _sigmoid(z: float) -> float:
-    return 0.5 * (1.0 + math.tanh(0.5 * z))
-
-
-def _softplus(z: float) -> float:
-    """log(1 + e^z) without overflow (numpy's logaddexp(0, z))."""
-    if z > 0:
-        return z + math.log1p(math.exp(-z))
-    if z <= 0:
-        return math.log1p(math.exp(z))
-    return z  # NaN
+def _sigmoids(z: list[float]) -> list[float]:
+    tanh = math.tanh
+    return [0.5 * (1.0 + tanh(0.5 * v)) for v in z]
 
 
 _SPREAD_CDF = [_cdf(u) for u in _SPREAD]
@@ -346,7 +337,7 @@ _SPREAD_PDF = [math.exp(-0.5 * u * u) for u in _SPREAD]
 def _max_weights(k: int) -> list[float]:
     """The weights of the grid points in the density of the largest of k values."""
     density = [p * c ** (k - 1) for p, c in zip(_SPREAD_PDF, _SPREAD_CDF, strict=True)]
-    total = math.fsum(density)
+    total = sum(density)
     return [v / total for v in density]
 
 
@@ -357,7 +348,7 @@ def max_moments(k: int, mean: float, std: float, clip: bool) -> tuple[float, flo
     if clip:
         values = [v if not v < 0.0 else 0.0 for v in values]
     weights = _max_weights(max(k, 1))
-    return _dot(weights, values), _dot(weights, [v * v for v in values])
+    return _dot(weights, values), _dot(weights, list(map(operator.mul, values, values)))
 
 
 # ---------------------------------------------------------------- fillers and geometry
@@ -524,25 +515,32 @@ def _prelu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None
     return _leaky(ins[0], slope)
 
 
+def _sigmoid_values(z: list[float]) -> tuple[list[float], list[float]]:
+    s = _sigmoids(z)
+    return s, [v * (1.0 - v) for v in s]
+
+
+def _tanh_values(z: list[float]) -> tuple[list[float], list[float]]:
+    t = list(map(math.tanh, z))
+    return t, [1.0 - v * v for v in t]
+
+
+def _softplus_values(z: list[float]) -> tuple[list[float], list[float]]:
+    """log(1 + e^z) without overflow (numpy's logaddexp(0, z)), and the sigmoid."""
+    log1p, exp = math.log1p, math.exp
+    return [v + log1p(exp(-v)) if v > 0 else log1p(exp(v)) if v <= 0 else v
+            for v in z], _sigmoids(z)
+
+
 def _sigmoid_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
-
-    def dsig(z: float) -> float:
-        s = _sigmoid(z)
-        return s * (1.0 - s)
-
-    return _activation(level, pointwise(level.mean, level.std, _sigmoid, dsig),
+    return _activation(level, pointwise(level.mean, level.std, _sigmoid_values),
                        nonneg=True, saturated=rail_share(level.mean, level.std, SIGMOID_RAIL))
 
 
 def _tanh_step(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
-
-    def dtanh(z: float) -> float:
-        t = math.tanh(z)
-        return 1.0 - t * t
-
-    return _activation(level, pointwise(level.mean, level.std, math.tanh, dtanh),
+    return _activation(level, pointwise(level.mean, level.std, _tanh_values),
                        saturated=rail_share(level.mean, level.std, TANH_RAIL))
 
 
@@ -550,33 +548,29 @@ def _elu(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     alpha = float(layer.param.elu_param.alpha)
     level = ins[0]
 
-    def f(z: float) -> float:
-        return z if z > 0 else alpha * math.expm1(z)
+    def f(z: list[float]) -> tuple[list[float], list[float]]:
+        expm1, exp = math.expm1, math.exp
+        return ([v if v > 0 else alpha * expm1(v) for v in z],
+                [1.0 if v > 0 else alpha * exp(v) for v in z])
 
-    def df(z: float) -> float:
-        return 1.0 if z > 0 else alpha * math.exp(z)
-
-    return _activation(level, pointwise(level.mean, level.std, f, df))
+    return _activation(level, pointwise(level.mean, level.std, f))
 
 
 def _swish(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     beta = float(layer.param.swish_param.beta)
     level = ins[0]
 
-    def f(z: float) -> float:
-        return z * _sigmoid(beta * z)
+    def f(z: list[float]) -> tuple[list[float], list[float]]:
+        s = _sigmoids([beta * v for v in z])
+        return ([v * t for v, t in zip(z, s, strict=True)],
+                [t + beta * v * t * (1.0 - t) for v, t in zip(z, s, strict=True)])
 
-    def df(z: float) -> float:
-        s = _sigmoid(beta * z)
-        return s + beta * z * s * (1.0 - s)
-
-    return _activation(level, pointwise(level.mean, level.std, f, df))
+    return _activation(level, pointwise(level.mean, level.std, f))
 
 
 def _bnll(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
     level = ins[0]
-    stats = pointwise(level.mean, level.std, _softplus, _sigmoid)
-    return _activation(level, stats, nonneg=True)
+    return _activation(level, pointwise(level.mean, level.std, _softplus_values), nonneg=True)
 
 
 def _absval(ctx: AuditContext, layer: NetLayer, ins: list[Level]) -> Level | None:
