@@ -156,3 +156,43 @@ def test_bilinear_builds_differ_exactly_where_their_centres_do() -> None:
         old, new = (fill('type: "bilinear"', (1, 1, size, size), seed=0, caffe=caffe)
                     for caffe in ("1.0", "master"))
         assert kernels_differ(size) == (not np.array_equal(old, new)), size
+
+
+# ------------------------------------------------------------------ the workers
+
+
+def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every core audits a share in a forked child; a child that dies before it
+    sends its reports leaves its share to this process, and the reports come
+    back complete, in the order given, as one by one."""
+    import os
+
+    from caffefill.audit import engine
+    from caffefill.audit.context import AuditOptions
+
+    nets = sorted((DATA / "audit").glob("*.prototxt"))
+    assert len(nets) >= 4
+    jobs = [(str(p), AuditOptions(), engine.EVERYTHING) for p in nets]
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 10**18)
+    serial = engine.audit_paths(jobs)
+    parent = os.getpid()
+    real = engine._audit_job
+    where: dict[str, int] = {}
+
+    def job(item: tuple[str, AuditOptions, engine.Selection]) -> engine.FileReport:
+        if os.getpid() != parent and item[0] == str(nets[0]):
+            os._exit(3)  # this child dies: its share is audited again here
+        report = real(item)
+        if os.getpid() == parent:
+            where[item[0]] = parent
+        return report
+
+    monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
+    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "_audit_job", job)
+    parallel = engine.audit_paths(jobs)
+    assert [r.path for r in parallel] == [str(p) for p in nets]
+    assert [(r.findings, r.error) for r in parallel] == [(r.findings, r.error) for r in serial]
+    assert str(nets[0]) in where  # redone here
+    assert 0 < len(where) < len(nets)  # the other share came from its child
