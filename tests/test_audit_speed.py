@@ -196,3 +196,43 @@ def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
     assert [(r.findings, r.error) for r in parallel] == [(r.findings, r.error) for r in serial]
     assert str(nets[0]) in where  # redone here
     assert 0 < len(where) < len(nets)  # the other share came from its child
+
+
+# ------------------------------------------------------------------ garbage
+
+
+def test_auditing_a_file_leaves_no_reference_cycles() -> None:
+    """What an audit keeps of a failure (a set-up error, a refused filler) keeps
+    no traceback: its frames would hold the whole net in a reference cycle,
+    which only the cyclic collector (paused while files are audited) frees."""
+    import gc
+
+    from caffefill.audit.context import AuditOptions
+    from caffefill.audit.engine import audit_path
+    from caffefill.errors import FillerError, kept
+
+    nets = sorted(DATA.glob("**/*.prototxt"))
+    assert len(nets) > 20
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        left = {}
+        for net in nets:
+            audit_path(str(net), AuditOptions())
+            found = gc.collect()
+            if found:
+                left[net.name] = found
+    finally:
+        if enabled:
+            gc.enable()
+    assert left == {}
+    try:
+        try:
+            raise ValueError("inner")
+        except ValueError:
+            raise FillerError("outer") from None
+    except FillerError as exc:
+        error = kept(exc)
+    assert error.__traceback__ is None and error.__context__ is not None
+    assert error.__context__.__traceback__ is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import TypeVar
 
 
 class ErrorKind(enum.Enum):
@@ -102,6 +103,26 @@ class CaffefillError(Exception):
         if self.caffe_message and self.caffe_message not in self.message:
             text += f" (Caffe: {self.caffe_message})"
         return one_line(text)
+
+
+_E = TypeVar("_E", bound=BaseException)
+
+
+def kept(exc: _E) -> _E:
+    """``exc``, to keep past its handler, without the tracebacks of it and of
+    the exceptions it was raised from.  Their frames hold everything the failed
+    work had built, and the handler's own frame (which holds ``exc``): a
+    reference cycle only the cyclic collector frees, slowly (the audit keeps the
+    refusals it meets, a net's set-up error, and sets nets up again after one)."""
+    stack: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while stack:
+        current = stack.pop()
+        if id(current) not in seen:
+            seen.add(id(current))
+            current.__traceback__ = None
+            stack.extend(e for e in (current.__context__, current.__cause__) if e is not None)
+    return exc
 
 
 def one_line(text: str) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, ErrorKind, NeededInput, NetError
+from ..errors import CaffefillError, ErrorKind, NeededInput, NetError, kept
 from ..net.filter import filter_net
 from ..net.load import check_is_net, staged_bottom
 from ..net.model import NetModel, SetupCache, build_model
@@ -41,7 +41,7 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
                                   level=options.level, stages=list(options.stages),
                                   positions=ctx.upgraded.positions, path=path)
     except CaffefillError as exc:
-        ctx.setup_error = exc.located(path=path)
+        ctx.setup_error = kept(exc).located(path=path)
         ctx.structure_problem = "Caffe refuses to set the net up, see CF100"
         return ctx
     _set_up(ctx)
@@ -69,7 +69,7 @@ def _set_up(ctx: AuditContext) -> None:
         ctx.shapes_exact = True
         return
     except CaffefillError as exc:
-        first = exc
+        first = kept(exc)
     staged = staged_bottom(first, ctx.upgraded.param) if ctx.upgraded is not None else None
     if staged is not None:
         # Not a refusal of the net but of this phase and stages: the audit needs --stage.
@@ -137,7 +137,7 @@ def _assume_record_shapes(ctx: AuditContext, inputs: Mapping[str, Shape], exc: C
                                 path=ctx.path, positions=ctx.filtered.positions,
                                 profile=ctx.options.profile, cache=cache)
         except CaffefillError as again:
-            exc = again
+            exc = kept(again)
             continue
         return model, assumed
     return None
@@ -185,7 +185,7 @@ class _Placeholders:
             try:
                 return self.build(self.param), exc
             except CaffefillError as again:
-                exc = again
+                exc = kept(again)
         return None, exc
 
     def build(self, param: pb.NetParameter) -> NetModel:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._proto import caffefill_pb2 as pb
-from ..errors import CaffefillError, ErrorKind, FillerError
+from ..errors import CaffefillError, ErrorKind, FillerError, kept
 from ..fillers import filler_spec
 from ..profiles import Profile
 from .context import AuditContext, Place
@@ -43,7 +43,7 @@ def refusal(param: pb.FillerParameter, shape: Sequence[int], profile: Profile
     try:
         filler_spec(param.type).check(param, shape, profile)
     except FillerError as exc:
-        return exc
+        return kept(exc)
     except (CaffefillError, ValueError, OverflowError):
         return None  # cannot be decided here; the fill itself will say
     return None
