@@ -15,8 +15,10 @@
  * instruction set, with everything they call in the hot path inside. */
 #if defined(__GNUC__)
 #define CF_INLINE static inline __attribute__((always_inline))
+#define CF_UNLIKELY(c) __builtin_expect(!!(c), 0)
 #else
 #define CF_INLINE static inline
+#define CF_UNLIKELY(c) (c)
 #endif
 
 /* 2^-24: scales the 24 high bits of a draw to [0, 1). */
@@ -453,41 +455,55 @@ __attribute__((target("avx2"))) static inline unsigned normal_group_avx2(normal_
 /* normal_phase1_portable eight lanes at a time: a first pass tempers the
  * words (unless `fresh`: the twist that made the block already wrote them
  * to b->tu), the second runs normal_group_avx2 (that beats doing both in
- * one pass).  The fail bits of up to 64 words are gathered in a register and
- * stored once: or-ing each group's bits into memory would chain every
- * group to the last through a store and a load. */
+ * one pass), two groups per turn.  Each group's eight fail bits are one
+ * byte of b->fail (x86 is little-endian), stored as they are: no shift, no
+ * or, no chain from group to group. */
 __attribute__((target("avx2"))) static void normal_phase1_avx2(const uint32_t *key, size_t m,
                                                                 normal_block *b, float mean,
                                                                 float sigma, int fresh)
 {
     const __m256 vmean = _mm256_set1_ps(mean), vsigma = _mm256_set1_ps(sigma);
+    unsigned char *fail_bytes = (unsigned char *)b->fail;
     size_t m8 = m & ~(size_t)7, j;
     for (j = 0; j < m8 && !fresh; j += 8)
         _mm256_storeu_si256((__m256i *)(b->tu + j), temper8(key + j));
-    for (j = 0; j < m8;) {
-        uint64_t fails = 0;
-        const size_t word = j >> 6, end = (j | 63) + 1 < m8 ? (j | 63) + 1 : m8;
-        for (; j < end; j += 8)
-            fails |= (uint64_t)normal_group_avx2(b, j, vmean, vsigma) << (j & 63);
-        b->fail[word] |= fails;
+    for (j = 0; j + 16 <= m8; j += 16) {
+        fail_bytes[j >> 3] = (unsigned char)normal_group_avx2(b, j, vmean, vsigma);
+        fail_bytes[(j >> 3) + 1] = (unsigned char)normal_group_avx2(b, j + 8, vmean, vsigma);
+    }
+    if (j < m8) {
+        fail_bytes[j >> 3] = (unsigned char)normal_group_avx2(b, j, vmean, vsigma);
+        j += 8;
     }
     normal_phase1_portable(key, j, m, b, mean, sigma);
+}
+
+/* One group of pack_word_avx2: the kept lanes of the eight candidates at
+ * cand, by the byte k of keep, to out[d...]; returns the new d. */
+__attribute__((target("avx2,popcnt"), always_inline)) static inline size_t
+pack_group_avx2(const float *cand, unsigned k, float *out, size_t d)
+{
+    __m256i lanes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&pack_lut[k]));
+    _mm256_storeu_ps(out + d, _mm256_permutevar8x32_ps(_mm256_loadu_ps(cand), lanes));
+    return d + (size_t)__builtin_popcount(k);
 }
 
 /* pack_word_portable eight words at a time, for the groups [g, end) of the
  * mask word (multiples of 8, at most 64): each group's kept lanes are moved
  * to the front with one permute (pack_lut) and stored whole; the next
  * group's store starts right after the kept ones.  So each store writes 8
- * values: the caller makes sure they fit in out. */
+ * values: the caller makes sure they fit in out.  A whole mask word (most
+ * of them) is unrolled. */
 __attribute__((target("avx2,popcnt"))) static inline size_t
 pack_word_avx2(const float *cand, uint64_t keep, size_t g, size_t end, float *out, size_t d)
 {
-    for (keep >>= g; g < end; g += 8, keep >>= 8) {
-        unsigned k = (unsigned)keep & 0xffU;
-        __m256i lanes = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)&pack_lut[k]));
-        _mm256_storeu_ps(out + d, _mm256_permutevar8x32_ps(_mm256_loadu_ps(cand + g), lanes));
-        d += (size_t)__builtin_popcount(k);
+    if (g == 0 && end == 64) {
+        for (int k = 0; k < 64; k += 8)
+            d = pack_group_avx2(cand + k, (unsigned)(keep >> k) & 0xffU, out, d);
+        return d;
     }
+    for (keep >>= g; g < end; g += 8, keep >>= 8)
+        d = pack_group_avx2(cand + g, (unsigned)keep & 0xffU, out, d);
     return d;
 }
 
@@ -594,13 +610,16 @@ CF_INLINE size_t failed_words(const normal_block *b, uint16_t *list)
 }
 
 /* Phase 2 for the m words of the block: the slow-path test of each failed
- * word as the start of a try, with the next word as its height.  A try in
- * box 0 (the tail), or whose height must be redrawn or lies past the block
- * (b->tu[m] is set so that it must be redrawn), is hard.  The tests the
- * curve decides (about 1 in 12 with Boost >= 1.64, all with 1.56 - 1.63)
- * are listed and taken after the others, so that the loop over the failed
- * words has no branch but its own. */
-CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal_kind kind)
+ * word as the start of a try, with the next word as its height.  The value
+ * such a try gives when it accepts is the word's candidate from phase 1
+ * (the same x, sign, sigma and mean), so only the verdict is stored.  A try
+ * in box 0 (the tail), or whose height must be redrawn or lies past the
+ * block (b->tu[m] is set so that it must be redrawn), is hard: about 1 in 50
+ * failed words, so that test is a branch.  The tests the curve decides
+ * (about 1 in 12 with Boost >= 1.64, all with 1.56 - 1.63) are listed and
+ * taken after the others, so that the loop over the failed words has no
+ * other branch but its own. */
+CF_INLINE void normal_phase2(normal_block *b, cf_normal_kind kind)
 {
     uint16_t failed[CF_MT_N + 4], curve[CF_MT_N];
     const size_t fails = failed_words(b, failed);
@@ -613,11 +632,11 @@ CF_INLINE void normal_phase2(normal_block *b, float mean, float sigma, cf_normal
         const float y01 = cf_uniform01_of(b->tu[j + 1]);
         float value;
         int verdict = normal_bounds(u, y01, &value, kind);
-        b->cand[j] = value * sigma + mean;
         curve[curves] = (uint16_t)j;
         curves += (size_t)verdict >> 1;
         b->accept[j >> 6] |= (uint64_t)(verdict & 1) << (j & 63);
-        b->hard[j >> 6] |= (uint64_t)(((u & 0xfeU) == 0) | !(y01 < 1.0f)) << (j & 63);
+        if (CF_UNLIKELY((u & 0xfeU) == 0 || !(y01 < 1.0f)))
+            b->hard[j >> 6] |= (uint64_t)1 << (j & 63);
     }
     for (size_t c = 0; c < curves; c++) {
         size_t j = curve[c];
@@ -724,7 +743,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         else
 #endif
             normal_phase1_portable(mt->key + start, 0, m, &b, mean, sigma);
-        normal_phase2(&b, mean, sigma, kind);
+        normal_phase2(&b, kind);
         size_t from = 0;
         for (;;) {
             size_t cut = normal_walk(&b, from, m, out, &done, n, simd);
@@ -751,6 +770,7 @@ __attribute__((target("avx2,popcnt"))) static void normal_fill_avx2(cf_mt19937 *
 {
     normal_fill_loop(mt, out, n, mean, sigma, kind, 1);
 }
+
 #endif
 
 void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
