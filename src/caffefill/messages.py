@@ -4,7 +4,6 @@ mean" hint for a misspelt name."""
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -49,5 +48,7 @@ def nearest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     lowered = {choice.lower(): choice for choice in options}
     if name.lower() in lowered:
         return lowered[name.lower()]
+    import difflib  # here: only a name that is not known needs it
+
     close = difflib.get_close_matches(name, options, n=1, cutoff=cutoff)
     return close[0] if close else None

@@ -29,11 +29,6 @@ from typing import Any
 from ..errors import CaffefillError
 from ..messages import nearest
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on the oldest supported Python in CI
-    import tomli as tomllib
-
 #: Configuration file names, most specific first.
 CONFIG_NAMES = (".caffefill.toml", "caffefill.toml", "pyproject.toml")
 
@@ -257,6 +252,12 @@ def parse_config(path: Path, data: Mapping[str, Any]) -> AuditConfig:
 def load_config(path: Path) -> AuditConfig | None:
     """The settings in ``path``; None for a ``pyproject.toml`` without
     ``[tool.caffefill]``.  Raises ConfigError for a file that cannot be read."""
+    # Here: a run that finds no configuration does not pay for the TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on the oldest supported Python in CI
+        import tomli as tomllib
+
     try:
         with open(path, "rb") as handle:
             raw = handle.read((1 << 20) + 1)
