@@ -19,6 +19,10 @@ start, and the ratios: the audit against the bare start and against the
 dependencies' import, and the audit's time above the bare start against the
 dependencies' (the last line has every ratio), each for the wall time and
 for the CPU time (user + system; what a loaded machine disturbs least).
+With ``--against SRC`` (a folder holding the caffefill package, e.g. an
+earlier commit's ``src`` with its extension built), the same audit, both
+ways, as imported from SRC is timed in the same rounds: a before/after in
+one run, its ratios on the last line too.
 Then, in one child, the share of the audit's own CPU time that goes to
 reading the text (the parser), with the garbage collector paused as the audit
 pauses it.  The children compile caffefill's modules once
@@ -26,7 +30,7 @@ into a temporary bytecode cache before timing (as an installed package has
 its .pyc files), whatever PYTHONDONTWRITEBYTECODE says here.
 
     python3 tools/bench_audit.py [--files N] [--repeat R]
-    python3 tools/bench_audit.py --corpus [--repeat R]
+    python3 tools/bench_audit.py --corpus [--repeat R] [--against SRC]
 """
 
 from __future__ import annotations
@@ -133,7 +137,7 @@ def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench_corpus(repeat: int) -> int:
+def bench_corpus(repeat: int, against: str | None = None) -> int:
     folder, what = corpus_folder()
     py = sys.executable
     audit = [py, "-c", "from caffefill.cli import main; raise SystemExit(main(["
@@ -146,15 +150,19 @@ def bench_corpus(repeat: int) -> int:
         f"caffefill audit ({what})": audit,
         "the same audit forced to one process": serial,
     }
+    before = {"the audit, from --against": audit,
+              "forced to one process, from --against": serial} if against else {}
     with tempfile.TemporaryDirectory(prefix="bench_audit-pyc-") as cache:
         env = child_env(cache)
-        for command in runs.values():  # warm the bytecode cache and the page cache
-            subprocess.run(command, capture_output=True, check=True, env=env)
-        best = dict.fromkeys(runs, float("inf"))
-        cpu = dict.fromkeys(runs, float("inf"))
+        env_before = dict(env, PYTHONPATH=str(Path(against).resolve())) if against else env
+        envs = {**dict.fromkeys(runs, env), **dict.fromkeys(before, env_before)}
+        for name, command in {**runs, **before}.items():  # warm the bytecode and page caches
+            subprocess.run(command, capture_output=True, check=True, env=envs[name])
+        best = dict.fromkeys({**runs, **before}, float("inf"))
+        cpu = dict.fromkeys({**runs, **before}, float("inf"))
         for _ in range(repeat):  # interleaved: a load that comes and goes hits all alike
-            for name, command in runs.items():
-                wall, used = timed_child(command, env)
+            for name, command in {**runs, **before}.items():
+                wall, used = timed_child(command, envs[name])
                 best[name], cpu[name] = min(best[name], wall), min(cpu[name], used)
         phases = subprocess.run([py, "-c", PHASES, str(folder), str(max(repeat, 1))],
                                 capture_output=True, check=True, text=True, env=env)
@@ -163,17 +171,21 @@ def bench_corpus(repeat: int) -> int:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) at the end; "
           f"{len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else '?'} cores")
     print(f"{'best of ' + str(repeat):<44} {'wall':>9} {'CPU':>9}")
-    for name in runs:
+    for name in best:
         print(f"{name:<44} {best[name]:7.3f} s {cpu[name]:7.3f} s")
     ratios = []
     for label, times in (("wall", best), ("CPU", cpu)):
-        bare, deps, version, whole, one = times.values()
+        bare, deps, version, whole, one = (times[name] for name in runs)
         print(f"{label}: the audit above the bare start {whole - bare:.3f} s, the "
               f"dependencies' import {deps - bare:.3f} s, caffefill --version "
               f"{version - bare:.3f} s")
         ratios.append(f"{label} audit/bare {whole / bare:.2f}, audit/deps {whole / deps:.2f}, "
                       f"(audit-bare)/(deps-bare) {(whole - bare) / (deps - bare):.2f}, "
                       f"version/deps {version / deps:.2f}, one process/audit {one / whole:.2f}")
+        if before:
+            then, then_one = (times[name] for name in before)
+            ratios[-1] += (f", audit/against {whole / then:.2f}, one process/against's "
+                           f"{one / then_one:.2f}")
     print(f"in one process, {count:.0f} files, CPU: audit {total:.3f} s, of which reading the "
           f"text (the parser) {read:.3f} s = {read / total:.0%}")
     print(f"ratios: {'; '.join(ratios)}; parser share {read / total:.2f}")
@@ -186,9 +198,12 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--corpus", action="store_true",
                         help="time the shared corpus's audit from a cold start instead")
+    parser.add_argument("--against", metavar="SRC",
+                        help="with --corpus, also time the audit as imported from SRC (a "
+                             "folder holding the caffefill package, e.g. an earlier commit's src)")
     args = parser.parse_args()
     if args.corpus:
-        return bench_corpus(args.repeat)
+        return bench_corpus(args.repeat, args.against)
     nets = sources()
     with tempfile.TemporaryDirectory(prefix="bench_audit-") as tmp:
         folder = Path(tmp) / "nets"
