@@ -1,6 +1,10 @@
 """The Box-Muller normal of Boost <= 1.55: the bulk path (one thread or a
 large fill split among threads) gives the values and stream use of the one
-pair at a time reference, and the libm substitution it makes is exact."""
+pair at a time reference, and the libm substitution it makes is exact.
+
+A threaded fill's pieces go to the first thread at their start, the others
+skip them; bulk mode 2 deals them in turns, so that every thread skips the
+others' pieces (and counts their redrawn words) whatever the timing."""
 
 from __future__ import annotations
 
@@ -20,6 +24,9 @@ from caffefill import _core
 REDRAW_SEED, REDRAW_AT = 1701, 30_482_231
 #: boxmuller.c's threaded fills: from 2^18 values on, pieces of 2^16 values.
 THREADS_FROM, PIECE = 1 << 18, 1 << 16
+#: _core.box_muller's modes: the reference, the bulk path, and the bulk path
+#: with a threaded fill's pieces dealt in turns.
+REFERENCE, BULK, IN_TURNS = 0, 1, 2
 
 
 @contextmanager
@@ -81,38 +88,45 @@ def test_the_redrawn_word_is_there() -> None:
 
 def test_setting_is_reported_and_restored() -> None:
     usable = _core.box_muller_vector()
-    with box_muller(0, 3, 0):
-        assert _core.box_muller() == (False, 3)
+    with box_muller(REFERENCE, 3, 0):
+        assert _core.box_muller() == (REFERENCE, 3)
         assert not _core.box_muller_vector()
-    assert _core.box_muller() == (True, 0)
+    with box_muller(IN_TURNS, 2):
+        assert _core.box_muller() == (IN_TURNS, 2)
+    assert _core.box_muller() == (BULK, 0)
     assert _core.box_muller_vector() == usable
 
 
 @pytest.mark.parametrize("vector", [1, 0])
-@pytest.mark.parametrize("threads", [1, 2, 3, 0])
-def test_bulk_equals_one_pair_at_a_time(threads: int, vector: int) -> None:
+@pytest.mark.parametrize(("mode", "threads"), [(BULK, 1), (BULK, 2), (BULK, 3), (BULK, 0),
+                                               (IN_TURNS, 2), (IN_TURNS, 3)])
+def test_bulk_equals_one_pair_at_a_time(mode: int, threads: int, vector: int) -> None:
     # Odd and even sizes, block (624 words) and piece sizes and the
     # threading threshold, each a call of its own (the pair cache is dropped
-    # between calls), on a stream that starts mid-block.
+    # between calls), on a stream that starts mid-block; in turns, an odd
+    # last piece and pieces not shared evenly among the threads.
     sizes = [0, 1, 2, 3, 311, 312, 313, 623, 624, 625, 1249, THREADS_FROM - 1,
              THREADS_FROM, THREADS_FROM + 1, 5 * PIECE + 1, 7 * PIECE - 1, 1_000_001]
     # The bulk path with glibc_vec.c's logf and sincosf (where usable) and
     # with the C library's; the reference calls the C library's.
-    _assert_same(_draw(_stream(7, 101), sizes, 1, threads, vector),
-                 _draw(_stream(7, 101), sizes, 0))
+    _assert_same(_draw(_stream(7, 101), sizes, mode, threads, vector),
+                 _draw(_stream(7, 101), sizes, REFERENCE))
 
 
 @pytest.mark.parametrize("vector", [1, 0])
-@pytest.mark.parametrize("threads", [1, 3])
+@pytest.mark.parametrize(("mode", "threads"), [(BULK, 1), (BULK, 3), (IN_TURNS, 2),
+                                               (IN_TURNS, 3)])
 @pytest.mark.parametrize("back", [0, 1, 2, 3, 300, 301, 623, 624, 625,
-                                  PIECE - 1, PIECE, PIECE + 1, 3 * PIECE - 1, 3 * PIECE])
-def test_bulk_redraws_as_the_reference(before_redraw: tuple[bytes, int], threads: int,
-                                       back: int, vector: int) -> None:
+                                  PIECE - 1, PIECE, PIECE + 1, PIECE + 2, 3 * PIECE - 1,
+                                  3 * PIECE, 3 * PIECE + 1])
+def test_bulk_redraws_as_the_reference(before_redraw: tuple[bytes, int], mode: int,
+                                       threads: int, back: int, vector: int) -> None:
     # The redrawn word as the first or the second uniform of a pair, at the
-    # end of one piece of a threaded fill or the start of the next.
+    # end of one piece of a threaded fill or the start of the next (in
+    # turns, the threads that skip that piece must count it).
     sizes = [THREADS_FROM + 1, 5]
-    got = _draw(_from(before_redraw, back), sizes, 1, threads, vector)
-    want = _draw(_from(before_redraw, back), sizes, 0)
+    got = _draw(_from(before_redraw, back), sizes, mode, threads, vector)
+    want = _draw(_from(before_redraw, back), sizes, REFERENCE)
     _assert_same(got, want)
     # The reference took one word more than two per pair: the redraw.
     after = _from(before_redraw, back)

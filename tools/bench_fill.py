@@ -27,10 +27,13 @@ across runs.  The Boost <= 1.55 (Box-Muller) normal's bulk path, on 1
 thread, 2 and all cores, is timed by wall clock against its one pair at a
 time path (Boost's order) in the same run, and on 1 thread with the C
 library's logf and sincosf too where it uses glibc_vec.c's (``--only
-boxmuller`` times only this).
+boxmuller`` times only this); ``--busy K`` keeps K other processes (each
+in a session of its own, as other users' work is) spinning meanwhile, to
+see how the threads fare on a loaded machine.
 The last line has every ratio.
 
     python3 tools/bench_fill.py [--pairs P] [--repeat R] [--no-baseline] [--only boxmuller]
+                                [--busy K]
 """
 
 from __future__ import annotations
@@ -94,12 +97,26 @@ def wall_best(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
     return best
 
 
-def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float) -> list[str]:
+def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float,
+                       busy: int = 0) -> list[str]:
     """Boost 1.55's Box-Muller normal: the one pair at a time path (the
     reference; Boost's order) against the bulk path on 1 thread with the C
     library's logf and sincosf, and with glibc_vec.c's where it is in use,
     on 1 thread, 2 and all the process may use, alternating, wall time (and
-    CPU time of all threads).  Prints a line each; returns the ratios."""
+    CPU time of all threads), with ``busy`` spinning processes beside.
+    Prints a line each; returns the ratios."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"],
+                                 start_new_session=True) for _ in range(busy)]
+    try:
+        return _box_muller_scaling(repeat, blob, memset, busy)
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+            spinner.wait()
+
+
+def _box_muller_scaling(repeat: int, blob: np.ndarray, memset: float,
+                        busy: int) -> list[str]:
     from caffefill import _core
 
     n = blob.size
@@ -129,6 +146,9 @@ def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float) -> list[str
     source = "glibc_vec.c (four at a time)" if vector else \
         "the C library (glibc_vec.c is not usable here)"
     print(f"Box-Muller bulk path's logf and sincosf: {source}")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"{cores} cores for this process, {busy} spinning processes beside, "
+          f"load average {load}")
     reference = best["reference"][0]
     ratios = []
     for label, (wall, cpu) in best.items():
@@ -138,6 +158,10 @@ def box_muller_scaling(repeat: int, blob: np.ndarray, memset: float) -> list[str
         if label != "reference":
             name = "_".join(label.split(", ")[1:]).replace(" ", "_")
             ratios.append(f"boost1.55_{name}/pair_at_a_time={reference / wall:.2f}x")
+    if "bulk, 2 threads" in best:
+        ratio = best["bulk, 1 thread"][0] / best["bulk, 2 threads"][0]
+        print(f"gaussian boost 1.55 bulk: 2 threads {ratio:.2f}x as fast as 1")
+        ratios.append(f"boost1.55_2_threads/1_thread={ratio:.2f}x")
     return ratios
 
 
@@ -227,6 +251,8 @@ def main() -> None:
                         help="skip the C++ baseline (it takes a few seconds per filler)")
     parser.add_argument("--only", choices=["boxmuller"],
                         help="time only the Boost <= 1.55 (Box-Muller) normal")
+    parser.add_argument("--busy", type=int, default=0, metavar="K",
+                        help="K spinning processes beside the Box-Muller timing")
     args = parser.parse_args()
     n = ROWS * COLS
     blob = np.zeros((ROWS, COLS), dtype=np.float32)  # pages faulted in before any timing
@@ -236,7 +262,7 @@ def main() -> None:
     print(f"memset (ndarray.fill):        {n / t_memset / 1e6:8.1f} M values/s")
     ratios: list[str] = []
     if args.only == "boxmuller":
-        ratios += box_muller_scaling(args.repeat, blob, t_memset)
+        ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
         print("ratios: " + " ".join(ratios))
         return
     with tempfile.TemporaryDirectory() as tmp:
@@ -281,7 +307,7 @@ def main() -> None:
             print(f"{label:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
                   f"{t_ours / t_memset:5.1f}x memset's time (no baseline)")
             ratios.append(f"boost{boost}/memset={t_ours / t_memset:.1f}")
-        ratios += box_muller_scaling(args.repeat, blob, t_memset)
+        ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
     print("ratios: " + " ".join(ratios))
     sys.stdout.flush()
 

@@ -2,6 +2,7 @@
 # Build and test the C core under AddressSanitizer + UndefinedBehaviorSanitizer.
 #  1. tests/c/test_core.c linked with the C units: ASan, UBSan and
 #     LeakSanitizer, every finding fatal; with and without the SIMD paths.
+#     Then its threaded Box-Muller checks under ThreadSanitizer.
 #  2. The Python extension rebuilt with ASan/UBSan and the filler and stream
 #     tests run against it (leak checking off there: CPython itself keeps
 #     memory until exit, which LeakSanitizer would report).
@@ -21,6 +22,11 @@ for variant in "" -DCF_NO_SIMD; do
     ASAN_OPTIONS=detect_leaks=1:halt_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
         "$work/test_core"
 done
+
+gcc "${flags[@]/-fsanitize=address,undefined/-fsanitize=thread}" -I"$core" "$core"/mt19937.c \
+    "$core"/boostdist.c "$core"/boxmuller.c "$core"/glibc_vec.c "$core"/fill.c "$core"/crc32.c \
+    tests/c/test_core.c -lm -o "$work/test_core_tsan"
+TSAN_OPTIONS=halt_on_error=1 "$work/test_core_tsan" threads
 
 pkg=$(python3 -c "import caffefill, os; print(os.path.dirname(caffefill.__file__))")
 cp -r "$pkg" "$work/caffefill"

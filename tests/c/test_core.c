@@ -291,6 +291,34 @@ static void compare_box_muller(uint32_t seed, uint32_t skip, size_t n, size_t pi
           (unsigned)seed, n, piece);
 }
 
+/* Box-Muller fills large enough for threads (2^18 values and up, pieces
+ * of 2^16 values), on 1 to 3 threads, the pieces to the first thread there
+ * (mode 1) or dealt in turns (mode 2: each thread skips the others'
+ * pieces): the redrawn word in the first piece, at the end of one piece or
+ * the start of the next.  Also run alone under ThreadSanitizer. */
+static void test_box_muller_threads(void)
+{
+    float *got = malloc(BULK_MAX * sizeof *got);
+    float *want = malloc(BULK_MAX * sizeof *want);
+    CHECK(got != NULL && want != NULL, "out of memory");
+    if (got != NULL && want != NULL) {
+        static const uint32_t backs[] = {300, 65535, 65536, 65537, 196607, 196608, 196609};
+        for (int mode = 1; mode <= 2; mode++)
+            for (int threads = mode; threads <= 3; threads++) {
+                cf_box_muller_bulk(mode);
+                cf_box_muller_threads(threads);
+                for (size_t k = 0; k < sizeof backs / sizeof *backs; k++)
+                    compare_box_muller(1701U, 30482231U - backs[k], 262145, 262145, got, want);
+                compare_box_muller(3U, 0, 262144, 262144, got, want);
+                compare_box_muller(3U, 0, BULK_MAX, 1300001, got, want);
+            }
+        cf_box_muller_bulk(1);
+        cf_box_muller_threads(0);
+    }
+    free(got);
+    free(want);
+}
+
 static void test_bulk_paths(void)
 {
     static const size_t sizes[] = {0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 623, 624, 625,
@@ -335,18 +363,6 @@ static void test_bulk_paths(void)
             compare_box_muller(1701U, 30482231U - back, 1000, 1000, got, want);
             compare_normal(1701U, 30482231U - back, 1000, 1000, 0.0f, 1.0f, got, want);
         }
-        /* Fills large enough for threads (2^18 values and up, pieces of
-         * 2^16 values), on 1 and 3 threads: the redrawn word in the first
-         * piece, at the end of one piece or the start of the next. */
-        static const uint32_t backs[] = {300, 65535, 65536, 65537, 196608, 196609};
-        for (int threads = 1; threads <= 3; threads += 2) {
-            cf_box_muller_threads(threads);
-            for (size_t k = 0; k < sizeof backs / sizeof *backs; k++)
-                compare_box_muller(1701U, 30482231U - backs[k], 262145, 262145, got, want);
-            compare_box_muller(3U, 0, 262144, 262144, got, want);
-            compare_box_muller(3U, 0, BULK_MAX, 1300001, got, want);
-        }
-        cf_box_muller_threads(0);
         compare_bernoulli(1701U, 0, 5000, 5000, 0.0f, got, want);
         compare_bernoulli(1701U, 0, 5000, 5000, 1e-9f, got, want);
         /* Large, in one call and across calls. */
@@ -438,8 +454,24 @@ static void test_crc32(void)
     free(buf);
 }
 
-int main(void)
+static int report(void)
 {
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("test_core: all checks passed\n");
+    return 0;
+}
+
+/* With the argument "threads", only test_box_muller_threads (for
+ * ThreadSanitizer, whose run of everything takes minutes). */
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "threads") == 0) {
+        test_box_muller_threads();
+        return report();
+    }
     test_engine();
     test_float_tables();
     test_bulk_paths();
@@ -447,10 +479,6 @@ int main(void)
     test_uniform();
     test_kernels();
     test_crc32();
-    if (failures) {
-        fprintf(stderr, "%d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("test_core: all checks passed\n");
-    return 0;
+    test_box_muller_threads();
+    return report();
 }

@@ -23,7 +23,9 @@ void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float 
 /* For tests and benchmarks; set before filling, not during.
  * cf_box_muller_bulk: 0 computes the values one pair at a time, word by
  * word (Boost's own order, the reference), 1 takes the bulk path (the
- * default), -1 only asks; returns 1 when the bulk path is in use.
+ * default), 2 the bulk path with a threaded fill's pieces dealt to the
+ * threads in turns (so that each skips the others' pieces: a test of the
+ * scan whatever the timing), -1 only asks; returns the setting.
  * cf_box_muller_threads: the bulk path splits a fill of at least 2^18
  * values among at most n threads, or, for n = 0 (the default), as many as
  * the cores the process may run on; -1 only asks; returns the setting. */

@@ -264,9 +264,9 @@ static PyObject *core_box_muller(PyObject *Py_UNUSED(module), PyObject *args)
     int bulk = -1, threads = -1;
     if (!PyArg_ParseTuple(args, "|ii", &bulk, &threads))
         return NULL;
-    bulk = cf_box_muller_bulk(bulk < 0 ? -1 : bulk != 0);
+    bulk = cf_box_muller_bulk(bulk < 0 ? -1 : bulk > 2 ? 1 : bulk);
     threads = cf_box_muller_threads(threads < 0 ? -1 : threads);
-    return Py_BuildValue("(Ni)", PyBool_FromLong(bulk), threads);
+    return Py_BuildValue("(ii)", bulk, threads);
 }
 
 /* box_muller_vector(enable=-1): cf_box_muller_vector (boxmuller.h); 0
@@ -327,7 +327,8 @@ static PyMethodDef core_methods[] = {
      "0 forces the portable code, 1 allows the vector code again, -1 only asks"},
     {"box_muller", core_box_muller, METH_VARARGS,
      "box_muller(bulk=-1, threads=-1) -> (bulk, threads) of the Box-Muller normal: bulk 0 "
-     "computes one pair at a time (the reference), 1 the bulk path; threads caps the "
+     "computes one pair at a time (the reference), 1 the bulk path, 2 the bulk path with a "
+     "threaded fill's pieces dealt in turns (for tests); threads caps the "
      "threads of a large fill, 0 = the cores the process may use; -1 only asks"},
     {"box_muller_vector", core_box_muller_vector, METH_VARARGS,
      "box_muller_vector(enable=-1) -> whether the Box-Muller bulk path computes logf and "
