@@ -52,6 +52,7 @@ meant to find orders of magnitude and rails, not digits.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import operator
@@ -341,14 +342,34 @@ def _max_weights(k: int) -> list[float]:
     return [v / total for v in density]
 
 
+@lru_cache(maxsize=64)
+def _max_sums(k: int) -> tuple[list[float], list[float], list[float]]:
+    """From each grid point on, the sums of w, w u and w u^2 (w: the weights of
+    the largest of k values, u: the standard grid)."""
+    weights = _max_weights(k)
+    w, a, b = [0.0], [0.0], [0.0]
+    for p, u in zip(reversed(weights), reversed(_SPREAD), strict=True):
+        w.append(w[-1] + p)
+        a.append(a[-1] + p * u)
+        b.append(b[-1] + p * u * u)
+    return w[::-1], a[::-1], b[::-1]
+
+
 def max_moments(k: int, mean: float, std: float, clip: bool) -> tuple[float, float]:
     """(E[M], E[M^2]) of M, the largest of k independent N(mean, std^2) values
-    (``clip``: of the values max(z, 0))."""
-    values = [mean + std * u for u in _SPREAD]
-    if clip:
-        values = [v if not v < 0.0 else 0.0 for v in values]
-    weights = _max_weights(max(k, 1))
-    return _dot(weights, values), _dot(weights, list(map(operator.mul, values, values)))
+    (``clip``: of the values max(z, 0)): over the grid's points mean + std u,
+    from sums over the standard grid kept per k (those clipped to 0 add nothing)."""
+    k = max(k, 1)
+    if not (std > 0 and math.isfinite(mean) and math.isfinite(std)):
+        values = [mean + std * u for u in _SPREAD]
+        if clip:
+            values = [v if not v < 0.0 else 0.0 for v in values]
+        weights = _max_weights(k)
+        return _dot(weights, values), _dot(weights, list(map(operator.mul, values, values)))
+    w, a, b = _max_sums(k)
+    start = bisect.bisect_right(_SPREAD, -mean / std) if clip else 0
+    w_, a_, b_ = w[start], a[start], b[start]
+    return mean * w_ + std * a_, mean * mean * w_ + 2.0 * mean * std * a_ + std * std * b_
 
 
 # ---------------------------------------------------------------- fillers and geometry
