@@ -309,6 +309,7 @@ typedef struct {
     int turns;   /* 1: piece p goes to thread p % threads, not to the first there */
     int threads; /* threads asked for: the caller is thread 0, helper h thread h */
     int started; /* helpers started; the caller also takes the turns of the rest */
+    pthread_t caller;
 } threaded_fill;
 
 typedef struct {
@@ -317,16 +318,18 @@ typedef struct {
 } worker;
 
 /*
- * A helper thread stops taking pieces when it finds that it had less than
- * three quarters of its core over a while (SHARE_WINDOW of wall time): the
- * core is busy with other work.  Where the system shares CPU time among
- * processes or sessions rather than threads (Linux's autogroup, cgroups,
- * CPU quotas), a thread there only takes time from the caller's and adds
- * the skips and the contention of two fills at once, so that two threads
- * would be slower than one.  The caller never stops: it computes all the
- * pieces no helper took.
+ * A helper thread stops taking pieces when it finds that over a while
+ * (SHARE_WINDOW of wall time) neither it nor the caller had three quarters
+ * of a core: the cores are busy with other work, and the two threads
+ * share what the system gives the process.  Where the system shares CPU
+ * time among processes or sessions rather than threads (Linux's autogroup,
+ * cgroups, CPU quotas), a helper then only takes time from the caller, and
+ * adds the skips and the contention of two fills at once: two threads
+ * would be slower than one.  While either has a core to itself, the
+ * helper's time is the process's gain.  The caller never stops: it
+ * computes all the pieces no helper took.
  */
-#if defined(CLOCK_THREAD_CPUTIME_ID) && defined(CLOCK_MONOTONIC)
+#if defined(_POSIX_THREAD_CPUTIME) && _POSIX_THREAD_CPUTIME >= 0 && defined(CLOCK_MONOTONIC)
 #define CF_WATCH_SHARE 1
 #define SHARE_WINDOW 8000000 /* nanoseconds */
 
@@ -339,25 +342,33 @@ static int64_t clock_ns(clockid_t clock)
 }
 
 typedef struct {
-    int64_t wall, cpu; /* the clocks at the start of the current while */
+    clockid_t caller;                /* the caller thread's CPU clock */
+    int64_t wall, cpu, caller_cpu; /* the clocks at the start of the current while */
 } share_watch;
 
-static void share_start(share_watch *w)
+static void share_start(share_watch *w, pthread_t caller)
 {
+    /* Without the caller's clock, the helper judges by its own share. */
+    if (pthread_getcpuclockid(caller, &w->caller) != 0)
+        w->caller = CLOCK_THREAD_CPUTIME_ID;
     w->wall = clock_ns(CLOCK_MONOTONIC);
     w->cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    w->caller_cpu = clock_ns(w->caller);
 }
 
-/* 0 once a while has passed in which the thread ran less than 3/4 of it. */
-static int share_enough(share_watch *w)
+/* 0 once a while has passed in which neither this thread nor the caller
+ * ran for 3/4 of it. */
+static int share_pays(share_watch *w)
 {
     int64_t wall = clock_ns(CLOCK_MONOTONIC) - w->wall;
     if (wall < SHARE_WINDOW)
         return 1;
     int64_t cpu = clock_ns(CLOCK_THREAD_CPUTIME_ID) - w->cpu;
+    int64_t caller = clock_ns(w->caller) - w->caller_cpu;
     w->wall += wall;
     w->cpu += cpu;
-    return 4 * cpu >= 3 * wall;
+    w->caller_cpu += caller;
+    return 4 * cpu >= 3 * wall || 4 * caller >= 3 * wall;
 }
 #endif
 
@@ -369,13 +380,14 @@ static void *fill_pieces(void *arg)
     memcpy(&mt, &job->start, sizeof mt);
 #ifdef CF_WATCH_SHARE
     const int watch = self->me != 0 && !job->turns; /* in turns every thread must stay */
-    share_watch share = {0, 0};
+    share_watch share;
+    memset(&share, 0, sizeof share);
     if (watch)
-        share_start(&share);
+        share_start(&share, job->caller);
 #endif
     for (size_t piece = 0; piece < job->pieces; piece++) {
 #ifdef CF_WATCH_SHARE
-        if (watch && !share_enough(&share))
+        if (watch && !share_pays(&share))
             break;
 #endif
         size_t first = piece * PIECE_VALUES;
@@ -427,6 +439,7 @@ static void fill_threaded(cf_mt19937 *mt, float *out, size_t n, float mean, floa
     if ((size_t)threads > job.pieces)
         threads = (int)job.pieces;
     job.turns = in_turns;
+    job.caller = pthread_self();
     job.threads = threads;
     int started = 0;
     for (; started < threads - 1; started++) {
