@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +13,7 @@ from google.protobuf.message import Message
 from ..._proto import caffefill_pb2 as pb
 from ..._proto import is_repeated
 from ...errors import ParseError
+from ...float32 import FLT_MAX, f32
 from ...messages import nearest
 from .common import FillerBlock, Position, ReadWarning
 from .tree import Block, Field, Scalar, _layer_name, parse_tree
@@ -42,7 +42,6 @@ _TYPE_NAMES = {
     FieldDescriptor.TYPE_BOOL: "bool", FieldDescriptor.TYPE_STRING: "string",
     FieldDescriptor.TYPE_BYTES: "bytes",
 }
-_FLT_MAX = struct.unpack("<f", b"\xff\xff\x7f\x7f")[0]
 _FLT_MAX_ROUNDED = 3.4028235677973366e38
 _TRUE = frozenset(("true", "True", "t"))
 _FALSE = frozenset(("false", "False", "f"))
@@ -189,12 +188,12 @@ def _to_float32(value: float) -> float:
     """What protobuf's C++ parser stores in a float field (SafeDoubleToFloat)."""
     if math.isnan(value) or math.isinf(value):
         return value
-    if abs(value) > _FLT_MAX:
+    if abs(value) > FLT_MAX:
         # Values that still round to the largest float (up to the midpoint
         # 0x1.ffffffp127) give it; larger ones give infinity.
-        limit = _FLT_MAX if abs(value) <= _FLT_MAX_ROUNDED else math.inf
+        limit = FLT_MAX if abs(value) <= _FLT_MAX_ROUNDED else math.inf
         return limit if value > 0 else -limit
-    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+    return f32(value)  # in range: rounded as C rounds it
 
 
 @dataclass
