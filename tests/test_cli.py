@@ -220,3 +220,17 @@ def test_the_audit_command_loads_no_engine_it_does_not_run() -> None:
             "'numpy.ma', 'matplotlib', 'h5py', 'statistics') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["fill", "--help"]])
+def test_the_parser_alone_loads_neither_numpy_nor_the_engine(argv: list[str]) -> None:
+    """Building the whole parser (each command's defaults included) imports
+    neither numpy nor the C core: `caffefill --version` answers at once."""
+    code = ("import sys; from caffefill.cli import main\n"
+            "try:\n"
+            f"    main({argv!r})\n"
+            "except SystemExit:\n"
+            "    pass\n"
+            "print(sorted(m for m in ('numpy', 'caffefill._core', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr

@@ -30,15 +30,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from .errors import CaffefillError
 from .net.registry import traits_of
 from .torch import require_torch
 from .weights import Weights
 
-if TYPE_CHECKING:  # torch is imported when LSUV runs (after require_torch); the
-    # engine on first use (the command line reads the defaults below at start)
+if TYPE_CHECKING:  # torch is imported when LSUV runs (after require_torch), numpy and
+    # the engine on first use: the command line reads the defaults below at start, and
+    # `caffefill --version` or `caffefill audit` must not pay for them
+    import numpy as np
     from torch import Tensor
 
     from .drawing import FilledBlob
@@ -171,6 +171,8 @@ def _rescale(module: CaffeLayer, bottoms: tuple[Tensor, ...], tops: tuple[Tensor
 
 def net_blobs(net: CaffeNet) -> list[FilledBlob]:
     """The net's blobs as they are now, in Caffe's order (what writers take)."""
+    import numpy as np
+
     from .drawing import FilledBlob
 
     out = []
@@ -241,6 +243,8 @@ def lsuv(prepared: PreparedNet, *, data: Mapping[str | None, np.ndarray] | None 
 
 def _digest(data: Mapping[str | None, np.ndarray]) -> str:
     """SHA-256 of the input arrays: each name, dtype, shape and C-order bytes."""
+    import numpy as np
+
     digest = hashlib.sha256()
     for key in sorted(data, key=lambda k: "" if k is None else k):
         array = np.ascontiguousarray(data[key])

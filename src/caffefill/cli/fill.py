@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CaffefillError
 from ..fillers import FILLER_FIELDS, FillerParameter
@@ -22,6 +20,9 @@ from .options import (
     parse_int32,
     parse_seed,
 )
+
+if TYPE_CHECKING:  # numpy loads when a fill is written or printed, not at start-up
+    import numpy as np
 
 
 def add_parser(sub: Any) -> None:
@@ -81,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"caffefill: no --seed given; using seed {seed}", file=sys.stderr)
     values = fill(text, args.shape, seed=seed, caffe=args.caffe, boost=args.boost)
     if args.output:
+        import numpy as np
+
         with atomic_output(args.output, force=args.force) as temp, open(temp, "wb") as f:
             np.save(f, values, allow_pickle=False)
     from ..summary import mean_std
@@ -98,6 +101,8 @@ def format_values(values: np.ndarray) -> str:
     """``values`` as numpy prints them, in the blob's shape: each float32 in the
     shortest form that reads back exactly, fixed-point while that stays readable, rows as wide
     as the terminal, and the middle of a long blob elided."""
+    import numpy as np
+
     width = shutil.get_terminal_size().columns
     return np.array2string(values, max_line_width=max(width, 40), separator=" ",
                            floatmode="unique", threshold=1000, edgeitems=3)
