@@ -107,3 +107,35 @@ def test_kernels_release_the_gil(kernel: str) -> None:
     blank = 1.0 if kernel == "normalize_rows" else -1.0
     # A busy machine may not run the main thread during one call; a few tries.
     assert any(_seen_half_done(calls[kernel], data, blank) for _ in range(20))
+
+
+def test_two_threads_sharing_a_stream_each_get_whole_consecutive_draws() -> None:
+    """A Stream shared by two threads (its kernels run without the GIL) never
+    has its state moved by both at once: every call's draws are one whole
+    stretch of the stream, the stretches together are the stream's start in
+    some order, and getstate() never sees a half-moved state."""
+    chunk, calls = 400 * 624 + 8, 30  # long calls, so the two threads' calls overlap
+    shared = _core.Stream(77)
+    taken: list[list[bytes]] = [[], []]
+    states: list[int] = []
+
+    def draw(mine: list[bytes]) -> None:
+        for _ in range(calls):
+            mine.append(shared.uint32(chunk).tobytes())
+
+    def watch() -> None:
+        while any(t.is_alive() for t in workers):
+            states.append(shared.getstate()[1])
+
+    workers = [threading.Thread(target=draw, args=(taken[i],)) for i in range(2)]
+    for worker in workers:
+        worker.start()
+    watch()
+    for worker in workers:
+        worker.join()
+    serial = _core.Stream(77).uint32(2 * calls * chunk)
+    expected = sorted(serial[i * chunk:(i + 1) * chunk].tobytes() for i in range(2 * calls))
+    assert sorted(taken[0] + taken[1]) == expected
+    # each call draws 400 * 624 + 8 words: a state between calls sits at a multiple of
+    # 8 past a twist
+    assert all(pos % 8 == 0 for pos in states)

@@ -29,6 +29,11 @@ class CaffeRNG:
     and the draws continue exactly as they would in one Caffe process.  A
     copy (:meth:`copy`, :func:`copy.copy`, :mod:`pickle`) is an independent
     stream at the same position.
+
+    Threads may share one: each call's draws are consecutive (the stream
+    holds a lock while it moves, as numpy's bit generators do), and the order
+    of the calls is the threads' own, so a fill that must equal Caffe's is
+    drawn from one thread.
     """
 
     __slots__ = ("_seed", "_stream")

@@ -5,8 +5,10 @@
  * run the fill kernels on writable, aligned, C-contiguous float32 NumPy
  * arrays, checking every buffer before a single value is written.  Every
  * kernel (the module's normalize_rows and bilinear too) releases the GIL
- * while it runs, so a fill can run beside other Python threads; a Stream
- * is not to be used by two threads at once.  crc32() is the zip CRC-32 the .npz
+ * while it runs, so a fill can run beside other Python threads.  A Stream
+ * holds a lock of its own for each call (as numpy's bit generators do): two
+ * threads that share one never corrupt its state, each call's draws are
+ * consecutive, and the order of the calls is the threads' own.  crc32() is the zip CRC-32 the .npz
  * writer takes of each member (crc32.c).
  */
 #define PY_SSIZE_T_CLEAN
@@ -23,7 +25,18 @@
 typedef struct {
     PyObject_HEAD
     cf_mt19937 mt;
+    PyThread_type_lock lock; /* held, without the GIL, while mt is read or moved */
 } StreamObject;
+
+/* Run `stmt` on the stream with the GIL released and the stream's lock held. */
+#define WITH_STREAM(self, stmt)                                \
+    do {                                                       \
+        Py_BEGIN_ALLOW_THREADS                                 \
+        PyThread_acquire_lock((self)->lock, WAIT_LOCK);        \
+        stmt;                                                  \
+        PyThread_release_lock((self)->lock);                   \
+        Py_END_ALLOW_THREADS                                   \
+    } while (0)
 
 /* Borrow a float32 output buffer from `obj`, or set an exception. */
 static int as_f32_out(PyObject *obj, float **data, size_t *n)
@@ -57,8 +70,20 @@ static PyObject *Stream_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     StreamObject *self = (StreamObject *)type->tp_alloc(type, 0);
     if (self == NULL)
         return NULL;
+    self->lock = PyThread_allocate_lock();
+    if (self->lock == NULL) {
+        Py_DECREF(self);
+        return PyErr_NoMemory();
+    }
     cf_mt_seed(&self->mt, (uint32_t)seed);
     return (PyObject *)self;
+}
+
+static void Stream_dealloc(StreamObject *self)
+{
+    if (self->lock != NULL)
+        PyThread_free_lock(self->lock);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static PyObject *Stream_uint32(StreamObject *self, PyObject *arg)
@@ -75,9 +100,7 @@ static PyObject *Stream_uint32(StreamObject *self, PyObject *arg)
     if (out == NULL)
         return NULL;
     uint32_t *data = (uint32_t *)PyArray_DATA((PyArrayObject *)out);
-    Py_BEGIN_ALLOW_THREADS
-    cf_mt_fill_uint32(&self->mt, data, (size_t)n);
-    Py_END_ALLOW_THREADS
+    WITH_STREAM(self, cf_mt_fill_uint32(&self->mt, data, (size_t)n));
     return out;
 }
 
@@ -86,9 +109,7 @@ static PyObject *Stream_discard(StreamObject *self, PyObject *arg)
     unsigned long long n = PyLong_AsUnsignedLongLong(arg);
     if (PyErr_Occurred())
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    cf_mt_discard(&self->mt, (uint64_t)n);
-    Py_END_ALLOW_THREADS
+    WITH_STREAM(self, cf_mt_discard(&self->mt, (uint64_t)n));
     Py_RETURN_NONE;
 }
 
@@ -100,9 +121,7 @@ static PyObject *Stream_uniform(StreamObject *self, PyObject *args)
     size_t n;
     if (!PyArg_ParseTuple(args, "Off", &obj, &lo, &hi) || as_f32_out(obj, &data, &n) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    cf_fill_uniform(&self->mt, data, n, lo, hi);
-    Py_END_ALLOW_THREADS
+    WITH_STREAM(self, cf_fill_uniform(&self->mt, data, n, lo, hi));
     Py_RETURN_NONE;
 }
 
@@ -120,9 +139,7 @@ static PyObject *Stream_gaussian(StreamObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "unknown normal algorithm");
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    cf_fill_gaussian(&self->mt, data, n, mean, sigma, (cf_normal_kind)kind);
-    Py_END_ALLOW_THREADS
+    WITH_STREAM(self, cf_fill_gaussian(&self->mt, data, n, mean, sigma, (cf_normal_kind)kind));
     Py_RETURN_NONE;
 }
 
@@ -134,16 +151,16 @@ static PyObject *Stream_bernoulli_mask(StreamObject *self, PyObject *args)
     size_t n;
     if (!PyArg_ParseTuple(args, "Of", &obj, &p) || as_f32_out(obj, &data, &n) < 0)
         return NULL;
-    Py_BEGIN_ALLOW_THREADS
-    cf_mask_bernoulli(&self->mt, data, n, p);
-    Py_END_ALLOW_THREADS
+    WITH_STREAM(self, cf_mask_bernoulli(&self->mt, data, n, p));
     Py_RETURN_NONE;
 }
 
 static PyObject *Stream_getstate(StreamObject *self, PyObject *Py_UNUSED(ignored))
 {
-    return Py_BuildValue("(y#i)", (const char *)self->mt.key,
-                         (Py_ssize_t)sizeof(self->mt.key), self->mt.pos);
+    cf_mt19937 copy;
+    WITH_STREAM(self, copy = self->mt);
+    return Py_BuildValue("(y#i)", (const char *)copy.key, (Py_ssize_t)sizeof(copy.key),
+                         copy.pos);
 }
 
 static PyObject *Stream_setstate(StreamObject *self, PyObject *args)
@@ -157,8 +174,7 @@ static PyObject *Stream_setstate(StreamObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "not an mt19937 state");
         return NULL;
     }
-    memcpy(self->mt.key, buf, sizeof(self->mt.key));
-    self->mt.pos = pos;
+    WITH_STREAM(self, memcpy(self->mt.key, buf, sizeof(self->mt.key)); self->mt.pos = pos);
     Py_RETURN_NONE;
 }
 
@@ -184,6 +200,7 @@ static PyTypeObject StreamType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "Stream(seed): Caffe's mt19937 random stream",
     .tp_new = Stream_new,
+    .tp_dealloc = (destructor)Stream_dealloc,
     .tp_methods = Stream_methods,
 };
 
