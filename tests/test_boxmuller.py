@@ -210,19 +210,25 @@ def test_sincosf_is_sinf_and_cosf_on_box_muller_angles() -> None:
         assert _bits(c.value) == _bits(libm.cosf(angle)), angle
 
 
-def test_vector_logf_and_sincosf_are_the_c_librarys() -> None:
-    # The bulk path's logf(1 - r) and sincosf(2 pi r) (glibc_vec.c where it
-    # is usable, else the C library's own) give the C library's bits:
-    # tools/check_libm.c checks every r, this the fixed sample and edges.
+@pytest.mark.parametrize("vector", [1, 0])
+def test_vector_logf_and_sincosf_are_the_c_librarys(vector: int) -> None:
+    # The bulk path's logf(1 - r) and sincosf(2 pi r) (glibc_vec.c: four at
+    # a time where usable and not switched off, else the C library's own)
+    # give the C library's bits: tools/check_libm.c checks every r, this
+    # the fixed sample and edges.
     libm = _libm()
     r = _domain_sample()
     one_minus = np.float32(1) - r
     angles = TWO_PI * r
     lg, s, c = (np.full(r.size, np.nan, dtype=np.float32) for _ in range(3))
-    # Odd lengths too: the vector code pads the last 1-3 values.
-    for size in (r.size, 5, 3, 1):
-        _core.glibc_vec_logf(one_minus[:size].copy(), lg[:size])
-        _core.glibc_vec_sincosf(angles[:size].copy(), s[:size], c[:size])
+    with box_muller(BULK, 0, vector):
+        in_use = _core.box_muller_vector()
+        # Odd lengths too: the vector code pads the last 1-3 values.
+        for size in (r.size, 5, 3, 1):
+            # Each reports the code that ran: the switch holds for them too.
+            assert _core.glibc_vec_logf(one_minus[:size].copy(), lg[:size]) == in_use
+            assert _core.glibc_vec_sincosf(angles[:size].copy(), s[:size], c[:size]) == in_use
+    assert in_use <= bool(vector)
     assert r[0] == 0 and np.float32(1) - r.max() == np.float32(2**-24)  # the extremes
     for i, (x, angle) in enumerate(zip(one_minus.tolist(), angles.tolist(), strict=True)):
         assert _bits(lg[i]) == _bits(libm.logf(x)), (r[i], x)

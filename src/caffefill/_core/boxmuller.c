@@ -7,8 +7,8 @@
  * Speed comes from three places, none changing a value:
  *  - the bulk path tempers and converts a block's words in a loop the
  *    compiler vectorises, finds redraws by a test on the raw words, and
- *    computes logf and sincosf over a whole run of pairs: four at a time
- *    with glibc_vec.c where it gives the C library's bits (glibc 2.29 on,
+ *    computes logf and sincosf over a whole run of pairs with glibc_vec.c:
+ *    four at a time where that gives the C library's bits (glibc 2.29 on,
  *    x86-64, AVX2 and FMA), else in a tight loop of libm calls (sincosf for
  *    cosf and sinf where the C library has it).  tools/check_libm.c proves
  *    both substitutions on every input the normal can compute;
@@ -26,7 +26,7 @@
  * call (at -O1 and above, on glibc), so the check above holds for the one
  * pair at a time path too.
  */
-#define _GNU_SOURCE /* sincosf, sched_getaffinity */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "boxmuller.h"
 
 #include <math.h>
@@ -74,17 +74,6 @@ static void draw_pair(cf_mt19937 *mt, float *out, int both, float mean, float si
     box_muller_values(CF_BOX_MULLER_TWO_PI * r1, 1.0f - r2, out, both, mean, sigma);
 }
 
-/* sinf and cosf of x (glibc: one sincosf; see the top of the file). */
-static inline void sin_cos(float x, float *s, float *c)
-{
-#if defined(__GLIBC__)
-    sincosf(x, s, c);
-#else
-    *s = sinf(x);
-    *c = cosf(x);
-#endif
-}
-
 /* cf_uniform01_of(u), written so that the compiler vectorises it:
  * float(u >> 16) * 65536 and float(u & 0xffff) are exact, so their sum is
  * u rounded once, as the unsigned conversion rounds it. */
@@ -110,29 +99,19 @@ static int pair_inputs(const uint32_t *key, size_t pairs, float *angle, float *o
     return redraw != 0;
 }
 
-/* 1: the bulk path computes logf and sincosf with glibc_vec.c (where
- * cf_glibc_vec_usable says it gives the C library's bits). */
-static int vector_libm = 1;
-
 /* The values of `pairs` pairs (at most CF_MT_N / 2) from pair_inputs, to
  * out: 2 pairs values, or one less when `odd` (the last sine value
- * discarded).  Each libm function runs over all the pairs in a loop of its
- * own that does nothing else, so that the calls for different pairs
- * overlap; the arithmetic that waits on their results comes after. */
+ * discarded).  logf and sincosf run over all the pairs first (glibc_vec.c:
+ * four at a time, or a loop of the C library's calls that does nothing
+ * else, so that the calls for different pairs overlap); the arithmetic
+ * that waits on their results comes after. */
 static void pairs_of(const float *angle, const float *one_minus_r2, size_t pairs, int odd,
                      float *out, float mean, float sigma)
 {
     float lg[CF_MT_N / 2], s[CF_MT_N / 2], c[CF_MT_N / 2];
     size_t whole = pairs - (size_t)(odd != 0);
-    if (vector_libm) {
-        cf_glibc_vec_logf(one_minus_r2, lg, whole);
-        cf_glibc_vec_sincosf(angle, s, c, whole);
-    } else {
-        for (size_t k = 0; k < whole; k++)
-            lg[k] = logf(one_minus_r2[k]);
-        for (size_t k = 0; k < whole; k++)
-            sin_cos(angle[k], &s[k], &c[k]);
-    }
+    cf_glibc_vec_logf(one_minus_r2, lg, whole);
+    cf_glibc_vec_sincosf(angle, s, c, whole);
     size_t k = 0;
 #ifdef CF_HAVE_SSE_PAIRS
     /* Four pairs at a time, the same IEEE single operations (sqrtps rounds
@@ -254,13 +233,6 @@ int cf_box_muller_bulk(int enable)
         in_turns = enable == 2;
     }
     return one_at_a_time ? 0 : in_turns ? 2 : 1;
-}
-
-int cf_box_muller_vector(int enable)
-{
-    if (enable >= 0)
-        vector_libm = enable != 0;
-    return vector_libm && cf_glibc_vec_usable();
 }
 
 int cf_box_muller_threads(int n)

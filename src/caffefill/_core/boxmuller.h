@@ -28,12 +28,10 @@ void cf_fill_box_muller(cf_mt19937 *mt, float *out, size_t n, float mean, float 
  * scan whatever the timing), -1 only asks; returns the setting.
  * cf_box_muller_threads: the bulk path splits a fill of at least 2^18
  * values among at most n threads, or, for n = 0 (the default), as many as
- * the cores the process may run on; -1 only asks; returns the setting. */
+ * the cores the process may run on; -1 only asks; returns the setting.
+ * Whether the bulk path's logf and sincosf are four at a time or the C
+ * library's: cf_glibc_vec_use (glibc_vec.h). */
 int cf_box_muller_bulk(int enable);
-/* cf_box_muller_vector: 1 (the default) lets the bulk path compute logf
- * and sincosf with glibc_vec.c, 0 makes it call the C library, -1 only
- * asks; returns 1 when glibc_vec.c is in use (allowed and usable here). */
-int cf_box_muller_vector(int enable);
 int cf_box_muller_threads(int n);
 
 #endif

@@ -25,8 +25,10 @@
  * rounding of glibc's SSE2 build; tried by splitting the fused steps
  * below), so the bits do not hinge on how a glibc build contracted them.
  *
- * Built without AVX2 support (other CPUs, -DCF_NO_SIMD), the functions
- * call the C library, and cf_glibc_vec_usable says 0.
+ * Built without AVX2 support (other CPUs, -DCF_NO_SIMD), where it is not
+ * usable at run time, or switched off (cf_glibc_vec_use(0), for tests and
+ * benchmarks), the functions call the C library: this file is the one
+ * place where the Box-Muller bulk path's logf and sincosf are computed.
  */
 #define _GNU_SOURCE /* sincosf */
 #include "glibc_vec.h"
@@ -213,42 +215,62 @@ int cf_glibc_vec_usable(void)
     return known;
 }
 
-void cf_glibc_vec_logf(const float *x, float *out, size_t n)
-{
-    if (cf_glibc_vec_usable()) {
-        logf_avx2(x, out, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        out[i] = logf(x[i]);
-}
-
-void cf_glibc_vec_sincosf(const float *x, float *s, float *c, size_t n)
-{
-    if (cf_glibc_vec_usable()) {
-        sincosf_avx2(x, s, c, n);
-        return;
-    }
-    for (size_t i = 0; i < n; i++)
-        sincosf(x[i], &s[i], &c[i]);
-}
-
-#else /* no AVX2 path: the C library itself */
+#else /* no AVX2 path */
 
 int cf_glibc_vec_usable(void) { return 0; }
 
-void cf_glibc_vec_logf(const float *x, float *out, size_t n)
+#endif
+
+/* 1: the functions below may use the four-lane code (see cf_glibc_vec_use). */
+static int allowed = 1;
+
+int cf_glibc_vec_use(int enable)
+{
+    if (enable >= 0)
+        allowed = enable != 0;
+    return allowed && cf_glibc_vec_usable();
+}
+
+/* The C library's own, in tight loops of calls that do nothing else (so
+ * that the calls for different values overlap). */
+static void logf_libm(const float *x, float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = logf(x[i]);
 }
 
-void cf_glibc_vec_sincosf(const float *x, float *s, float *c, size_t n)
+/* sincosf where the C library has it (glibc: it gives sinf's and cosf's
+ * bits, tools/check_libm.c's first fact), else sinf and cosf. */
+static void sincosf_libm(const float *x, float *s, float *c, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+#if defined(__GLIBC__)
+        sincosf(x[i], &s[i], &c[i]);
+#else
         s[i] = sinf(x[i]);
         c[i] = cosf(x[i]);
+#endif
     }
 }
 
+void cf_glibc_vec_logf(const float *x, float *out, size_t n)
+{
+#ifdef CF_HAVE_GLIBC_VEC
+    if (cf_glibc_vec_use(-1)) {
+        logf_avx2(x, out, n);
+        return;
+    }
 #endif
+    logf_libm(x, out, n);
+}
+
+void cf_glibc_vec_sincosf(const float *x, float *s, float *c, size_t n)
+{
+#ifdef CF_HAVE_GLIBC_VEC
+    if (cf_glibc_vec_use(-1)) {
+        sincosf_avx2(x, s, c, n);
+        return;
+    }
+#endif
+    sincosf_libm(x, s, c, n);
+}

@@ -286,20 +286,21 @@ static PyObject *core_box_muller(PyObject *Py_UNUSED(module), PyObject *args)
     return Py_BuildValue("(ii)", bulk, threads);
 }
 
-/* box_muller_vector(enable=-1): cf_box_muller_vector (boxmuller.h); 0
- * makes the bulk path call the C library's logf and sincosf, 1 allows
- * glibc_vec.c again, -1 only asks.  For tests and benchmarks. */
+/* box_muller_vector(enable=-1): cf_glibc_vec_use (glibc_vec.h); 0 makes
+ * the Box-Muller bulk path (and glibc_vec_logf, glibc_vec_sincosf) call the
+ * C library's logf and sincosf, 1 allows the four-lane code again, -1 only
+ * asks.  For tests and benchmarks. */
 static PyObject *core_box_muller_vector(PyObject *Py_UNUSED(module), PyObject *args)
 {
     int enable = -1;
     if (!PyArg_ParseTuple(args, "|i", &enable))
         return NULL;
-    return PyBool_FromLong(cf_box_muller_vector(enable < 0 ? -1 : enable != 0));
+    return PyBool_FromLong(cf_glibc_vec_use(enable < 0 ? -1 : enable != 0));
 }
 
 /* glibc_vec_logf(x, out) and glibc_vec_sincosf(x, sin, cos): glibc_vec.c's
  * functions on float32 arrays of one size (their inputs' domain is the
- * caller's to keep); return cf_glibc_vec_usable, i.e. whether the vector
+ * caller's to keep); return cf_glibc_vec_use(-1), i.e. whether the vector
  * code ran rather than the C library.  For tests. */
 static PyObject *core_glibc_vec_logf(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -314,7 +315,7 @@ static PyObject *core_glibc_vec_logf(PyObject *Py_UNUSED(module), PyObject *args
         return NULL;
     }
     cf_glibc_vec_logf(x, out, n);
-    return PyBool_FromLong(cf_glibc_vec_usable());
+    return PyBool_FromLong(cf_glibc_vec_use(-1));
 }
 
 static PyObject *core_glibc_vec_sincosf(PyObject *Py_UNUSED(module), PyObject *args)
@@ -330,7 +331,7 @@ static PyObject *core_glibc_vec_sincosf(PyObject *Py_UNUSED(module), PyObject *a
         return NULL;
     }
     cf_glibc_vec_sincosf(x, s, c, n);
-    return PyBool_FromLong(cf_glibc_vec_usable());
+    return PyBool_FromLong(cf_glibc_vec_use(-1));
 }
 
 static PyMethodDef core_methods[] = {
