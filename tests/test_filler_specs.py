@@ -212,3 +212,21 @@ def test_the_fans_field_is_the_legacy_accessor_refusal() -> None:
                 refused.add(name)
     assert refused == {name for name, spec in SPECS.items() if spec.fans} == FAN_TYPES
     assert refused == {"xavier", "msra", "positive_unitball"}
+
+
+@pytest.mark.parametrize("shape", [(37, 2000), (3, 70000), (20, 1, 4, 5)])
+def test_positive_unitball_is_the_whole_draw_then_each_row_divided(
+        shape: tuple[int, ...]) -> None:
+    # The C fill draws and divides a group of rows at a time; the values and
+    # the stream must be those of Caffe's order: every value drawn, then
+    # each row divided by its float sum taken in index order.
+    values = caffefill.fill('type: "positive_unitball"', shape, seed=23)
+    rng = CaffeRNG(23)
+    drawn = caffefill.fill('type: "uniform" min: 0 max: 1', shape, rng=rng)
+    rows = drawn.reshape(shape[0], -1)
+    sums = np.add.accumulate(rows, axis=1, dtype=np.float32)[:, -1:]
+    np.testing.assert_array_equal(values.reshape(shape[0], -1).view(np.uint32),
+                                  (rows / sums).view(np.uint32))
+    after = CaffeRNG(23)
+    caffefill.fill('type: "positive_unitball"', shape, rng=after)
+    assert after.uint32(3).tolist() == rng.uint32(3).tolist()

@@ -27,12 +27,22 @@ across runs.  The Boost <= 1.55 (Box-Muller) normal's bulk path, on 1
 thread, 2 and all cores, is timed by wall clock against its one pair at a
 time path (Boost's order) in the same run, and on 1 thread with the C
 library's logf and sincosf too where it uses glibc_vec.c's (``--only
-boxmuller`` times only this); ``--busy K`` keeps K other processes (each
-in a session of its own, as other users' work is) spinning meanwhile, to
-see how the threads fare on a loaded machine.
+boxmuller`` times only this, ``--only NAME`` only that filler against the
+baseline); ``--busy K`` keeps K other processes (each in a session of its
+own, as other users' work is) spinning meanwhile, to see how the threads
+fare on a loaded machine.
+
+Both sides fill a buffer of their own whose pages were touched before any
+timing (ours a NumPy array, which NumPy asks the kernel to back with huge
+pages; the baseline's a std::vector), and refill it on every fill: the
+time of the fill alone.  Real Caffe does more on a new blob: its
+Filler::Fill calls Blob::mutable_cpu_data(), which on first use mallocs the
+blob and memsets it to 0 (SyncedMemory::to_cpu) before the values are
+drawn; the baseline leaves that out, so the speed-ups here are what is
+left when neither side pays for memory.
 The last line has every ratio.
 
-    python3 tools/bench_fill.py [--pairs P] [--repeat R] [--no-baseline] [--only boxmuller]
+    python3 tools/bench_fill.py [--pairs P] [--repeat R] [--no-baseline] [--only boxmuller|NAME]
                                 [--busy K]
 """
 
@@ -249,8 +259,9 @@ def main() -> None:
                         help="fills of ours and of the baseline, one after the other, per filler")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the C++ baseline (it takes a few seconds per filler)")
-    parser.add_argument("--only", choices=["boxmuller"],
-                        help="time only the Boost <= 1.55 (Box-Muller) normal")
+    parser.add_argument("--only", choices=["boxmuller", *FILLERS],
+                        help="time only the Boost <= 1.55 (Box-Muller) normal, or one filler "
+                             "against the baseline")
     parser.add_argument("--busy", type=int, default=0, metavar="K",
                         help="K spinning processes beside the Box-Muller timing")
     args = parser.parse_args()
@@ -269,6 +280,8 @@ def main() -> None:
         binary = None if args.no_baseline else build_baseline(tmp)
         profile = resolve("1.0", "1.74")
         for name, text in FILLERS.items():
+            if args.only and name != args.only:
+                continue
             param = parse_filler(text)
             rng = caffefill.CaffeRNG(SEED)
             ours = functools.partial(fill_blob, param, blob, rng, profile)
@@ -299,7 +312,7 @@ def main() -> None:
             ratios += [f"{name}={t_caffe / t_ours:.2f}x", f"{name}/memset={t_ours / t_memset:.1f}",
                        f"{name}_median={median:.2f}x", f"{name}_quartiles={q1:.2f}-{q3:.2f}x",
                        f"{name}_range={low:.2f}-{high:.2f}x"]
-        for label, boost in OLD_NORMALS:
+        for label, boost in OLD_NORMALS if not args.only else ():
             param = parse_filler(FILLERS["gaussian"])
             rng = caffefill.CaffeRNG(SEED)
             old = resolve("1.0", boost)
@@ -307,7 +320,8 @@ def main() -> None:
             print(f"{label:<18} caffefill {n / t_ours / 1e6:8.1f} M values/s, "
                   f"{t_ours / t_memset:5.1f}x memset's time (no baseline)")
             ratios.append(f"boost{boost}/memset={t_ours / t_memset:.1f}")
-        ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
+        if not args.only:
+            ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
     print("ratios: " + " ".join(ratios))
     sys.stdout.flush()
 

@@ -311,11 +311,9 @@ def _prepare_positive_unitball(param: FillerParameter, shape: Shape,
     _require_no_sparse(param)
 
     def fill(rng: CaffeRNG, flat: np.ndarray) -> None:
-        from . import _core
         from .rng import kernel
 
-        kernel(rng).uniform(flat, 0.0, 1.0)
-        _core.normalize_rows(flat, rows)
+        kernel(rng).unitball(flat, rows)
 
     return fill
 

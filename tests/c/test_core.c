@@ -407,6 +407,29 @@ static void test_kernels(void)
               dim);
     }
 
+    /* positive_unitball in groups of rows (drawn, then divided while in the
+     * cache) is the whole draw followed by the divisions, and leaves the
+     * stream where the whole draw does: group of 8 rows of 8000 values
+     * with a rest of 3, of 64 rows of 1000 with a rest of 36, groups of one
+     * row larger than the group's bytes, one row, empty rows. */
+    static const size_t balls[][2] = {{19, 8000}, {100, 1000}, {3, 70000}, {1, 5}, {4, 0}};
+    float *ball_got = malloc(210000 * sizeof *ball_got);
+    float *ball_want = malloc(210000 * sizeof *ball_want);
+    CHECK(ball_got && ball_want, "unitball buffers");
+    for (size_t s = 0; s < sizeof balls / sizeof *balls; s++) {
+        size_t r = balls[s][0], n = r * balls[s][1];
+        cf_mt19937 got_mt, want_mt;
+        cf_mt_seed(&got_mt, 1701U + (uint32_t)s);
+        cf_mt_seed(&want_mt, 1701U + (uint32_t)s);
+        cf_fill_unitball(&got_mt, ball_got, n, r);
+        cf_fill_uniform(&want_mt, ball_want, n, 0.0f, 1.0f);
+        cf_normalize_rows(ball_want, r, balls[s][1]);
+        CHECK(first_difference(ball_got, ball_want, n) == n && cf_mt_next(&got_mt) ==
+                  cf_mt_next(&want_mt), "unitball %zu x %zu", r, balls[s][1]);
+    }
+    free(ball_got);
+    free(ball_want);
+
     /* 4x4 bilinear (2x upsampling): profile 0.25 0.75 0.75 0.25. */
     float k[16];
     cf_fill_bilinear(k, 16, 4, CF_BILINEAR_CAFFE10);

@@ -26,6 +26,10 @@ void cf_mask_bernoulli(cf_mt19937 *mt, float *data, size_t n, float p);
 /* positive_unitball's normalisation: each of `rows` rows divided by its float sum. */
 void cf_normalize_rows(float *data, size_t rows, size_t dim);
 
+/* positive_unitball: caffe_rng_uniform(n, 0, 1), then each of `rows` rows
+ * (rows > 0 divides n) divided by its float sum (cf_normalize_rows). */
+void cf_fill_unitball(cf_mt19937 *mt, float *out, size_t n, size_t rows);
+
 /* Which bilinear formula to use. */
 typedef enum {
     CF_BILINEAR_CAFFE10 = 0, /* Caffe 1.0: c = (2f - 1 - f % 2) / (2f), float c */

@@ -4,7 +4,7 @@
  * Stream wraps one cf_mt19937 (Caffe's single random stream); its methods
  * run the fill kernels on writable, aligned, C-contiguous float32 NumPy
  * arrays, checking every buffer before a single value is written.  Every
- * kernel (the module's normalize_rows and bilinear too) releases the GIL
+ * kernel (the module's bilinear too) releases the GIL
  * while it runs, so a fill can run beside other Python threads.  A Stream
  * holds a lock of its own for each call (as numpy's bit generators do): two
  * threads that share one never corrupt its state, each call's draws are
@@ -155,6 +155,22 @@ static PyObject *Stream_bernoulli_mask(StreamObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+static PyObject *Stream_unitball(StreamObject *self, PyObject *args)
+{
+    PyObject *obj;
+    Py_ssize_t rows;
+    float *data;
+    size_t n;
+    if (!PyArg_ParseTuple(args, "On", &obj, &rows) || as_f32_out(obj, &data, &n) < 0)
+        return NULL;
+    if (rows <= 0 || n % (size_t)rows != 0) {
+        PyErr_SetString(PyExc_ValueError, "rows must divide the array size");
+        return NULL;
+    }
+    WITH_STREAM(self, cf_fill_unitball(&self->mt, data, n, (size_t)rows));
+    Py_RETURN_NONE;
+}
+
 static PyObject *Stream_getstate(StreamObject *self, PyObject *Py_UNUSED(ignored))
 {
     cf_mt19937 copy;
@@ -188,6 +204,8 @@ static PyMethodDef Stream_methods[] = {
      "gaussian(out, mean, sigma, kind): caffe_rng_gaussian into out"},
     {"bernoulli_mask", (PyCFunction)Stream_bernoulli_mask, METH_VARARGS,
      "bernoulli_mask(data, p): data[i] *= caffe_rng_bernoulli(p)"},
+    {"unitball", (PyCFunction)Stream_unitball, METH_VARARGS,
+     "unitball(out, rows): positive_unitball's uniform draw, each row divided by its sum"},
     {"getstate", (PyCFunction)Stream_getstate, METH_NOARGS, "(state words, position)"},
     {"setstate", (PyCFunction)Stream_setstate, METH_VARARGS, "restore getstate()'s value"},
     {NULL, NULL, 0, NULL},
@@ -203,24 +221,6 @@ static PyTypeObject StreamType = {
     .tp_dealloc = (destructor)Stream_dealloc,
     .tp_methods = Stream_methods,
 };
-
-static PyObject *core_normalize_rows(PyObject *Py_UNUSED(module), PyObject *args)
-{
-    PyObject *obj;
-    Py_ssize_t rows;
-    float *data;
-    size_t n;
-    if (!PyArg_ParseTuple(args, "On", &obj, &rows) || as_f32_out(obj, &data, &n) < 0)
-        return NULL;
-    if (rows <= 0 || n % (size_t)rows != 0) {
-        PyErr_SetString(PyExc_ValueError, "rows must divide the array size");
-        return NULL;
-    }
-    Py_BEGIN_ALLOW_THREADS
-    cf_normalize_rows(data, (size_t)rows, n / (size_t)rows);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
-}
 
 static PyObject *core_bilinear(PyObject *Py_UNUSED(module), PyObject *args)
 {
@@ -337,8 +337,6 @@ static PyObject *core_glibc_vec_sincosf(PyObject *Py_UNUSED(module), PyObject *a
 static PyMethodDef core_methods[] = {
     {"crc32", core_crc32, METH_VARARGS,
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
-    {"normalize_rows", core_normalize_rows, METH_VARARGS,
-     "normalize_rows(data, rows): divide each row by its float32 sum"},
     {"bilinear", core_bilinear, METH_VARARGS, "bilinear(out, k, kind): bilinear kernel"},
     {"bulk_simd", core_bulk_simd, METH_VARARGS,
      "bulk_simd(enable=-1) -> whether the bulk fills use the CPU's vector code (AVX2); "
