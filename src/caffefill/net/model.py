@@ -274,7 +274,8 @@ class _NetBuilder:
             return NetError(message, path=self.path, line=line, column=column, layer=lp.name,
                             caffe_message=caffe_message, kind=kind)
 
-        if len(lp.propagate_down) > 0 and len(lp.propagate_down) != len(lp.bottom):
+        facts = self.cache.facts(lp)
+        if facts.propagate_down > 0 and facts.propagate_down != len(facts.bottoms):
             raise error(
                 f"propagate_down must be given 0 or {len(lp.bottom)} times (once per bottom), "
                 f"got {len(lp.propagate_down)}",
@@ -282,12 +283,12 @@ class _NetBuilder:
                              len(lp.propagate_down), len(lp.bottom),
                              "propagate_down param must be specified either 0 or bottom_size "
                              "times "))
-        found = entry(lp.type)
+        found = entry(facts.type)
         if found is None:
             raise error(f"unknown layer type '{lp.type}'{unknown_type_hint(lp.type)}",
                         f"Check failed: registry.count(type) == 1 (0 vs. 1) Unknown layer type: "
                         f"{lp.type}", kind=ErrorKind.UNKNOWN_LAYER_TYPE)
-        bottoms, tops = list(lp.bottom), list(lp.top)
+        bottoms, tops = list(facts.bottoms), list(facts.tops)
         bottom_shapes = [self.append_bottom(lp, bottoms, i, error) for i in range(len(bottoms))]
         earlier_tops: set[str] = set()
         for t_index in range(len(tops)):
@@ -295,7 +296,7 @@ class _NetBuilder:
 
         seen = _Seen(self.given)
         ctx = LayerContext(param=lp, bottoms=bottom_shapes,
-                           phase=int(lp.phase) if lp.HasField("phase") else self.phase,
+                           phase=self.phase if facts.phase is None else facts.phase,
                            inputs=seen, path=self.path, line=line, column=column,
                            profile=self.profile)
         reach: frozenset[str] = _NONE
@@ -304,7 +305,7 @@ class _NetBuilder:
             reach = reach.union(*(self.origins.get(b, _NONE)
                                   for i, b in enumerate(bottoms) if i == 0 or not side))
         own: set[str] = set()
-        setup = self.set_up(found.setup, ctx, seen, index, reach, own, error)
+        setup = self.set_up(found.setup, ctx, seen, index, reach, own, error, facts)
         checked = self.cache.checked(setup)  # an earlier build's, past the checks below
         draws = setup.draw_sequence() if checked is None else checked[2]
         if setup.blobs or draws:
@@ -343,7 +344,7 @@ class _NetBuilder:
         else:
             top_shapes, blobs = list(checked[0]), list(checked[1])
             top_names = tops + ["(automatic)"] * (len(top_shapes) - len(tops))
-        specs = list(lp.param)
+        specs = facts.specs
         if len(specs) > len(blobs):
             raise error(
                 f"{len(specs)} param specs for a layer with {len(blobs)} learnable blob(s)",
@@ -351,32 +352,31 @@ class _NetBuilder:
                              f"Too many params specified for layer {lp.name}"))
         owners: list[tuple[int, int] | None] = []
         if blobs:
-            self.claim_layer_name(index, lp, error)
-            owners = [self.append_param(index, lp, specs[b_index] if b_index < len(specs)
+            self.claim_layer_name(index, facts.name, error)
+            owners = [self.append_param(index, facts, specs[b_index] if b_index < len(specs)
                                         else _NO_PARAM_SPEC, b_index, spec, error)
                       for b_index, spec in enumerate(blobs)]
         for t_name, shape in zip(tops, top_shapes, strict=False):
             self.shapes[t_name] = shape
         return NetLayer(
-            index=index, name=str(lp.name), type=str(lp.type), param=lp, line=line,
+            index=index, name=facts.name, type=facts.type, param=lp, line=line,
             column=column, bottoms=bottoms, tops=top_names, bottom_shapes=bottom_shapes,
             top_shapes=top_shapes, blobs=blobs, draws=_draws(draws),
-            param_specs=[str(specs[i].name) if i < len(specs) else ""
-                         for i in range(len(blobs))],
+            param_specs=[specs[i].name if i < len(specs) else "" for i in range(len(blobs))],
             owners=owners, window=setup.window)
 
     def set_up(self, setup_fn: Callable[[LayerContext], LayerSetup], ctx: LayerContext,
                seen: _Seen, index: int, reach: frozenset[str], own: set[str],
-               error: Callable[..., NetError]) -> LayerSetup:
+               error: Callable[..., NetError], facts: _LayerFacts) -> LayerSetup:
         """The layer's setup (an earlier build's when it would be the same, see
         :class:`SetupCache`; ``seen``: ``ctx.inputs``).  With a placeholder
         shape, a top whose shape comes from outside is set up with it (and added
         to ``own``), and a loss or sink that a placeholder breaks is set up as a
-        stand-in without blobs."""
+        stand-in without blobs.  ``facts``: the layer's message as the builder reads it."""
         lp = ctx.param
-        line, column = self.position(index)
-        key = self.cache.key(ctx)
-        for _ in range(len(lp.top) + 1):
+        line, column = ctx.line, ctx.column
+        key = self.cache.key(ctx, facts.raw)
+        for _ in range(len(facts.tops) + 1):
             done = self.cache.find(key, self.given)
             if done is not None:
                 return done
@@ -427,33 +427,31 @@ class _NetBuilder:
                         f"Top blob '{t_name}' produced by multiple sources.")
         earlier_tops.add(t_name)
 
-    def claim_layer_name(self, index: int, lp: pb.LayerParameter,
-                         error: Callable[..., NetError]) -> None:
+    def claim_layer_name(self, index: int, name: str, error: Callable[..., NetError]) -> None:
         """Two layers owning blobs under one name would collide in the output files."""
-        if lp.name in self.owner_layer_names:
-            other = self.owner_layer_names[lp.name]
+        if name in self.owner_layer_names:
+            other = self.owner_layer_names[name]
             raise error(
-                f"layer name '{lp.name}' is already used by layer {other} "
+                f"layer name '{name}' is already used by layer {other} "
                 f"({self.param.layer[other].type}), which also has learnable blobs: their "
                 f"weights would collide in the output; rename one of them")
-        self.owner_layer_names[lp.name] = index
+        self.owner_layer_names[name] = index
 
-    def append_param(self, index: int, lp: pb.LayerParameter, ps: pb.ParamSpec, b_index: int,
+    def append_param(self, index: int, facts: _LayerFacts, ps: _SpecFacts, b_index: int,
                      spec: BlobSpec, error: Callable[..., NetError]) -> tuple[int, int] | None:
         """Net::AppendParam: the blob's owner when it shares a named param (after
         Caffe's shape/count and multiplier checks), else None (it owns itself);
         ``ps``: the blob's ParamSpec (an empty one when the layer gives none)."""
-        name = str(ps.name)
+        name = ps.name
         if not name or name not in self.params_by_name:
             if name:
                 self.params_by_name[name] = (index, b_index)
-            mults = {f: float(getattr(ps, f)) for f, _ in _SHARED_MULTS if ps.HasField(f)}
-            self.params[(index, b_index)] = _ParamState(spec, str(lp.name), mults)
+            self.params[(index, b_index)] = _ParamState(spec, facts.name, dict(ps.mults))
             return None
         owner = self.params_by_name[name]
         state = self.params[owner]
         owner_spec, owner_name = state.spec, state.layer_name
-        if ps.share_mode == pb.ParamSpec.PERMISSIVE:
+        if ps.permissive:
             if owner_spec.count != spec.count:
                 raise error(
                     f"cannot share param '{name}' owned by layer '{owner_name}': it has "
@@ -462,7 +460,7 @@ class _NetBuilder:
                     check_failed("this_blob->count() == owner_blob->count()", spec.count,
                                  owner_spec.count,
                                  f"Cannot share param '{name}' owned by layer '{owner_name}' "
-                                 f"with layer '{lp.name}'; count mismatch.  Owner layer param "
+                                 f"with layer '{facts.name}'; count mismatch.  Owner layer param "
                                  f"shape is {shape_string(owner_spec.shape)}; sharing layer "
                                  f"shape is {shape_string(spec.shape)}"))
         elif tuple(owner_spec.shape) != tuple(spec.shape):
@@ -470,14 +468,15 @@ class _NetBuilder:
                 f"cannot share param '{name}' owned by layer '{owner_name}': its shape is "
                 f"{show_shape(owner_spec.shape)}, this layer expects {show_shape(spec.shape)}",
                 f"Check failed: this_blob->shape() == owner_blob->shape() Cannot share "
-                f"param '{name}' owned by layer '{owner_name}' with layer '{lp.name}'; "
+                f"param '{name}' owned by layer '{owner_name}' with layer '{facts.name}'; "
                 f"shape mismatch.  Owner layer param shape is "
                 f"{shape_string(owner_spec.shape)}; sharing layer expects shape "
                 f"{shape_string(spec.shape)}")
         for mult, array in _SHARED_MULTS:
-            if not ps.HasField(mult):
+            value = ps.mults.get(mult)
+            if value is None:
                 continue
-            value, first = float(getattr(ps, mult)), state.mults.get(mult)
+            first = state.mults.get(mult)
             if first is not None and value != first:
                 raise error(
                     f"shared param '{name}' has {mult} {glog_number(value)} here but "
@@ -486,6 +485,38 @@ class _NetBuilder:
                                  first, f"Shared param '{name}' has mismatched {mult}."))
             state.mults[mult] = value
         return owner
+
+
+class _SpecFacts:
+    """What the builder reads of one ``param`` (ParamSpec) of a layer."""
+
+    __slots__ = ("mults", "name", "permissive")
+
+    def __init__(self, ps: pb.ParamSpec) -> None:
+        self.name = str(ps.name)
+        #: The multipliers given, by field name (see _SHARED_MULTS).
+        self.mults = {f: float(getattr(ps, f)) for f, _ in _SHARED_MULTS if ps.HasField(f)}
+        self.permissive = ps.share_mode == pb.ParamSpec.PERMISSIVE
+
+
+class _LayerFacts:
+    """What the builder reads of a layer's message, read once for every layer
+    serialized the same (protobuf's field access costs more than the rest of
+    a layer's bookkeeping)."""
+
+    __slots__ = ("bottoms", "name", "phase", "propagate_down", "raw", "specs", "tops", "type")
+
+    def __init__(self, lp: pb.LayerParameter, raw: bytes) -> None:
+        #: The message serialized (deterministically): what the facts are read from.
+        self.raw = raw
+        self.name = str(lp.name)
+        self.type = str(lp.type)
+        self.bottoms = tuple(lp.bottom)
+        self.tops = tuple(lp.top)
+        self.propagate_down = len(lp.propagate_down)
+        #: The layer's own phase (None: the net's).
+        self.phase: int | None = int(lp.phase) if lp.HasField("phase") else None
+        self.specs = tuple(_SpecFacts(ps) for ps in lp.param)
 
 
 class _Given(dict[str, Shape]):
@@ -560,11 +591,23 @@ class SetupCache:
         #: By id of a kept set-up: its tops and blobs as the builder checked them, its draws.
         self._checked: dict[int, tuple[list[Shape], list[BlobSpec], Sequence[Draw]]] = {}
         self._kept: set[int] = set()  # ids of the set-ups in _done (alive while it is)
+        self._facts: dict[bytes, _LayerFacts] = {}  # by the layer's message, serialized
+
+    def facts(self, lp: pb.LayerParameter) -> _LayerFacts:
+        """What the builder reads of ``lp`` (read once per distinct message)."""
+        raw = lp.SerializeToString(deterministic=True)
+        found = self._facts.get(raw)
+        if found is None:
+            found = self._facts[raw] = _LayerFacts(lp, raw)
+        return found
 
     @staticmethod
-    def key(ctx: LayerContext) -> SetupKey:
-        return (ctx.param.SerializeToString(deterministic=True), tuple(ctx.bottoms), ctx.phase,
-                ctx.path, ctx.line, ctx.column, ctx.profile)
+    def key(ctx: LayerContext, raw: bytes | None = None) -> SetupKey:
+        """``raw``: ``ctx.param`` serialized deterministically, when known."""
+        if raw is None:
+            raw = ctx.param.SerializeToString(deterministic=True)
+        return (raw, tuple(ctx.bottoms), ctx.phase, ctx.path, ctx.line, ctx.column,
+                ctx.profile)
 
     def find(self, key: SetupKey, given: _Given) -> LayerSetup | None:
         """An earlier set-up with this key that looked up the same input shapes
@@ -599,8 +642,8 @@ def _draws(draws: Sequence[Draw]) -> Sequence[Draw]:
 
 
 _NONE: frozenset[str] = frozenset()
-#: The ParamSpec of a blob the layer gives none for (read, never written).
-_NO_PARAM_SPEC = pb.ParamSpec()
+#: The ParamSpec of a blob the layer gives none for.
+_NO_PARAM_SPEC = _SpecFacts(pb.ParamSpec())
 
 
 def _plain_shape(shape: Sequence[int]) -> bool:
