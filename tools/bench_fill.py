@@ -39,11 +39,15 @@ time of the fill alone.  Real Caffe does more on a new blob: its
 Filler::Fill calls Blob::mutable_cpu_data(), which on first use mallocs the
 blob and memsets it to 0 (SyncedMemory::to_cpu) before the values are
 drawn; the baseline leaves that out, so the speed-ups here are what is
-left when neither side pays for memory.
+left when neither side pays for memory.  What a user waits for with a new
+blob is timed too (``--new-pairs`` pairs per filler): the baseline mallocs,
+memsets and fills a new blob, ours is ``caffefill.fill``, a new array whose
+pages the fill touches first; there the kernel's zeroing of fresh pages
+counts on both sides.
 The last line has every ratio.
 
-    python3 tools/bench_fill.py [--pairs P] [--repeat R] [--no-baseline] [--only boxmuller|NAME]
-                                [--busy K]
+    python3 tools/bench_fill.py [--pairs P] [--new-pairs P] [--repeat R] [--no-baseline]
+                                [--only boxmuller|NAME] [--busy K]
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE_SOURCE = ROOT / "tools" / "caffe_fill_baseline.cpp"
 ROWS, COLS = 14884, 4096
 SEED = 1701
+#: The build whose fills are timed against the baseline's.
+CAFFE, BOOST = "1.0", "1.74"
 
 #: name -> filler text; the baseline program knows each name.  The sparse
 #: gaussian keeps each weight with probability sparse / rows = 0.5.
@@ -217,9 +223,11 @@ class BaselineFills:
             [binary, name, str(ROWS * COLS), str(ROWS), "0", str(SEED)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
-    def __call__(self) -> tuple[float, tuple[int, int]]:
+    def __call__(self, request: str = "fill") -> tuple[float, tuple[int, int]]:
+        """One more fill: ``request`` "fill" refills the baseline's warm
+        buffer, "new" fills a new blob as Caffe's first Fill of it does."""
         assert self.process.stdin is not None and self.process.stdout is not None
-        self.process.stdin.write("fill\n")
+        self.process.stdin.write(request + "\n")
         self.process.stdin.flush()
         seconds, total, xored = self.process.stdout.readline().split()
         return float(seconds), (int(total), int(xored))
@@ -251,12 +259,41 @@ def paired(pairs: int, ours: Callable[[], object],
     return mine, theirs
 
 
+def new_blob_pairs(pairs: int, text: str, rng: caffefill.CaffeRNG, baseline: BaselineFills
+                   ) -> tuple[list[float], list[float], str] | None:
+    """``pairs`` fills of a new blob each, ours (``caffefill.fill``: a new
+    array, its pages first touched by the fill) and the baseline's (malloc,
+    memset, draw, as Caffe's first Fill of a blob), alternately first:
+    (our times, the baseline's, whether the values agreed); None for 0 pairs.
+    The time of handing the blob back to the system is left out on both sides."""
+    if pairs <= 0:
+        return None
+    mine: list[float] = []
+    theirs: list[float] = []
+    same = True
+    for p in range(pairs):
+        if p % 2:
+            seconds, sums = baseline("new")
+            theirs.append(seconds)
+        start = time.thread_time()
+        blob = caffefill.fill(text, (ROWS, COLS), rng=rng, caffe=CAFFE, boost=BOOST)
+        mine.append(time.thread_time() - start)
+        if not p % 2:
+            seconds, sums = baseline("new")
+            theirs.append(seconds)
+        same = same and sums == checksums(blob)
+        del blob
+    return mine, theirs, "same values" if same else "VALUES DIFFER"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5,
                         help="best of R for the memset, the old normals and Box-Muller")
     parser.add_argument("--pairs", type=int, default=12,
                         help="fills of ours and of the baseline, one after the other, per filler")
+    parser.add_argument("--new-pairs", type=int, default=4, metavar="P",
+                        help="fills of a new blob each, ours and the baseline's, per filler")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the C++ baseline (it takes a few seconds per filler)")
     parser.add_argument("--only", choices=["boxmuller", *FILLERS],
@@ -278,7 +315,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         binary = None if args.no_baseline else build_baseline(tmp)
-        profile = resolve("1.0", "1.74")
+        profile = resolve(CAFFE, BOOST)
         for name, text in FILLERS.items():
             if args.only and name != args.only:
                 continue
@@ -297,6 +334,7 @@ def main() -> None:
             try:
                 same = "same values" if baseline()[1] == first else "VALUES DIFFER"
                 mine, theirs = paired(args.pairs, ours, baseline.seconds)
+                new_blob = new_blob_pairs(args.new_pairs, text, rng, baseline)
             finally:
                 baseline.close()
             t_ours, t_caffe = min(mine), min(theirs)
@@ -312,6 +350,14 @@ def main() -> None:
             ratios += [f"{name}={t_caffe / t_ours:.2f}x", f"{name}/memset={t_ours / t_memset:.1f}",
                        f"{name}_median={median:.2f}x", f"{name}_quartiles={q1:.2f}-{q3:.2f}x",
                        f"{name}_range={low:.2f}-{high:.2f}x"]
+            if new_blob:
+                fresh_ours, fresh_caffe, fresh_same = new_blob
+                fresh = statistics.median(t / o for t, o in zip(fresh_caffe, fresh_ours,
+                                                                strict=True))
+                print(f"{'':<18} new blob each fill: caffefill {min(fresh_ours) * 1e3:6.1f} ms, "
+                      f"baseline (malloc, memset, draw) {min(fresh_caffe) * 1e3:6.1f} ms; "
+                      f"speed-up {fresh:5.2f}x (median of {len(fresh_ours)} pairs; {fresh_same})")
+                ratios.append(f"{name}_new_blob_median={fresh:.2f}x")
         for label, boost in OLD_NORMALS if not args.only else ():
             param = parse_filler(FILLERS["gaussian"])
             rng = caffefill.CaffeRNG(SEED)
