@@ -23,6 +23,14 @@ With ``--against SRC`` (a folder holding the caffefill package, e.g. an
 earlier commit's ``src`` with its extension built), the same audit, both
 ways, as imported from SRC is timed in the same rounds: a before/after in
 one run, its ratios on the last line too.
+With ``--contention`` (and ``--corpus``), the same files are also split in two
+shares as the audit splits them, and the CPU time of auditing them (imports
+left out) is compared four ways, best of --repeat each, interleaved: in one
+process; in two children forked from one process, at the same time (what the
+audit does); in two processes started apart, at the same time; and in those
+two processes one after the other.  When the forked children cost more than
+one process and the two started apart cost as much as they do, running two
+at once is what costs (the machine's shared core or cache), not the fork.
 Then, in one child, the share of the audit's own CPU time that goes to
 reading the text (the parser), with the garbage collector paused as the audit
 pauses it.  The children compile caffefill's modules once
@@ -30,7 +38,7 @@ into a temporary bytecode cache before timing (as an installed package has
 its .pyc files), whatever PYTHONDONTWRITEBYTECODE says here.
 
     python3 tools/bench_audit.py [--files N] [--repeat R]
-    python3 tools/bench_audit.py --corpus [--repeat R] [--against SRC]
+    python3 tools/bench_audit.py --corpus [--repeat R] [--against SRC] [--contention]
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +119,81 @@ print(len(texts), best["total"], best["read"])
 """
 
 
+#: The CPU seconds of auditing files of argv[1]: all of them in this process
+#: (argv[2] "all"), one of the two shares the audit would give two workers
+#: ("0", "1"), or both shares in two forked children at once ("fork": their sum).
+SHARES = """
+import os, sys, time
+import caffefill.audit.engine as engine
+from caffefill.audit.context import AuditOptions
+files, _ = engine.collect([sys.argv[1]])
+jobs = [(path, AuditOptions(), engine.EVERYTHING) for path in files]
+seen = []
+def split(shares):  # stands in for the forked workers: only learns the split
+    seen.extend(list(share) for share in shares)
+    return [[engine.FileReport(job[0]) for job in share] for share in shares]
+engine._forked = split
+engine._cores = lambda: 2
+engine.PARALLEL_MIN_WORK = 0
+engine._audit_all(jobs)
+shares = seen
+def cpu(share):
+    with engine._collector_paused():
+        start = time.process_time()
+        for job in share:
+            engine._audit_job(job)
+        return time.process_time() - start
+mode = sys.argv[2]
+if mode == "all":
+    print(cpu(jobs))
+elif mode == "fork":
+    read, write = os.pipe()
+    pids = []
+    for share in shares:
+        pid = os.fork()
+        if pid == 0:
+            os.write(write, f"{cpu(share)!r}\\n".encode())
+            os._exit(0)
+        pids.append(pid)
+    for pid in pids:
+        os.waitpid(pid, 0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        print(sum(float(line) for line in pipe))
+else:
+    print(cpu(shares[int(mode)]))
+"""
+
+
+def bench_contention(folder: Path, repeat: int, env: dict[str, str]) -> str:
+    """The four ways of :data:`SHARES` (see the module's docstring); the ratios line."""
+    py = sys.executable
+
+    def run(*modes: str) -> float:
+        """CPU seconds of the given modes' children, started at the same time."""
+        children = [subprocess.Popen([py, "-c", SHARES, str(folder), mode], env=env,
+                                     stdout=subprocess.PIPE, text=True) for mode in modes]
+        return sum(float(child.communicate()[0]) for child in children)
+
+    ways: dict[str, Callable[[], float]] = {
+        "one process": lambda: run("all"),
+        "two forked children at once": lambda: run("fork"),
+        "two processes at once": lambda: run("0", "1"),
+        "two processes one after the other": lambda: run("0") + run("1")}
+    best = dict.fromkeys(ways, float("inf"))
+    for _ in range(repeat):
+        for name, way in ways.items():
+            best[name] = min(best[name], way())
+    one = best["one process"]
+    print("CPU time of auditing the files in two shares (imports left out), best of "
+          f"{repeat}:")
+    for name, used in best.items():
+        print(f"  {name:<36} {used:7.3f} s  {used / one:5.2f}x one process")
+    forked, apart, serial = (best[name] / one for name in list(ways)[1:])
+    return (f"contention forked/one {forked:.2f}, apart at once/one {apart:.2f}, "
+            f"apart one after the other/one {serial:.2f}")
+
+
 def corpus_folder() -> tuple[Path, str]:
     """The shared corpus, else tests/data's nets (copied to one folder by the caller)."""
     corpus = SHARED / "corpus"
@@ -137,7 +221,7 @@ def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def bench_corpus(repeat: int, against: str | None = None) -> int:
+def bench_corpus(repeat: int, against: str | None = None, contention: bool = False) -> int:
     folder, what = corpus_folder()
     py = sys.executable
     audit = [py, "-c", "from caffefill.cli import main; raise SystemExit(main(["
@@ -166,6 +250,7 @@ def bench_corpus(repeat: int, against: str | None = None) -> int:
                 best[name], cpu[name] = min(best[name], wall), min(cpu[name], used)
         phases = subprocess.run([py, "-c", PHASES, str(folder), str(max(repeat, 1))],
                                 capture_output=True, check=True, text=True, env=env)
+        shared = bench_contention(folder, max(repeat, 1), env) if contention else ""
     count, total, read = (float(v) for v in phases.stdout.split())
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (1, 5, 15 min) at the end; "
@@ -188,6 +273,8 @@ def bench_corpus(repeat: int, against: str | None = None) -> int:
                            f"{one / then_one:.2f}")
     print(f"in one process, {count:.0f} files, CPU: audit {total:.3f} s, of which reading the "
           f"text (the parser) {read:.3f} s = {read / total:.0%}")
+    if shared:
+        ratios.append(shared)
     print(f"ratios: {'; '.join(ratios)}; parser share {read / total:.2f}")
     return 0
 
@@ -201,9 +288,12 @@ def main() -> int:
     parser.add_argument("--against", metavar="SRC",
                         help="with --corpus, also time the audit as imported from SRC (a "
                              "folder holding the caffefill package, e.g. an earlier commit's src)")
+    parser.add_argument("--contention", action="store_true",
+                        help="with --corpus, also compare the CPU time of two shares audited "
+                             "at once (forked, or started apart) with one process's")
     args = parser.parse_args()
     if args.corpus:
-        return bench_corpus(args.repeat, args.against)
+        return bench_corpus(args.repeat, args.against, args.contention)
     nets = sources()
     with tempfile.TemporaryDirectory(prefix="bench_audit-") as tmp:
         folder = Path(tmp) / "nets"
