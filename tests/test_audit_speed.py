@@ -166,9 +166,10 @@ def test_bilinear_builds_differ_exactly_where_their_centres_do() -> None:
 
 def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every core audits a share in a forked child; a child that dies before it
-    sends its reports leaves its share to this process, and the reports come
-    back complete, in the order given, as one by one."""
+    """Every core audits a share, this process the first and a forked child
+    each other; a child that dies before it sends its reports leaves its share
+    to this process, and the reports come back complete, in the order given,
+    as one by one."""
     import os
 
     from caffefill.audit import engine
@@ -179,12 +180,15 @@ def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
     jobs = [(str(p), AuditOptions(), engine.EVERYTHING) for p in nets]
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 10**18)
     serial = engine.audit_paths(jobs)
+    shares = [[str(nets[i]) for i in share]
+              for share in engine._shares([os.path.getsize(p) for p in nets], 3)]
+    assert all(shares)
     parent = os.getpid()
     real = engine._audit_job
     where: dict[str, int] = {}
 
     def job(item: tuple[str, AuditOptions, engine.Selection]) -> engine.FileReport:
-        if os.getpid() != parent and item[0] == str(nets[0]):
+        if os.getpid() != parent and item[0] in shares[1]:
             os._exit(3)  # this child dies: its share is audited again here
         report = real(item)
         if os.getpid() == parent:
@@ -192,13 +196,13 @@ def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
         return report
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "_cores", lambda: 3)
     monkeypatch.setattr(engine, "_audit_job", job)
     parallel = engine.audit_paths(jobs)
     assert [r.path for r in parallel] == [str(p) for p in nets]
     assert [(r.findings, r.error) for r in parallel] == [(r.findings, r.error) for r in serial]
-    assert str(nets[0]) in where  # redone here
-    assert 0 < len(where) < len(nets)  # the other share came from its child
+    assert sorted(where) == sorted(shares[0] + shares[1])  # its own share, the dead one's
+    assert not set(where) & set(shares[2])  # the third share came from its child
 
 
 # ------------------------------------------------------------------ garbage

@@ -26,11 +26,12 @@ one run, its ratios on the last line too.
 With ``--contention`` (and ``--corpus``), the same files are also split in two
 shares as the audit splits them, and the CPU time of auditing them (imports
 left out) is compared four ways, best of --repeat each, interleaved: in one
-process; in two children forked from one process, at the same time (what the
-audit does); in two processes started apart, at the same time; and in those
-two processes one after the other.  When the forked children cost more than
-one process and the two started apart cost as much as they do, running two
-at once is what costs (the machine's shared core or cache), not the fork.
+process; as the audit does on two cores (the first share in the process, the
+second at the same time in a child it forks); in two processes started
+apart, at the same time; and in those two processes one after the other.
+When the audit's way costs more than one process and the two started apart
+cost as much as it does, running two at once is what costs (the machine's
+shared core or cache), not the fork.
 Then, in one child, the share of the audit's own CPU time that goes to
 reading the text (the parser), with the garbage collector paused as the audit
 pauses it.  The children compile caffefill's modules once
@@ -119,24 +120,18 @@ print(len(texts), best["total"], best["read"])
 """
 
 
-#: The CPU seconds of auditing files of argv[1]: all of them in this process
-#: (argv[2] "all"), one of the two shares the audit would give two workers
-#: ("0", "1"), or both shares in two forked children at once ("fork": their sum).
+#: The CPU seconds of auditing the files of argv[1]: all of them in this process
+#: (argv[2] "all"), one of the two shares the audit gives two cores ("0", "1"),
+#: or both as the audit does ("fork": the first here while a forked child audits
+#: the second; their sum).
 SHARES = """
 import os, sys, time
 import caffefill.audit.engine as engine
 from caffefill.audit.context import AuditOptions
 files, _ = engine.collect([sys.argv[1]])
 jobs = [(path, AuditOptions(), engine.EVERYTHING) for path in files]
-seen = []
-def split(shares):  # stands in for the forked workers: only learns the split
-    seen.extend(list(share) for share in shares)
-    return [[engine.FileReport(job[0]) for job in share] for share in shares]
-engine._forked = split
-engine._cores = lambda: 2
-engine.PARALLEL_MIN_WORK = 0
-engine._audit_all(jobs)
-shares = seen
+sizes = [os.path.getsize(path) for path in files]
+shares = [[jobs[i] for i in share] for share in engine._shares(sizes, 2)]
 def cpu(share):
     with engine._collector_paused():
         start = time.process_time()
@@ -148,18 +143,15 @@ if mode == "all":
     print(cpu(jobs))
 elif mode == "fork":
     read, write = os.pipe()
-    pids = []
-    for share in shares:
-        pid = os.fork()
-        if pid == 0:
-            os.write(write, f"{cpu(share)!r}\\n".encode())
-            os._exit(0)
-        pids.append(pid)
-    for pid in pids:
-        os.waitpid(pid, 0)
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, f"{cpu(shares[1])!r}".encode())
+        os._exit(0)
     os.close(write)
+    here = cpu(shares[0])
+    os.waitpid(pid, 0)
     with os.fdopen(read) as pipe:
-        print(sum(float(line) for line in pipe))
+        print(here + float(pipe.read()))
 else:
     print(cpu(shares[int(mode)]))
 """
@@ -177,7 +169,7 @@ def bench_contention(folder: Path, repeat: int, env: dict[str, str]) -> str:
 
     ways: dict[str, Callable[[], float]] = {
         "one process": lambda: run("all"),
-        "two forked children at once": lambda: run("fork"),
+        "this process and a forked child at once": lambda: run("fork"),
         "two processes at once": lambda: run("0", "1"),
         "two processes one after the other": lambda: run("0") + run("1")}
     best = dict.fromkeys(ways, float("inf"))
@@ -188,9 +180,9 @@ def bench_contention(folder: Path, repeat: int, env: dict[str, str]) -> str:
     print("CPU time of auditing the files in two shares (imports left out), best of "
           f"{repeat}:")
     for name, used in best.items():
-        print(f"  {name:<36} {used:7.3f} s  {used / one:5.2f}x one process")
+        print(f"  {name:<42} {used:7.3f} s  {used / one:5.2f}x one process")
     forked, apart, serial = (best[name] / one for name in list(ways)[1:])
-    return (f"contention forked/one {forked:.2f}, apart at once/one {apart:.2f}, "
+    return (f"contention as the audit/one {forked:.2f}, apart at once/one {apart:.2f}, "
             f"apart one after the other/one {serial:.2f}")
 
 

@@ -255,9 +255,10 @@ def _size(path: str) -> int:
 
 
 def audit_paths(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[FileReport]:
-    """:func:`audit_path` for each (path, options, selection), in order: in worker
-    processes, one per core, from :data:`PARALLEL_MIN_WORK` on (each file is
-    audited on its own, so the reports are the same as one by one)."""
+    """:func:`audit_path` for each (path, options, selection), in order: on
+    every core from :data:`PARALLEL_MIN_WORK` on, this process and a forked
+    worker per other core (each file is audited on its own, so the reports are
+    the same as one by one)."""
     with _collector_paused():  # in the workers too: they are forked with it off
         return _audit_all(jobs)
 
@@ -269,14 +270,7 @@ def _audit_all(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[File
     sizes = [_size(job[0]) for job in jobs]
     if sum(sizes) + FILE_WORK * len(jobs) < PARALLEL_MIN_WORK:
         return [_audit_job(job) for job in jobs]
-    # One share per worker: the largest files first, each to the share with the
-    # least work so far, so that no worker is left with a large one at the end.
-    shares: list[list[int]] = [[] for _ in range(workers)]
-    loads = [0] * workers
-    for i in sorted(range(len(jobs)), key=lambda i: -sizes[i]):
-        least = loads.index(min(loads))
-        shares[least].append(i)
-        loads[least] += sizes[i] + FILE_WORK
+    shares = _shares(sizes, workers)
     reports: list[FileReport] = [FileReport("")] * len(jobs)
     for share, done in zip(shares, _forked([[jobs[i] for i in share] for share in shares]),
                            strict=True):
@@ -285,24 +279,39 @@ def _audit_all(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[File
     return reports
 
 
+def _shares(sizes: Sequence[int], workers: int) -> list[list[int]]:
+    """The indices of files of these sizes (bytes) split in ``workers`` shares:
+    the largest files first, each to the share with the least work so far, so
+    that no worker is left with a large one at the end."""
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        least = loads.index(min(loads))
+        shares[least].append(i)
+        loads[least] += sizes[i] + FILE_WORK
+    return shares
+
+
 def _forked(shares: Sequence[Sequence[tuple[str, AuditOptions, Selection]]]
             ) -> list[list[FileReport]]:
-    """Each share audited in a forked child of its own (which shares the modules
-    this process has imported), the reports sent back pickled through a pipe;
-    this process waits.  A share whose child could not start or did not finish
-    is audited here (so an error a file raises is raised here, as one by one).
+    """The first share audited here, each other in a forked child of its own
+    (which shares the modules this process has imported), its reports sent
+    back pickled through a pipe.  A share whose child could not start or did
+    not finish is audited here too (so an error a file raises is raised here,
+    as one by one).
 
     Plain fork and a pipe per child: a process pool would cost its own imports
     and start-up, several hundredths of a second, next to a corpus audited in a
-    few tenths."""
+    few tenths; and this process, which would only wait, takes a share itself
+    (a fork, and pickling a share's reports, fewer)."""
     import pickle
 
     children: list[tuple[int, int] | None] = []
     try:
-        for share in shares:
+        for share in shares[1:]:
             children.append(_start(share))
-        out: list[list[FileReport]] = []
-        for k, share in enumerate(shares):
+        out: list[list[FileReport]] = [[_audit_job(job) for job in share] for share in shares[:1]]
+        for k, share in enumerate(shares[1:]):
             child = children[k]
             done = None
             if child is not None:
