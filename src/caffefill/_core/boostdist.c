@@ -564,6 +564,76 @@ __attribute__((target("avx2"))) static void bernoulli_avx2(const uint32_t *key, 
     bernoulli_portable(key, j, m, data, threshold);
 }
 
+/*
+ * Phase 2's tests (normal_bounds) for eight failed words at a time, the
+ * words at the positions failed[0..7]: each word is read with its next word
+ * (one 8-byte load) and its box's four constants (one 16-byte load), and
+ * the lanes are put together with shuffles (gathers were slower).  Every
+ * step is the same IEEE single operation as in normal_bounds (separate
+ * multiplies and adds, no FMA; the height's (float)u by u32_to_float8).
+ * The verdicts are masks, bit k for the word at failed[k]: accepts, the
+ * curve decides, and hard (the tail, or a height that must be redrawn).
+ */
+typedef struct {
+    unsigned accept, curve, hard;
+} verdicts8;
+
+__attribute__((target("avx2"))) static inline verdicts8
+normal_bounds8_avx2(const normal_block *b, const uint16_t *failed, cf_normal_kind kind)
+{
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    long long pair[8];
+    __m128 row[8];
+    for (int k = 0; k < 8; k++) {
+        uint64_t both; /* the word (low half) and the next word */
+        memcpy(&both, b->tu + failed[k], sizeof both);
+        pair[k] = (long long)both;
+        row[k] = _mm_loadu_ps(normal_box[(uint32_t)both >> 1 & 0x7fU]);
+    }
+    /* Pairs 0, 1, 4, 5 and 2, 3, 6, 7: their even words in lane order are
+     * the words, their odd words the next words. */
+    const __m256 p0 = _mm256_castsi256_ps(_mm256_setr_epi64x(pair[0], pair[1], pair[4], pair[5]));
+    const __m256 p1 = _mm256_castsi256_ps(_mm256_setr_epi64x(pair[2], pair[3], pair[6], pair[7]));
+    const __m256i u = _mm256_castps_si256(_mm256_shuffle_ps(p0, p1, 0x88));
+    const __m256i next = _mm256_castps_si256(_mm256_shuffle_ps(p0, p1, 0xdd));
+    const __m256 y01 =
+        _mm256_mul_ps(u32_to_float8(next), _mm256_set1_ps(1.0f / ((float)4294967295U + 1.0f)));
+    verdicts8 v;
+    v.hard = (unsigned)_mm256_movemask_ps(_mm256_or_ps(
+        _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(u, _mm256_set1_epi32(0xfe)),
+                                               _mm256_setzero_si256())),
+        _mm256_cmp_ps(y01, one, _CMP_NLT_UQ)));
+    if (kind == CF_NORMAL_ZIGGURAT_156) {
+        v.accept = 0;
+        v.curve = 0xffU;
+        return v;
+    }
+    /* The box rows {x_i, y_i, y_i+1 - y_i, x_i - x_i+1} turned into columns. */
+    const __m256 r04 = _mm256_set_m128(row[4], row[0]), r15 = _mm256_set_m128(row[5], row[1]);
+    const __m256 r26 = _mm256_set_m128(row[6], row[2]), r37 = _mm256_set_m128(row[7], row[3]);
+    const __m256 lo01 = _mm256_unpacklo_ps(r04, r15), lo23 = _mm256_unpacklo_ps(r26, r37);
+    const __m256 hi01 = _mm256_unpackhi_ps(r04, r15), hi23 = _mm256_unpackhi_ps(r26, r37);
+    const __m256 xi = _mm256_shuffle_ps(lo01, lo23, 0x44), yi = _mm256_shuffle_ps(lo01, lo23, 0xee);
+    const __m256 dy = _mm256_shuffle_ps(hi01, hi23, 0x44);
+    const __m256 width = _mm256_shuffle_ps(hi01, hi23, 0xee);
+    const __m256 x = _mm256_mul_ps(
+        _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(u, 8)), _mm256_set1_ps(TWO_POW_M24)),
+        xi);
+    const __m256 y = _mm256_add_ps(yi, _mm256_mul_ps(y01, dy));
+    const __m256 gap = _mm256_sub_ps(xi, x);
+    const __m256 chord = _mm256_sub_ps(_mm256_mul_ps(width, y01), gap);
+    const __m256 tangent =
+        _mm256_sub_ps(y, _mm256_add_ps(yi, _mm256_mul_ps(_mm256_mul_ps(gap, yi), xi)));
+    const unsigned chord_under =
+        (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(chord, zero, _CMP_LT_OQ));
+    const unsigned tangent_under =
+        (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(tangent, zero, _CMP_LT_OQ));
+    const unsigned convex = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(xi, one, _CMP_GE_OQ));
+    v.accept = chord_under & tangent_under;
+    v.curve = (chord_under ^ tangent_under) & (chord_under ^ convex ^ 0xffU);
+    return v;
+}
+
 /* 1 when the AVX2 path is in use: the CPU has it and cf_bulk_simd allows it. */
 static int simd_wanted = 1;
 
@@ -609,6 +679,33 @@ CF_INLINE size_t failed_words(const normal_block *b, uint16_t *list)
     return count;
 }
 
+#ifdef CF_HAVE_AVX2_PATH
+/* normal_phase2's loop over the failed words failed[0..fails) (with room
+ * for 8 more) with AVX2: eight tests at a time, the lanes past the last
+ * failed word testing word 0 and left unused.  Lists the words the curve
+ * decides in curve; returns how many. */
+__attribute__((target("avx2"))) static size_t normal_phase2_avx2(normal_block *b,
+                                                                 uint16_t *failed, size_t fails,
+                                                                 cf_normal_kind kind,
+                                                                 uint16_t *curve)
+{
+    size_t curves = 0;
+    memset(failed + fails, 0, 8 * sizeof *failed);
+    for (size_t f = 0; f < fails; f += 8) {
+        const verdicts8 v = normal_bounds8_avx2(b, failed + f, kind);
+        const size_t lanes = fails - f < 8 ? fails - f : 8;
+        for (size_t k = 0; k < lanes; k++) {
+            const size_t j = failed[f + k];
+            curve[curves] = (uint16_t)j;
+            curves += v.curve >> k & 1U;
+            b->accept[j >> 6] |= (uint64_t)(v.accept >> k & 1U) << (j & 63);
+            b->hard[j >> 6] |= (uint64_t)(v.hard >> k & 1U) << (j & 63);
+        }
+    }
+    return curves;
+}
+#endif
+
 /* Phase 2 for the m words of the block: the slow-path test of each failed
  * word as the start of a try, with the next word as its height.  The value
  * such a try gives when it accepts is the word's candidate from phase 1
@@ -618,25 +715,34 @@ CF_INLINE size_t failed_words(const normal_block *b, uint16_t *list)
  * failed words, so that test is a branch.  The tests the curve decides
  * (about 1 in 12 with Boost >= 1.64, all with 1.56 - 1.63) are listed and
  * taken after the others, so that the loop over the failed words has no
- * other branch but its own. */
-CF_INLINE void normal_phase2(normal_block *b, cf_normal_kind kind)
+ * other branch but its own.  With AVX2 (`simd`) the tests are taken eight
+ * at a time by normal_phase2_avx2 (about 3 % less time for the whole fill). */
+CF_INLINE void normal_phase2(normal_block *b, cf_normal_kind kind, int simd)
 {
-    uint16_t failed[CF_MT_N + 4], curve[CF_MT_N];
+    uint16_t failed[CF_MT_N + 8], curve[CF_MT_N];
     const size_t fails = failed_words(b, failed);
     size_t curves = 0;
     memset(b->accept, 0, sizeof b->accept);
     memset(b->hard, 0, sizeof b->hard);
-    for (size_t f = 0; f < fails; f++) {
-        const size_t j = failed[f];
-        const uint32_t u = b->tu[j];
-        const float y01 = cf_uniform01_of(b->tu[j + 1]);
-        float value;
-        int verdict = normal_bounds(u, y01, &value, kind);
-        curve[curves] = (uint16_t)j;
-        curves += (size_t)verdict >> 1;
-        b->accept[j >> 6] |= (uint64_t)(verdict & 1) << (j & 63);
-        if (CF_UNLIKELY((u & 0xfeU) == 0 || !(y01 < 1.0f)))
-            b->hard[j >> 6] |= (uint64_t)1 << (j & 63);
+    (void)simd;
+#ifdef CF_HAVE_AVX2_PATH
+    if (simd)
+        curves = normal_phase2_avx2(b, failed, fails, kind, curve);
+    else
+#endif
+    {
+        for (size_t f = 0; f < fails; f++) {
+            const size_t j = failed[f];
+            const uint32_t u = b->tu[j];
+            const float y01 = cf_uniform01_of(b->tu[j + 1]);
+            float value;
+            int verdict = normal_bounds(u, y01, &value, kind);
+            curve[curves] = (uint16_t)j;
+            curves += (size_t)verdict >> 1;
+            b->accept[j >> 6] |= (uint64_t)(verdict & 1) << (j & 63);
+            if (CF_UNLIKELY((u & 0xfeU) == 0 || !(y01 < 1.0f)))
+                b->hard[j >> 6] |= (uint64_t)1 << (j & 63);
+        }
     }
     for (size_t c = 0; c < curves; c++) {
         size_t j = curve[c];
@@ -743,7 +849,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         else
 #endif
             normal_phase1_portable(mt->key + start, 0, m, &b, mean, sigma);
-        normal_phase2(&b, kind);
+        normal_phase2(&b, kind, simd);
         size_t from = 0;
         for (;;) {
             size_t cut = normal_walk(&b, from, m, out, &done, n, simd);
