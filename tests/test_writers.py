@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import zipfile
@@ -167,8 +168,7 @@ def test_stored_zip_is_a_valid_zip64_archive(tmp_path: Path) -> None:
     members = {"a/0.npy": b"x" * 1000, "ünï/çode.npy": b"\x00\x01" * 77, "empty": b"",
                **{f"many/{i}": i.to_bytes(3, "little") for i in range(70_000)}}
     path = tmp_path / "t.zip"
-    with open(path, "wb") as out:
-        archive = StoredZip(out)
+    with open(path, "wb") as out, StoredZip(out) as archive:
         for name, data in members.items():
             with archive.member(name, len(data)) as member:
                 for k in range(0, len(data), 333):  # in pieces, as the .npz writer does
@@ -184,11 +184,60 @@ def test_stored_zip_is_a_valid_zip64_archive(tmp_path: Path) -> None:
 def test_stored_zip_refuses_a_member_of_the_wrong_size(tmp_path: Path) -> None:
     from caffefill.writers.zipstore import StoredZip
 
-    with open(tmp_path / "t.zip", "wb") as out:
-        archive = StoredZip(out)
-        with pytest.raises(RuntimeError, match="3 bytes written, 4 declared"), \
-                archive.member("m", 4) as member:
-            member.write(b"abc")
+    with open(tmp_path / "t.zip", "wb") as out, StoredZip(out) as archive, \
+            pytest.raises(RuntimeError, match="3 bytes written, 4 declared"), \
+            archive.member("m", 4) as member:
+        member.write(b"abc")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_stored_zip_crc_thread_writes_the_same_bytes(tmp_path: Path, stream: bool) -> None:
+    # Large writes have their CRC-32 taken on a thread of its own while the
+    # bytes are written: the archive is byte for byte the one written
+    # without it, and every member's CRC checks.
+    from caffefill.writers.zipstore import THREADED_CRC_BYTES, StoredZip
+
+    rng = np.random.default_rng(8)
+    big = rng.integers(0, 256, 3 * THREADED_CRC_BYTES + 5, dtype=np.uint8).tobytes()
+    pieces = {"a.npy": [big[:100], big[100:THREADED_CRC_BYTES + 100],
+                        big[THREADED_CRC_BYTES + 100:]],
+              "b.npy": [big[:THREADED_CRC_BYTES]], "c.npy": [b"xyz"]}
+    written = []
+    for threads in (True, False):
+        path = tmp_path / f"t{threads}.zip"
+        with open(path, "wb") as out, StoredZip(out, stream=stream, threads=threads) as archive:
+            for name, parts in pieces.items():
+                with archive.member(name, sum(map(len, parts))) as member:
+                    for part in parts:
+                        member.write(part)
+            archive.close()
+        written.append(path.read_bytes())
+        with zipfile.ZipFile(path) as z:
+            assert z.testzip() is None
+            assert z.read("a.npy") == big
+    assert written[0] == written[1]
+
+
+def test_stored_zip_crc_thread_stops_when_a_write_fails(tmp_path: Path) -> None:
+    import threading
+
+    from caffefill.writers.zipstore import THREADED_CRC_BYTES, StoredZip
+
+    class Full(io.BytesIO):
+        def write(self, data: Any) -> int:
+            if memoryview(data).nbytes >= THREADED_CRC_BYTES:
+                raise OSError(28, "No space left on device")
+            return super().write(data)
+
+    def crc_threads() -> int:
+        return sum(t.name == "caffefill-crc" for t in threading.enumerate())
+
+    before = crc_threads()
+    with pytest.raises(OSError, match="No space"), StoredZip(Full(), threads=True) as archive:
+        assert crc_threads() == before + 1
+        with archive.member("m", THREADED_CRC_BYTES) as member:
+            member.write(bytes(THREADED_CRC_BYTES))
+    assert crc_threads() == before
 
 
 def test_npz_reads_back_with_numpy_and_zipfile(tmp_path: Path, reference: Any) -> None:
@@ -227,3 +276,30 @@ layer { name: "half" type: "SoftmaxWithLoss" bottom: "ip" bottom: "label" top: "
     assert weights["loss"] == [1.0]
     assert weights["half"] == [0.5]
     assert weights["ip"] == [] and weights["data"] == []
+
+
+def test_open_output_truncates_only_a_file_with_bytes(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # The empty temporary atomic_output makes is opened as it is: on ext4 a
+    # truncation to size 0 makes the close start writing back the whole file.
+    from caffefill.writers import atomic
+
+    truncated: list[int] = []
+    real = os.ftruncate
+
+    def ftruncate(fd: int, length: int) -> None:
+        truncated.append(length)
+        real(fd, length)
+
+    monkeypatch.setattr(os, "ftruncate", ftruncate)
+    empty, full, absent = tmp_path / "empty", tmp_path / "full", tmp_path / "absent"
+    empty.touch()
+    full.write_bytes(b"an earlier, longer content")
+    for path in (empty, full, absent):
+        with atomic.open_output(path) as out:
+            out.write(b"new")
+        assert path.read_bytes() == b"new"
+    assert truncated == [0]  # the file that had bytes, only
+    with atomic.atomic_output(tmp_path / "w.npz") as temp, atomic.open_output(temp) as out:
+        out.write(b"x")
+    assert truncated == [0]

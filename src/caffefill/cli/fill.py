@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fillers import check_shape, fill
     from ..init import choose_seed
     from ..memory import check_blob_memory
-    from ..writers.atomic import atomic_output, check_target
+    from ..writers.atomic import atomic_output, check_target, open_output
 
     text = _filler_text(args)
     if args.output:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         import numpy as np
 
-        with atomic_output(args.output, force=args.force) as temp, open(temp, "wb") as f:
+        with atomic_output(args.output, force=args.force) as temp, open_output(temp) as f:
             np.save(f, values, allow_pickle=False)
     from ..summary import mean_std
 

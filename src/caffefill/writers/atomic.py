@@ -36,7 +36,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from .. import interrupt
 from ..errors import WriteError
@@ -250,6 +250,23 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False,
         if isinstance(exc, OSError):
             raise WriteError(f"cannot write: {exc.strerror or exc}",
                              path=str(target)) from None
+        raise
+
+
+def open_output(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for writing from its start, as ``open(path, "wb")``
+    (created if absent), except that an empty file - the temporary
+    :func:`atomic_output` made - is not truncated.  On ext4, truncating a
+    file to size 0 makes its close start the writeback of everything written
+    since (``auto_da_alloc``, for programs that rewrite a file in place): for
+    VGG-16's 528 MiB, 0.1-0.35 s of the writer's time at the very end."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        if os.fstat(fd).st_size:
+            os.ftruncate(fd, 0)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
         raise
 
 

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 from .._proto import caffefill_pb2 as pb
 from .._proto import is_repeated
 from ..errors import WriteError
+from .atomic import open_output
 from .base import BlobLike, write_values
 
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
@@ -119,7 +120,7 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    with open(path, "wb") as out:
+    with open_output(path) as out:
         write_stream(out, blobs, meta, model)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import interrupt
 from ..errors import WriteError
+from .atomic import open_output
 from .base import BlobLike, npy_header, write_values
 from .names import blob_key, split_key
 from .zipstore import StoredZip
@@ -33,14 +34,15 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    with open(path, "wb") as out:
-        _write(StoredZip(out), blobs, meta)
+    with open_output(path) as out, StoredZip(out) as archive:
+        _write(archive, blobs, meta)
 
 
 def write_stream(out: BinaryIO, blobs: Iterable[BlobLike], meta: dict[str, Any],
                  model: Any) -> None:
     """The same archive, written strictly in order (to standard output)."""
-    _write(StoredZip(out, stream=True), blobs, meta)
+    with StoredZip(out, stream=True) as archive:
+        _write(archive, blobs, meta)
 
 
 def _write(archive: StoredZip, blobs: Iterable[BlobLike], meta: dict[str, Any]) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CaffefillError
+from .atomic import open_output
 from .base import BlobLike, write_values
 
 #: The header of a file this size or larger is refused (the safetensors package
@@ -61,7 +62,7 @@ def header(model: Any, meta: dict[str, Any]) -> tuple[bytes, list[tuple[int, int
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     head, order = header(model, meta)
     expected = iter(order)
-    with open(path, "wb") as out:
+    with open_output(path) as out:
         out.write(head)
         for blob in blobs:
             layer_index = getattr(getattr(blob, "layer", None), "index", None)

@@ -4,14 +4,21 @@ What the ``.npz`` writer needs and no more: each member's size is known
 before its bytes, which go to the file as they come while their CRC-32 is
 taken by the C core (several times faster than zlib's where the CPU has
 carry-less multiplication); the CRC is then written back into the member's
-local header.  Every size and offset is in ZIP64 form, as ``zipfile`` writes
-with ``force_zip64``, so any member and archive size is fine; Python's
-``zipfile`` (and so ``numpy.load``) reads the result.
+local header.  Where the process may run on more than one core, the CRC of
+a large write is taken on a thread of its own while the writing thread
+copies the same bytes to the file (:class:`_CrcThread`): the writer, which
+bounds ``init``'s speed on two cores, then only writes.  Every size and
+offset is in ZIP64 form, as ``zipfile`` writes with ``force_zip64``, so any
+member and archive size is fine; Python's ``zipfile`` (and so
+``numpy.load``) reads the result.
 """
 
 from __future__ import annotations
 
+import os
+import queue
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -36,6 +43,51 @@ _MAX32 = 0xFFFFFFFF
 
 crc32: Callable[[bytes | bytearray | memoryview, int], int] = (
     _core.crc32 if _core.CRC32_ACCELERATED else zlib.crc32)
+
+
+#: Writes from this size on have their CRC-32 taken on the CRC thread (a
+#: smaller one costs less than handing it over).
+THREADED_CRC_BYTES = 1 << 20
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+class _CrcThread:
+    """Takes CRC-32s on a thread of its own, one at a time: :meth:`start` one,
+    do other work (the C core's crc32 and a file's write both release the
+    GIL, so the two run at once), then :meth:`result` waits for it."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[tuple[memoryview, int] | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[int | BaseException] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="caffefill-crc", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            try:
+                self._results.put(crc32(*job))
+            except BaseException as exc:  # handed to the waiting writer, who raises it
+                self._results.put(exc)
+
+    def start(self, data: memoryview, value: int) -> None:
+        self._jobs.put((data, value))
+
+    def result(self) -> int:
+        value = self._results.get()
+        if isinstance(value, BaseException):
+            raise value
+        return value
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
 
 
 @dataclass
@@ -66,15 +118,24 @@ class _Counted:
 class Member:
     """One member being written: :meth:`write` its bytes, exactly the size declared."""
 
-    def __init__(self, out: BinaryIO | _Counted, entry: _Entry) -> None:
+    def __init__(self, out: BinaryIO | _Counted, entry: _Entry,
+                 crc_thread: _CrcThread | None = None) -> None:
         self._out = out
         self._entry = entry
         self._written = 0
+        self._crc_thread = crc_thread
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data).cast("B")
-        self._entry.crc = crc32(view, self._entry.crc)
-        self._out.write(view)
+        if self._crc_thread is None or view.nbytes < THREADED_CRC_BYTES:
+            self._entry.crc = crc32(view, self._entry.crc)
+            self._out.write(view)
+        else:
+            self._crc_thread.start(view, self._entry.crc)
+            try:
+                self._out.write(view)
+            finally:  # the CRC thread is done with the bytes before they are let go of
+                self._entry.crc = self._crc_thread.result()
         self._written += view.nbytes
 
     def _finish(self) -> None:
@@ -96,9 +157,18 @@ class StoredZip:
 
     With ``stream``, ``out`` is written strictly in order (standard output, a
     pipe): each member's CRC-32 follows its bytes in a data descriptor (flag
-    bit 3), as zip allows when the writer cannot seek back."""
+    bit 3), as zip allows when the writer cannot seek back.
 
-    def __init__(self, out: BinaryIO, *, stream: bool = False) -> None:
+    ``threads``: whether large writes have their CRC-32 taken on a thread of
+    their own (None: where the process may run on more than one core).  The
+    archive is a context manager; leaving it stops that thread, closed or
+    not."""
+
+    def __init__(self, out: BinaryIO, *, stream: bool = False,
+                 threads: bool | None = None) -> None:
+        if threads is None:
+            threads = _cores() > 1
+        self._crc_thread = _CrcThread() if threads else None
         self._out: BinaryIO | _Counted = _Counted(out) if stream else out
         self._descriptor = _DATA_DESCRIPTOR if stream else 0
         self._entries: list[_Entry] = []
@@ -125,12 +195,21 @@ class StoredZip:
                                     _MAX32, _MAX32, len(encoded), len(extra)))
         self._out.write(encoded)
         self._out.write(extra)
-        member = Member(self._out, entry)
+        member = Member(self._out, entry, self._crc_thread)
         yield member
         member._finish()
         self._entries.append(entry)
 
+    def __enter__(self) -> StoredZip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._crc_thread is not None:
+            self._crc_thread.close()
+            self._crc_thread = None
+
     def close(self) -> None:
+        """Write the central directory (the archive is complete)."""
         start = self._out.tell()
         for e in self._entries:
             extra = struct.pack("<HHQQQ", 1, 24, e.size, e.size, e.offset)
