@@ -9,9 +9,14 @@ each in a child process restricted with ``os.sched_setaffinity`` to 1 core,
 number of float32 bytes with ``numpy.save`` (same cores).  Prints wall time,
 CPU time (user + system, all threads: on a machine shared with other work
 the wall times are partly waiting), each child's peak RSS, the ratio to the
-plain write, and how the time scales from 1 core to 2 and to all.  The
-children keep compiled bytecode in a cache of the run (as an installed
-package has its ``.pyc`` files; see tools/bench_diff.py), warmed first.
+plain write, and how the time scales from 1 core to 2 and to all.  Each
+time is the best of ``--repeat`` rounds, the children of one core set
+interleaved in each round (a load that comes and goes hits all alike).  With
+``--against SRC`` (a folder holding the caffefill package with its extension
+built, e.g. an earlier commit's ``src``), init as imported from SRC is timed
+in the same rounds: a before/after in one run.  The children keep compiled
+bytecode in a cache of the run (as an installed package has its ``.pyc``
+files; see tools/bench_diff.py), warmed first.
 
 Real Caffe is not available here, so its whole process cannot be timed.
 The stand-in: the C++ baseline of tools/bench_fill.py (Boost's normal
@@ -26,7 +31,7 @@ Targets: init to .npz on 2 cores at least 4x faster than that estimate
 (ratio ``caffe/ours`` >= 4); peak RSS at most 64 MiB.  The last line has
 every ratio.
 
-    python3 tools/bench_init.py [--repeat R] [--no-baseline] [--dir /dev/shm]
+    python3 tools/bench_init.py [--repeat R] [--no-baseline] [--dir /dev/shm] [--against SRC]
 """
 
 from __future__ import annotations
@@ -100,21 +105,23 @@ def run_child(args: list[str], cores: set[int], env: dict[str, str] | None = Non
     return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024
 
 
-def best(repeat: int, args: list[str], out: Path, cores: set[int],
-         env: dict[str, str] | None = None) -> tuple[float, float, int]:
-    """Best wall time, best CPU time (user + system, all threads) and the
-    largest peak RSS of ``repeat`` runs."""
-    times, cpus, peak = [], [], 0
+def best_interleaved(repeat: int, runs: dict[str, tuple[list[str], Path, dict[str, str]]],
+                     cores: set[int]) -> dict[str, tuple[float, float, int]]:
+    """For each run (command, output, environment): best wall time, best CPU
+    time (user + system, all threads) and the largest peak RSS of ``repeat``
+    rounds, the runs interleaved in each round (a load that comes and goes
+    hits all alike)."""
+    results = {name: (float("inf"), float("inf"), 0) for name in runs}
     for _ in range(repeat):
-        if out.exists():
-            out.unlink()
-        # Flush earlier runs' dirty pages so no run pays for another's writeback.
-        os.sync()
-        elapsed, cpu, rss = run_child(args, cores, env)
-        times.append(elapsed)
-        cpus.append(cpu)
-        peak = max(peak, rss)
-    return min(times), min(cpus), peak
+        for name, (args, out, env) in runs.items():
+            if out.exists():
+                out.unlink()
+            # Flush earlier runs' dirty pages so no run pays for another's writeback.
+            os.sync()
+            elapsed, cpu, rss = run_child(args, cores, env)
+            wall, used, peak = results[name]
+            results[name] = (min(wall, elapsed), min(used, cpu), max(peak, rss))
+    return results
 
 
 def stand_in_seconds(workdir: str, gaussian_values: int) -> float | None:
@@ -135,6 +142,10 @@ def main() -> None:
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--dir", help="where the outputs are written (default: a temporary "
                         "folder; /dev/shm leaves the disk out of the times)")
+    parser.add_argument("--against", metavar="SRC",
+                        help="also time init as imported from SRC (a folder holding the "
+                             "caffefill package with its extension built, e.g. an earlier "
+                             "commit's src), in the same rounds")
     args = parser.parse_args()
 
     sys.path.append(str(ROOT / "src"))  # an installed caffefill (or PYTHONPATH) comes first
@@ -179,23 +190,32 @@ def main() -> None:
                   f"Caffe's whole process estimated at {ISSUE_CAFFE_SECONDS / issue_fill:.2f}x "
                   f"that (the issue's 2.9 s against its fill's {issue_fill:.2f} s): "
                   f"{caffe:6.2f} s")
+        env_against = (dict(env, PYTHONPATH=str(Path(args.against).resolve()),
+                            PYTHONPYCACHEPREFIX=str(Path(tmp) / "pycache-against"))
+                       if args.against else None)
+        plain_out = Path(tmp) / "plain.npy"
+        runs: dict[str, tuple[list[str], Path, dict[str, str]]] = {
+            "plain": ([sys.executable, "-c", PLAIN, str(total), str(plain_out)], plain_out, env)}
+        for fmt in ("npz", "caffemodel"):
+            out = Path(tmp) / f"w.{fmt}"
+            cmd = [sys.executable, "-m", "caffefill", "init", str(net), "-o", str(out),
+                   "--phase", "TRAIN", "--seed", "1701", "--quiet"]
+            for spec in inputs:
+                cmd += ["--input", spec]
+            runs[fmt] = (cmd, out, env)
+            if env_against is not None:
+                runs[f"{fmt} against"] = (cmd, out, env_against)
+        for name, (cmd, out, run_env) in runs.items():  # fills the bytecode caches
+            if name != "plain":
+                run_child(cmd, set(ordered[:1]), run_env)
+                out.unlink()
         for label, cores in core_sets:
-            plain_out = Path(tmp) / "plain.npy"
-            t_plain, cpu_plain, rss_plain = best(
-                args.repeat, [sys.executable, "-c", PLAIN, str(total), str(plain_out)],
-                plain_out, cores, env)
+            results = best_interleaved(args.repeat, runs, cores)
+            t_plain, cpu_plain, rss_plain = results["plain"]
             print(f"[{label}] numpy.save of {4 * total / mib:.1f} MiB:  {t_plain:6.2f} s "
                   f"(CPU {cpu_plain:5.2f} s)  peak RSS {rss_plain / mib:7.1f} MiB  (baseline)")
             for fmt in ("npz", "caffemodel"):
-                out = Path(tmp) / f"w.{fmt}"
-                cmd = [sys.executable, "-m", "caffefill", "init", str(net), "-o", str(out),
-                       "--phase", "TRAIN", "--seed", "1701", "--quiet"]
-                for spec in inputs:
-                    cmd += ["--input", spec]
-                if not times:
-                    run_child(cmd, cores, env)  # fills the bytecode cache
-                    out.unlink()
-                t, cpu, rss = best(args.repeat, cmd, out, cores, env)
+                t, cpu, rss = results[fmt]
                 times[(fmt, len(cores))] = t
                 line = (f"[{label}] caffefill init -> .{fmt:<10}  {t:6.2f} s (CPU {cpu:5.2f} s)"
                         f"  peak RSS {rss / mib:7.1f} MiB  time ratio to numpy.save "
@@ -208,6 +228,12 @@ def main() -> None:
                     ratios.append(f"caffe/{key}={caffe / t:.2f}")
                 ratios.append(f"{key}_rss_mib={rss / mib:.0f}")
                 print(line)
+                if f"{fmt} against" in results:
+                    then, then_cpu, then_rss = results[f"{fmt} against"]
+                    print(f"[{label}]   the same from --against     {then:6.2f} s "
+                          f"(CPU {then_cpu:5.2f} s)  peak RSS {then_rss / mib:7.1f} MiB  "
+                          f"against/ours {then / t:4.2f}x")
+                    ratios.append(f"{key}_against/ours={then / t:.2f}")
     for fmt in ("npz", "caffemodel"):
         one = times[(fmt, 1)]
         scaling = [f"{n} cores {one / t:.2f}x" for (f, n), t in times.items() if f == fmt and n > 1]
