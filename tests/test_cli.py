@@ -234,3 +234,20 @@ def test_the_parser_alone_loads_neither_numpy_nor_the_engine(argv: list[str]) ->
             "print(sorted(m for m in ('numpy', 'caffefill._core', 'torch') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+def test_the_program_keeps_its_objects_to_the_end(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # Run as the program (no argv given: it exits next), what is left is
+    # frozen, so the collector does not traverse it at shutdown; called with
+    # arguments (from Python), nothing is.
+    import gc
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))
+    out = tmp_path / "w.npz"
+    monkeypatch.setattr(sys, "argv", ["caffefill", "init", str(LENET), "-o", str(out),
+                                      "--seed", "3", "--quiet"])
+    assert main() == 0 and frozen == [True]
+    assert main(["init", str(LENET), "-o", str(out), "--seed", "3", "--quiet", "--force"]) == 0
+    assert frozen == [True] and out.exists()

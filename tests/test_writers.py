@@ -303,3 +303,43 @@ def test_open_output_truncates_only_a_file_with_bytes(tmp_path: Path,
     with atomic.atomic_output(tmp_path / "w.npz") as temp, atomic.open_output(temp) as out:
         out.write(b"x")
     assert truncated == [0]
+
+
+def test_open_output_preallocates_keeping_the_size(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The disk space is reserved first (fallocate, FALLOC_FL_KEEP_SIZE): the
+    # file still grows only as it is written.
+    import ctypes
+
+    from caffefill.writers import atomic
+
+    path = tmp_path / "w.bin"
+    with atomic.open_output(path, preallocate=1 << 20) as out:
+        out.write(b"0123456789")
+    assert path.read_bytes() == b"0123456789"
+
+    calls: list[tuple[int, int, int]] = []
+    failing = [0]  # the errno the fake fallocate fails with
+
+    def fallocate(fd: int, mode: int, offset: int, length: int) -> int:
+        calls.append((mode, offset, length))
+        ctypes.set_errno(failing[0])
+        return -1
+
+    monkeypatch.setattr(atomic, "_fallocate", fallocate)
+    for failing[0] in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):  # written without it
+        with atomic.open_output(path, preallocate=123) as out:
+            out.write(b"ab")
+        assert path.read_bytes() == b"ab"
+    assert calls == [(1, 0, 123)] * 3
+    temp = tmp_path / "full.bin"
+    opened = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else 0
+    for failing[0] in (errno.ENOSPC, errno.EDQUOT):  # refused at once, nothing left open
+        with pytest.raises(OSError) as raised:
+            atomic.open_output(temp, preallocate=5)
+        assert raised.value.errno == failing[0]
+    if opened:
+        assert len(os.listdir("/proc/self/fd")) == opened
+    with atomic.open_output(path) as out:  # nothing to preallocate: not asked
+        out.write(b"c")
+    assert len(calls) == 5

@@ -253,17 +253,30 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False,
         raise
 
 
-def open_output(path: str | os.PathLike[str]) -> BinaryIO:
+def open_output(path: str | os.PathLike[str], *, preallocate: int = 0) -> BinaryIO:
     """``path`` opened for writing from its start, as ``open(path, "wb")``
     (created if absent), except that an empty file - the temporary
     :func:`atomic_output` made - is not truncated.  On ext4, truncating a
     file to size 0 makes its close start the writeback of everything written
     since (``auto_da_alloc``, for programs that rewrite a file in place): for
-    VGG-16's 528 MiB, 0.1-0.35 s of the writer's time at the very end."""
+    VGG-16's 528 MiB, 0.1-0.35 s of the writer's time at the very end.
+
+    ``preallocate``: bytes the file will hold at least (never more than it
+    ends with), reserved on the disk first where the file system can
+    (Linux ``fallocate`` keeping the size, so the file still grows as it is
+    written): the writes then skip the per-page delayed allocation (on
+    ext4, about a third of their system time), and a disk too full for them
+    is refused at once (OSError ENOSPC or EDQUOT)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         if os.fstat(fd).st_size:
             os.ftruncate(fd, 0)
+        if preallocate > 0 and _fallocate is not None and \
+                _fallocate(fd, _FALLOC_FL_KEEP_SIZE, 0, preallocate) != 0:
+            code = ctypes.get_errno()
+            if code in (errno.ENOSPC, errno.EDQUOT):
+                raise OSError(code, os.strerror(code), os.fspath(path))
+            # anything else (a file system without it, ...): written without
         return os.fdopen(fd, "wb")
     except BaseException:
         os.close(fd)
@@ -368,28 +381,34 @@ def _remove_old(path: Path, old_files: list[str], target: Path) -> None:
                          path=str(target)) from None
 
 
-# ------------------------------------------------------------------ renameat2
+# ------------------------------------------------ renameat2, fallocate (Linux)
 
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
+_FALLOC_FL_KEEP_SIZE = 1
 
 
-def _renameat2_function() -> Callable[..., int] | None:
+def _linux_function(name: str, argtypes: list[Any]) -> Callable[..., int] | None:
+    """The C library's function ``name`` (returning int, errno kept), or None
+    off Linux or where the C library has none."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        function: Any = libc.renameat2
+        function: Any = getattr(libc, name)
     except (OSError, AttributeError):
         return None
-    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
-                         ctypes.c_uint]
+    function.argtypes = argtypes
     function.restype = ctypes.c_int
     return cast(Callable[..., int], function)
 
 
-_renameat2 = _renameat2_function()
+_renameat2 = _linux_function("renameat2", [ctypes.c_int, ctypes.c_char_p, ctypes.c_int,
+                                           ctypes.c_char_p, ctypes.c_uint])
+#: fallocate64: 64-bit offsets on every Linux C library build.
+_fallocate = _linux_function("fallocate64", [ctypes.c_int, ctypes.c_int, ctypes.c_int64,
+                                             ctypes.c_int64])
 #: errno values meaning "this kernel or file system has no such renameat2 flag".
 _UNSUPPORTED = (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,6 +31,12 @@ class BlobLike(Protocol):
     def pieces(self) -> Iterator[np.ndarray]:
         """The flat float32 values in order; each piece valid until the next."""
         ...
+
+
+def values_bytes(model: Any) -> int:
+    """The bytes of all of ``model``'s blobs as float32: what a weights file
+    of it holds at least (to preallocate, see writers.atomic.open_output)."""
+    return 4 * sum(int(spec.count) for layer in model.layers for spec in layer.blobs)
 
 
 def npy_header(shape: tuple[int, ...]) -> bytes:

@@ -19,7 +19,7 @@ from .._proto import caffefill_pb2 as pb
 from .._proto import is_repeated
 from ..errors import WriteError
 from .atomic import open_output
-from .base import BlobLike, write_values
+from .base import BlobLike, values_bytes, write_values
 
 PROTOBUF_LIMIT = 2**31 - 1  # what protobuf (and so Caffe) can parse
 _BLOBS_FIELD = pb.LayerParameter.DESCRIPTOR.fields_by_name["blobs"].number  # 7
@@ -120,7 +120,7 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    with open_output(path) as out:
+    with open_output(path, preallocate=values_bytes(model)) as out:
         write_stream(out, blobs, meta, model)
 
 

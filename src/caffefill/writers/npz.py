@@ -15,7 +15,7 @@ import numpy as np
 from .. import interrupt
 from ..errors import WriteError
 from .atomic import open_output
-from .base import BlobLike, npy_header, write_values
+from .base import BlobLike, npy_header, values_bytes, write_values
 from .names import blob_key, split_key
 from .zipstore import StoredZip
 
@@ -34,7 +34,7 @@ def check_model(model: Any) -> None:
 
 
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
-    with open_output(path) as out, StoredZip(out) as archive:
+    with open_output(path, preallocate=values_bytes(model)) as out, StoredZip(out) as archive:
         _write(archive, blobs, meta)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import CaffefillError
 from .atomic import open_output
-from .base import BlobLike, write_values
+from .base import BlobLike, values_bytes, write_values
 
 #: The header of a file this size or larger is refused (the safetensors package
 #: refuses past 100 MB too).
@@ -62,7 +62,7 @@ def header(model: Any, meta: dict[str, Any]) -> tuple[bytes, list[tuple[int, int
 def write(path: Path, blobs: Iterable[BlobLike], meta: dict[str, Any], model: Any) -> None:
     head, order = header(model, meta)
     expected = iter(order)
-    with open_output(path) as out:
+    with open_output(path, preallocate=values_bytes(model)) as out:
         out.write(head)
         for blob in blobs:
             layer_index = getattr(getattr(blob, "layer", None), "index", None)
