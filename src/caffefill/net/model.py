@@ -195,6 +195,9 @@ class _NetBuilder:
         self.param = param
         self.cache = SetupCache() if cache is None else cache
         self.profile = profile
+        #: What of ``profile`` a set-up depends on, for the cache's keys (its fields:
+        #: strings hash without calling Python, a Profile's hash does).
+        self.profile_key = (profile.caffe, profile.boost)
         #: The shape a missing outside top is set up with (None: a missing top is an error).
         self.placeholder = placeholder
         #: Each missing top: its layer's index and what it needs, in net order.
@@ -294,18 +297,21 @@ class _NetBuilder:
         for t_index in range(len(tops)):
             self.append_top(bottoms, tops, t_index, earlier_tops, error)
 
-        seen = _Seen(self.given)
-        ctx = LayerContext(param=lp, bottoms=bottom_shapes,
-                           phase=self.phase if facts.phase is None else facts.phase,
-                           inputs=seen, path=self.path, line=line, column=column,
-                           profile=self.profile)
+        phase = self.phase if facts.phase is None else facts.phase
+        key: SetupKey = (facts.raw, tuple(bottom_shapes), phase, self.path, line, column,
+                         self.profile_key)
         reach: frozenset[str] = _NONE
         if self.origins:  # some placeholder shapes so far
             side = found.traits.side_inputs
             reach = reach.union(*(self.origins.get(b, _NONE)
                                   for i, b in enumerate(bottoms) if i == 0 or not side))
         own: set[str] = set()
-        setup = self.set_up(found.setup, ctx, seen, index, reach, own, error, facts)
+        setup = self.cache.find(key, self.given)
+        if setup is None:
+            ctx = LayerContext(param=lp, bottoms=bottom_shapes, phase=phase,
+                               inputs=_Seen(self.given), path=self.path, line=line,
+                               column=column, profile=self.profile)
+            setup = self.set_up(found.setup, ctx, key, index, own, error, facts)
         checked = self.cache.checked(setup)  # an earlier build's, past the checks below
         draws = setup.draw_sequence() if checked is None else checked[2]
         if setup.blobs or draws:
@@ -366,18 +372,20 @@ class _NetBuilder:
             owners=owners, window=setup.window)
 
     def set_up(self, setup_fn: Callable[[LayerContext], LayerSetup], ctx: LayerContext,
-               seen: _Seen, index: int, reach: frozenset[str], own: set[str],
-               error: Callable[..., NetError], facts: _LayerFacts) -> LayerSetup:
-        """The layer's setup (an earlier build's when it would be the same, see
-        :class:`SetupCache`; ``seen``: ``ctx.inputs``).  With a placeholder
-        shape, a top whose shape comes from outside is set up with it (and added
-        to ``own``), and a loss or sink that a placeholder breaks is set up as a
-        stand-in without blobs.  ``facts``: the layer's message as the builder reads it."""
+               key: SetupKey, index: int, own: set[str], error: Callable[..., NetError],
+               facts: _LayerFacts) -> LayerSetup:
+        """The layer's setup, which no earlier build kept under ``key`` for the
+        input shapes now given (a retry below may find one, see
+        :class:`SetupCache`).  With a placeholder shape, a top whose shape comes
+        from outside is set up with it (and added to ``own``), and a loss or sink
+        that a placeholder breaks is set up as a stand-in without blobs.
+        ``facts``: the layer's message as the builder reads it."""
         lp = ctx.param
         line, column = ctx.line, ctx.column
-        key = self.cache.key(ctx, facts.raw)
-        for _ in range(len(facts.tops) + 1):
-            done = self.cache.find(key, self.given)
+        seen = ctx.inputs
+        assert isinstance(seen, _Seen)
+        for attempt in range(len(facts.tops) + 1):
+            done = self.cache.find(key, self.given) if attempt else None
             if done is not None:
                 return done
             try:
@@ -570,7 +578,8 @@ class _Seen(Mapping[str, Shape]):
 
 #: What a layer's set-up depends on: the layer's message (serialized), its
 #: bottoms' shapes, its phase, where it is written and the Caffe build.
-SetupKey = tuple[bytes, tuple[Shape, ...], int, str | None, int | None, int | None, Profile]
+SetupKey = tuple[bytes, tuple[Shape, ...], int, str | None, int | None, int | None,
+                 tuple[str, str]]
 
 
 class SetupCache:
@@ -600,14 +609,6 @@ class SetupCache:
         if found is None:
             found = self._facts[raw] = _LayerFacts(lp, raw)
         return found
-
-    @staticmethod
-    def key(ctx: LayerContext, raw: bytes | None = None) -> SetupKey:
-        """``raw``: ``ctx.param`` serialized deterministically, when known."""
-        if raw is None:
-            raw = ctx.param.SerializeToString(deterministic=True)
-        return (raw, tuple(ctx.bottoms), ctx.phase, ctx.path, ctx.line, ctx.column,
-                ctx.profile)
 
     def find(self, key: SetupKey, given: _Given) -> LayerSetup | None:
         """An earlier set-up with this key that looked up the same input shapes
