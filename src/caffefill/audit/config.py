@@ -277,7 +277,7 @@ def load_config(path: Path) -> AuditConfig | None:
     return parse_config(path, data)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # one per run, never compared or shown
 class ConfigFinder:
     """Finds and caches the configuration that applies to each path."""
 

@@ -35,7 +35,7 @@ from ..profiles import DEFAULT_PROFILE, Profile
 WEIGHT_ROLES = ("weight",)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # passed along, never compared or shown
 class AuditOptions:
     """How to audit: the net state, outside shapes, the Caffe build, thresholds."""
 
@@ -98,7 +98,7 @@ class BlobRef:
         return self.lr_mult == 0.0
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # a per-file working state: never compared or shown
 class AuditContext:
     """One file, read as far as it goes."""
 

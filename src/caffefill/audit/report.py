@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -49,9 +48,17 @@ def render_text(reports: Sequence[FileReport], *, show_fixes: bool = False) -> s
     return "\n".join(lines)
 
 
+def _json(value: object) -> str:
+    """``value`` as indented JSON (the json module is imported here: the text
+    format, the default, does without it)."""
+    import json
+
+    return json.dumps(value, indent=2)
+
+
 def render_json(reports: Sequence[FileReport]) -> str:
     """A JSON list of findings (notes have code CF000 and severity "note")."""
-    return json.dumps([f.as_dict() for r in reports for f in r.findings], indent=2)
+    return _json([f.as_dict() for r in reports for f in r.findings])
 
 
 #: The base the SARIF log's relative URIs resolve against: the folder the
@@ -209,7 +216,7 @@ def render_sarif(reports: Sequence[FileReport]) -> str:
             "results": results,
         }],
     }
-    return json.dumps(log, indent=2)
+    return _json(log)
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:
@@ -265,8 +272,7 @@ def render(reports: Sequence[FileReport], fmt: str, *, show_fixes: bool = False,
     if statistics:
         if fmt == "json":
             counts = Counter(f.code for r in reports for f in r.findings if f.severity != "note")
-            return json.dumps([{"code": code, "count": n} for code, n in counts.most_common()],
-                              indent=2)
+            return _json([{"code": code, "count": n} for code, n in counts.most_common()])
         return render_statistics(reports)
     if fmt == "json":
         return render_json(reports)

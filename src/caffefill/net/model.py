@@ -116,7 +116,7 @@ class NetModel:
 _SHARED_MULTS = (("lr_mult", "params_lr_"), ("decay_mult", "params_weight_decay_"))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _ParamState:
     """Net::AppendParam's bookkeeping for one learnable (owned) param: its
     blob and the multipliers given so far (by field name)."""

@@ -45,7 +45,7 @@ from .spec import LayerSetup as LayerSetup  # users build their setups with it
 from .spec import Shape
 
 
-@dataclass
+@dataclass(eq=False, repr=False)  # built per set-up, never compared or shown
 class LayerContext:
     """Everything a registry entry may look at."""
 

@@ -196,7 +196,7 @@ def _to_float32(value: float) -> float:
     return f32(value)  # in range: rounded as C rounds it
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class _LayerContext:
     list_name: str
     index: int
