@@ -106,6 +106,8 @@ def without_colons(text: str) -> list[Token]:
 @pytest.mark.parametrize("text", [
     "a: 1 b { c: 'x' } d: [1] e:{ } f <> g: <>", "a: 08", "a: 1e", "a: \"\\n\" b: 'c'",
     "a:#c\n-1", "a: b: c", "a: 1.5.3", "a: x.y", "a: 5é", "a:{{", "name: \"n\" \"m\"",
+    # A comment after the colon, then the end: no token is read inside the comment.
+    "{e:#c\n", "a: # b\n}",
 ])
 def test_whole_fields_are_the_same_tokens(text: str) -> None:
     assert outcome(field_mode, text) == outcome(without_colons, text)

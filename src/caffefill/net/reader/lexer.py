@@ -48,7 +48,9 @@ def _describe(token: tuple[str, str, int, bytes]) -> str:
     return f"'{text}'" if kind != _STRING else text
 
 
-_SKIP = r"(?:[ \t\r\n\v\f]+|\#[^\n]*)*"
+#: Whitespace and comments; a comment runs to the end of its line (the lookahead
+#: keeps a match that backtracks from reading a token inside it).
+_SKIP = r"(?:[ \t\r\n\v\f]+|\#[^\n]*(?=\n|\Z))*"
 _VALUES = r"""
         (?P<{p}identifier>[A-Za-z_][A-Za-z0-9_]*)
       | (?P<{p}integer>(?:0[xX][0-9A-Fa-f]+|0[0-7]*|[1-9][0-9]*)(?![A-Za-z0-9_.]))
