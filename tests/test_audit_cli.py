@@ -378,7 +378,7 @@ def test_many_files_are_audited_on_every_core_in_the_same_order(
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 10**18)
     serial = run(capsys, str(folder), "--format", "json")
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
     monkeypatch.setattr(engine, "_audit_job", _job_recording_its_process)
     monkeypatch.setattr(sys.modules[__name__], "_PIDS", [tmp_path / "pids"])
     parallel = run(capsys, str(folder), "--format", "json")
@@ -450,7 +450,7 @@ def test_parallel_reports_keep_the_order_of_the_files_whatever_their_sizes(
         paths.append(str(path))
     paths.append(str(tmp_path / "missing.prototxt"))
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
     reports = engine.audit_paths([(p, AuditOptions(), engine.EVERYTHING) for p in paths])
     assert [r.path for r in reports] == paths
 
@@ -462,7 +462,7 @@ def test_little_work_stays_in_this_process_and_more_is_split(
     from caffefill.audit import engine
     from caffefill.audit.context import AuditOptions
 
-    monkeypatch.setattr(engine, "_cores", lambda: 2)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 2)
     monkeypatch.setattr(engine, "_audit_job", _job_recording_its_process)
     monkeypatch.setattr(sys.modules[__name__], "_PIDS", [tmp_path / "pids"])
     few = [str(AUDIT / "bad.prototxt"), str(AUDIT / "clean.prototxt")]

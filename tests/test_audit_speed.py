@@ -196,7 +196,7 @@ def test_a_share_whose_worker_dies_is_audited_here(tmp_path: Path,
         return report
 
     monkeypatch.setattr(engine, "PARALLEL_MIN_WORK", 1)
-    monkeypatch.setattr(engine, "_cores", lambda: 3)
+    monkeypatch.setattr(engine, "usable_cores", lambda: 3)
     monkeypatch.setattr(engine, "_audit_job", job)
     parallel = engine.audit_paths(jobs)
     assert [r.path for r in parallel] == [str(p) for p in nets]

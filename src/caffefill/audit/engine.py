@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from ..cores import usable_cores
 from ..errors import CaffefillError, ErrorKind
 from .context import AuditContext, AuditOptions
 from .finding import NOTE_CODE, Finding
@@ -240,13 +241,6 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
@@ -264,7 +258,7 @@ def audit_paths(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[Fil
 
 
 def _audit_all(jobs: Sequence[tuple[str, AuditOptions, Selection]]) -> list[FileReport]:
-    workers = min(_cores(), len(jobs))
+    workers = min(usable_cores(), len(jobs))
     if workers < 2 or not hasattr(os, "fork"):
         return [_audit_job(job) for job in jobs]
     sizes = [_size(job[0]) for job in jobs]

@@ -15,7 +15,6 @@ member and archive size is fine; Python's ``zipfile`` (and so
 
 from __future__ import annotations
 
-import os
 import queue
 import struct
 import threading
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .. import _core
+from ..cores import usable_cores
 from ..errors import WriteError
 
 _LOCAL = struct.Struct("<IHHHHHIIIHH")  # local file header, without name and extra
@@ -48,14 +48,6 @@ crc32: Callable[[bytes | bytearray | memoryview, int], int] = (
 #: Writes from this size on have their CRC-32 taken on the CRC thread (a
 #: smaller one costs less than handing it over).
 THREADED_CRC_BYTES = 1 << 20
-
-
-def _cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class _CrcThread:
@@ -167,7 +159,7 @@ class StoredZip:
     def __init__(self, out: BinaryIO, *, stream: bool = False,
                  threads: bool | None = None) -> None:
         if threads is None:
-            threads = _cores() > 1
+            threads = usable_cores() > 1
         self._crc_thread = _CrcThread() if threads else None
         self._out: BinaryIO | _Counted = _Counted(out) if stream else out
         self._descriptor = _DATA_DESCRIPTOR if stream else 0
