@@ -4,12 +4,12 @@
  * Stream wraps one cf_mt19937 (Caffe's single random stream); its methods
  * run the fill kernels on writable, aligned, C-contiguous float32 NumPy
  * arrays, checking every buffer before a single value is written.  Every
- * kernel (the module's bilinear too) releases the GIL
- * while it runs, so a fill can run beside other Python threads.  A Stream
- * holds a lock of its own for each call (as numpy's bit generators do): two
- * threads that share one never corrupt its state, each call's draws are
- * consecutive, and the order of the calls is the threads' own.  crc32() is the zip CRC-32 the .npz
- * writer takes of each member (crc32.c).
+ * kernel (the module's bilinear too) releases the GIL while it runs, so a
+ * fill can run beside other Python threads.  A Stream holds a lock of its
+ * own for each call (as numpy's bit generators do): two threads that share
+ * one never corrupt its state, each call's draws are consecutive, and the
+ * order of the calls is the threads' own.  crc32() is the zip CRC-32 the
+ * .npz writer takes of each member (crc32.c).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
