@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -234,6 +235,31 @@ def test_the_parser_alone_loads_neither_numpy_nor_the_engine(argv: list[str]) ->
             "print(sorted(m for m in ('numpy', 'caffefill._core', 'torch') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("preset", [None, "20"])
+@pytest.mark.parametrize("as_program", [True, False])
+def test_the_program_lets_numpys_blas_threads_sleep(tmp_path: Path, preset: str | None,
+                                                    as_program: bool) -> None:
+    # Run as the program, numpy's OpenBLAS workers are told to sleep at once
+    # instead of spinning for a core's worth of time after numpy's import; a
+    # value in the user's environment is kept, and a run called from Python
+    # (with arguments) leaves the environment alone.
+    argv = ["init", str(LENET), "-o", str(tmp_path / "w.npz"), "--quiet"]
+    call = (f"sys.argv = {['caffefill', *argv]!r}; main()" if as_program
+            else f"main({argv!r})")
+    code = ("import os, sys\n"
+            "from caffefill.cli import main\n"
+            f"{call}\n"
+            "print(os.environ.get('OPENBLAS_THREAD_TIMEOUT'), 'numpy' in sys.modules)\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if preset is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = preset
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    expected = preset if preset is not None else ("4" if as_program else None)
+    assert result.stdout.strip().splitlines()[-1] == f"{expected} True"
 
 
 def test_the_program_keeps_its_objects_to_the_end(tmp_path: Path,
