@@ -118,6 +118,14 @@ core = Extension(
     libraries=["m"],
 )
 
+# The prototxt reader's tokenizer: a module of its own, without numpy (reading a
+# net, as the audit does, never imports numpy).
+textscan = Extension(
+    "caffefill._textscan",
+    sources=[os.path.join(core_dir, "textscan.c")],
+    extra_compile_args=["-std=c99", "-O2", "-fvisibility=hidden", "-Wall", "-Wextra"],
+)
+
 # Editable installs do not always run build_py; compile up front as well.
 compile_schema()
-setup(ext_modules=[core], cmdclass={"build_py": BuildPyWithSchema})
+setup(ext_modules=[core, textscan], cmdclass={"build_py": BuildPyWithSchema})

@@ -4,12 +4,19 @@ The scan takes a token in one regular-expression match only when it is surely
 well-formed and hands everything else to the character-by-character reader;
 both must give the same tokens, and the same error at the same place, for any
 text.  Where a field may start, the scan takes a whole ``name: value`` or
-``name {`` at once: taken apart again, those are the same tokens too."""
+``name {`` at once: taken apart again, those are the same tokens too.
+
+The scan runs in C (``caffefill._textscan``); the pure Python scan it
+replaces, one regular expression per token, is the reference it must match
+token for token, in either mode, whatever the parser asks for next."""
 
 from __future__ import annotations
 
+import os
+import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -25,6 +32,7 @@ from caffefill.net.reader.lexer import (
     _IDENT,
     Token,
     _scan,
+    _scan_py,
     _slow_token,
     _tokens,
 )
@@ -118,3 +126,67 @@ def test_whole_fields_are_the_same_tokens(text: str) -> None:
                 max_size=30).map("".join))
 def test_whole_fields_agree_with_single_tokens(text: str) -> None:
     assert outcome(field_mode, text) == outcome(without_colons, text)
+
+
+def both_ways(text: str, modes: list[bool]) -> tuple[list[object], list[object]]:
+    """The tokens (or the error) that the C scan and the Python reference give
+    for ``text`` when asked in ``modes`` (True: where a field may start; the
+    held value after each token too), then 5 more past the end."""
+    def run(scan_fn: Callable[..., Iterator[Token]]) -> list[object]:
+        held: list[Token] = [(_EOF, "", 0, b"")]
+        scan = scan_fn(_Source(text, "t.prototxt"), held)
+        out: list[object] = []
+        try:
+            out.append(next(scan))
+            for mode in [*modes, *[False] * 5]:
+                out.append(scan.send(True) if mode else next(scan))  # type: ignore[attr-defined]
+                out.append(held[0])
+        except ParseError as exc:
+            out.append(str(exc))
+        return out
+
+    return run(_scan), run(_scan_py)
+
+
+def agree(text: str, seed: int) -> None:
+    chooser = random.Random(seed)
+    steps = len(text) + 2
+    for modes in ([False] * steps, [True] * steps, [chooser.random() < 0.5 for _ in range(steps)]):
+        c_tokens, py_tokens = both_ways(text, modes)
+        assert c_tokens == py_tokens
+        # The kinds are the module's own objects (the parser compares them with "is").
+        for c_token, py_token in zip(c_tokens, py_tokens, strict=True):
+            if isinstance(c_token, tuple):
+                assert isinstance(py_token, tuple)
+                assert c_token[0] is py_token[0]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([*PIECES, "a: 1", "a {", "a: {", "b: 'c'", "x:", "a:\n\"s\"",
+                                 "a: 0x1F", "a: .5e-3f", "a:'é'", "#é\r"]),
+                max_size=40).map("".join), st.integers(0, 2**32))
+def test_c_scan_is_the_python_scan(text: str, seed: int) -> None:
+    agree(text, seed)
+
+
+@pytest.mark.parametrize("text", [
+    "", "   ", "#only a comment", "a", "a:", "a: ", "a {", "a:{", "a <", "a:<b:1>",
+    "a: 1e5f;b:.5F,c:0x7fffffff d:0777 e:0 f:1.e5 g:'q' h:\"é\"", "a: 1..2",
+    "a\n:\n#c\n1", "a: \"x\\\"y\"", "\U0001F600", "a: 1\x00", "\ufeffa: 1",
+])
+def test_c_scan_is_the_python_scan_on_edges(text: str) -> None:
+    agree(text, 0)
+
+
+def test_c_scan_is_the_python_scan_on_every_net() -> None:
+    """The nets of tests/data (and of the shared corpus, where it is)."""
+    root = Path(__file__).parent / "data"
+    shared = Path(os.environ.get("CAFFEFILL_SHARED", Path(__file__).parents[2] / "shared"))
+    paths = sorted(root.rglob("*.prototxt")) + sorted((shared / "corpus").rglob("*.prototxt"))
+    assert len(paths) > 20
+    for index, path in enumerate(paths):
+        text = path.read_bytes().decode("utf-8", "replace")
+        c_tokens, py_tokens = both_ways(text, [True] * (len(text) + 2))
+        assert c_tokens == py_tokens, path
+        if index % 8 == 0:
+            agree(text, index)

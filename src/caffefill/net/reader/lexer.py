@@ -6,11 +6,13 @@ strings with C escapes, one-character symbols; each token knows its offset.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Generator, Iterator
 from typing import NamedTuple
 
+from ..._textscan import Scanner as _Scanner
 from .common import _Source
 
 # ---------------------------------------------------------------- tokens
@@ -69,16 +71,17 @@ _TOKEN = _VALUES.format(p="") + r"""
 #: the same token or raises the same error as reading character by character.
 #: A number must not be followed by ``[A-Za-z0-9_.]`` (protobuf refuses that),
 #: so a shorter match inside a longer number can never pass.
-_SCAN = re.compile(_SKIP + "(?:" + _TOKEN + ")", re.VERBOSE | re.DOTALL)
+_SCAN_PATTERN = _SKIP + "(?:" + _TOKEN + ")"
 #: Where a field may start (in a block, after a field, a brace or a separator):
 #: a whole ``name: value`` (a value of one well-formed token) or ``name {``
-#: (``name: {``, ``name <``) in one match, else one token as :data:`_SCAN`.
-_SCAN_FIELD = re.compile(_SKIP + r"""(?:
+#: (``name: {``, ``name <``) in one match, else one token as :data:`_SCAN_PATTERN`
+#: does.
+_SCAN_FIELD_PATTERN = _SKIP + r"""(?:
     (?P<name>[A-Za-z_][A-Za-z0-9_]*) """ + _SKIP + r""" (?:
         : """ + _SKIP + "(?:" + _VALUES.format(p="value_") + r""")
       | (?P<colon>:)? """ + _SKIP + r""" (?P<opener>[{<])
     )
-  | """ + _TOKEN + ")", re.VERBOSE | re.DOTALL)
+  | """ + _TOKEN + ")"
 
 #: A whole ``name: value`` (text: the name, offset: the name's; the value is put
 #: in the scan's ``held`` list), and a whole ``name {`` (``held``: the opener),
@@ -99,38 +102,71 @@ def _kinds(pattern: re.Pattern[str]) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-_KINDS = _kinds(_SCAN)
-_FIELD_KINDS = _kinds(_SCAN_FIELD)
+class _Patterns(NamedTuple):
+    """The reference scan's compiled patterns and their group kinds."""
+
+    scan: re.Pattern[str]
+    field: re.Pattern[str]
+    kinds: tuple[str, ...]
+    field_kinds: tuple[str, ...]
+
+
+@functools.cache
+def _patterns() -> _Patterns:
+    """Compiled on first use: only :func:`_scan_py` uses them, and compiling
+    them is a noticeable part of the reader's import."""
+    scan = re.compile(_SCAN_PATTERN, re.VERBOSE | re.DOTALL)
+    field = re.compile(_SCAN_FIELD_PATTERN, re.VERBOSE | re.DOTALL)
+    return _Patterns(scan, field, _kinds(scan), _kinds(field))
 
 #: A token as the parser holds it: (kind, text, offset, decoded bytes of a string).
 Token = tuple[str, str, int, bytes]
 
+#: The kinds in the order :class:`caffefill._textscan.Scanner` takes them.
+_SCANNER_KINDS = (_IDENT, _INT, _FLOAT, _STRING, _SYMBOL, _EOF, _FIELD_VALUE, _FIELD_BLOCK,
+                  _FIELD_COLON_BLOCK)
 
-def _scan(src: _Source, held: list[Token] | None = None) -> Generator[Token, object, None]:
+
+def _scan(src: _Source, held: list[Token] | None = None) -> _Scanner:
     """The tokens of ``src`` as plain tuples, made one at a time as the parser asks
     (so a broken file is refused at its first error without tokenizing the rest,
     and the tokens are never all held at once); after the end, the end for ever.
 
-    A parser that sends a true value where a field may start gets a whole field
-    (:data:`_FIELD_VALUE`, :data:`_FIELD_BLOCK`) as one token when one is there;
-    its value (or opener) goes to ``held``.  Nothing of it can be malformed, so
-    taking it whole raises no error earlier than taking it token by token."""
+    ``next()`` gives the next token; ``send(True)``, where a field may start,
+    gives a whole field (:data:`_FIELD_VALUE`, :data:`_FIELD_BLOCK`) as one
+    token when one is there, its value (or opener) put in ``held``.  Nothing
+    of it can be malformed, so taking it whole raises no error earlier than
+    taking it token by token.
+
+    The tokens are made in C (``caffefill._textscan``, several times faster:
+    the reader's tokenizing is a large part of an audit), which makes exactly
+    the tokens :func:`_scan_py` makes and hands everything else to
+    :func:`_slow_token`, so the errors are the same too; the pure Python one
+    is the reference the C one is tested against."""
+    return _Scanner(src.text, held, functools.partial(_slow_token, src), _SCANNER_KINDS)
+
+
+def _scan_py(src: _Source, held: list[Token] | None = None
+             ) -> Generator[Token, object, None]:
+    """What :func:`_scan` makes, with the regular expressions :data:`_SCAN_PATTERN` and
+    :data:`_SCAN_FIELD_PATTERN` (the reference implementation; a generator)."""
     text = src.text
     size = len(text)
-    plain, field_scan = _SCAN.match, _SCAN_FIELD.match
-    other = _SCAN.groupindex["other"]
-    field_other = _SCAN_FIELD.groupindex["other"]
-    name_group = _SCAN_FIELD.groupindex["name"]
-    colon_group = _SCAN_FIELD.groupindex["colon"]
+    patterns = _patterns()
+    plain, field_scan = patterns.scan.match, patterns.field.match
+    other = patterns.scan.groupindex["other"]
+    field_other = patterns.field.groupindex["other"]
+    name_group = patterns.field.groupindex["name"]
+    colon_group = patterns.field.groupindex["colon"]
     pos = 0
     mode: object = None
     while True:
         if mode:
             match = field_scan(text, pos)
-            kinds, slow = _FIELD_KINDS, field_other
+            kinds, slow = patterns.field_kinds, field_other
         else:
             match = plain(text, pos)
-            kinds, slow = _KINDS, other
+            kinds, slow = patterns.kinds, other
         assert match is not None
         index = match.lastindex
         assert index is not None
