@@ -87,10 +87,10 @@ class AuditConfig:
 
     def matches(self, pattern: str, path: str | os.PathLike[str]) -> bool:
         """Whether ``pattern`` (relative to :attr:`root`) matches ``path``."""
-        rel = self.relative(path)
         name = os.path.basename(os.fspath(path))
         if "/" not in pattern.rstrip("/") and _glob(pattern, name):
             return True
+        rel = self.relative(path)  # (only now: it costs more than the rest, per file walked)
         return rel is not None and _glob(pattern, rel)
 
     def included(self, path: str | os.PathLike[str]) -> bool:

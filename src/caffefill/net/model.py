@@ -308,9 +308,9 @@ class _NetBuilder:
         own: set[str] = set()
         setup = self.cache.find(key, self.given)
         if setup is None:
-            ctx = LayerContext(param=lp, bottoms=bottom_shapes, phase=phase,
-                               inputs=_Seen(self.given), path=self.path, line=line,
-                               column=column, profile=self.profile)
+            # (positional arguments: a keyword call costs more, once per layer set up)
+            ctx = LayerContext(lp, bottom_shapes, phase, _Seen(self.given), self.path,
+                               self.profile, line, column)
             setup = self.set_up(found.setup, ctx, key, index, own, error, facts)
         checked = self.cache.checked(setup)  # an earlier build's, past the checks below
         draws = setup.draw_sequence() if checked is None else checked[2]
@@ -364,12 +364,13 @@ class _NetBuilder:
                       for b_index, spec in enumerate(blobs)]
         for t_name, shape in zip(tops, top_shapes, strict=False):
             self.shapes[t_name] = shape
+        # (index, name, type, param, line, column, bottoms, tops, bottom_shapes,
+        # top_shapes, blobs, draws, param_specs, owners, window: positionally, as above)
         return NetLayer(
-            index=index, name=facts.name, type=facts.type, param=lp, line=line,
-            column=column, bottoms=bottoms, tops=top_names, bottom_shapes=bottom_shapes,
-            top_shapes=top_shapes, blobs=blobs, draws=_draws(draws),
-            param_specs=[specs[i].name if i < len(specs) else "" for i in range(len(blobs))],
-            owners=owners, window=setup.window)
+            index, facts.name, facts.type, lp, line, column, bottoms, top_names,
+            bottom_shapes, top_shapes, blobs, _draws(draws),
+            [specs[i].name if i < len(specs) else "" for i in range(len(blobs))], owners,
+            setup.window)
 
     def set_up(self, setup_fn: Callable[[LayerContext], LayerSetup], ctx: LayerContext,
                key: SetupKey, index: int, own: set[str], error: Callable[..., NetError],

@@ -167,6 +167,8 @@ def blob_counts(
     sides = (("Bottom", nb, exact_bottom, min_bottom, max_bottom, "takes", "input"),
              ("Top", nt, exact_top, min_top, max_top, "produces", "output"))
     for side, n, exact, least, most, verb, noun in sides:
+        if (exact < 0 or exact == n) and (least < 0 or least <= n) and (most < 0 or most >= n):
+            continue  # (the messages are made only for a refusal: this runs for every layer)
         blobs = f"{side.lower()} blob(s)"
         size = f"{side.lower()}.size()"
         if exact >= 0 and exact != n:

@@ -335,8 +335,9 @@ class _Binder:
                        *, known: bool) -> None:
         assert self.layer is not None
         path = ".".join([*self.field_path, node.name])
+        line, column = node.position
         self.fillers.append(FillerBlock(self.layer.index, self.layer.list_name, path,
-                                        node.line, node.column, filler, index, known,
+                                        line, column, filler, index, known,
                                         self.layer.name,
                                         node.value if isinstance(node.value, Block) else None))
 

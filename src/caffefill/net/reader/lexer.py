@@ -102,22 +102,14 @@ def _kinds(pattern: re.Pattern[str]) -> tuple[str, ...]:
     return tuple(kinds)
 
 
-class _Patterns(NamedTuple):
-    """The reference scan's compiled patterns and their group kinds."""
-
-    scan: re.Pattern[str]
-    field: re.Pattern[str]
-    kinds: tuple[str, ...]
-    field_kinds: tuple[str, ...]
-
-
 @functools.cache
-def _patterns() -> _Patterns:
-    """Compiled on first use: only :func:`_scan_py` uses them, and compiling
-    them is a noticeable part of the reader's import."""
+def _patterns() -> tuple[re.Pattern[str], re.Pattern[str], tuple[str, ...], tuple[str, ...]]:
+    """The reference scan's compiled patterns and the kinds of their groups,
+    compiled on first use: only :func:`_scan_py` uses them, and compiling them
+    is a noticeable part of the reader's import."""
     scan = re.compile(_SCAN_PATTERN, re.VERBOSE | re.DOTALL)
     field = re.compile(_SCAN_FIELD_PATTERN, re.VERBOSE | re.DOTALL)
-    return _Patterns(scan, field, _kinds(scan), _kinds(field))
+    return scan, field, _kinds(scan), _kinds(field)
 
 #: A token as the parser holds it: (kind, text, offset, decoded bytes of a string).
 Token = tuple[str, str, int, bytes]
@@ -152,21 +144,21 @@ def _scan_py(src: _Source, held: list[Token] | None = None
     :data:`_SCAN_FIELD_PATTERN` (the reference implementation; a generator)."""
     text = src.text
     size = len(text)
-    patterns = _patterns()
-    plain, field_scan = patterns.scan.match, patterns.field.match
-    other = patterns.scan.groupindex["other"]
-    field_other = patterns.field.groupindex["other"]
-    name_group = patterns.field.groupindex["name"]
-    colon_group = patterns.field.groupindex["colon"]
+    scan_pattern, field_pattern, plain_kinds, field_kinds = _patterns()
+    plain, field_scan = scan_pattern.match, field_pattern.match
+    other = scan_pattern.groupindex["other"]
+    field_other = field_pattern.groupindex["other"]
+    name_group = field_pattern.groupindex["name"]
+    colon_group = field_pattern.groupindex["colon"]
     pos = 0
     mode: object = None
     while True:
         if mode:
             match = field_scan(text, pos)
-            kinds, slow = patterns.field_kinds, field_other
+            kinds, slow = field_kinds, field_other
         else:
             match = plain(text, pos)
-            kinds, slow = patterns.kinds, other
+            kinds, slow = plain_kinds, other
         assert match is not None
         index = match.lastindex
         assert index is not None
