@@ -32,7 +32,7 @@ def load_context(path: str, text: str, options: AuditOptions) -> AuditContext:
 
     Raises the reader's ParseError when the file cannot be read at all.
     """
-    src = read_net(path, text=text)
+    src = read_net(path, text=text, digest=False)
     check_is_net(src)
     ctx = AuditContext(path=path, text=text, options=options, src=src)
     try:

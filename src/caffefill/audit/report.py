@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections import Counter
 from collections.abc import Sequence
@@ -79,6 +78,8 @@ def _artifact(path: str) -> dict[str, Any]:
 
 def _fingerprint(finding: Finding) -> str:
     """Stable across line moves: the rule, the file, the layer and the message."""
+    import hashlib  # (SARIF's alone, as in render_sarif)
+
     key = "\0".join((finding.code, os.path.relpath(os.path.abspath(finding.path)),
                       finding.layer or "", finding.message))
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -168,6 +169,8 @@ def _note_descriptor() -> dict[str, Any]:
 
 def render_sarif(reports: Sequence[FileReport]) -> str:
     """One SARIF 2.1.0 log with one run; notes and read errors are tool notifications."""
+    import hashlib  # here: only SARIF needs it (the other formats start without it)
+
     index = {rule.code: i for i, rule in enumerate(RULES)}
     results: list[dict[str, Any]] = []
     notifications: list[dict[str, Any]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 from ..._proto import caffefill_pb2 as pb
@@ -14,17 +13,23 @@ from .tree import parse_tree
 
 
 def read_net(source: str | os.PathLike[str], *, text: str | bytes | None = None,
-             strict: bool = False) -> SourceNet:
+             strict: bool = False, digest: bool = True) -> SourceNet:
     """Read a prototxt into a :class:`SourceNet` (as written: no upgrade, no filtering).
 
     ``source`` is the file to read, or only the name to report when ``text``
     is given.  Unknown fields become warnings (ParseError when ``strict``).
+    ``digest``: take the SHA-256 of the bytes (``sha256`` stays "" without it:
+    the audit, which never reads it, is spared hashlib's import).
     """
     path = os.fspath(source)
     data: str | bytes = read_source(path) if text is None else text
     tree = parse_tree(data, path=path)
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    net = SourceNet(path, pb.NetParameter(), sha256=hashlib.sha256(raw).hexdigest())
+    net = SourceNet(path, pb.NetParameter())
+    if digest:
+        import hashlib
+
+        raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+        net.sha256 = hashlib.sha256(raw).hexdigest()
     for node in tree.fields:
         net.field_positions.setdefault(node.name, []).append(node.position)
     binder = _Binder(path, strict, net.warnings)
