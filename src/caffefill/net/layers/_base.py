@@ -163,26 +163,24 @@ def blob_counts(
     def fail(expr: str, a: int, b: int, note: str, message: str) -> None:
         raise ctx.error(message, caffe_message=f"Check failed: {expr} ({a} vs. {b}) {note}")
 
+    def refuse(check: str, side: str, bound: int, how: str, n: int, verb: str,
+               noun: str) -> None:
+        # (the messages are made only for a refusal: the checks run for every layer)
+        blobs = f"{side.lower()} blob(s)"
+        fail(f"{check} {side.lower()}.size()", bound, n,
+             f"{type_name} Layer {verb} {how}{bound} {blobs} as {noun}.",
+             f"{type_name} {verb} {how}{bound} {blobs}, got {n}")
+
     # Bottoms, then tops: (C++ side, count, exact, min, max, verb, C++ noun).
     sides = (("Bottom", nb, exact_bottom, min_bottom, max_bottom, "takes", "input"),
              ("Top", nt, exact_top, min_top, max_top, "produces", "output"))
     for side, n, exact, least, most, verb, noun in sides:
-        if (exact < 0 or exact == n) and (least < 0 or least <= n) and (most < 0 or most >= n):
-            continue  # (the messages are made only for a refusal: this runs for every layer)
-        blobs = f"{side.lower()} blob(s)"
-        size = f"{side.lower()}.size()"
         if exact >= 0 and exact != n:
-            fail(f"ExactNum{side}Blobs() == {size}", exact, n,
-                 f"{type_name} Layer {verb} {exact} {blobs} as {noun}.",
-                 f"{type_name} {verb} {exact} {blobs}, got {n}")
+            refuse(f"ExactNum{side}Blobs() ==", side, exact, "", n, verb, noun)
         if least >= 0 and least > n:
-            fail(f"Min{side}Blobs() <= {size}", least, n,
-                 f"{type_name} Layer {verb} at least {least} {blobs} as {noun}.",
-                 f"{type_name} {verb} at least {least} {blobs}, got {n}")
+            refuse(f"Min{side}Blobs() <=", side, least, "at least ", n, verb, noun)
         if most >= 0 and most < n:
-            fail(f"Max{side}Blobs() >= {size}", most, n,
-                 f"{type_name} Layer {verb} at most {most} {blobs} as {noun}.",
-                 f"{type_name} {verb} at most {most} {blobs}, got {n}")
+            refuse(f"Max{side}Blobs() >=", side, most, "at most ", n, verb, noun)
     if equal and nb != nt:
         fail("bottom.size() == top.size()", nb, nt,
              f"{type_name} Layer produces one top blob as output for each bottom blob input.",
