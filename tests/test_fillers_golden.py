@@ -23,20 +23,25 @@ def test_golden_filler(case: dict[str, Any]) -> None:
     check_golden_filler(case, DATA / "fillers")
 
 
-@pytest.fixture
-def portable_code() -> Iterator[None]:
-    """The bulk fills on the portable code (what CPUs without AVX2 run)."""
+#: The vector levels this CPU has below its own (the default, tested above):
+#: 0 is the portable code (what CPUs without AVX2 run), 1 AVX2 on a CPU with AVX-512.
+LOWER_LEVELS = list(range(_core.bulk_simd()))
+
+
+@pytest.fixture(params=LOWER_LEVELS, ids=lambda level: f"level{level}")
+def lower_level(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The bulk fills capped at a lower vector level than the CPU's own."""
     was = _core.bulk_simd()
-    _core.bulk_simd(0)
+    _core.bulk_simd(request.param)
     try:
-        yield
+        yield request.param
     finally:
-        _core.bulk_simd(int(was))
+        _core.bulk_simd(was)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
-def test_golden_filler_portable_code(case: dict[str, Any], portable_code: None) -> None:
-    assert not _core.bulk_simd()
+def test_golden_filler_lower_levels(case: dict[str, Any], lower_level: int) -> None:
+    assert _core.bulk_simd() == lower_level
     check_golden_filler(case, DATA / "fillers")
 
 

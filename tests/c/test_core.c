@@ -79,6 +79,17 @@ static void test_engine(void)
                 memcmp(a.key, b.key, sizeof a.key) == 0;
     }
     CHECK(same, "cf_mt_refill_tempered differs from cf_mt_refill and cf_mt_next");
+    /* And the sixteen-lane twist (where the CPU has it; the same call otherwise). */
+    cf_mt_seed(&a, 5489U);
+    cf_mt_seed(&b, 5489U);
+    for (int block = 0; block < 3; block++) {
+        cf_mt_refill_tempered16(&b, tempered);
+        for (int i = 0; i < CF_MT_N; i++)
+            same &= tempered[i] == cf_mt_next(&a);
+        same &= b.pos == 0 && a.refills == b.refills &&
+                memcmp(a.key, b.key, sizeof a.key) == 0;
+    }
+    CHECK(same, "cf_mt_refill_tempered16 differs from cf_mt_refill and cf_mt_next");
 }
 
 static void test_gaussian(void)
@@ -334,9 +345,9 @@ static void test_bulk_paths(void)
         free(want);
         return;
     }
-    int simd = cf_bulk_simd(-1);
-    for (int pass = 0; pass < 1 + simd; pass++) {
-        cf_bulk_simd(pass == 0 ? simd : 0); /* SIMD (if any) first, then portable */
+    const int top = cf_bulk_simd(-1);
+    for (int level = top; level >= 0; level--) { /* each vector level the CPU has, then portable */
+        CHECK(cf_bulk_simd(level) == level, "cf_bulk_simd does not take a level the CPU has");
         for (size_t s = 0; s < sizeof seeds / sizeof *seeds; s++)
             for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
                 size_t n = sizes[k];
@@ -375,7 +386,7 @@ static void test_bulk_paths(void)
         compare_uniform(9U, 5000, 5000, -FLT_MAX, FLT_MAX, got, want);
         compare_uniform(9U, 5000, 5000, 1.0f, 1.0000001f, got, want);
     }
-    cf_bulk_simd(1);
+    cf_bulk_simd(top);
     free(got);
     free(want);
 }

@@ -333,11 +333,13 @@ static inline float uniform_candidate(uint32_t u, float lo, float hi, float span
     return doubled ? 2.0f * r : r;
 }
 
-/* One block of the bulk normal: the words, their candidates and bits.
- * Arrays have 8 spare entries so vector code may read whole vectors. */
+/* Entries past a block that vector code may read (whole vectors of 16). */
+#define BLOCK_SPARE 16
+
+/* One block of the bulk normal: the words, their candidates and bits. */
 typedef struct {
-    uint32_t tu[CF_MT_N + 8]; /* tempered words */
-    float cand[CF_MT_N + 8];  /* candidate (fast path) or slow-path value */
+    uint32_t tu[CF_MT_N + BLOCK_SPARE]; /* tempered words */
+    float cand[CF_MT_N + BLOCK_SPARE];  /* candidate (fast path) or slow-path value */
     uint64_t fail[BLOCK_MASK_WORDS], accept[BLOCK_MASK_WORDS], hard[BLOCK_MASK_WORDS];
 } normal_block;
 
@@ -508,6 +510,107 @@ pack_word_avx2(const float *cand, uint64_t keep, size_t g, size_t end, float *ou
 }
 
 /*
+ * AVX-512 (F): phase 1 and phase 3 sixteen words at a time.  The box's
+ * constants come from registers, not memory: the 128 boxes' -fx (fx =
+ * float(x_i) * 2^-24, negated so that flipping the sign bit by bit 0 of the
+ * word gives with_sign) and their fast limits less one are 8 vectors each,
+ * and a box is picked with four two-vector permutes (32 boxes each, by the
+ * low 5 bits of i) and two masked moves (by bits 5 and 6).  The pack is a
+ * compress of each 16 kept lanes to the front.  Same IEEE single operations
+ * as normal_candidate.
+ */
+static float fast_neg_fx[128];
+static int32_t fast_last[128];
+
+/* The 128 boxes' -fx and last limits, put together once (the tables above). */
+__attribute__((constructor)) static void build_box_vectors(void)
+{
+    for (unsigned i = 0; i < 128; i++) {
+        fast_neg_fx[i] = -(normal_box[i][0] * TWO_POW_M24);
+        fast_last[i] = (int32_t)(normal_fast_limit[i] - 1U); /* 0 - 1: -1, all fail */
+    }
+}
+
+typedef struct {
+    __m512 fx[8];
+    __m512i last[8];
+} box_vectors;
+
+/* Entry i (0..127; higher bits ignored) of the 128 in t[0..7]; b5 and b6
+ * are bits 5 and 6 of i. */
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+pick128_ps(const __m512 *t, __m512i i, __mmask16 b5, __mmask16 b6)
+{
+    const __m512 lo = _mm512_mask_mov_ps(_mm512_permutex2var_ps(t[0], i, t[1]), b5,
+                                         _mm512_permutex2var_ps(t[2], i, t[3]));
+    const __m512 hi = _mm512_mask_mov_ps(_mm512_permutex2var_ps(t[4], i, t[5]), b5,
+                                         _mm512_permutex2var_ps(t[6], i, t[7]));
+    return _mm512_mask_mov_ps(lo, b6, hi);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512i
+pick128_epi32(const __m512i *t, __m512i i, __mmask16 b5, __mmask16 b6)
+{
+    const __m512i lo = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(t[0], i, t[1]), b5,
+                                             _mm512_permutex2var_epi32(t[2], i, t[3]));
+    const __m512i hi = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(t[4], i, t[5]), b5,
+                                             _mm512_permutex2var_epi32(t[6], i, t[7]));
+    return _mm512_mask_mov_epi32(lo, b6, hi);
+}
+
+/* normal_candidate for the sixteen tempered words of b->tu[j..j+15]: the
+ * candidates to b->cand, the fail bits as the result. */
+__attribute__((target("avx512f"), always_inline)) static inline unsigned
+normal_group_avx512(normal_block *b, size_t j, const box_vectors *v, __m512 mean, __m512 sigma)
+{
+    const __m512i u = _mm512_loadu_si512(b->tu + j);
+    const __m512i i = _mm512_srli_epi32(u, 1);
+    const __mmask16 b5 = _mm512_test_epi32_mask(i, _mm512_set1_epi32(32));
+    const __mmask16 b6 = _mm512_test_epi32_mask(i, _mm512_set1_epi32(64));
+    const __m512 fx = pick128_ps(v->fx, i, b5, b6);
+    const __m512i last = pick128_epi32(v->last, i, b5, b6);
+    const __m512i u24 = _mm512_srli_epi32(u, 8);
+    const __m512 x = _mm512_castsi512_ps(_mm512_xor_si512(
+        _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(u24), fx)), _mm512_slli_epi32(u, 31)));
+    _mm512_storeu_ps(b->cand + j, _mm512_add_ps(_mm512_mul_ps(x, sigma), mean));
+    return (unsigned)_mm512_cmpgt_epi32_mask(u24, last);
+}
+
+/* normal_phase1_avx2 sixteen lanes at a time; each group's fail bits are
+ * two bytes of b->fail. */
+__attribute__((target("avx512f"))) static void normal_phase1_avx512(const uint32_t *key, size_t m,
+                                                                    normal_block *b, float mean,
+                                                                    float sigma, int fresh)
+{
+    box_vectors v;
+    for (int k = 0; k < 8; k++) {
+        v.fx[k] = _mm512_loadu_ps(fast_neg_fx + 16 * k);
+        v.last[k] = _mm512_loadu_si512(fast_last + 16 * k);
+    }
+    const __m512 vmean = _mm512_set1_ps(mean), vsigma = _mm512_set1_ps(sigma);
+    uint16_t *fail16 = (uint16_t *)b->fail;
+    size_t m16 = m & ~(size_t)15, j;
+    for (j = 0; j < m16 && !fresh; j += 16)
+        _mm512_storeu_si512(b->tu + j, cf_mt_temper16(_mm512_loadu_si512(key + j)));
+    for (j = 0; j < m16; j += 16)
+        fail16[j >> 4] = (uint16_t)normal_group_avx512(b, j, &v, vmean, vsigma);
+    normal_phase1_portable(key, j, m, b, mean, sigma);
+}
+
+/* pack_word_avx2 sixteen words at a time: each group's kept lanes are
+ * compressed to the front and stored whole (16 values). */
+__attribute__((target("avx512f,popcnt"))) static inline size_t
+pack_word_avx512(const float *cand, uint64_t keep, size_t g, size_t end, float *out, size_t d)
+{
+    for (keep >>= g; g < end; g += 16, keep >>= 16) {
+        const __mmask16 k = (__mmask16)(keep & 0xffffU);
+        _mm512_storeu_ps(out + d, _mm512_maskz_compress_ps(k, _mm512_loadu_ps(cand + g)));
+        d += (size_t)__builtin_popcount((unsigned)k);
+    }
+    return d;
+}
+
+/*
  * (float)u of eight 32-bit unsigned words: float(u >> 16) * 65536 and
  * float(u & 0xffff) are exact, so their sum is u rounded once, as the
  * scalar conversion rounds it (AVX2 converts signed words only).
@@ -634,26 +737,35 @@ normal_bounds8_avx2(const normal_block *b, const uint16_t *failed, cf_normal_kin
     return v;
 }
 
-/* 1 when the AVX2 path is in use: the CPU has it and cf_bulk_simd allows it. */
-static int simd_wanted = 1;
+/* The highest vector level cf_bulk_simd allows: 0 the portable code, 1
+ * AVX2, 2 AVX-512 F where the normal has it (AVX2 elsewhere). */
+static int simd_cap = 2;
+
+/* The level in use: the lower of simd_cap and what the CPU has. */
+static int simd_level(void)
+{
+    const int cpu = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+    return simd_cap < cpu ? simd_cap : cpu;
+}
 
 static int use_avx2(void)
 {
-    return simd_wanted && __builtin_cpu_supports("avx2");
+    return simd_level() >= 1;
 }
 #else
-static int simd_wanted = 1;
+static int simd_cap = 2;
+
+static int simd_level(void)
+{
+    return 0;
+}
 #endif
 
-int cf_bulk_simd(int enable)
+int cf_bulk_simd(int level)
 {
-    if (enable >= 0)
-        simd_wanted = enable != 0;
-#ifdef CF_HAVE_AVX2_PATH
-    return use_avx2();
-#else
-    return 0;
-#endif
+    if (level >= 0)
+        simd_cap = level;
+    return simd_level();
 }
 
 /*
@@ -771,8 +883,8 @@ CF_INLINE size_t normal_walk(const normal_block *b, size_t from, size_t m, float
 {
     const uint64_t even = 0x5555555555555555U;
     const size_t last = (m - 1) >> 6;
-    /* With AVX2, whole stores of 8 values while they all fit in out. */
-    const int whole = simd && n - *done >= m - from + 8;
+    /* With vector code, whole stores of 8 or 16 values while they all fit in out. */
+    const int whole = simd && n - *done >= m - from + BLOCK_SPARE;
     size_t d = *done;
     uint64_t carry = 0; /* bit 0 of this word is the height of the last word's bit 63 */
     (void)whole;
@@ -795,7 +907,11 @@ CF_INLINE size_t normal_walk(const normal_block *b, size_t from, size_t m, float
             keep &= ((uint64_t)1 << end) - 1;
         }
 #ifdef CF_HAVE_AVX2_PATH
-        if (whole)
+        if (whole && simd >= 2)
+            d = pack_word_avx512(b->cand + w * 64, keep,
+                                 w == from >> 6 ? (from & 63) & ~(size_t)15 : 0,
+                                 end < 64 ? (end + 15) & ~(size_t)15 : 64, out, d);
+        else if (whole)
             d = pack_word_avx2(b->cand + w * 64, keep, w == from >> 6 ? (from & 63) & ~(size_t)7 : 0,
                                end < 64 ? (end + 7) & ~(size_t)7 : 64, out, d);
         else
@@ -811,9 +927,10 @@ CF_INLINE size_t normal_walk(const normal_block *b, size_t from, size_t m, float
     return m;
 }
 
-/* The bulk normal over whole blocks; `simd` selects the AVX2 phases (it is
- * 0 where there are none).  Inlined into an AVX2 function and a portable
- * one below, so that with AVX2 the whole loop, scalar slow path and its
+/* The bulk normal over whole blocks; `simd` selects the vector phases (1
+ * AVX2, 2 AVX-512 for phases 1 and 3 and the twist; 0 where there are
+ * none).  Inlined into an AVX2 function, an AVX-512 one and a portable one
+ * below, so that with vector code the whole loop, scalar slow path and its
  * expf included, is compiled as AVX code: calling out to the non-VEX
  * compiled loop between the AVX phases made each expf call in it cost
  * about as much as 150 values. */
@@ -828,7 +945,10 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         if (mt->pos >= CF_MT_N) {
 #ifdef CF_HAVE_AVX2_PATH
             if (simd) {
-                cf_mt_refill_tempered(mt, b.tu);
+                if (simd >= 2)
+                    cf_mt_refill_tempered16(mt, b.tu);
+                else
+                    cf_mt_refill_tempered(mt, b.tu);
                 fresh = 1;
             } else
 #endif
@@ -841,10 +961,12 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         if (m > n - done)
             m = n - done; /* each value takes at least one word */
         memset(b.fail, 0, sizeof b.fail);
-        memset(b.cand + m, 0, 8 * sizeof *b.cand); /* read by whole vectors, never kept */
+        memset(b.cand + m, 0, BLOCK_SPARE * sizeof *b.cand); /* read by whole vectors, never kept */
         b.tu[m] = 0xffffffffU; /* a height past the block: uniform01 gives 1, redraw */
 #ifdef CF_HAVE_AVX2_PATH
-        if (simd)
+        if (simd >= 2)
+            normal_phase1_avx512(mt->key + start, m, &b, mean, sigma, fresh);
+        else if (simd)
             normal_phase1_avx2(mt->key + start, m, &b, mean, sigma, fresh);
         else
 #endif
@@ -877,13 +999,24 @@ __attribute__((target("avx2,popcnt"))) static void normal_fill_avx2(cf_mt19937 *
     normal_fill_loop(mt, out, n, mean, sigma, kind, 1);
 }
 
+__attribute__((target("avx512f,avx2,popcnt"))) static void
+normal_fill_avx512(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
+                   cf_normal_kind kind)
+{
+    normal_fill_loop(mt, out, n, mean, sigma, kind, 2);
+}
 #endif
 
 void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
                              cf_normal_kind kind)
 {
 #ifdef CF_HAVE_AVX2_PATH
-    if (use_avx2()) {
+    const int level = simd_level();
+    if (level >= 2) {
+        normal_fill_avx512(mt, out, n, mean, sigma, kind);
+        return;
+    }
+    if (level == 1) {
         normal_fill_avx2(mt, out, n, mean, sigma, kind);
         return;
     }

@@ -263,14 +263,15 @@ static PyObject *core_crc32(PyObject *Py_UNUSED(module), PyObject *args)
     return PyLong_FromUnsignedLong(crc);
 }
 
-/* bulk_simd(enable=-1): cf_bulk_simd; 0 forces the portable bulk code, 1
- * allows the vector code again, -1 only asks.  For tests and benchmarks. */
+/* bulk_simd(level=-1): cf_bulk_simd; 0 forces the portable bulk code, 1
+ * caps it at AVX2, 2 allows AVX-512 again, -1 only asks; returns the level
+ * in use.  For tests and benchmarks. */
 static PyObject *core_bulk_simd(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    int enable = -1;
-    if (!PyArg_ParseTuple(args, "|i", &enable))
+    int level = -1;
+    if (!PyArg_ParseTuple(args, "|i", &level))
         return NULL;
-    return PyBool_FromLong(cf_bulk_simd(enable < 0 ? -1 : enable != 0));
+    return PyLong_FromLong(cf_bulk_simd(level < 0 ? -1 : level));
 }
 
 /* box_muller(bulk=-1, threads=-1): cf_box_muller_bulk and
@@ -339,8 +340,8 @@ static PyMethodDef core_methods[] = {
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
     {"bilinear", core_bilinear, METH_VARARGS, "bilinear(out, k, kind): bilinear kernel"},
     {"bulk_simd", core_bulk_simd, METH_VARARGS,
-     "bulk_simd(enable=-1) -> whether the bulk fills use the CPU's vector code (AVX2); "
-     "0 forces the portable code, 1 allows the vector code again, -1 only asks"},
+     "bulk_simd(level=-1) -> the vector code the bulk fills use: 0 none (the portable code), "
+     "1 AVX2, 2 AVX-512 as well; a level caps it (the CPU's own is the most), -1 only asks"},
     {"box_muller", core_box_muller, METH_VARARGS,
      "box_muller(bulk=-1, threads=-1) -> (bulk, threads) of the Box-Muller normal: bulk 0 "
      "computes one pair at a time (the reference), 1 the bulk path, 2 the bulk path with a "

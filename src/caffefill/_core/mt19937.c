@@ -139,6 +139,56 @@ __attribute__((target("avx2"))) static void refill_tempered_avx2(uint32_t *k, ui
     refill_avx2(k, tempered);
 }
 
+/*
+ * The twist sixteen words at a time (AVX-512 F), as refill_avx2: since
+ * 227 >= 16 the same reasoning holds.  The 39 vectors start at multiples of
+ * 16: the one at 224 takes the far words of its lanes 0-2 from k[621..623]
+ * and of lanes 3-15 from the new k[0..12], and the one at 608 the next word
+ * of its lane 15 from the new k[0] (both with valignd).  The upper/lower
+ * merge is one bit select, the odd words' matrix term a masked xor.
+ */
+__attribute__((target("avx512f"))) static inline __m512i twist16(__m512i hi, __m512i lo,
+                                                                 __m512i far)
+{
+    const __m512i y = _mm512_ternarylogic_epi32(hi, lo, _mm512_set1_epi32((int)UPPER_MASK),
+                                                0xe4); /* c ? a : b */
+    const __m512i r = _mm512_xor_si512(far, _mm512_srli_epi32(y, 1));
+    const __mmask16 odd = _mm512_test_epi32_mask(lo, _mm512_set1_epi32(1)); /* y & 1 is lo & 1 */
+    return _mm512_mask_xor_epi32(r, odd, r, _mm512_set1_epi32((int)MATRIX_A));
+}
+
+__attribute__((target("avx512f"))) static inline __m512i load16(const uint32_t *p)
+{
+    return _mm512_loadu_si512(p);
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void put16(uint32_t *k,
+                                                                           uint32_t *tempered,
+                                                                           int i, __m512i r)
+{
+    _mm512_storeu_si512(k + i, r);
+    _mm512_storeu_si512(tempered + i, cf_mt_temper16(r));
+}
+
+__attribute__((target("avx512f"))) static void refill_tempered_avx512(uint32_t *k,
+                                                                      uint32_t *tempered)
+{
+    int i = 0;
+    for (; i + 16 <= CF_MT_N - MT_M; i += 16) /* 0 .. 223 */
+        put16(k, tempered, i, twist16(load16(k + i), load16(k + i + 1), load16(k + i + MT_M)));
+    /* 224 .. 239: far words k[621..623] (old), then k[0..12] (new). */
+    put16(k, tempered, i,
+          twist16(load16(k + i), load16(k + i + 1),
+                  _mm512_alignr_epi32(load16(k), load16(k + CF_MT_N - 16), 13)));
+    for (i += 16; i + 16 < CF_MT_N; i += 16) /* 240 .. 607 */
+        put16(k, tempered, i,
+              twist16(load16(k + i), load16(k + i + 1), load16(k + i + MT_M - CF_MT_N)));
+    /* 608 .. 623: the next word of 623 is the new k[0]. */
+    const __m512i last = load16(k + i);
+    put16(k, tempered, i,
+          twist16(last, _mm512_alignr_epi32(load16(k), last, 1), load16(k + i + MT_M - CF_MT_N)));
+}
+
 static int have_avx2(void)
 {
     return __builtin_cpu_supports("avx2");
@@ -170,6 +220,19 @@ void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered)
     }
     state->pos = 0;
     state->refills++;
+}
+
+void cf_mt_refill_tempered16(cf_mt19937 *state, uint32_t *tempered)
+{
+#ifdef CF_MT_AVX2
+    if (__builtin_cpu_supports("avx512f")) {
+        refill_tempered_avx512(state->key, tempered);
+        state->pos = 0;
+        state->refills++;
+        return;
+    }
+#endif
+    cf_mt_refill_tempered(state, tempered);
 }
 
 void cf_mt_fill_uint32(cf_mt19937 *state, uint32_t *out, size_t n)

@@ -31,6 +31,10 @@ void cf_mt_refill(cf_mt19937 *state);
  * (the stream's next CF_MT_N outputs) to tempered[] in the same pass. */
 void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered);
 
+/* The same with AVX-512 where the CPU has it (cf_mt_refill_tempered where
+ * it has not). */
+void cf_mt_refill_tempered16(cf_mt19937 *state, uint32_t *tempered);
+
 /* Write the next n tempered outputs of the stream into out. */
 void cf_mt_fill_uint32(cf_mt19937 *state, uint32_t *out, size_t n);
 
@@ -58,6 +62,18 @@ __attribute__((target("avx2"))) static inline __m256i cf_mt_temper8(__m256i y)
     y = _mm256_xor_si256(y, _mm256_and_si256(_mm256_slli_epi32(y, 15),
                                              _mm256_set1_epi32((int)0xefc60000U)));
     return _mm256_xor_si256(y, _mm256_srli_epi32(y, 18));
+}
+
+/* The same for sixteen words (AVX-512 F); (y << s) & c and its xor into y
+ * are one ternary-logic step each. */
+__attribute__((target("avx512f"))) static inline __m512i cf_mt_temper16(__m512i y)
+{
+    y = _mm512_xor_si512(y, _mm512_srli_epi32(y, 11));
+    y = _mm512_ternarylogic_epi32(y, _mm512_slli_epi32(y, 7), _mm512_set1_epi32((int)0x9d2c5680U),
+                                  0x78); /* a ^ (b & c) */
+    y = _mm512_ternarylogic_epi32(y, _mm512_slli_epi32(y, 15),
+                                  _mm512_set1_epi32((int)0xefc60000U), 0x78);
+    return _mm512_xor_si512(y, _mm512_srli_epi32(y, 18));
 }
 #endif
 
