@@ -397,10 +397,17 @@ static void test_kernels(void)
     cf_normalize_rows(ball, 3, 4);
     CHECK(ball[3] == 0.5f && ball[4] == 0.25f && ball[11] == 0.25f, "normalize_rows");
 
-    /* Rows summed side by side give each row's own in-order float sum. */
-    static const size_t shapes[][2] = {{1, 5}, {7, 3}, {8, 1}, {9, 130}, {17, 64}, {40, 7}};
-    float rows[40 * 130], plain[40 * 130];
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+    /* Rows summed side by side give each row's own in-order float sum, at
+     * every vector level the CPU has (16 rows and 8 at a time, then one by
+     * one; dims with and without a rest of columns past the vectors). */
+    static const size_t shapes[][2] = {{1, 5},   {7, 3},   {8, 1},   {9, 130}, {17, 64},
+                                       {40, 7},  {16, 8},  {16, 17}, {33, 9},  {47, 130},
+                                       {64, 16}, {31, 40}, {24, 1}};
+    static float rows[64 * 130], plain[64 * 130];
+    const int top = cf_bulk_simd(-1);
+    for (size_t t = 0; t < (size_t)(top + 1) * (sizeof shapes / sizeof *shapes); t++) {
+        const size_t s = t % (sizeof shapes / sizeof *shapes);
+        cf_bulk_simd(top - (int)(t / (sizeof shapes / sizeof *shapes)));
         size_t r = shapes[s][0], dim = shapes[s][1];
         cf_mt19937 mt;
         cf_mt_seed(&mt, (uint32_t)s);
@@ -414,9 +421,10 @@ static void test_kernels(void)
                 plain[i * dim + j] /= sum;
         }
         cf_normalize_rows(rows, r, dim);
-        CHECK(first_difference(rows, plain, r * dim) == r * dim, "normalize_rows %zu x %zu", r,
-              dim);
+        CHECK(first_difference(rows, plain, r * dim) == r * dim,
+              "normalize_rows %zu x %zu at level %d", r, dim, cf_bulk_simd(-1));
     }
+    cf_bulk_simd(top);
 
     /* positive_unitball in groups of rows (drawn, then divided while in the
      * cache) is the whole draw followed by the divisions, and leaves the

@@ -56,11 +56,22 @@ static void divide_row(float *row, size_t dim, float sum)
         row[j] /= sum;
 }
 
-void cf_normalize_rows(float *data, size_t rows, size_t dim)
+/* The rows [r, rows) one at a time: each row's sum is a chain of float
+ * additions in index order (the result depends on the order). */
+static void normalize_rows_from(float *data, size_t r, size_t rows, size_t dim)
 {
-    /* Each row's sum is a chain of float additions in index order (the
-     * result depends on the order); eight rows are summed side by side so
-     * that eight chains run at once instead of one. */
+    for (; r < rows; r++) {
+        float sum = 0.0f;
+        for (size_t j = 0; j < dim; j++)
+            sum += data[r * dim + j];
+        divide_row(data + r * dim, dim, sum);
+    }
+}
+
+/* Eight rows summed side by side (eight chains at once), from r on while
+ * eight are left; returns the first row not done. */
+static size_t normalize_rows8(float *data, size_t rows, size_t dim)
+{
     enum { SIDE = 8 };
     size_t r = 0;
     for (; r + SIDE <= rows; r += SIDE) {
@@ -72,17 +83,119 @@ void cf_normalize_rows(float *data, size_t rows, size_t dim)
         for (size_t k = 0; k < SIDE; k++)
             divide_row(data + (r + k) * dim, dim, sum[k]);
     }
-    for (; r < rows; r++) {
-        float sum = 0.0f;
-        for (size_t j = 0; j < dim; j++)
-            sum += data[r * dim + j];
-        divide_row(data + r * dim, dim, sum);
+    return r;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
+#include <immintrin.h>
+#define CF_FILL_AVX2 1
+
+/* v[0..7] (eight rows of eight) transposed: v[c] becomes column c. */
+__attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 *v)
+{
+    __m256 t[8], u[8];
+    for (int k = 0; k < 8; k += 2) {
+        t[k] = _mm256_unpacklo_ps(v[k], v[k + 1]);
+        t[k + 1] = _mm256_unpackhi_ps(v[k], v[k + 1]);
+    }
+    for (int k = 0; k < 8; k += 4) {
+        u[k] = _mm256_shuffle_ps(t[k], t[k + 2], 0x44);
+        u[k + 1] = _mm256_shuffle_ps(t[k], t[k + 2], 0xee);
+        u[k + 2] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0x44);
+        u[k + 3] = _mm256_shuffle_ps(t[k + 1], t[k + 3], 0xee);
+    }
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x20);
+        v[k + 4] = _mm256_permute2f128_ps(u[k], u[k + 4], 0x31);
     }
 }
 
-/* Rows drawn and divided at a time: 8 (cf_normalize_rows sums 8 side by
- * side), more while they fit in UNITBALL_BYTES, fewer only when one row is
- * larger than that. */
+/* The sums of two groups of eight rows (a and b, row stride dim), lane k
+ * of a group the sum of its row k in index order: eight columns at a time
+ * are transposed so that one vector holds column c of the group's rows,
+ * and the columns are added in order, so each lane is that row's own
+ * chain; two groups keep two chains in flight.  The last dim % 8 columns
+ * are added one at a time. */
+__attribute__((target("avx2"))) static void sum_rows16_avx2(const float *a, const float *b,
+                                                            size_t dim, float *sum)
+{
+    __m256 sa = _mm256_setzero_ps(), sb = _mm256_setzero_ps();
+    size_t j = 0;
+    for (; j + 8 <= dim; j += 8) {
+        __m256 va[8], vb[8];
+        for (int k = 0; k < 8; k++) {
+            va[k] = _mm256_loadu_ps(a + k * dim + j);
+            vb[k] = _mm256_loadu_ps(b + k * dim + j);
+        }
+        transpose8(va);
+        transpose8(vb);
+        for (int c = 0; c < 8; c++) {
+            sa = _mm256_add_ps(sa, va[c]);
+            sb = _mm256_add_ps(sb, vb[c]);
+        }
+    }
+    _mm256_storeu_ps(sum, sa);
+    _mm256_storeu_ps(sum + 8, sb);
+    for (; j < dim; j++)
+        for (int k = 0; k < 8; k++) {
+            sum[k] += a[k * dim + j];
+            sum[8 + k] += b[k * dim + j];
+        }
+}
+
+/* divide_row, eight values a division (the same IEEE quotient each). */
+__attribute__((target("avx2"))) static void divide_row_avx2(float *row, size_t dim, float sum)
+{
+    const __m256 by = _mm256_set1_ps(sum);
+    size_t j = 0;
+    for (; j + 8 <= dim; j += 8)
+        _mm256_storeu_ps(row + j, _mm256_div_ps(_mm256_loadu_ps(row + j), by));
+    divide_row(row + j, dim - j, sum);
+}
+
+/* divide_row_avx2 sixteen values a division (AVX-512 F). */
+__attribute__((target("avx512f"))) static void divide_row_avx512(float *row, size_t dim, float sum)
+{
+    const __m512 by = _mm512_set1_ps(sum);
+    size_t j = 0;
+    for (; j + 16 <= dim; j += 16)
+        _mm512_storeu_ps(row + j, _mm512_div_ps(_mm512_loadu_ps(row + j), by));
+    divide_row(row + j, dim - j, sum);
+}
+
+/* Sixteen rows at a time (two groups of eight) while sixteen are left,
+ * each divided by `divide`; returns the first row not done. */
+static size_t normalize_rows16(float *data, size_t rows, size_t dim,
+                               void (*divide)(float *, size_t, float))
+{
+    size_t r = 0;
+    for (; r + 16 <= rows; r += 16) {
+        float sum[16];
+        float *block = data + r * dim;
+        sum_rows16_avx2(block, block + 8 * dim, dim, sum);
+        for (size_t k = 0; k < 16; k++)
+            divide(block + k * dim, dim, sum[k]);
+    }
+    return r;
+}
+#endif
+
+void cf_normalize_rows(float *data, size_t rows, size_t dim)
+{
+    size_t r = 0;
+#ifdef CF_FILL_AVX2
+    const int level = cf_bulk_simd(-1);
+    if (level >= 1)
+        r = normalize_rows16(data, rows, dim, level >= 2 ? divide_row_avx512 : divide_row_avx2);
+#endif
+    r += normalize_rows8(data + r * dim, rows - r, dim);
+    normalize_rows_from(data, r, rows, dim);
+}
+
+/* Rows drawn and divided at a time: a multiple of 16 (cf_normalize_rows's
+ * vector code sums 16 side by side) while they fit in UNITBALL_BYTES, else
+ * of 8 (its portable code sums 8), fewer only when one row is larger than
+ * that. */
 #define UNITBALL_BYTES ((size_t)256 * 1024)
 
 void cf_fill_unitball(cf_mt19937 *mt, float *out, size_t n, size_t rows)
@@ -93,7 +206,7 @@ void cf_fill_unitball(cf_mt19937 *mt, float *out, size_t n, size_t rows)
      * reading the whole blob back from memory twice. */
     const size_t dim = n / rows;
     const size_t fit = dim ? UNITBALL_BYTES / (dim * sizeof *out) : rows;
-    const size_t group = fit >= 8 ? fit & ~(size_t)7 : fit ? fit : 1;
+    const size_t group = fit >= 16 ? fit & ~(size_t)15 : fit >= 8 ? fit & ~(size_t)7 : fit ? fit : 1;
     for (size_t r = 0; r < rows; r += group) {
         const size_t take = rows - r < group ? rows - r : group;
         cf_fill_uniform(mt, out + r * dim, take * dim, 0.0f, 1.0f);
