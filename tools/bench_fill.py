@@ -47,7 +47,7 @@ counts on both sides.
 The last line has every ratio.
 
     python3 tools/bench_fill.py [--pairs P] [--new-pairs P] [--repeat R] [--no-baseline]
-                                [--only boxmuller|NAME] [--busy K]
+                                [--only boxmuller|NAME] [--busy K] [--simd LEVEL]
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ from pathlib import Path
 import numpy as np
 
 import caffefill
+from caffefill import _core
 from caffefill.fillers import fill_blob, parse_filler
 from caffefill.profiles import resolve
 
@@ -74,6 +75,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE_SOURCE = ROOT / "tools" / "caffe_fill_baseline.cpp"
 ROWS, COLS = 14884, 4096
 SEED = 1701
+#: The bulk fills' vector code by level (caffefill._core.bulk_simd).
+SIMD_LEVELS = ("portable", "AVX2", "AVX-512")
 #: The build whose fills are timed against the baseline's.
 CAFFE, BOOST = "1.0", "1.74"
 
@@ -299,15 +302,20 @@ def main() -> None:
     parser.add_argument("--only", choices=["boxmuller", *FILLERS],
                         help="time only the Boost <= 1.55 (Box-Muller) normal, or one filler "
                              "against the baseline")
+    parser.add_argument("--simd", type=int, choices=[0, 1, 2], metavar="LEVEL",
+                        help="cap the bulk fills' vector code: 0 the portable code, 1 AVX2, "
+                             "2 AVX-512 as well (default: the most the CPU has)")
     parser.add_argument("--busy", type=int, default=0, metavar="K",
                         help="K spinning processes beside the Box-Muller timing")
     args = parser.parse_args()
     n = ROWS * COLS
+    level = _core.bulk_simd(-1 if args.simd is None else args.simd)
     blob = np.zeros((ROWS, COLS), dtype=np.float32)  # pages faulted in before any timing
     t_memset = cpu_best(args.repeat, lambda: blob.fill(0))
     print(f"blob {ROWS}x{COLS} ({n:,} values), one thread, CPU time; against the baseline "
           f"{args.pairs} pairs of fills")
     print(f"memset (ndarray.fill):        {n / t_memset / 1e6:8.1f} M values/s")
+    print(f"bulk fills' vector code: {SIMD_LEVELS[level]}")
     ratios: list[str] = []
     if args.only == "boxmuller":
         ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
@@ -368,6 +376,7 @@ def main() -> None:
             ratios.append(f"boost{boost}/memset={t_ours / t_memset:.1f}")
         if not args.only:
             ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)
+    ratios.append(f"simd={SIMD_LEVELS[level]}")
     print("ratios: " + " ".join(ratios))
     sys.stdout.flush()
 
