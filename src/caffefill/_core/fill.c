@@ -68,7 +68,7 @@ static void normalize_rows_from(float *data, size_t r, size_t rows, size_t dim)
     }
 }
 
-/* Eight rows summed side by side (eight chains at once), from r on while
+/* Eight rows at a time, summed side by side (eight chains at once), while
  * eight are left; returns the first row not done. */
 static size_t normalize_rows8(float *data, size_t rows, size_t dim)
 {
