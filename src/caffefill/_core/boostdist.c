@@ -532,24 +532,14 @@ __attribute__((constructor)) static void build_box_vectors(void)
 }
 
 typedef struct {
-    __m512 fx[8];
+    __m512i fx[8]; /* the floats' bits */
     __m512i last[8];
 } box_vectors;
 
 /* Entry i (0..127; higher bits ignored) of the 128 in t[0..7]; b5 and b6
  * are bits 5 and 6 of i. */
-__attribute__((target("avx512f"), always_inline)) static inline __m512
-pick128_ps(const __m512 *t, __m512i i, __mmask16 b5, __mmask16 b6)
-{
-    const __m512 lo = _mm512_mask_mov_ps(_mm512_permutex2var_ps(t[0], i, t[1]), b5,
-                                         _mm512_permutex2var_ps(t[2], i, t[3]));
-    const __m512 hi = _mm512_mask_mov_ps(_mm512_permutex2var_ps(t[4], i, t[5]), b5,
-                                         _mm512_permutex2var_ps(t[6], i, t[7]));
-    return _mm512_mask_mov_ps(lo, b6, hi);
-}
-
 __attribute__((target("avx512f"), always_inline)) static inline __m512i
-pick128_epi32(const __m512i *t, __m512i i, __mmask16 b5, __mmask16 b6)
+pick128(const __m512i *t, __m512i i, __mmask16 b5, __mmask16 b6)
 {
     const __m512i lo = _mm512_mask_mov_epi32(_mm512_permutex2var_epi32(t[0], i, t[1]), b5,
                                              _mm512_permutex2var_epi32(t[2], i, t[3]));
@@ -567,8 +557,8 @@ normal_group_avx512(normal_block *b, size_t j, const box_vectors *v, __m512 mean
     const __m512i i = _mm512_srli_epi32(u, 1);
     const __mmask16 b5 = _mm512_test_epi32_mask(i, _mm512_set1_epi32(32));
     const __mmask16 b6 = _mm512_test_epi32_mask(i, _mm512_set1_epi32(64));
-    const __m512 fx = pick128_ps(v->fx, i, b5, b6);
-    const __m512i last = pick128_epi32(v->last, i, b5, b6);
+    const __m512 fx = _mm512_castsi512_ps(pick128(v->fx, i, b5, b6));
+    const __m512i last = pick128(v->last, i, b5, b6);
     const __m512i u24 = _mm512_srli_epi32(u, 8);
     const __m512 x = _mm512_castsi512_ps(_mm512_xor_si512(
         _mm512_castps_si512(_mm512_mul_ps(_mm512_cvtepi32_ps(u24), fx)), _mm512_slli_epi32(u, 31)));
@@ -584,7 +574,7 @@ __attribute__((target("avx512f"))) static void normal_phase1_avx512(const uint32
 {
     box_vectors v;
     for (int k = 0; k < 8; k++) {
-        v.fx[k] = _mm512_loadu_ps(fast_neg_fx + 16 * k);
+        v.fx[k] = _mm512_loadu_si512(fast_neg_fx + 16 * k);
         v.last[k] = _mm512_loadu_si512(fast_last + 16 * k);
     }
     const __m512 vmean = _mm512_set1_ps(mean), vsigma = _mm512_set1_ps(sigma);
