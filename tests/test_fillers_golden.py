@@ -25,23 +25,23 @@ def test_golden_filler(case: dict[str, Any]) -> None:
 
 #: The vector levels this CPU has below its own (the default, tested above):
 #: 0 is the portable code (what CPUs without AVX2 run), 1 AVX2 on a CPU with AVX-512.
-LOWER_LEVELS = list(range(_core.bulk_simd()))
+LOWER_LEVELS = list(range(_core.simd_level()))
 
 
 @pytest.fixture(params=LOWER_LEVELS, ids=lambda level: f"level{level}")
 def lower_level(request: pytest.FixtureRequest) -> Iterator[int]:
-    """The bulk fills capped at a lower vector level than the CPU's own."""
-    was = _core.bulk_simd()
-    _core.bulk_simd(request.param)
+    """The C core capped at a lower vector level than the CPU's own."""
+    was = _core.simd_level()
+    _core.simd_level(request.param)
     try:
         yield request.param
     finally:
-        _core.bulk_simd(was)
+        _core.simd_level(was)
 
 
 @pytest.mark.parametrize("case", CASES, ids=_id)
 def test_golden_filler_lower_levels(case: dict[str, Any], lower_level: int) -> None:
-    assert _core.bulk_simd() == lower_level
+    assert _core.simd_level() == lower_level
     check_golden_filler(case, DATA / "fillers")
 
 

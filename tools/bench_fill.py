@@ -75,7 +75,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE_SOURCE = ROOT / "tools" / "caffe_fill_baseline.cpp"
 ROWS, COLS = 14884, 4096
 SEED = 1701
-#: The bulk fills' vector code by level (caffefill._core.bulk_simd).
+#: The C core's vector code by level (caffefill._core.simd_level).
 SIMD_LEVELS = ("portable", "AVX2", "AVX-512")
 #: The build whose fills are timed against the baseline's.
 CAFFE, BOOST = "1.0", "1.74"
@@ -303,19 +303,19 @@ def main() -> None:
                         help="time only the Boost <= 1.55 (Box-Muller) normal, or one filler "
                              "against the baseline")
     parser.add_argument("--simd", type=int, choices=[0, 1, 2], metavar="LEVEL",
-                        help="cap the bulk fills' vector code: 0 the portable code, 1 AVX2, "
+                        help="cap the C core's vector code: 0 the portable code, 1 AVX2, "
                              "2 AVX-512 as well (default: the most the CPU has)")
     parser.add_argument("--busy", type=int, default=0, metavar="K",
                         help="K spinning processes beside the Box-Muller timing")
     args = parser.parse_args()
     n = ROWS * COLS
-    level = _core.bulk_simd(-1 if args.simd is None else args.simd)
+    level = _core.simd_level(-1 if args.simd is None else args.simd)
     blob = np.zeros((ROWS, COLS), dtype=np.float32)  # pages faulted in before any timing
     t_memset = cpu_best(args.repeat, lambda: blob.fill(0))
     print(f"blob {ROWS}x{COLS} ({n:,} values), one thread, CPU time; against the baseline "
           f"{args.pairs} pairs of fills")
     print(f"memset (ndarray.fill):        {n / t_memset / 1e6:8.1f} M values/s")
-    print(f"bulk fills' vector code: {SIMD_LEVELS[level]}")
+    print(f"vector code: {SIMD_LEVELS[level]}")
     ratios: list[str] = []
     if args.only == "boxmuller":
         ratios += box_muller_scaling(args.repeat, blob, t_memset, args.busy)

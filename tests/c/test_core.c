@@ -47,44 +47,46 @@ static void test_engine(void)
 {
     static const uint32_t first[5] = {3499211612U, 581869302U, 3890346734U, 3586334585U,
                                       545404204U};
-    cf_mt19937 mt;
-    cf_mt_seed(&mt, 5489U);
-    for (int i = 0; i < 5; i++)
-        CHECK(cf_mt_next(&mt) == first[i], "mt19937(5489) output %d", i);
-    cf_mt_seed(&mt, 5489U);
-    cf_mt_discard(&mt, 9999);
-    CHECK(cf_mt_next(&mt) == 4123659995U, "mt19937(5489) 10000th output");
+    enum { BLOCKS = 20 };
+    static uint32_t reference[BLOCKS * CF_MT_N], buf[BLOCKS * CF_MT_N];
+    const int top = cf_simd_level(-1);
+    cf_mt19937 mt, a, b;
+    /* The portable twist's outputs: what every level must give. */
+    cf_simd_level(0);
+    cf_mt_seed(&mt, 1701U);
+    cf_mt_fill_uint32(&mt, reference, BLOCKS * CF_MT_N);
+    for (int level = top; level >= 0; level--) {
+        CHECK(cf_simd_level(level) == level, "cf_simd_level does not take a level the CPU has");
+        cf_mt_seed(&mt, 5489U);
+        for (int i = 0; i < 5; i++)
+            CHECK(cf_mt_next(&mt) == first[i], "mt19937(5489) output %d at level %d", i, level);
+        cf_mt_seed(&mt, 5489U);
+        cf_mt_discard(&mt, 9999);
+        CHECK(cf_mt_next(&mt) == 4123659995U, "mt19937(5489) 10000th output at level %d", level);
 
-    /* Bulk and one-at-a-time reads give the same stream. */
-    cf_mt19937 a, b;
-    cf_mt_seed(&a, 1701U);
-    cf_mt_seed(&b, 1701U);
-    uint32_t buf[2000];
-    cf_mt_fill_uint32(&a, buf, 7);
-    cf_mt_fill_uint32(&a, buf + 7, 2000 - 7);
-    int same = 1;
-    for (int i = 0; i < 2000; i++)
-        same &= buf[i] == cf_mt_next(&b);
-    CHECK(same, "bulk reads differ from single reads");
+        /* Bulk and one-at-a-time reads give the portable twist's stream. */
+        cf_mt_seed(&a, 1701U);
+        cf_mt_seed(&b, 1701U);
+        cf_mt_fill_uint32(&a, buf, 7);
+        cf_mt_fill_uint32(&a, buf + 7, 2000 - 7);
+        int same = 1;
+        for (int i = 0; i < 2000; i++)
+            same &= buf[i] == cf_mt_next(&b) && buf[i] == reference[i];
+        CHECK(same, "bulk or single reads differ from the portable twist at level %d", level);
 
-    /* A twist that tempers its words as it goes (eight or sixteen words at
-     * a time where the CPU has the vector code): the same block and outputs. */
-    void (*const tempering[2])(cf_mt19937 *, uint32_t *) = {cf_mt_refill_tempered,
-                                                             cf_mt_refill_tempered16};
-    uint32_t tempered[CF_MT_N];
-    for (int t = 0; t < 2; t++) {
-        cf_mt_seed(&a, 1701U + (uint32_t)t);
-        cf_mt_seed(&b, 1701U + (uint32_t)t);
-        for (int block = 0; block < 3; block++) {
-            tempering[t](&b, tempered);
+        /* A twist that tempers its words as it goes: the same block and outputs. */
+        cf_mt_seed(&a, 1701U);
+        cf_mt_seed(&b, 1701U);
+        for (int block = 0; block < BLOCKS; block++) {
+            cf_mt_refill_tempered(&b, buf);
             for (int i = 0; i < CF_MT_N; i++)
-                same &= tempered[i] == cf_mt_next(&a);
+                same &= buf[i] == cf_mt_next(&a) && buf[i] == reference[block * CF_MT_N + i];
             same &= b.pos == 0 && a.refills == b.refills &&
                     memcmp(a.key, b.key, sizeof a.key) == 0;
         }
-        CHECK(same, "cf_mt_refill_tempered%s differs from cf_mt_refill and cf_mt_next",
-              t ? "16" : "");
+        CHECK(same, "cf_mt_refill_tempered differs from cf_mt_refill at level %d", level);
     }
+    cf_simd_level(top);
 }
 
 static void test_gaussian(void)
@@ -340,9 +342,9 @@ static void test_bulk_paths(void)
         free(want);
         return;
     }
-    const int top = cf_bulk_simd(-1);
+    const int top = cf_simd_level(-1);
     for (int level = top; level >= 0; level--) { /* each vector level the CPU has, then portable */
-        CHECK(cf_bulk_simd(level) == level, "cf_bulk_simd does not take a level the CPU has");
+        CHECK(cf_simd_level(level) == level, "cf_simd_level does not take a level the CPU has");
         for (size_t s = 0; s < sizeof seeds / sizeof *seeds; s++)
             for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
                 size_t n = sizes[k];
@@ -381,7 +383,7 @@ static void test_bulk_paths(void)
         compare_uniform(9U, 5000, 5000, -FLT_MAX, FLT_MAX, got, want);
         compare_uniform(9U, 5000, 5000, 1.0f, 1.0000001f, got, want);
     }
-    cf_bulk_simd(top);
+    cf_simd_level(top);
     free(got);
     free(want);
 }
@@ -399,10 +401,10 @@ static void test_kernels(void)
                                        {40, 7},  {16, 8},  {16, 17}, {33, 9},  {47, 130},
                                        {64, 16}, {31, 40}, {24, 1}};
     static float rows[64 * 130], plain[64 * 130];
-    const int top = cf_bulk_simd(-1);
+    const int top = cf_simd_level(-1);
     for (size_t t = 0; t < (size_t)(top + 1) * (sizeof shapes / sizeof *shapes); t++) {
         const size_t s = t % (sizeof shapes / sizeof *shapes);
-        cf_bulk_simd(top - (int)(t / (sizeof shapes / sizeof *shapes)));
+        cf_simd_level(top - (int)(t / (sizeof shapes / sizeof *shapes)));
         size_t r = shapes[s][0], dim = shapes[s][1];
         cf_mt19937 mt;
         cf_mt_seed(&mt, (uint32_t)s);
@@ -417,9 +419,9 @@ static void test_kernels(void)
         }
         cf_normalize_rows(rows, r, dim);
         CHECK(first_difference(rows, plain, r * dim) == r * dim,
-              "normalize_rows %zu x %zu at level %d", r, dim, cf_bulk_simd(-1));
+              "normalize_rows %zu x %zu at level %d", r, dim, cf_simd_level(-1));
     }
-    cf_bulk_simd(top);
+    cf_simd_level(top);
 
     /* positive_unitball in groups of rows (drawn, then divided while in the
      * cache) is the whole draw followed by the divisions, and leaves the

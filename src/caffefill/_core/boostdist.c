@@ -642,6 +642,29 @@ __attribute__((target("avx2"))) static void uniform_phase1_avx2(const uint32_t *
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
 }
 
+/* uniform_phase1_avx2 sixteen words at a time (AVX-512 F converts an
+ * unsigned word to float itself, rounded as the scalar cast); each group's
+ * redraw bits are two bytes of mask. */
+__attribute__((target("avx512f"))) static void uniform_phase1_avx512(const uint32_t *key, size_t m,
+                                                                     float *dst, uint64_t *mask,
+                                                                     float lo, float hi,
+                                                                     float span, int doubled)
+{
+    const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
+                 vspan = _mm512_set1_ps(span),
+                 two_m32 = _mm512_set1_ps(1.0f / 4294967296.0f), two = _mm512_set1_ps(2.0f);
+    uint16_t *redraw16 = (uint16_t *)mask;
+    const size_t m16 = m & ~(size_t)15;
+    size_t j = 0;
+    for (; j < m16; j += 16) {
+        const __m512 f = _mm512_cvtepu32_ps(cf_mt_temper16(_mm512_loadu_si512(key + j)));
+        const __m512 r = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(f, two_m32), vspan), vlo);
+        _mm512_storeu_ps(dst + j, doubled ? _mm512_mul_ps(two, r) : r);
+        redraw16[j >> 4] = (uint16_t)_mm512_cmp_ps_mask(r, vhi, _CMP_NLT_UQ);
+    }
+    uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
+}
+
 /* bernoulli_portable eight lanes at a time ((float)u by u32_to_float8;
  * the mask multiplies by 1.0f or 0.0f). */
 __attribute__((target("avx2"))) static void bernoulli_avx2(const uint32_t *key, size_t m,
@@ -727,36 +750,12 @@ normal_bounds8_avx2(const normal_block *b, const uint16_t *failed, cf_normal_kin
     return v;
 }
 
-/* The highest vector level cf_bulk_simd allows: 0 the portable code, 1
- * AVX2, 2 AVX-512 F where the normal has it (AVX2 elsewhere). */
-static int simd_cap = 2;
-
-/* The level in use: the lower of simd_cap and what the CPU has. */
-static int simd_level(void)
-{
-    const int cpu = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
-    return simd_cap < cpu ? simd_cap : cpu;
-}
-
+/* With AVX2 (or more): cf_simd_level in mt19937.h picks the vector code. */
 static int use_avx2(void)
 {
-    return simd_level() >= 1;
-}
-#else
-static int simd_cap = 2;
-
-static int simd_level(void)
-{
-    return 0;
+    return cf_simd_level(-1) >= 1;
 }
 #endif
-
-int cf_bulk_simd(int level)
-{
-    if (level >= 0)
-        simd_cap = level;
-    return simd_level();
-}
 
 /*
  * The failed words of the block, in order, as positions: list[0..count).
@@ -935,10 +934,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         if (mt->pos >= CF_MT_N) {
 #ifdef CF_HAVE_AVX2_PATH
             if (simd) {
-                if (simd >= 2)
-                    cf_mt_refill_tempered16(mt, b.tu);
-                else
-                    cf_mt_refill_tempered(mt, b.tu);
+                cf_mt_refill_tempered(mt, b.tu); /* sixteen words at a time at level 2 */
                 fresh = 1;
             } else
 #endif
@@ -1001,7 +997,7 @@ void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, f
                              cf_normal_kind kind)
 {
 #ifdef CF_HAVE_AVX2_PATH
-    const int level = simd_level();
+    const int level = cf_simd_level(-1);
     if (level >= 2) {
         normal_fill_avx512(mt, out, n, mean, sigma, kind);
         return;
@@ -1034,7 +1030,10 @@ void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float 
         float *cand = out + done;
         memset(mask, 0, sizeof mask);
 #ifdef CF_HAVE_AVX2_PATH
-        if (use_avx2())
+        const int level = cf_simd_level(-1);
+        if (level >= 2)
+            uniform_phase1_avx512(mt->key + mt->pos, m, cand, mask, lo, hi, span, doubled);
+        else if (level == 1)
             uniform_phase1_avx2(mt->key + mt->pos, m, cand, mask, lo, hi, span, doubled);
         else
 #endif

@@ -60,13 +60,6 @@ void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float 
  * cf_bernoulli_one (bulk path). */
 void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p);
 
-/* The bulk paths use the CPU's vector code (x86-64 builds without
- * -DCF_NO_SIMD; the MT twist too, always): level 1 is AVX2, level 2 adds
- * AVX-512 F (the normal's phases and its twist).  level >= 0 caps the
- * level (0 forces the portable code), -1 only asks; returns the level in
- * use, the lower of the cap and what the CPU has.  For tests and
- * benchmarks: set it before filling, not during. */
-int cf_bulk_simd(int level);
 
 /* Standard exponential draw of Boost >= 1.64 (unit_exponential_distribution<float>). */
 float cf_exponential_ziggurat164(cf_mt19937 *mt);

@@ -184,7 +184,7 @@ void cf_normalize_rows(float *data, size_t rows, size_t dim)
 {
     size_t r = 0;
 #ifdef CF_FILL_AVX2
-    const int level = cf_bulk_simd(-1);
+    const int level = cf_simd_level(-1);
     if (level >= 1)
         r = normalize_rows16(data, rows, dim, level >= 2 ? divide_row_avx512 : divide_row_avx2);
 #endif

@@ -263,15 +263,13 @@ static PyObject *core_crc32(PyObject *Py_UNUSED(module), PyObject *args)
     return PyLong_FromUnsignedLong(crc);
 }
 
-/* bulk_simd(level=-1): cf_bulk_simd; 0 forces the portable bulk code, 1
- * caps it at AVX2, 2 allows AVX-512 again, -1 only asks; returns the level
- * in use.  For tests and benchmarks. */
-static PyObject *core_bulk_simd(PyObject *Py_UNUSED(module), PyObject *args)
+/* simd_level(cap=-1): cf_simd_level (mt19937.h).  For tests and benchmarks. */
+static PyObject *core_simd_level(PyObject *Py_UNUSED(module), PyObject *args)
 {
-    int level = -1;
-    if (!PyArg_ParseTuple(args, "|i", &level))
+    int cap = -1;
+    if (!PyArg_ParseTuple(args, "|i", &cap))
         return NULL;
-    return PyLong_FromLong(cf_bulk_simd(level < 0 ? -1 : level));
+    return PyLong_FromLong(cf_simd_level(cap < 0 ? -1 : cap));
 }
 
 /* box_muller(bulk=-1, threads=-1): cf_box_muller_bulk and
@@ -339,9 +337,9 @@ static PyMethodDef core_methods[] = {
     {"crc32", core_crc32, METH_VARARGS,
      "crc32(data, value=0): the zip CRC-32 of a contiguous buffer, as zlib.crc32"},
     {"bilinear", core_bilinear, METH_VARARGS, "bilinear(out, k, kind): bilinear kernel"},
-    {"bulk_simd", core_bulk_simd, METH_VARARGS,
-     "bulk_simd(level=-1) -> the vector code the bulk fills use: 0 none (the portable code), "
-     "1 AVX2, 2 AVX-512 as well; a level caps it (the CPU's own is the most), -1 only asks"},
+    {"simd_level", core_simd_level, METH_VARARGS,
+     "simd_level(cap=-1) -> the vector code the C core uses: 0 none (the portable code), 1 "
+     "AVX2, 2 AVX-512 as well; cap caps it (the CPU's own is the most), -1 only asks"},
     {"box_muller", core_box_muller, METH_VARARGS,
      "box_muller(bulk=-1, threads=-1) -> (bulk, threads) of the Box-Muller normal: bulk 0 "
      "computes one pair at a time (the reference), 1 the bulk path, 2 the bulk path with a "

@@ -167,11 +167,12 @@ __attribute__((target("avx512f"), always_inline)) static inline void put16(uint3
                                                                            int i, __m512i r)
 {
     _mm512_storeu_si512(k + i, r);
-    _mm512_storeu_si512(tempered + i, cf_mt_temper16(r));
+    if (tempered)
+        _mm512_storeu_si512(tempered + i, cf_mt_temper16(r));
 }
 
-__attribute__((target("avx512f"))) static void refill_tempered_avx512(uint32_t *k,
-                                                                      uint32_t *tempered)
+__attribute__((target("avx512f"), always_inline)) static inline void refill_avx512(uint32_t *k,
+                                                                                   uint32_t *tempered)
 {
     int i = 0;
     for (; i + 16 <= CF_MT_N - MT_M; i += 16) /* 0 .. 223 */
@@ -189,16 +190,40 @@ __attribute__((target("avx512f"))) static void refill_tempered_avx512(uint32_t *
           twist16(last, _mm512_alignr_epi32(load16(k), last, 1), load16(k + i + MT_M - CF_MT_N)));
 }
 
-static int have_avx2(void)
+__attribute__((target("avx512f"))) static void refill_plain_avx512(uint32_t *k)
 {
-    return __builtin_cpu_supports("avx2");
+    refill_avx512(k, NULL);
+}
+
+__attribute__((target("avx512f"))) static void refill_tempered_avx512(uint32_t *k,
+                                                                      uint32_t *tempered)
+{
+    refill_avx512(k, tempered);
 }
 #endif
+
+/* The highest level cf_simd_level allows. */
+static int simd_cap = 2;
+
+int cf_simd_level(int cap)
+{
+    if (cap >= 0)
+        simd_cap = cap;
+#ifdef CF_MT_AVX2
+    const int cpu = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
+    return simd_cap < cpu ? simd_cap : cpu;
+#else
+    return 0;
+#endif
+}
 
 void cf_mt_refill(cf_mt19937 *state)
 {
 #ifdef CF_MT_AVX2
-    if (have_avx2())
+    const int level = cf_simd_level(-1);
+    if (level >= 2)
+        refill_plain_avx512(state->key);
+    else if (level == 1)
         refill_plain_avx2(state->key);
     else
 #endif
@@ -210,7 +235,10 @@ void cf_mt_refill(cf_mt19937 *state)
 void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered)
 {
 #ifdef CF_MT_AVX2
-    if (have_avx2()) {
+    const int level = cf_simd_level(-1);
+    if (level >= 2) {
+        refill_tempered_avx512(state->key, tempered);
+    } else if (level == 1) {
         refill_tempered_avx2(state->key, tempered);
     } else
 #endif
@@ -220,19 +248,6 @@ void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered)
     }
     state->pos = 0;
     state->refills++;
-}
-
-void cf_mt_refill_tempered16(cf_mt19937 *state, uint32_t *tempered)
-{
-#ifdef CF_MT_AVX2
-    if (__builtin_cpu_supports("avx512f")) {
-        refill_tempered_avx512(state->key, tempered);
-        state->pos = 0;
-        state->refills++;
-        return;
-    }
-#endif
-    cf_mt_refill_tempered(state, tempered);
 }
 
 void cf_mt_fill_uint32(cf_mt19937 *state, uint32_t *out, size_t n)

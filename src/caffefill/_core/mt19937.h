@@ -31,9 +31,15 @@ void cf_mt_refill(cf_mt19937 *state);
  * (the stream's next CF_MT_N outputs) to tempered[] in the same pass. */
 void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered);
 
-/* The same with AVX-512 where the CPU has it (cf_mt_refill_tempered where
- * it has not). */
-void cf_mt_refill_tempered16(cf_mt19937 *state, uint32_t *tempered);
+/* The vector code the C core uses, picked at run time: 0 none (the
+ * portable code), 1 AVX2, 2 AVX-512 F as well where there is code for it
+ * (the twist, the bulk normal, positive_unitball's divisions; AVX2
+ * elsewhere).  x86-64 builds without -DCF_NO_SIMD only.  cap >= 0 caps the
+ * level (0 forces the portable code), -1 only asks; returns the level in
+ * use, the lower of the cap and what the CPU has.  Every level gives the
+ * same values.  For tests and benchmarks: set it before drawing, not
+ * during. */
+int cf_simd_level(int cap);
 
 /* Write the next n tempered outputs of the stream into out. */
 void cf_mt_fill_uint32(cf_mt19937 *state, uint32_t *out, size_t n);
