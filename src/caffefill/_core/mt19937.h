@@ -33,8 +33,8 @@ void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered);
 
 /* The vector code the C core uses, picked at run time: 0 none (the
  * portable code), 1 AVX2, 2 AVX-512 F as well where there is code for it
- * (the twist, the bulk normal, positive_unitball's divisions; AVX2
- * elsewhere).  x86-64 builds without -DCF_NO_SIMD only.  cap >= 0 caps the
+ * (the twist, the bulk normal and uniform draws, positive_unitball's
+ * divisions; AVX2 elsewhere).  x86-64 builds without -DCF_NO_SIMD only.  cap >= 0 caps the
  * level (0 forces the portable code), -1 only asks; returns the level in
  * use, the lower of the cap and what the CPU has.  Every level gives the
  * same values.  For tests and benchmarks: set it before drawing, not
