@@ -531,6 +531,15 @@ __attribute__((constructor)) static void build_box_vectors(void)
     }
 }
 
+/* Bits 16g .. 16g + 15 of a mask of 64-bit words set to `bits` (x86 is
+ * little-endian), by a 16-bit store through memcpy: the words are read as
+ * uint64_t, so a uint16_t pointer into them would break aliasing rules. */
+static inline void put_bits16(uint64_t *mask, size_t g, unsigned bits)
+{
+    const uint16_t half = (uint16_t)bits;
+    memcpy((unsigned char *)mask + 2 * g, &half, sizeof half);
+}
+
 typedef struct {
     __m512i fx[8]; /* the floats' bits */
     __m512i last[8];
@@ -578,12 +587,11 @@ __attribute__((target("avx512f"))) static void normal_phase1_avx512(const uint32
         v.last[k] = _mm512_loadu_si512(fast_last + 16 * k);
     }
     const __m512 vmean = _mm512_set1_ps(mean), vsigma = _mm512_set1_ps(sigma);
-    uint16_t *fail16 = (uint16_t *)b->fail;
     size_t m16 = m & ~(size_t)15, j;
     for (j = 0; j < m16 && !fresh; j += 16)
         _mm512_storeu_si512(b->tu + j, cf_mt_temper16(_mm512_loadu_si512(key + j)));
     for (j = 0; j < m16; j += 16)
-        fail16[j >> 4] = (uint16_t)normal_group_avx512(b, j, &v, vmean, vsigma);
+        put_bits16(b->fail, j >> 4, normal_group_avx512(b, j, &v, vmean, vsigma));
     normal_phase1_portable(key, j, m, b, mean, sigma);
 }
 
@@ -653,14 +661,13 @@ __attribute__((target("avx512f"))) static void uniform_phase1_avx512(const uint3
     const __m512 vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi),
                  vspan = _mm512_set1_ps(span),
                  two_m32 = _mm512_set1_ps(1.0f / 4294967296.0f), two = _mm512_set1_ps(2.0f);
-    uint16_t *redraw16 = (uint16_t *)mask;
     const size_t m16 = m & ~(size_t)15;
     size_t j = 0;
     for (; j < m16; j += 16) {
         const __m512 f = _mm512_cvtepu32_ps(cf_mt_temper16(_mm512_loadu_si512(key + j)));
         const __m512 r = _mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(f, two_m32), vspan), vlo);
         _mm512_storeu_ps(dst + j, doubled ? _mm512_mul_ps(two, r) : r);
-        redraw16[j >> 4] = (uint16_t)_mm512_cmp_ps_mask(r, vhi, _CMP_NLT_UQ);
+        put_bits16(mask, j >> 4, _mm512_cmp_ps_mask(r, vhi, _CMP_NLT_UQ));
     }
     uniform_phase1_portable(key, j, m, dst, mask, lo, hi, span, doubled);
 }
