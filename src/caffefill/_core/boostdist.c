@@ -383,9 +383,7 @@ static inline size_t pack_word_portable(const float *cand, uint64_t keep, float 
     return d;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-#include <immintrin.h>
-#define CF_HAVE_AVX2_PATH 1
+#ifdef CF_X86_SIMD
 
 /* pack_lut[k]: the positions of the set bits of the byte k, lowest first,
  * one per byte (the permutation that moves kept lanes to the front). */
@@ -787,7 +785,7 @@ CF_INLINE size_t failed_words(const normal_block *b, uint16_t *list)
     return count;
 }
 
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
 /* normal_phase2's loop over the failed words failed[0..fails) (with room
  * for 8 more) with AVX2: eight tests at a time, the lanes past the last
  * failed word testing word 0 and left unused.  Lists the words the curve
@@ -833,7 +831,7 @@ CF_INLINE void normal_phase2(normal_block *b, cf_normal_kind kind, int simd)
     memset(b->accept, 0, sizeof b->accept);
     memset(b->hard, 0, sizeof b->hard);
     (void)simd;
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
     if (simd)
         curves = normal_phase2_avx2(b, failed, fails, kind, curve);
     else
@@ -902,7 +900,7 @@ CF_INLINE size_t normal_walk(const normal_block *b, size_t from, size_t m, float
             end = lowest_bit(hard);
             keep &= ((uint64_t)1 << end) - 1;
         }
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
         if (whole && simd >= 2)
             d = pack_word_avx512(b->cand + w * 64, keep,
                                  w == from >> 6 ? (from & 63) & ~(size_t)15 : 0,
@@ -939,7 +937,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
     while (done < n) {
         int fresh = 0; /* b.tu holds the block's words tempered by the twist */
         if (mt->pos >= CF_MT_N) {
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
             if (simd) {
                 cf_mt_refill_tempered(mt, b.tu); /* sixteen words at a time at level 2 */
                 fresh = 1;
@@ -956,7 +954,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
         memset(b.fail, 0, sizeof b.fail);
         memset(b.cand + m, 0, BLOCK_SPARE * sizeof *b.cand); /* read by whole vectors, never kept */
         b.tu[m] = 0xffffffffU; /* a height past the block: uniform01 gives 1, redraw */
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
         if (simd >= 2)
             normal_phase1_avx512(mt->key + start, m, &b, mean, sigma, fresh);
         else if (simd)
@@ -983,7 +981,7 @@ CF_INLINE void normal_fill_loop(cf_mt19937 *mt, float *out, size_t n, float mean
     }
 }
 
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
 __attribute__((target("avx2,popcnt"))) static void normal_fill_avx2(cf_mt19937 *mt, float *out,
                                                                      size_t n, float mean,
                                                                      float sigma,
@@ -1003,7 +1001,7 @@ normal_fill_avx512(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma
 void cf_fill_normal_ziggurat(cf_mt19937 *mt, float *out, size_t n, float mean, float sigma,
                              cf_normal_kind kind)
 {
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
     const int level = cf_simd_level(-1);
     if (level >= 2) {
         normal_fill_avx512(mt, out, n, mean, sigma, kind);
@@ -1036,7 +1034,7 @@ void cf_fill_uniform_real(cf_mt19937 *mt, float *out, size_t n, float lo, float 
         size_t m = block_words(mt, n - done);
         float *cand = out + done;
         memset(mask, 0, sizeof mask);
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
         const int level = cf_simd_level(-1);
         if (level >= 2)
             uniform_phase1_avx512(mt->key + mt->pos, m, cand, mask, lo, hi, span, doubled);
@@ -1064,7 +1062,7 @@ void cf_fill_bernoulli_mask(cf_mt19937 *mt, float *data, size_t n, float p)
     size_t done = 0;
     while (done < n) {
         size_t m = block_words(mt, n - done);
-#ifdef CF_HAVE_AVX2_PATH
+#ifdef CF_X86_SIMD
         if (use_avx2())
             bernoulli_avx2(mt->key + mt->pos, m, data + done, threshold);
         else

@@ -169,8 +169,7 @@ static uint32_t redrawn_portable(const uint32_t *key, size_t n)
     return redrawn;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-#define CF_HAVE_AVX2_COUNT 1
+#ifdef CF_X86_SIMD
 /* redrawn_portable eight words at a time (the CPU must have AVX2; about
  * half the time of the compiler's SSE2 loop).  AVX2 has no unsigned
  * order compare: u >= 2^32 - 128 is tested as u >> 7 == 2^25 - 1. */
@@ -196,8 +195,8 @@ __attribute__((target("avx2"))) static uint32_t redrawn_avx2(const uint32_t *key
  * and the count per block: about a tenth of the time of the values. */
 static void skip_pairs(cf_mt19937 *mt, size_t pairs)
 {
-#ifdef CF_HAVE_AVX2_COUNT
-    const int avx2 = __builtin_cpu_supports("avx2");
+#ifdef CF_X86_SIMD
+    const int avx2 = cf_simd_level(-1) >= 1;
 #endif
     size_t need = 2 * pairs;
     while (need > 0) {
@@ -207,7 +206,7 @@ static void skip_pairs(cf_mt19937 *mt, size_t pairs)
         if (take > need)
             take = need;
         const uint32_t *key = mt->key + mt->pos;
-#ifdef CF_HAVE_AVX2_COUNT
+#ifdef CF_X86_SIMD
         uint32_t redrawn = avx2 ? redrawn_avx2(key, take) : redrawn_portable(key, take);
 #else
         uint32_t redrawn = redrawn_portable(key, take);

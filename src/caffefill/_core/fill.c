@@ -86,9 +86,7 @@ static size_t normalize_rows8(float *data, size_t rows, size_t dim)
     return r;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-#include <immintrin.h>
-#define CF_FILL_AVX2 1
+#ifdef CF_X86_SIMD
 
 /* v[0..7] (eight rows of eight) transposed: v[c] becomes column c. */
 __attribute__((target("avx2"), always_inline)) static inline void transpose8(__m256 *v)
@@ -183,7 +181,7 @@ static size_t normalize_rows16(float *data, size_t rows, size_t dim,
 void cf_normalize_rows(float *data, size_t rows, size_t dim)
 {
     size_t r = 0;
-#ifdef CF_FILL_AVX2
+#ifdef CF_X86_SIMD
     const int level = cf_simd_level(-1);
     if (level >= 1)
         r = normalize_rows16(data, rows, dim, level >= 2 ? divide_row_avx512 : divide_row_avx2);

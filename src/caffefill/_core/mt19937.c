@@ -49,8 +49,7 @@ static void temper_portable(const uint32_t *key, size_t n, uint32_t *out)
         out[j] = cf_mt_temper(key[j]);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
-#define CF_MT_AVX2 1
+#ifdef CF_X86_SIMD
 
 /* Two vectors a turn in the twist's loops (fewer loop instructions). */
 #if defined(__clang__)
@@ -209,7 +208,7 @@ int cf_simd_level(int cap)
 {
     if (cap >= 0)
         simd_cap = cap;
-#ifdef CF_MT_AVX2
+#ifdef CF_X86_SIMD
     const int cpu = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
     return simd_cap < cpu ? simd_cap : cpu;
 #else
@@ -219,7 +218,7 @@ int cf_simd_level(int cap)
 
 void cf_mt_refill(cf_mt19937 *state)
 {
-#ifdef CF_MT_AVX2
+#ifdef CF_X86_SIMD
     const int level = cf_simd_level(-1);
     if (level >= 2)
         refill_plain_avx512(state->key);
@@ -234,7 +233,7 @@ void cf_mt_refill(cf_mt19937 *state)
 
 void cf_mt_refill_tempered(cf_mt19937 *state, uint32_t *tempered)
 {
-#ifdef CF_MT_AVX2
+#ifdef CF_X86_SIMD
     const int level = cf_simd_level(-1);
     if (level >= 2) {
         refill_tempered_avx512(state->key, tempered);

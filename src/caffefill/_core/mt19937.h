@@ -56,7 +56,10 @@ static inline uint32_t cf_mt_temper(uint32_t y)
     return y;
 }
 
+/* CF_X86_SIMD: this build has the x86-64 vector code of the twist and the
+ * fills (which of it runs is cf_simd_level's choice, at run time). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(CF_NO_SIMD)
+#define CF_X86_SIMD 1
 #include <immintrin.h>
 
 /* cf_mt_temper of eight words at once (AVX2). */
